@@ -1,0 +1,31 @@
+# Compiler flags of STYLE.md: picky warnings everywhere, -Werror in dev/CI builds.
+set(TT_WARN -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+    -Wformat=2 -Wimplicit-fallthrough -Wvla -Wno-missing-field-initializers)
+if(TT_WERROR)
+  list(APPEND TT_WARN -Werror)
+endif()
+add_compile_options(${TT_WARN} -fno-strict-aliasing)
+# banned.h is force-included into every translation unit of the project.
+add_compile_options(-include ${CMAKE_SOURCE_DIR}/src/core/banned.h)
+add_compile_definitions(_GNU_SOURCE)
+
+set(TT_SAN "")
+if(TT_ASAN)
+  list(APPEND TT_SAN -fsanitize=address)
+endif()
+if(TT_UBSAN)
+  list(APPEND TT_SAN -fsanitize=undefined -fno-sanitize-recover=undefined)
+endif()
+if(TT_TSAN)
+  list(APPEND TT_SAN -fsanitize=thread)
+endif()
+if(TT_FUZZ)
+  # Everything is instrumented for coverage; the fuzz executables add the driver.
+  list(APPEND TT_SAN -fsanitize=fuzzer-no-link,address,undefined)
+endif()
+if(TT_SAN)
+  add_compile_options(${TT_SAN} -fno-omit-frame-pointer)
+  add_link_options(${TT_SAN})
+endif()
+set(CMAKE_C_FLAGS_RELEASE "-O2 -g -DNDEBUG")
+set(CMAKE_C_FLAGS_DEBUG "-O0 -g3")

@@ -1,0 +1,49 @@
+# Unit tests: one tests/unit/test_<module>.c per module, cmocka asserts (which print
+# both sides). Every cmocka_unit_test(NAME) in the file becomes its own CTest test,
+# run in its own process (`test_<module> NAME`) with a timeout.
+find_library(CMOCKA_LIB cmocka REQUIRED)
+file(GLOB TT_UNIT_TESTS CONFIGURE_DEPENDS tests/unit/test_*.c)
+foreach(src ${TT_UNIT_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src} tests/unit/unit_main.c)
+  target_include_directories(${name} PRIVATE src lib tests/unit)
+  # Library-side tests link the library's objects, the rest link ttcore.
+  if(name MATCHES "^test_lib_")
+    target_link_libraries(${name} PRIVATE telltale ${CMOCKA_LIB} m)
+  else()
+    target_link_libraries(${name} PRIVATE ttcore ${CMOCKA_LIB} m)
+  endif()
+  file(STRINGS ${src} lines REGEX "cmocka_unit_test[_a-z]*\\([a-z0-9_]+")
+  foreach(line ${lines})
+    string(REGEX MATCHALL "cmocka_unit_test[_a-z]*\\([a-z0-9_]+" hits "${line}")
+    foreach(hit ${hits})
+      string(REGEX REPLACE ".*\\(" "" tname "${hit}")
+      add_test(NAME ${name}.${tname} COMMAND ${name} ${tname})
+      set_tests_properties(${name}.${tname} PROPERTIES TIMEOUT 60 LABELS unit)
+    endforeach()
+  endforeach()
+endforeach()
+
+# Integration tests: tests/integration/*.sh, run from the build dir with the source
+# dir as $1; each starts real processes on loopback.
+file(GLOB TT_INTEGRATION CONFIGURE_DEPENDS tests/integration/*.sh)
+foreach(script ${TT_INTEGRATION})
+  get_filename_component(name ${script} NAME_WE)
+  add_test(NAME integration.${name} COMMAND bash ${script} ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+  set_tests_properties(integration.${name} PROPERTIES TIMEOUT 180 LABELS integration)
+endforeach()
+
+# Fuzz corpora replayed as regression tests through a plain driver (no clang needed).
+file(GLOB TT_FUZZ_SRC CONFIGURE_DEPENDS tests/fuzz/fuzz_*.c)
+foreach(src ${TT_FUZZ_SRC})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name}_replay ${src} tests/fuzz/replay_main.c)
+  target_include_directories(${name}_replay PRIVATE src lib)
+  if(name MATCHES "^fuzz_lib_")
+    target_link_libraries(${name}_replay PRIVATE telltale m)
+  else()
+    target_link_libraries(${name}_replay PRIVATE ttcore m)
+  endif()
+  add_test(NAME fuzzcorpus.${name} COMMAND ${name}_replay ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+  set_tests_properties(fuzzcorpus.${name} PROPERTIES TIMEOUT 120 LABELS fuzz)
+endforeach()

@@ -1,0 +1,2 @@
+/* spool.c - placeholder until the module lands. */
+#include "lib/spool.h"

@@ -1,0 +1,2 @@
+/* batch_scan.c - placeholder until the module lands. */
+#include "core/batch_scan.h"

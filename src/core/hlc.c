@@ -1,0 +1,2 @@
+/* hlc.c - placeholder until the module lands. */
+#include "core/hlc.h"

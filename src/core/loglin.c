@@ -1,0 +1,2 @@
+/* loglin.c - placeholder until the module lands. */
+#include "core/loglin.h"

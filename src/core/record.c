@@ -1,0 +1,2 @@
+/* record.c - placeholder until the module lands. */
+#include "core/record.h"

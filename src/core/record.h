@@ -1,0 +1,172 @@
+/*
+ * record.h - the typed records every Telltale process exchanges (span, metric
+ * sample, event, state change; more types later), and their one codec.
+ *
+ * Wire form of a record (docs/design/records.md has the full byte layout):
+ *   u8 type | u8 flags | u32 len | u64 hlc | i64 time_ns | payload (len - 16 bytes)
+ * A reader skips a record of an unknown type by len, and ignores payload bytes
+ * after the fields it knows, so new types and new trailing fields never break
+ * old readers.
+ *
+ * Decoding is zero-copy: strings and nested lists in the decoded structs point
+ * into the caller's buffer and are valid as long as it is. Key/value lists
+ * (attributes, labels) stay encoded and are walked with rec_kv_next(); the
+ * encoder takes lists in the same encoded form, built with rec_kv_put().
+ */
+#ifndef TT_RECORD_H
+#define TT_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "telltale.h"
+#include "core/buf.h"
+
+enum rec_type {
+    REC_SPAN = 1,
+    REC_METRIC = 2,
+    REC_EVENT = 3,
+    REC_STATE = 4,
+    /* 5.. reserved: digest, file check, ... (agent issue) */
+};
+
+#define REC_HDR_LEN 6       /* type, flags, len */
+#define REC_FIXED_LEN 16    /* hlc, time_ns */
+#define REC_MAX_LEN (16u << 20) /* one record is at most 16 MiB */
+
+/* A string inside a buffer: not NUL-terminated. */
+struct rec_str {
+    const char *p;
+    uint32_t len;
+};
+
+struct rec_value {
+    uint8_t type; /* tt_value_type */
+    union {
+        struct rec_str s;
+        int64_t i;
+        double d;
+        int b;
+    } u;
+};
+
+/* An encoded list: count entries in bytes[0..len). */
+struct rec_list {
+    uint32_t count;
+    const uint8_t *bytes;
+    uint32_t len;
+};
+
+struct rec_span {
+    uint8_t trace_id[16];
+    uint64_t span_id;
+    uint64_t parent_id; /* 0 for a root span */
+    uint64_t duration_ns; /* start is the record's time_ns */
+    uint8_t kind;         /* tt_span_kind */
+    uint8_t status;       /* tt_status */
+    uint8_t flags;        /* TT_FLAG_SAMPLED */
+    struct rec_str name;
+    struct rec_str status_message;
+    struct rec_list attrs;  /* kv list */
+    struct rec_list events; /* span event list (rec_span_event_next) */
+    struct rec_list links;  /* link list (rec_span_link_next) */
+};
+
+struct rec_span_event {
+    int64_t time_ns; /* absolute */
+    struct rec_str name;
+    struct rec_list attrs;
+};
+
+struct rec_span_link {
+    uint8_t trace_id[16];
+    uint64_t span_id;
+    uint8_t flags;
+    struct rec_list attrs;
+};
+
+enum rec_metric_kind {
+    REC_METRIC_COUNTER = 1,
+    REC_METRIC_GAUGE = 2,
+    REC_METRIC_HISTOGRAM = 3,
+};
+
+struct rec_metric {
+    uint8_t kind; /* rec_metric_kind */
+    struct rec_str name;
+    struct rec_str help;
+    struct rec_list labels; /* kv list, string values */
+    double value;           /* counter (cumulative) and gauge */
+    /* histogram (log-linear, core/loglin.h): */
+    uint8_t precision_bits;
+    uint64_t count;
+    double sum, min, max;
+    struct rec_list buckets; /* bucket list (rec_bucket_next): sorted by index */
+};
+
+struct rec_event {
+    uint8_t severity; /* tt_severity */
+    struct rec_str component;
+    struct rec_str name;
+    struct rec_str message;
+    struct rec_list attrs;
+};
+
+struct rec_state {
+    struct rec_str log;
+    struct rec_str var;
+    struct rec_value value;
+    struct rec_value prev; /* type TT_VAL_NONE for the first change */
+};
+
+/* A record as framed, with its common header decoded. */
+struct rec {
+    uint8_t type;
+    uint8_t flags;
+    tt_hlc hlc;
+    int64_t time_ns;
+    const uint8_t *payload;
+    uint32_t payload_len;
+};
+
+/* rec_next reads the next record frame from r. Returns 1 with *out filled, 0
+ * at the end of r, or TT_ETRUNC/TT_ECORRUPT (message in err, with the offset
+ * relative to base) when the frame does not fit or its len is impossible. */
+int rec_next(struct rbuf *r, const uint8_t *base, struct rec *out, char *err, size_t errlen);
+
+/* rec_decode_* decode a record's payload. Return 0 or TT_ECORRUPT/TT_ETRUNC
+ * with a message naming the field in err; TT_EINVAL if the type differs. */
+int rec_decode_span(const struct rec *r, struct rec_span *out, char *err, size_t errlen);
+int rec_decode_metric(const struct rec *r, struct rec_metric *out, char *err, size_t errlen);
+int rec_decode_event(const struct rec *r, struct rec_event *out, char *err, size_t errlen);
+int rec_decode_state(const struct rec *r, struct rec_state *out, char *err, size_t errlen);
+
+/* List iterators: start with it = list (a copy); each call returns 1 with the
+ * next entry, 0 at the end, or a negative TT_E* on a malformed entry. */
+int rec_kv_next(struct rec_list *it, struct rec_str *key, struct rec_value *value);
+int rec_span_event_next(struct rec_list *it, struct rec_span_event *out);
+int rec_span_link_next(struct rec_list *it, struct rec_span_link *out);
+int rec_bucket_next(struct rec_list *it, int32_t *index, uint64_t *count);
+
+/* Encoding. Each rec_put_* appends one whole record to b and returns 0 or the
+ * buffer's sticky error. Lists are passed encoded (count + bytes). */
+int rec_put_span(struct wbuf *b, tt_hlc hlc, int64_t start_ns, const struct rec_span *s);
+int rec_put_metric(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_metric *m);
+int rec_put_event(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_event *e);
+int rec_put_state(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_state *s);
+/* rec_put_raw appends a record of any type with a pre-encoded payload. */
+int rec_put_raw(struct wbuf *b, uint8_t type, tt_hlc hlc, int64_t time_ns, const void *payload,
+                size_t len);
+
+/* List builders: append one entry to the list being built in b (the caller
+ * counts entries and passes count, b->data, b->len as a struct rec_list). */
+void rec_kv_put(struct wbuf *b, const char *key, size_t keylen, const struct rec_value *v);
+void rec_span_event_put(struct wbuf *b, int64_t time_ns, const char *name, size_t namelen,
+                        const struct rec_list *attrs);
+void rec_span_link_put(struct wbuf *b, const uint8_t trace_id[16], uint64_t span_id,
+                       uint8_t flags, const struct rec_list *attrs);
+void rec_bucket_put(struct wbuf *b, int32_t prev_index, int32_t index, uint64_t count);
+
+/* rec_type_name: "span", "metric", "event", "state" or "unknown". */
+const char *rec_type_name(uint8_t type);
+
+#endif
