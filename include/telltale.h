@@ -218,7 +218,8 @@ typedef struct tt_span {
     tt_span_context ctx;
     uint64_t parent_id;
     int64_t start_ns;
-    uint32_t name_hash; /* private */
+    uint32_t name_len;
+    uint32_t extras; /* attributes, events, links, status message recorded */
     uint8_t kind;
     uint8_t status;
     uint8_t recording; /* 0: not sampled or filtered; every call on it is a no-op */

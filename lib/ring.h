@@ -35,6 +35,9 @@ struct ring {
  * Returns 0 or TT_ENOMEM. */
 int ring_init(struct ring *r, uint64_t size);
 void ring_release(struct ring *r);
+/* ring_close makes every later ring_reserve fail (the ring looks full
+ * forever): for a thread that outlives the library instance. */
+void ring_close(struct ring *r);
 
 /* ring_reserve returns room for an entry of len bytes (rounded up to 8) or
  * NULL when the ring is full. Producer only. The entry is invisible to the

@@ -59,6 +59,7 @@ struct tt_thread {
     struct tt_thread_stats stats;
     struct metrics_thread metrics;
     _Atomic int exited;          /* set by the thread-exit destructor */
+    uint32_t gen;                /* tt__gen when registered */
     pid_t tid;
     struct tt_thread *next;      /* ctx->threads list, under ctx->threads_lock */
     void *flush_state;           /* flusher-private per-thread state (flush.c) */
@@ -95,6 +96,9 @@ struct tt_ctx {
 };
 
 extern struct tt_ctx *tt__ctx;
+/* Bumped by every tt_init and tt_shutdown: thread state of another
+ * generation is stale and re-registered on the slow path. */
+extern _Atomic uint32_t tt__gen;
 
 /* tt_thread_get returns this thread's state, registering it on first use;
  * NULL when the library is not initialised or the allocation failed. */
@@ -104,7 +108,8 @@ extern TT_TLS struct tt_thread *tt__self;
 static inline struct tt_thread *tt_thread_get(void)
 {
     struct tt_thread *t = tt__self;
-    if (__builtin_expect(t != NULL, 1))
+    if (__builtin_expect(t != NULL, 1) &&
+        __builtin_expect(t->gen == atomic_load_explicit(&tt__gen, memory_order_relaxed), 1))
         return t;
     struct tt_ctx *ctx = atomic_load_explicit((_Atomic(struct tt_ctx *) *)&tt__ctx,
                                               memory_order_acquire);

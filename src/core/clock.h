@@ -12,7 +12,7 @@
 
 #define TT_NS_PER_US INT64_C(1000)
 #define TT_NS_PER_MS INT64_C(1000000)
-#define TT_NS_PER_S INT64_C(1000000000)
+#define TT_NS_PER_S  INT64_C(1000000000)
 
 struct tt_clock {
     /* now_ns returns wall-clock nanoseconds since the epoch. */
@@ -40,9 +40,14 @@ struct clock_fake {
     _Atomic int64_t skew_ns;
 };
 
+/* clock_fake_init sets up a caller-owned fake clock reading start_ns, skew 0.
+ * It must run before the clock is shared with other threads. */
 void clock_fake_init(struct clock_fake *fake, int64_t start_ns);
+/* clock_fake_set moves the fake time to now_ns (backwards too, like an NTP step). */
 void clock_fake_set(struct clock_fake *fake, int64_t now_ns);
+/* clock_fake_advance adds delta_ns (may be negative) atomically. */
 void clock_fake_advance(struct clock_fake *fake, int64_t delta_ns);
+/* clock_fake_skew replaces the skew added to every reading (not cumulative). */
 void clock_fake_skew(struct clock_fake *fake, int64_t skew_ns);
 
 #endif

@@ -41,12 +41,15 @@ struct hlc {
 };
 
 /* hlc_init starts the clock at 0 (the first event takes the physical time).
- * clock is borrowed and must outlive h; max_offset_ms 0 means the default 500. */
+ * clock is borrowed and must outlive h (NULL means &clock_system);
+ * max_offset_ms 0 means the default 500. Not thread-safe: call before sharing h.
+ * Physical times beyond HLC_L_MAX ms (year 10889) are clamped to HLC_L_MAX. */
 void hlc_init(struct hlc *h, const struct tt_clock *clock, uint32_t max_offset_ms);
 
 /* hlc_now: a local or send event. l' = max(l, pt); c' = c + 1 if l' == l else
  * 0. Returns the new stamp. On counter saturation the stamp repeats (c stays at
- * HLC_C_MAX, l is not advanced) and h->overflows is incremented. */
+ * HLC_C_MAX, l is not advanced) and h->overflows is incremented. Lock-free:
+ * one atomic load, one clock read and one CAS when uncontended. */
 tt_hlc hlc_now(struct hlc *h);
 /* hlc_now_pt is hlc_now with the physical time given (ms), for callers that
  * have just read the clock. */
@@ -56,7 +59,11 @@ tt_hlc hlc_now_pt(struct hlc *h, uint64_t pt_ms);
  * l' = max(l, l_m, pt); c' = max(c, c_m) + 1 if l' == l == l_m, c + 1 if
  * l' == l only, c_m + 1 if l' == l_m only, else 0. Returns 0 and the new stamp
  * in *out (may be NULL), or TT_ECLOCK when l_m > pt + max_offset: then the
- * clock is unchanged, h->rejected is incremented, and *out gets a local tick. */
+ * remote stamp is ignored (the clock does not move towards it),
+ * h->rejected is incremented, and the event is stamped as a local tick
+ * (hlc_now_pt), which is stored in *out. A remote exactly at pt + max_offset
+ * is accepted. On saturation c' sticks at HLC_C_MAX and the stamp may equal
+ * the previous or the remote one (counted in h->overflows). */
 int hlc_recv(struct hlc *h, tt_hlc remote, tt_hlc *out);
 int hlc_recv_pt(struct hlc *h, tt_hlc remote, uint64_t pt_ms, tt_hlc *out);
 
@@ -64,8 +71,10 @@ int hlc_recv_pt(struct hlc *h, tt_hlc remote, uint64_t pt_ms, tt_hlc *out);
 tt_hlc hlc_peek(struct hlc *h);
 
 /* hlc_step is the pure transition function behind the above (no atomics), for
- * tests and simulations: is_recv selects the receive rule. Returns the new
- * state; *overflow is set to 1 on saturation (may be NULL). */
+ * tests and simulations: is_recv selects the receive rule (remote is ignored
+ * otherwise). pt_ms is clamped to HLC_L_MAX. The max-offset check is not part
+ * of it (hlc_recv_pt does that first). Returns the new state; *overflow is set
+ * to 1 on saturation, else 0 (overflow may be NULL). */
 tt_hlc hlc_step(tt_hlc cur, uint64_t pt_ms, int is_recv, tt_hlc remote, int *overflow);
 
 #endif
