@@ -695,9 +695,12 @@ static void drain_ring(struct tt_ctx *ctx, struct flusher *f, struct tt_thread *
     }
 }
 
-/* Free threads that exited and were drained; fold their counters in. */
+/* Free threads that exited and were drained; fold their counters in. The
+ * threads are unlinked under threads_lock and released after it, since
+ * releasing takes the metrics lock (which comes before threads_lock). */
 static void reap_exited(struct tt_ctx *ctx)
 {
+    struct tt_thread *dead = NULL;
     pthread_mutex_lock(&ctx->threads_lock);
     struct tt_thread **pp = &ctx->threads;
     while (*pp) {
@@ -705,22 +708,28 @@ static void reap_exited(struct tt_ctx *ctx)
         if (atomic_load_explicit(&t->exited, memory_order_acquire) &&
             atomic_load(&t->ring.tail) == atomic_load(&t->ring.head)) {
             *pp = t->next;
-#define FOLD(fld)                                                              \
-    TT_CSTAT_ADD(ctx, fld, atomic_load_explicit(&t->stats.fld, memory_order_relaxed))
-            FOLD(spans_recorded);
-            FOLD(spans_unsampled);
-            FOLD(spans_filtered);
-            FOLD(records_buffered);
-            FOLD(records_dropped_full);
-#undef FOLD
-            metrics_thread_release(&ctx->metrics, &t->metrics);
-            ring_release(&t->ring);
-            free(t);
+            t->next = dead;
+            dead = t;
         } else {
             pp = &t->next;
         }
     }
     pthread_mutex_unlock(&ctx->threads_lock);
+    while (dead) {
+        struct tt_thread *t = dead;
+        dead = t->next;
+#define FOLD(fld)                                                              \
+    TT_CSTAT_ADD(ctx, fld, atomic_load_explicit(&t->stats.fld, memory_order_relaxed))
+        FOLD(spans_recorded);
+        FOLD(spans_unsampled);
+        FOLD(spans_filtered);
+        FOLD(records_buffered);
+        FOLD(records_dropped_full);
+#undef FOLD
+        metrics_thread_release(&ctx->metrics, &t->metrics);
+        ring_release(&t->ring);
+        free(t);
+    }
 }
 
 static void age_pending(struct flusher *f, int64_t now_ns)

@@ -39,15 +39,19 @@ struct spool {
 
 /* spool_open creates dir (and parents) if missing, checks it is writable,
  * and prepares to write segments of origin_id. No file is created until the
- * first append. Returns 0 or TT_EIO/TT_ESYS with a message naming the path. */
+ * first append. Missing directories are created 0755 (never world-writable;
+ * a spool shared by several users is prepared by the administrator) and
+ * segments 0644, both minus the umask. max_bytes 0 means no cap. Returns 0,
+ * TT_EINVAL (empty or too long path), TT_ESYS (cannot create, not a
+ * directory) or TT_EIO (not writable), with a message naming the path. */
 int spool_open(struct spool *s, const char *dir, uint64_t origin_id, uint64_t max_bytes,
                uint64_t segment_bytes, int fsync, char *err, size_t errlen);
 
 /* spool_append writes one whole batch (len bytes holding count records, the
  * first numbered first_seq) to the open segment, rotating and enforcing the
  * size cap first. A short write is truncated away so the segment never keeps
- * a torn batch written by a live process. Returns 0, or TT_EIO (the batch is
- * not written; the caller counts it). */
+ * a torn batch written by a live process. Returns 0, or TT_EIO (TT_ENOMEM if
+ * the segment list cannot grow): the batch is not written; the caller counts it. */
 int spool_append(struct spool *s, const void *batch, size_t len, uint64_t first_seq,
                  uint32_t count);
 

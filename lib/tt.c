@@ -387,7 +387,9 @@ static void atfork_prepare(void)
     pthread_mutex_lock(&lifecycle_lock);
     struct tt_ctx *ctx = tt__ctx;
     if (ctx) {
+        /* Lock order everywhere: lifecycle, flush, metrics, threads. */
         pthread_mutex_lock(&ctx->flush_lock);
+        pthread_mutex_lock(&ctx->metrics.lock);
         pthread_mutex_lock(&ctx->threads_lock);
     }
 }
@@ -397,6 +399,7 @@ static void atfork_parent(void)
     struct tt_ctx *ctx = tt__ctx;
     if (ctx) {
         pthread_mutex_unlock(&ctx->threads_lock);
+        pthread_mutex_unlock(&ctx->metrics.lock);
         pthread_mutex_unlock(&ctx->flush_lock);
     }
     pthread_mutex_unlock(&lifecycle_lock);
@@ -412,6 +415,7 @@ static void atfork_child(void)
     pthread_mutex_init(&ctx->flush_lock, NULL);
     pthread_cond_init(&ctx->flush_cond, NULL);
     pthread_cond_init(&ctx->flushed_cond, NULL);
+    metrics_atfork_child(&ctx->metrics);
     /* Only this thread survives: drop the others' state (their records are
      * the parent's to write) and empty our own ring likewise. */
     struct tt_thread *t = ctx->threads, *next, *self = tt__self;
