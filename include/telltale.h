@@ -78,7 +78,7 @@ typedef struct tt_config {
     char service[TT_NAME_MAX];   /* TELLTALE_SERVICE; default: program name */
     char node[TT_NAME_MAX];      /* TELLTALE_NODE; default: hostname */
     char spool_dir[TT_PATH_MAX]; /* TELLTALE_SPOOL_DIR; default /var/spool/telltale
-                                    for root, else $TMPDIR/telltale-spool */
+                                    for root, else ${TMPDIR:-/tmp}/telltale-spool-<uid> */
     uint64_t spool_max_bytes;    /* TELLTALE_SPOOL_MAX (e.g. "256MiB"); default 256 MiB */
     uint64_t segment_bytes;      /* TELLTALE_SEGMENT_SIZE; default 8 MiB */
     uint32_t flush_interval_ms;  /* TELLTALE_FLUSH_INTERVAL ("1s", "250ms"); default 1000 */
@@ -104,9 +104,10 @@ void tt_config_default(tt_config *cfg);
  * errbuf (errlen bytes, may be 0) and leaves cfg unchanged. */
 int tt_config_set(tt_config *cfg, const char *key, const char *value, char *errbuf, size_t errlen);
 
-/* tt_config_from_env applies every TELLTALE_* variable of the environment on
- * top of cfg. Unknown TELLTALE_* names and bad values are errors (the first
- * one is reported in errbuf as "TELLTALE_X: ..."); settings before it stay. */
+/* tt_config_from_env applies every TELLTALE_* variable of the environment that
+ * the library knows on top of cfg (other TELLTALE_* names belong to the agent,
+ * server and CLI and are skipped). A bad value is an error, the first one
+ * reported in errbuf as "TELLTALE_X: ..."; settings applied before it stay. */
 int tt_config_from_env(tt_config *cfg, char *errbuf, size_t errlen);
 
 /* ---- lifecycle ----------------------------------------------------------- */

@@ -37,20 +37,20 @@
 #include "telltale.h"
 #include "lib/config.h"
 
-#define KiB (UINT64_C(1) << 10)
-#define MiB (UINT64_C(1) << 20)
-#define GiB (UINT64_C(1) << 30)
-#define TiB (UINT64_C(1) << 40)
-#define PiB (UINT64_C(1) << 50)
-#define NS_PER_MS UINT64_C(1000000)
-#define NS_PER_S UINT64_C(1000000000)
-#define HOUR_MS UINT64_C(3600000)
-#define RATE_MAX 1e9
-#define SPOOL_DIR_MAX (TT_PATH_MAX - 64) /* leaves room for "/<segment name>" */
-#define ENV_PREFIX "TELLTALE_"
+#define KiB            (UINT64_C(1) << 10)
+#define MiB            (UINT64_C(1) << 20)
+#define GiB            (UINT64_C(1) << 30)
+#define TiB            (UINT64_C(1) << 40)
+#define PiB            (UINT64_C(1) << 50)
+#define NS_PER_MS      UINT64_C(1000000)
+#define NS_PER_S       UINT64_C(1000000000)
+#define HOUR_MS        UINT64_C(3600000)
+#define RATE_MAX       1e9
+#define SPOOL_DIR_MAX  (TT_PATH_MAX - 64) /* leaves room for "/<segment name>" */
+#define ENV_PREFIX     "TELLTALE_"
 #define ENV_PREFIX_LEN (sizeof ENV_PREFIX - 1)
-#define KEY_MAX 64
-#define STR_MAX (TT_PATH_MAX > TT_LIST_MAX ? TT_PATH_MAX : TT_LIST_MAX)
+#define KEY_MAX        64
+#define STR_MAX        (TT_PATH_MAX > TT_LIST_MAX ? TT_PATH_MAX : TT_LIST_MAX)
 
 enum kind { K_NAME, K_PATH, K_SIZE, K_DURATION, K_RATIO, K_RATE, K_BOOL, K_LIST };
 
@@ -328,16 +328,15 @@ static const char *unit_start(const char *p)
     return *u ? u : p;
 }
 
-static int parse_size(const struct perr *e, const struct setting *st, const char *s,
-                      uint64_t *out)
+static int parse_size(const struct perr *e, const struct setting *st, const char *s, uint64_t *out)
 {
     static const struct {
         const char *unit;
         uint64_t mult;
     } units[] = {
-        { "", 1 },       { "b", 1 },       { "k", KiB },  { "kb", KiB }, { "kib", KiB },
-        { "m", MiB },    { "mb", MiB },    { "mib", MiB }, { "g", GiB },  { "gb", GiB },
-        { "gib", GiB },  { "t", TiB },     { "tb", TiB },  { "tib", TiB },
+        { "", 1 },      { "b", 1 },    { "k", KiB },   { "kb", KiB },  { "kib", KiB },
+        { "m", MiB },   { "mb", MiB }, { "mib", MiB }, { "g", GiB },   { "gb", GiB },
+        { "gib", GiB }, { "t", TiB },  { "tb", TiB },  { "tib", TiB },
     };
     const char *p = s;
     uint64_t n;
@@ -385,8 +384,7 @@ static int parse_duration(const struct perr *e, const struct setting *st, const 
     if (rc == -2)
         return fail(e, TT_ERANGE, "number too large");
     if (*p == '.')
-        return fail(e, TT_ESYNTAX,
-                    "fractional durations are not supported (use a smaller unit)");
+        return fail(e, TT_ESYNTAX, "fractional durations are not supported (use a smaller unit)");
     const char *u = unit_start(p);
     uint64_t mult = 0;
     if (*u == '\0') {
@@ -684,6 +682,13 @@ int tt_config_from_env(tt_config *cfg, char *errbuf, size_t errlen)
             continue;
         const char *key = var + ENV_PREFIX_LEN;
         int rc = set_one(cfg, key, (size_t)(eq - key), eq + 1, 1, errbuf, errlen);
+        /* Names the library does not know belong to the agent, server or CLI,
+         * which share the prefix: skipped, so they never stop an application. */
+        if (rc == TT_ENOTFOUND) {
+            if (errbuf && errlen)
+                errbuf[0] = 0;
+            continue;
+        }
         if (rc != 0)
             return rc;
     }
@@ -810,9 +815,8 @@ int config_validate(const tt_config *cfg, char *errbuf, size_t errlen)
                 memcpy(&u, f, sizeof u);
             }
             if (u < st->min || u > st->max)
-                rc = fail(&e, TT_ERANGE, "%llu out of range (%llu to %llu)",
-                          (unsigned long long)u, (unsigned long long)st->min,
-                          (unsigned long long)st->max);
+                rc = fail(&e, TT_ERANGE, "%llu out of range (%llu to %llu)", (unsigned long long)u,
+                          (unsigned long long)st->min, (unsigned long long)st->max);
             break;
         case K_RATIO:
         case K_RATE:

@@ -25,14 +25,14 @@
 #include "telltale.h"
 
 #define TS_MAX_MEMBERS 32
-#define TS_KEY_MAX 256
-#define TS_TENANT_MAX 241
-#define TS_SYSTEM_MAX 14
-#define TS_VALUE_MAX 256
-#define TT_KEY "tt"
-#define TT_KEY_LEN 2
-#define TT_VALUE_LEN 16
-#define TT_ENTRY_LEN (TT_KEY_LEN + 1 + TT_VALUE_LEN) /* "tt=" + 16 hex */
+#define TS_KEY_MAX     256
+#define TS_TENANT_MAX  241
+#define TS_SYSTEM_MAX  14
+#define TS_VALUE_MAX   256
+#define TT_KEY         "tt"
+#define TT_KEY_LEN     2
+#define TT_VALUE_LEN   16
+#define TT_ENTRY_LEN   (TT_KEY_LEN + 1 + TT_VALUE_LEN) /* "tt=" + 16 hex */
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -241,14 +241,13 @@ static int check_key(const char *v, size_t off, size_t n, char *errbuf, size_t e
         for (size_t i = 1; i < n; i++) {
             if (!is_keychar(k[i])) {
                 seterr(errbuf, errlen,
-                       "tracestate: position %zu: key may hold only a-z 0-9 _ - * / @",
-                       off + i);
+                       "tracestate: position %zu: key may hold only a-z 0-9 _ - * / @", off + i);
                 return TT_ESYNTAX;
             }
         }
         if (n > TS_KEY_MAX) {
-            seterr(errbuf, errlen, "tracestate: position %zu: key longer than %d characters",
-                   off, TS_KEY_MAX);
+            seterr(errbuf, errlen, "tracestate: position %zu: key longer than %d characters", off,
+                   TS_KEY_MAX);
             return TT_ESYNTAX;
         }
         return 0;
@@ -365,8 +364,7 @@ static int is_tt(const char *v, const struct ts_member *m)
     return m->key_len == TT_KEY_LEN && memcmp(v + m->key, TT_KEY, TT_KEY_LEN) == 0;
 }
 
-int tt_tracestate_get_hlc(const char *value, size_t len, tt_hlc *hlc, char *errbuf,
-                          size_t errlen)
+int tt_tracestate_get_hlc(const char *value, size_t len, tt_hlc *hlc, char *errbuf, size_t errlen)
 {
     if (!hlc || (!value && len > 0))
         return TT_EINVAL;
@@ -397,8 +395,7 @@ int tt_tracestate_get_hlc(const char *value, size_t len, tt_hlc *hlc, char *errb
     return TT_ENOTFOUND;
 }
 
-int tt_tracestate_put_hlc(const char *incoming, size_t inlen, tt_hlc hlc, char *out,
-                          size_t outlen)
+int tt_tracestate_put_hlc(const char *incoming, size_t inlen, tt_hlc hlc, char *out, size_t outlen)
 {
     if (!out || outlen < TT_ENTRY_LEN + 1)
         return TT_ETOOBIG;

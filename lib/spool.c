@@ -41,8 +41,7 @@
 
 static void seg_path(const struct spool *s, uint64_t first_seq, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s/%016" PRIx64 "-%016" PRIx64 ".tts", s->dir, s->origin_id,
-             first_seq);
+    snprintf(out, outlen, "%s/%016" PRIx64 "-%016" PRIx64 ".tts", s->dir, s->origin_id, first_seq);
 }
 
 static const char *errstr(int e, char *buf, size_t len)
@@ -300,8 +299,7 @@ static void abandon_segment(struct spool *s, int truncated)
         (void)rotate(s);
 }
 
-int spool_append(struct spool *s, const void *batch, size_t len, uint64_t first_seq,
-                 uint32_t count)
+int spool_append(struct spool *s, const void *batch, size_t len, uint64_t first_seq, uint32_t count)
 {
     int rc;
 

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "lib/tt_int.h"
+#include "lib/config.h"
 #include "lib/flush.h"
 #include "core/clock.h"
 
@@ -250,6 +251,9 @@ int tt_init(const tt_config *cfg)
     }
     if (cfg) {
         ctx->cfg = *cfg;
+        rc = config_validate(&ctx->cfg, err, sizeof err);
+        if (rc != 0)
+            goto fail;
     } else {
         tt_config_default(&ctx->cfg);
         rc = tt_config_from_env(&ctx->cfg, err, sizeof err);

@@ -52,14 +52,32 @@ struct batch_hdr {
 
 /* batch_encode appends a complete batch (header, body as given, body CRC) to
  * out. h->header_len and h->stored_len are computed here from origin_len and
- * body_len; h->compression must describe body. Returns 0, TT_EINVAL for bad
- * fields (origin too long, body too big), or out's sticky error. */
+ * body_len, and the version is BATCH_VERSION; h->compression must describe
+ * body, and h->raw_len is used only for a compressed body. Returns 0,
+ * TT_EINVAL for bad fields (origin too long, body too big, unknown
+ * compression, hlc_min > hlc_max, more records than the body can hold), or
+ * out's sticky error. body must not point into out. */
 int batch_encode(struct wbuf *out, const struct batch_hdr *h, const void *body, size_t body_len);
 
+/* batch_begin and batch_finish build a batch in place, so a writer can append
+ * records straight after the header instead of copying a finished body:
+ * batch_begin reserves a zeroed header for origin_len bytes of origin at the
+ * end of out and returns its offset; everything appended to out after it is
+ * the body; batch_finish(out, start, h) fills the header (h as for
+ * batch_encode; for a compressed body h->raw_len is its raw length) and
+ * appends the body CRC. batch_finish returns 0, TT_EINVAL (bad fields), or
+ * out's sticky error, and on failure takes the batch back out of out. */
+size_t batch_begin(struct wbuf *out, uint16_t origin_len);
+int batch_finish(struct wbuf *out, size_t start, const struct batch_hdr *h);
+
 /* batch_parse_header decodes and checks the header at p (avail bytes there).
- * Returns 0; TT_ETRUNC if avail is shorter than the header; TT_ECORRUPT for a
- * bad magic, header CRC or impossible length; TT_EVERSION for an unknown
- * version. On error err gets a message. h->origin points into p. */
+ * Returns 0; TT_ETRUNC if avail is shorter than the header (and its first
+ * bytes are those of a magic); TT_ECORRUPT for a bad magic, header CRC or
+ * impossible length; TT_EVERSION for an unknown version. On error err gets a
+ * message (err may be NULL when errlen is 0). h->origin points into p.
+ * For TT_EVERSION the header CRC has been checked and h->header_len and
+ * h->stored_len are filled (their place never changes between versions), so
+ * a reader can skip the batch with batch_total_len(h). */
 int batch_parse_header(const void *p, size_t avail, struct batch_hdr *h, char *err,
                        size_t errlen);
 

@@ -49,11 +49,14 @@ struct rec_value {
     } u;
 };
 
-/* An encoded list: count entries in bytes[0..len). */
+/* An encoded list: count entries in bytes[0..len). prev is iterator state for
+ * rec_bucket_next (the index of the last bucket returned, 0 before the first):
+ * decoders set it to 0, and so does any initialiser that leaves it out. */
 struct rec_list {
     uint32_t count;
     const uint8_t *bytes;
     uint32_t len;
+    int32_t prev;
 };
 
 struct rec_span {
@@ -133,22 +136,31 @@ struct rec {
  * relative to base) when the frame does not fit or its len is impossible. */
 int rec_next(struct rbuf *r, const uint8_t *base, struct rec *out, char *err, size_t errlen);
 
-/* rec_decode_* decode a record's payload. Return 0 or TT_ECORRUPT/TT_ETRUNC
- * with a message naming the field in err; TT_EINVAL if the type differs. */
+/* rec_decode_* decode a record's payload. Return 0 or TT_ECORRUPT (a field
+ * runs past the payload or is impossible) with a message naming the field in
+ * err; TT_EINVAL if the type differs; rec_decode_metric returns
+ * TT_EUNSUPPORTED for a metric kind it does not know. Payload bytes after the
+ * known fields are ignored. Lists are checked for a plausible count and byte
+ * length only; their entries are checked by the iterators. */
 int rec_decode_span(const struct rec *r, struct rec_span *out, char *err, size_t errlen);
 int rec_decode_metric(const struct rec *r, struct rec_metric *out, char *err, size_t errlen);
 int rec_decode_event(const struct rec *r, struct rec_event *out, char *err, size_t errlen);
 int rec_decode_state(const struct rec *r, struct rec_state *out, char *err, size_t errlen);
 
 /* List iterators: start with it = list (a copy); each call returns 1 with the
- * next entry, 0 at the end, or a negative TT_E* on a malformed entry. */
+ * next entry, 0 at the end, or TT_ECORRUPT on a malformed entry (including
+ * bytes left over after the last entry). rec_bucket_next returns absolute
+ * indexes, carrying the previous one in it->prev. */
 int rec_kv_next(struct rec_list *it, struct rec_str *key, struct rec_value *value);
 int rec_span_event_next(struct rec_list *it, struct rec_span_event *out);
 int rec_span_link_next(struct rec_list *it, struct rec_span_link *out);
 int rec_bucket_next(struct rec_list *it, int32_t *index, uint64_t *count);
 
 /* Encoding. Each rec_put_* appends one whole record to b and returns 0 or the
- * buffer's sticky error. Lists are passed encoded (count + bytes). */
+ * buffer's sticky error; TT_ETOOBIG (not sticky) for a record over
+ * REC_MAX_LEN; TT_EINVAL for an unknown value type or metric kind. On any
+ * failure b->len is what it was before the call. Lists are passed encoded
+ * (count + bytes); a rec_str or list with len 0 may have a NULL pointer. */
 int rec_put_span(struct wbuf *b, tt_hlc hlc, int64_t start_ns, const struct rec_span *s);
 int rec_put_metric(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_metric *m);
 int rec_put_event(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_event *e);
@@ -158,7 +170,10 @@ int rec_put_raw(struct wbuf *b, uint8_t type, tt_hlc hlc, int64_t time_ns, const
                 size_t len);
 
 /* List builders: append one entry to the list being built in b (the caller
- * counts entries and passes count, b->data, b->len as a struct rec_list). */
+ * counts entries and passes count, b->data, b->len as a struct rec_list).
+ * A value of unknown type sets b->err to TT_EINVAL. rec_bucket_put writes
+ * index - prev_index (prev_index 0 for the first bucket); buckets must be put
+ * in increasing index order. */
 void rec_kv_put(struct wbuf *b, const char *key, size_t keylen, const struct rec_value *v);
 void rec_span_event_put(struct wbuf *b, int64_t time_ns, const char *name, size_t namelen,
                         const struct rec_list *attrs);

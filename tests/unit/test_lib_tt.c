@@ -557,6 +557,47 @@ static void test_fork_child_is_new_origin(void **state)
     assert_true(o_child != 0 && o_parent != 0 && o_child != o_parent);
 }
 
+static void test_rate_limit_and_env_config(void **state)
+{
+    (void)state;
+    /* tt_init(NULL) reads TELLTALE_* from the environment. */
+    setenv("TELLTALE_SPOOL_DIR", spool_dir, 1);
+    setenv("TELLTALE_SERVICE", "from-env", 1);
+    setenv("TELLTALE_SAMPLE_RATE_LIMIT", "100", 1);
+    int rc = tt_init(NULL);
+    unsetenv("TELLTALE_SPOOL_DIR");
+    unsetenv("TELLTALE_SERVICE");
+    unsetenv("TELLTALE_SAMPLE_RATE_LIMIT");
+    assert_int_equal(rc, 0);
+    int sampled = 0;
+    for (int i = 0; i < 5000; i++) {
+        tt_span s;
+        tt_span_start(&s, "root", TT_SPAN_SERVER, NULL);
+        sampled += s.recording;
+        tt_span_end(&s);
+    }
+    /* A burst of one second's worth, plus what the elapsed time allows. */
+    assert_in_range(sampled, 90, 130);
+    tt_event(TT_SEV_INFO, "who", NULL, NULL, 0);
+    tt_shutdown();
+    read_spool(spool_dir);
+    char err[200];
+    for (size_t i = 0; i < got->n; i++) {
+        struct rec_event ev;
+        if (got->recs[i].type == REC_EVENT &&
+            rec_decode_event(&got->recs[i], &ev, err, sizeof err) == 0 && str_is(ev.name, "who"))
+            assert_true(str_is(ev.component, "from-env"));
+    }
+    assert_int_equal(count_type(REC_SPAN), (size_t)sampled);
+
+    /* A bad variable is an error naming it, and nothing starts. */
+    setenv("TELLTALE_SAMPLE_RATIO", "1.5", 1);
+    rc = tt_init(NULL);
+    unsetenv("TELLTALE_SAMPLE_RATIO");
+    assert_int_not_equal(rc, 0);
+    assert_int_equal(tt_flush(), TT_ESTATE);
+}
+
 static void test_not_initialised_is_harmless(void **state)
 {
     (void)state;
@@ -578,4 +619,4 @@ UNIT_TESTS(T(test_init_twice_and_shutdown), T(test_span_round_trip),
            T(test_sampling_and_filters), T(test_events_and_state_prev),
            T(test_threads_and_exit), T(test_propagation_and_hlc_merge),
            T(test_full_buffer_reports_loss), T(test_fork_child_is_new_origin),
-           T(test_not_initialised_is_harmless))
+           T(test_rate_limit_and_env_config), T(test_not_initialised_is_harmless))

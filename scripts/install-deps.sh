@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs the Debian 12 packages Telltale needs to build, test
+# and fuzz. The one place the package list lives: .ci/run, tests/run_all.sh and
+# scripts/run.sh all call it. Does nothing (quickly) when every package is
+# already installed; otherwise runs `apt-get update` once and installs the
+# missing ones. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+    build-essential    # gcc, make, libc headers
+    cmake
+    ninja-build
+    pkg-config
+    clang              # sanitizer and fuzz builds
+    clang-format       # tests/check_format.sh (version 14 on Debian 12)
+    libclang-rt-14-dev # LLVM 14 runtime: libFuzzer, ASan, UBSan for clang
+    libzstd-dev
+    liblz4-dev
+    libcmocka-dev      # unit tests
+    python3            # tests/check_source.sh, integration tests
+    zstd
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    if [[ "$status" != "install ok installed" ]]; then
+        missing+=("$p")
+    fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "install-deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        echo "install-deps: missing packages and not root (no sudo): ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q </dev/null
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null

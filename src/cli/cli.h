@@ -1,0 +1,34 @@
+/*
+ * cli.h - the telltale command's subcommands (git builtin style: one file per
+ * subcommand, cmd_<verb>(argc, argv) with argv[0] the verb) and the exit
+ * codes every subcommand uses.
+ *
+ * Subcommands may print and return an exit code; they never call exit(), so
+ * main can flush stdout and report write errors in one place.
+ */
+#ifndef TT_CLI_H
+#define TT_CLI_H
+
+#include <stdio.h>
+
+enum cli_exit {
+    CLI_OK = 0,       /* everything done, everything read */
+    CLI_PROBLEMS = 1, /* done, but problems were found (and reported) */
+    CLI_USAGE = 2,    /* bad command line */
+};
+
+struct cli_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*usage)(FILE *out); /* the full help of the subcommand */
+    const char *summary;      /* one line for `telltale --help` */
+};
+
+/* cli_is_help reports whether arg asks for help ("-h", "--help"). */
+int cli_is_help(const char *arg);
+
+/* cmd_spool: `telltale spool dump ...` (cmd_spool.c). */
+int cmd_spool(int argc, char **argv);
+void cmd_spool_usage(FILE *out);
+
+#endif
