@@ -3,13 +3,16 @@
  *
  * Usage: client [--quick] [--json] [--spool DIR]
  *
- * Each figure is the median over several repetitions of a timed loop
- * (CLOCK_MONOTONIC around the whole loop, divided by its iterations), after an
- * untimed warm-up. The library runs as in production (its flusher thread
- * included), spooling to DIR (default $BENCH_TMP/client-spool), with a
- * per-thread buffer large enough to hold one repetition's records; the buffers
- * are flushed between repetitions, outside the timing, so no record is dropped
- * (drops are counted and reported as the figure records_dropped).
+ * Each figure is the median over several repetitions of a timed loop (the
+ * thread's CPU time around the whole loop, divided by its iterations: the
+ * machine is shared, and time spent preempted by other processes is not the
+ * library's), after an untimed warm-up. All loops run round robin, one
+ * repetition of each in turn, so drifts hit every figure alike. The library
+ * runs as in production (its flusher thread included), spooling to DIR
+ * (default $BENCH_TMP/client-spool), with a per-thread buffer large enough to
+ * hold one repetition's records, prefaulted and written through once; the
+ * buffers are flushed between repetitions, outside the timing, so no record
+ * is dropped (drops are counted and reported as the figure records_dropped).
  *
  * Figures (ns per operation unless said):
  *   span_floor_ns        the physical floor of recording a span: two
@@ -22,8 +25,12 @@
  *   message and 3 key/values), state_set_ns (tt_state_set_int)
  *   inject_ns, extract_ns   tt_inject of a sampled span, tt_extract of its
  *                        headers (both paid per call whether sampled or not)
- *   spans_2threads_speedup  spans per second of 2 threads over 1 thread, each
- *                        thread in a tight span loop for a fixed time
+ *   spans_2threads_speedup  spans per wall-clock second of 2 threads over 1
+ *                        thread, each in a tight span loop for a fixed
+ *                        window; spans_2threads_speedup_cpu the same per
+ *                        second of the threads' CPU time (meaningful when
+ *                        other processes keep a CPU busy); the two rates
+ *                        spans_1thread_per_s and spans_2threads_per_s
  * Output: one figure a line; with --json one JSON object a line as in
  * BENCH.md. Exit status 0 when the benchmark ran, whatever the figures.
  */
@@ -468,7 +475,7 @@ static void print_report(const struct params *p, const struct report *r)
         char extra[64] = "";
         if (f->vs_floor > 0)
             snprintf(extra, sizeof(extra), "%.2fx floor", f->vs_floor);
-        printf("%-24s %10.4g %-8s %-12s", f->name, f->value, f->unit, extra);
+        printf("%-28s %10.4g %-8s %-12s", f->name, f->value, f->unit, extra);
         if (f->target)
             printf(" target %-32s %s", f->target, f->pass ? "ok" : "MISSED");
         printf("\n");

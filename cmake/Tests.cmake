@@ -1,6 +1,7 @@
 # Unit tests: one tests/unit/test_<module>.c per module, cmocka asserts (which print
-# both sides). Every cmocka_unit_test(NAME) in the file becomes its own CTest test,
-# run in its own process (`test_<module> NAME`) with a timeout.
+# both sides). Every test_* name in the file's UNIT_TESTS(...) list becomes its own
+# CTest test, run in its own process (`test_<module> NAME`) with a timeout; the
+# runner fails on a name it does not have, so the two cannot drift apart.
 find_library(CMOCKA_LIB cmocka REQUIRED)
 file(GLOB TT_UNIT_TESTS CONFIGURE_DEPENDS tests/unit/test_*.c)
 foreach(src ${TT_UNIT_TESTS})
@@ -13,14 +14,23 @@ foreach(src ${TT_UNIT_TESTS})
   else()
     target_link_libraries(${name} PRIVATE ttcore ${CMOCKA_LIB} m)
   endif()
-  file(STRINGS ${src} lines REGEX "cmocka_unit_test[_a-z]*\\([a-z0-9_]+")
-  foreach(line ${lines})
-    string(REGEX MATCHALL "cmocka_unit_test[_a-z]*\\([a-z0-9_]+" hits "${line}")
-    foreach(hit ${hits})
-      string(REGEX REPLACE ".*\\(" "" tname "${hit}")
-      add_test(NAME ${name}.${tname} COMMAND ${name} ${tname})
-      set_tests_properties(${name}.${tname} PROPERTIES TIMEOUT 60 LABELS unit)
-    endforeach()
+  # Every test_* name inside the file's UNIT_TESTS(...) list is a test.
+  file(READ ${src} content)
+  string(FIND "${content}" "UNIT_TESTS(" at REVERSE)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${src}: no UNIT_TESTS(...) list")
+  endif()
+  string(SUBSTRING "${content}" ${at} -1 list)
+  string(REGEX MATCHALL "[^a-z0-9_]test_[a-z0-9_]+" hits "${list}")
+  set(tnames "")
+  foreach(hit ${hits})
+    string(SUBSTRING "${hit}" 1 -1 tname)
+    list(APPEND tnames ${tname})
+  endforeach()
+  list(REMOVE_DUPLICATES tnames)
+  foreach(tname ${tnames})
+    add_test(NAME ${name}.${tname} COMMAND ${name} ${tname})
+    set_tests_properties(${name}.${tname} PROPERTIES TIMEOUT 60 LABELS unit)
   endforeach()
 endforeach()
 

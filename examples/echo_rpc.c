@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -167,7 +168,10 @@ static int write_full(int fd, const void *buf, size_t len)
 static size_t encode_frame(uint8_t *out, uint32_t magic, uint64_t id, const char *tp,
                            const char *ts, const uint8_t *payload, uint32_t payload_len)
 {
-    size_t tp_len = tp ? strnlen(tp, TT_TRACEPARENT_LEN) : 0;
+    /* A traceparent of any other length than 55 is not sent at all. */
+    size_t tp_len = tp ? strnlen(tp, TT_TRACEPARENT_LEN + 1) : 0;
+    if (tp_len != TT_TRACEPARENT_LEN)
+        tp_len = 0;
     size_t ts_len = ts ? strnlen(ts, TT_TRACESTATE_MAX - 1) : 0;
     put_le32(out, magic);
     put_le16(out + 4, (uint16_t)tp_len);
@@ -176,11 +180,14 @@ static size_t encode_frame(uint8_t *out, uint32_t magic, uint64_t id, const char
     put_le32(out + 12, 0);
     put_le64(out + 16, id);
     size_t off = FRAME_HDR;
-    memcpy(out + off, tp, tp_len);
+    if (tp_len)
+        memcpy(out + off, tp, tp_len);
     off += tp_len;
-    memcpy(out + off, ts, ts_len);
+    if (ts_len)
+        memcpy(out + off, ts, ts_len);
     off += ts_len;
-    memcpy(out + off, payload, payload_len);
+    if (payload_len)
+        memcpy(out + off, payload, payload_len);
     return off + payload_len;
 }
 
@@ -416,6 +423,8 @@ static int call(int fd, uint64_t id, const uint8_t *payload, uint32_t len, uint8
 {
     tt_span span;
     tt_headers hdr;
+    hdr.traceparent[0] = '\0'; /* in case the library writes nothing */
+    hdr.tracestate[0] = '\0';
     tt_client_span_start(&span, SPAN_NAME, NULL, &hdr);
     size_t flen = encode_frame(out, MAGIC_REQ, id, hdr.traceparent, hdr.tracestate, payload, len);
     int rc = -1;
@@ -478,10 +487,17 @@ static double pct(const int64_t *v, uint64_t n, double p)
     return (double)v[rank - 1];
 }
 
-/* run_client runs the whole client: opt->n requests spread over
- * opt->threads connections to addr, then prints the report. */
-static int run_client(const struct sockaddr_in *addr, const struct options *opt,
-                      const tt_config *cfg, const char *mode)
+/* What a client run measured. */
+struct result {
+    double secs, rps, p50_us, p99_us, mean_us;
+    uint64_t requests;     /* warm-up included */
+    double cpu_us_per_req; /* both processes, whole run; < 0: not measured */
+    tt_stats st;           /* the client library's counters at the end */
+};
+
+/* run_client runs the whole client: opt->n timed requests spread over
+ * opt->threads connections to addr, after the warm-up ones; fills res. */
+static int run_client(const struct sockaddr_in *addr, const struct options *opt, struct result *res)
 {
     unsigned nt = opt->threads;
     uint64_t per = opt->n / nt, extra = opt->n % nt;
@@ -543,26 +559,13 @@ static int run_client(const struct sockaddr_in *addr, const struct options *opt,
     double p50 = opt->n ? pct(lat, opt->n, 0.50) / 1e3 : 0;
     double p99 = opt->n ? pct(lat, opt->n, 0.99) / 1e3 : 0;
     double mean = opt->n ? sum / (double)opt->n / 1e3 : 0;
-    tt_stats st;
-    tt_stats_get(&st);
-    unsigned long long dropped = st.records_dropped_full + st.records_dropped_spool;
-    if (opt->json) {
-        printf("{\"mode\":\"%s\",\"requests\":%llu,\"threads\":%u,\"payload\":%u,"
-               "\"seconds\":%.6f,\"rps\":%.1f,\"p50_us\":%.3f,\"p99_us\":%.3f,\"mean_us\":%.3f,"
-               "\"enabled\":%d,\"sample_ratio\":%g,\"spans_recorded\":%llu,"
-               "\"spans_unsampled\":%llu,\"records_dropped\":%llu}\n",
-               mode, (unsigned long long)opt->n, nt, opt->payload, secs, rps, p50, p99, mean,
-               cfg->enabled, cfg->sample_ratio, (unsigned long long)st.spans_recorded,
-               (unsigned long long)st.spans_unsampled, dropped);
-    } else {
-        printf("echo_rpc %s: %llu requests, %u connection(s), %u-byte payload: %.0f req/s, "
-               "p50 %.1f us, p99 %.1f us, mean %.1f us (tracing %s, sample ratio %g; client "
-               "spans recorded %llu, unsampled %llu, records dropped %llu)\n",
-               mode, (unsigned long long)opt->n, nt, opt->payload, rps, p50, p99, mean,
-               cfg->enabled ? "on" : "off", cfg->sample_ratio,
-               (unsigned long long)st.spans_recorded, (unsigned long long)st.spans_unsampled,
-               dropped);
-    }
+    res->secs = secs;
+    res->rps = rps;
+    res->p50_us = p50;
+    res->p99_us = p99;
+    res->mean_us = mean;
+    res->requests = opt->n + (uint64_t)nt * warm;
+    tt_stats_get(&res->st);
     rc = 0;
 out:
     if (barrier)
@@ -571,6 +574,43 @@ out:
     free(th);
     free(lat);
     return rc;
+}
+
+static double cpu_us(const struct rusage *ru)
+{
+    return (double)ru->ru_utime.tv_sec * 1e6 + (double)ru->ru_utime.tv_usec +
+           (double)ru->ru_stime.tv_sec * 1e6 + (double)ru->ru_stime.tv_usec;
+}
+
+/* print_result prints a run's figures and the client library's counters. */
+static void print_result(const struct options *opt, const tt_config *cfg, const char *mode,
+                         const struct result *res)
+{
+    const tt_stats *st = &res->st;
+    unsigned long long dropped = st->records_dropped_full + st->records_dropped_spool;
+    if (opt->json) {
+        printf("{\"mode\":\"%s\",\"requests\":%llu,\"threads\":%u,\"payload\":%u,"
+               "\"seconds\":%.6f,\"rps\":%.1f,\"p50_us\":%.3f,\"p99_us\":%.3f,\"mean_us\":%.3f,"
+               "\"cpu_us_per_req\":%.4f,\"enabled\":%d,\"sample_ratio\":%g,"
+               "\"spans_recorded\":%llu,\"spans_unsampled\":%llu,\"records_dropped\":%llu}\n",
+               mode, (unsigned long long)opt->n, opt->threads, opt->payload, res->secs, res->rps,
+               res->p50_us, res->p99_us, res->mean_us, res->cpu_us_per_req, cfg->enabled,
+               cfg->sample_ratio, (unsigned long long)st->spans_recorded,
+               (unsigned long long)st->spans_unsampled, dropped);
+    } else {
+        printf("echo_rpc %s: %llu requests, %u connection(s), %u-byte payload: %.0f req/s, "
+               "p50 %.1f us, p99 %.1f us, mean %.1f us",
+               mode, (unsigned long long)opt->n, opt->threads, opt->payload, res->rps, res->p50_us,
+               res->p99_us, res->mean_us);
+        if (res->cpu_us_per_req >= 0)
+            printf(", %.2f CPU us/request", res->cpu_us_per_req);
+        printf(" (tracing %s, sample ratio %g; client spans recorded %llu, unsampled %llu, "
+               "records dropped %llu)\n",
+               cfg->enabled ? "on" : "off", cfg->sample_ratio,
+               (unsigned long long)st->spans_recorded, (unsigned long long)st->spans_unsampled,
+               dropped);
+    }
+    fflush(stdout);
 }
 
 /* ---- commands -------------------------------------------------------------- */
@@ -688,7 +728,10 @@ static int cmd_client(int argc, char **argv)
     }
     if (pin_cpu(opt.cpu) < 0 || init_tracing(NULL, &cfg) < 0)
         return 1;
-    int rc = run_client(&addr, &opt, &cfg, "client");
+    struct result res = { .cpu_us_per_req = -1 };
+    int rc = run_client(&addr, &opt, &res);
+    if (rc == 0)
+        print_result(&opt, &cfg, "client", &res);
     tt_shutdown();
     return rc < 0 ? 1 : 0;
 }
@@ -738,18 +781,26 @@ static int cmd_bench(int argc, char **argv)
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc = -1;
+    int rc = -1, status = 0;
+    struct result res = { .cpu_us_per_req = -1 };
+    struct rusage ru_server, ru_client;
     if (init_tracing("client", &cfg) == 0) {
-        rc = run_client(&addr, &opt, &cfg, "bench");
+        rc = run_client(&addr, &opt, &res);
+        /* The library's final flush is part of its cost: measured after. */
         tt_shutdown();
     }
-    int status = 0;
     kill(pid, SIGTERM);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    memset(&ru_server, 0, sizeof(ru_server));
+    while (wait4(pid, &status, 0, &ru_server) < 0 && errno == EINTR) {
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "echo_rpc: server process ended badly (status %d)\n", status);
         rc = -1;
+    }
+    if (rc == 0) {
+        getrusage(RUSAGE_SELF, &ru_client);
+        res.cpu_us_per_req = (cpu_us(&ru_client) + cpu_us(&ru_server)) / (double)res.requests;
+        print_result(&opt, &cfg, "bench", &res);
     }
     return rc < 0 ? 1 : 0;
 }

@@ -319,12 +319,11 @@ int tt_extract(const char *traceparent, const char *tracestate, tt_span_context 
             remote = 0;
     }
     if (remote && t && ctx) {
+        /* A receive event, after this thread's own stamps too. */
         tt_hlc merged;
-        /* Merge after this thread's own stamps: fold them in first. */
-        tt_stamp_global(ctx, t, clock_realtime_ns());
-        rc = hlc_recv(&ctx->hlc, remote, &merged);
-        if (merged > t->last_hlc)
-            t->last_hlc = merged;
+        uint64_t pt = (uint64_t)clock_realtime_ns() / (uint64_t)TT_NS_PER_MS;
+        rc = hlc_recv_after(&ctx->hlc, t->last_hlc, remote, pt, &merged);
+        t->last_hlc = merged;
     }
     c.hlc = remote;
     c.remote = 1;

@@ -172,22 +172,11 @@ tt_hlc tt_stamp_local(struct tt_ctx *ctx, struct tt_thread *t, int64_t now_ns)
 
 tt_hlc tt_stamp_global(struct tt_ctx *ctx, struct tt_thread *t, int64_t now_ns)
 {
-    uint64_t pt = (uint64_t)now_ns / (uint64_t)TT_NS_PER_MS;
-    /* Fold the thread's own last stamp into the shared clock first, so the
-     * global tick is after it (a CAS loop like hlc_now's). */
-    tt_hlc cur = atomic_load_explicit(&ctx->hlc.state, memory_order_relaxed);
-    for (;;) {
-        tt_hlc base = cur > t->last_hlc ? cur : t->last_hlc;
-        int ovf = 0;
-        tt_hlc next = hlc_step(base, pt, 0, 0, &ovf);
-        if (atomic_compare_exchange_weak_explicit(&ctx->hlc.state, &cur, next,
-                                                  memory_order_acq_rel, memory_order_relaxed)) {
-            if (ovf)
-                atomic_fetch_add_explicit(&ctx->hlc.overflows, 1, memory_order_relaxed);
-            t->last_hlc = next;
-            return next;
-        }
-    }
+    /* The thread's own last stamp is folded into the shared clock in the same
+     * CAS, so the global tick is after it. */
+    tt_hlc next = hlc_now_after(&ctx->hlc, t->last_hlc, (uint64_t)now_ns / (uint64_t)TT_NS_PER_MS);
+    t->last_hlc = next;
+    return next;
 }
 
 tt_hlc tt_hlc_now(void)

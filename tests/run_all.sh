@@ -7,9 +7,10 @@
 #   asan    clang build with ASan+UBSan into build-asan/, whole suite again
 #   format  tests/check_format.sh (clang-format) and tests/check_source.sh
 #   fuzz    tests/fuzz/run.sh: every libFuzzer target for $TT_FUZZ_SECONDS s
+#   tsan    (only when asked for) clang build with TSan into build-tsan/, suite
 # Exits non-zero if any stage failed and names it.
 #
-# Usage: tests/run_all.sh [STAGE...]            (default: all, in that order)
+# Usage: tests/run_all.sh [STAGE...]   (default: all but tsan, in that order)
 # Environment: TT_BUILD_PREFIX (default "build": build/, build-asan/,
 # build-fuzz/), TT_JOBS (default 2), TT_FUZZ_SECONDS (default 20),
 # TT_SKIP_DEPS=1 to skip the package check.
@@ -20,9 +21,10 @@ cd "$ROOT" || exit 2
 PREFIX=${TT_BUILD_PREFIX:-build}
 JOBS=${TT_JOBS:-2}
 FUZZ_SECONDS=${TT_FUZZ_SECONDS:-20}
-ALL_STAGES=(build run asan format fuzz)
+DEFAULT_STAGES=(build run asan format fuzz)
+ALL_STAGES=("${DEFAULT_STAGES[@]}" tsan)
 stages=("$@")
-[[ ${#stages[@]} -gt 0 ]] || stages=("${ALL_STAGES[@]}")
+[[ ${#stages[@]} -gt 0 ]] || stages=("${DEFAULT_STAGES[@]}")
 for s in "${stages[@]}"; do
     if [[ " ${ALL_STAGES[*]} " != *" $s "* ]]; then
         echo "usage: tests/run_all.sh [${ALL_STAGES[*]}]..." >&2
@@ -86,6 +88,12 @@ stage_asan() {
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest_run "$PREFIX-asan"
+}
+
+stage_tsan() {
+    configure "$PREFIX-tsan" clang -DCMAKE_BUILD_TYPE=Debug -DTT_TSAN=ON || return 1
+    cmake --build "$PREFIX-tsan" --parallel "$JOBS" || return 1
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest_run "$PREFIX-tsan"
 }
 
 stage_format() {

@@ -16,20 +16,20 @@
 #include "core/record.h"
 
 /* Field offsets in the fixed part of the header (docs/design/records.md). */
-#define OFF_MAGIC 0
-#define OFF_VERSION 4
-#define OFF_COMP 5
+#define OFF_MAGIC      0
+#define OFF_VERSION    4
+#define OFF_COMP       5
 #define OFF_HEADER_LEN 6
 #define OFF_HEADER_CRC 8
-#define OFF_COUNT 12
-#define OFF_ORIGIN_ID 16
-#define OFF_FIRST_SEQ 24
-#define OFF_HLC_MIN 32
-#define OFF_HLC_MAX 40
-#define OFF_RAW_LEN 48
+#define OFF_COUNT      12
+#define OFF_ORIGIN_ID  16
+#define OFF_FIRST_SEQ  24
+#define OFF_HLC_MIN    32
+#define OFF_HLC_MAX    40
+#define OFF_RAW_LEN    48
 #define OFF_STORED_LEN 52
 #define OFF_ORIGIN_LEN 56
-#define OFF_RESERVED 58
+#define OFF_RESERVED   58
 
 /* The smallest record (frame and fixed fields, empty payload). */
 #define MIN_RECORD_LEN (REC_HDR_LEN + REC_FIXED_LEN)
@@ -137,8 +137,7 @@ int batch_encode(struct wbuf *out, const struct batch_hdr *h, const void *body, 
     return batch_finish(out, start, h);
 }
 
-int batch_parse_header(const void *pv, size_t avail, struct batch_hdr *h, char *err,
-                       size_t errlen)
+int batch_parse_header(const void *pv, size_t avail, struct batch_hdr *h, char *err, size_t errlen)
 {
     const uint8_t *p = pv;
     const char *why;
@@ -173,8 +172,7 @@ int batch_parse_header(const void *pv, size_t avail, struct batch_hdr *h, char *
     if (crc != stored_crc) {
         if (errlen > 0)
             snprintf(err, errlen,
-                     "batch header CRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08" PRIx32
-                     ")",
+                     "batch header CRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08" PRIx32 ")",
                      stored_crc, crc);
         return TT_ECORRUPT;
     }

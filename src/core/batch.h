@@ -21,13 +21,13 @@
 #include "telltale.h"
 #include "core/buf.h"
 
-#define BATCH_MAGIC 0x31425454u /* "TTB1" as bytes */
-#define BATCH_VERSION 1
-#define BATCH_FIXED_LEN 60
+#define BATCH_MAGIC       0x31425454u /* "TTB1" as bytes */
+#define BATCH_VERSION     1
+#define BATCH_FIXED_LEN   60
 #define BATCH_TRAILER_LEN 4
-#define BATCH_ORIGIN_MAX 1024
-#define BATCH_MAX_STORED (64u << 20) /* a batch body is at most 64 MiB stored */
-#define BATCH_MAX_RAW (256u << 20)   /* and 256 MiB uncompressed */
+#define BATCH_ORIGIN_MAX  1024
+#define BATCH_MAX_STORED  (64u << 20)  /* a batch body is at most 64 MiB stored */
+#define BATCH_MAX_RAW     (256u << 20) /* and 256 MiB uncompressed */
 
 enum batch_compression {
     BATCH_COMP_NONE = 0,
@@ -37,16 +37,16 @@ enum batch_compression {
 
 struct batch_hdr {
     uint8_t version;
-    uint8_t compression;  /* batch_compression */
-    uint16_t header_len;  /* BATCH_FIXED_LEN + origin_len */
-    uint32_t count;       /* records in the body */
-    uint64_t origin_id;   /* stable id of the producing process/agent */
-    uint64_t first_seq;   /* per-origin sequence number of the first record */
-    tt_hlc hlc_min;       /* smallest and largest record HLC (0 if empty) */
+    uint8_t compression; /* batch_compression */
+    uint16_t header_len; /* BATCH_FIXED_LEN + origin_len */
+    uint32_t count;      /* records in the body */
+    uint64_t origin_id;  /* stable id of the producing process/agent */
+    uint64_t first_seq;  /* per-origin sequence number of the first record */
+    tt_hlc hlc_min;      /* smallest and largest record HLC (0 if empty) */
     tt_hlc hlc_max;
-    uint32_t raw_len;     /* body length uncompressed */
-    uint32_t stored_len;  /* body length as stored */
-    const char *origin;   /* "node\0process", origin_len bytes; borrowed */
+    uint32_t raw_len;    /* body length uncompressed */
+    uint32_t stored_len; /* body length as stored */
+    const char *origin;  /* "node\0process", origin_len bytes; borrowed */
     uint16_t origin_len;
 };
 
@@ -78,8 +78,7 @@ int batch_finish(struct wbuf *out, size_t start, const struct batch_hdr *h);
  * For TT_EVERSION the header CRC has been checked and h->header_len and
  * h->stored_len are filled (their place never changes between versions), so
  * a reader can skip the batch with batch_total_len(h). */
-int batch_parse_header(const void *p, size_t avail, struct batch_hdr *h, char *err,
-                       size_t errlen);
+int batch_parse_header(const void *p, size_t avail, struct batch_hdr *h, char *err, size_t errlen);
 
 /* batch_total_len: bytes of the whole batch described by h. */
 static inline size_t batch_total_len(const struct batch_hdr *h)

@@ -13,7 +13,7 @@
 #include "core/buf.h"
 
 #define WBUF_MIN_CAP 64
-#define VARINT_MAX 10
+#define VARINT_MAX   10
 
 void wbuf_init(struct wbuf *b, size_t max)
 {

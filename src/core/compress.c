@@ -83,8 +83,8 @@ int batch_encode_compressed(struct wbuf *out, struct batch_hdr *h, const void *r
     return batch_finish(out, start, h);
 }
 
-int batch_open(const void *p, const struct batch_hdr *h, struct wbuf *scratch,
-               const uint8_t **body, size_t *body_len, char *err, size_t errlen)
+int batch_open(const void *p, const struct batch_hdr *h, struct wbuf *scratch, const uint8_t **body,
+               size_t *body_len, char *err, size_t errlen)
 {
     const uint8_t *stored = (const uint8_t *)p + h->header_len;
     int rc = batch_check_body(p, h, err, errlen);
@@ -131,8 +131,8 @@ int batch_open(const void *p, const struct batch_hdr *h, struct wbuf *scratch,
         }
         got = n;
     } else {
-        int n = LZ4_decompress_safe((const char *)stored, (char *)scratch->data,
-                                    (int)h->stored_len, (int)h->raw_len);
+        int n = LZ4_decompress_safe((const char *)stored, (char *)scratch->data, (int)h->stored_len,
+                                    (int)h->raw_len);
         if (n < 0) {
             if (errlen > 0)
                 snprintf(err, errlen, "lz4 body: malformed block");

@@ -75,19 +75,49 @@ tt_hlc hlc_step(tt_hlc cur, uint64_t pt_ms, int is_recv, tt_hlc remote, int *ove
 /* One CAS loop for both rules. pt is read once by the caller: on a lost race
  * the step is recomputed from the winner's state with the same pt, which is
  * still a valid reading (the max() keeps l monotonic). */
-static tt_hlc tick(struct hlc *h, uint64_t pt_ms, int is_recv, tt_hlc remote)
+static tt_hlc tick_after(struct hlc *h, tt_hlc floor, uint64_t pt_ms, int is_recv,
+                         tt_hlc remote)
 {
     uint64_t cur = atomic_load_explicit(&h->state, memory_order_acquire);
     tt_hlc next;
     int overflow;
 
     do {
-        next = hlc_step(cur, pt_ms, is_recv, remote, &overflow);
+        next = hlc_step(cur > floor ? cur : floor, pt_ms, is_recv, remote, &overflow);
     } while (!atomic_compare_exchange_weak_explicit(&h->state, &cur, next, memory_order_acq_rel,
                                                     memory_order_acquire));
     if (overflow)
         atomic_fetch_add_explicit(&h->overflows, 1, memory_order_relaxed);
     return next;
+}
+
+static tt_hlc tick(struct hlc *h, uint64_t pt_ms, int is_recv, tt_hlc remote)
+{
+    return tick_after(h, 0, pt_ms, is_recv, remote);
+}
+
+tt_hlc hlc_now_after(struct hlc *h, tt_hlc floor, uint64_t pt_ms)
+{
+    if (pt_ms > HLC_L_MAX)
+        pt_ms = HLC_L_MAX;
+    return tick_after(h, floor, pt_ms, 0, 0);
+}
+
+int hlc_recv_after(struct hlc *h, tt_hlc floor, tt_hlc remote, uint64_t pt_ms, tt_hlc *out)
+{
+    if (pt_ms > HLC_L_MAX)
+        pt_ms = HLC_L_MAX;
+    int rc = 0;
+    int is_recv = 1;
+    if (hlc_l(remote) > pt_ms + h->max_offset_ms) {
+        atomic_fetch_add_explicit(&h->rejected, 1, memory_order_relaxed);
+        rc = TT_ECLOCK;
+        is_recv = 0;
+    }
+    tt_hlc next = tick_after(h, floor, pt_ms, is_recv, remote);
+    if (out)
+        *out = next;
+    return rc;
 }
 
 tt_hlc hlc_now_pt(struct hlc *h, uint64_t pt_ms)

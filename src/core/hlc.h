@@ -67,6 +67,13 @@ tt_hlc hlc_now_pt(struct hlc *h, uint64_t pt_ms);
 int hlc_recv(struct hlc *h, tt_hlc remote, tt_hlc *out);
 int hlc_recv_pt(struct hlc *h, tt_hlc remote, uint64_t pt_ms, tt_hlc *out);
 
+/* hlc_now_after and hlc_recv_after are hlc_now_pt and hlc_recv_pt as if the
+ * clock's state were at least floor: the new stamp is after floor too. A
+ * process whose threads keep their own last stamps (libtelltale) folds a
+ * thread's stamp in this way in the same CAS. */
+tt_hlc hlc_now_after(struct hlc *h, tt_hlc floor, uint64_t pt_ms);
+int hlc_recv_after(struct hlc *h, tt_hlc floor, tt_hlc remote, uint64_t pt_ms, tt_hlc *out);
+
 /* hlc_peek returns the last stamp handed out, without ticking. */
 tt_hlc hlc_peek(struct hlc *h);
 

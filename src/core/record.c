@@ -21,16 +21,16 @@
 
 /* The smallest encoded entry of each list, so a list's count can be checked
  * against its byte length before anything walks it. */
-#define KV_MIN 2     /* empty key (1) + NONE value (1) */
-#define EVENT_MIN 17 /* time (8) + empty name (1) + empty attrs (8) */
-#define LINK_MIN 33  /* trace id (16) + span id (8) + flags (1) + attrs (8) */
-#define BUCKET_MIN 2 /* index delta (1) + count (1) */
+#define KV_MIN     2  /* empty key (1) + NONE value (1) */
+#define EVENT_MIN  17 /* time (8) + empty name (1) + empty attrs (8) */
+#define LINK_MIN   33 /* trace id (16) + span id (8) + flags (1) + attrs (8) */
+#define BUCKET_MIN 2  /* index delta (1) + count (1) */
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_ != 0)                                                                              \
-            return rc_;                                                                            \
+#define TRY(x)          \
+    do {                \
+        int rc_ = (x);  \
+        if (rc_ != 0)   \
+            return rc_; \
     } while (0)
 
 /* A payload (or list) being decoded, and where to say what went wrong. */
@@ -124,8 +124,8 @@ static int get_str(struct dec *d, const char *field, struct rec_str *s)
     TRY(get_uvarint(d, field, &n));
     size_t left = rbuf_left(&d->r);
     if (n > left)
-        return fail(d, TT_ECORRUPT, field, "length %" PRIu64 " exceeds payload (%zu bytes left)",
-                    n, left);
+        return fail(d, TT_ECORRUPT, field, "length %" PRIu64 " exceeds payload (%zu bytes left)", n,
+                    left);
     s->p = (const char *)d->r.p;
     s->len = (uint32_t)n;
     d->r.p += n;
@@ -142,8 +142,8 @@ static int get_list(struct dec *d, const char *field, uint32_t min_entry, struct
     d->r.p += LIST_HDR_LEN;
     size_t left = rbuf_left(&d->r);
     if (len > left)
-        return fail(d, TT_ECORRUPT, field, "byte length %" PRIu32 " exceeds payload (%zu bytes left)",
-                    len, left);
+        return fail(d, TT_ECORRUPT, field,
+                    "byte length %" PRIu32 " exceeds payload (%zu bytes left)", len, left);
     if ((uint64_t)count * min_entry > len)
         return fail(d, TT_ECORRUPT, field, "%" PRIu32 " entries cannot fit in %" PRIu32 " bytes",
                     count, len);
@@ -307,8 +307,8 @@ int rec_decode_metric(const struct rec *r, struct rec_metric *out, char *err, si
     case REC_METRIC_HISTOGRAM:
         TRY(get_u8(&d, "precision", &out->precision_bits));
         if (out->precision_bits < LOGLIN_P_MIN || out->precision_bits > LOGLIN_P_MAX)
-            return fail(&d, TT_ECORRUPT, "precision", "%u is outside [%d, %d]",
-                        out->precision_bits, LOGLIN_P_MIN, LOGLIN_P_MAX);
+            return fail(&d, TT_ECORRUPT, "precision", "%u is outside [%d, %d]", out->precision_bits,
+                        LOGLIN_P_MIN, LOGLIN_P_MAX);
         TRY(get_uvarint(&d, "count", &out->count));
         TRY(get_f64(&d, "sum", &out->sum));
         TRY(get_f64(&d, "min", &out->min));
@@ -607,8 +607,8 @@ void rec_span_event_put(struct wbuf *b, int64_t time_ns, const char *name, size_
     put_list(b, attrs);
 }
 
-void rec_span_link_put(struct wbuf *b, const uint8_t trace_id[16], uint64_t span_id,
-                       uint8_t flags, const struct rec_list *attrs)
+void rec_span_link_put(struct wbuf *b, const uint8_t trace_id[16], uint64_t span_id, uint8_t flags,
+                       const struct rec_list *attrs)
 {
     wbuf_put(b, trace_id, 16);
     wbuf_put_u64(b, span_id);

@@ -29,9 +29,9 @@ enum rec_type {
     /* 5.. reserved: digest, file check, ... (agent issue) */
 };
 
-#define REC_HDR_LEN 6       /* type, flags, len */
-#define REC_FIXED_LEN 16    /* hlc, time_ns */
-#define REC_MAX_LEN (16u << 20) /* one record is at most 16 MiB */
+#define REC_HDR_LEN   6           /* type, flags, len */
+#define REC_FIXED_LEN 16          /* hlc, time_ns */
+#define REC_MAX_LEN   (16u << 20) /* one record is at most 16 MiB */
 
 /* A string inside a buffer: not NUL-terminated. */
 struct rec_str {
@@ -62,7 +62,7 @@ struct rec_list {
 struct rec_span {
     uint8_t trace_id[16];
     uint64_t span_id;
-    uint64_t parent_id; /* 0 for a root span */
+    uint64_t parent_id;   /* 0 for a root span */
     uint64_t duration_ns; /* start is the record's time_ns */
     uint8_t kind;         /* tt_span_kind */
     uint8_t status;       /* tt_status */
@@ -177,8 +177,8 @@ int rec_put_raw(struct wbuf *b, uint8_t type, tt_hlc hlc, int64_t time_ns, const
 void rec_kv_put(struct wbuf *b, const char *key, size_t keylen, const struct rec_value *v);
 void rec_span_event_put(struct wbuf *b, int64_t time_ns, const char *name, size_t namelen,
                         const struct rec_list *attrs);
-void rec_span_link_put(struct wbuf *b, const uint8_t trace_id[16], uint64_t span_id,
-                       uint8_t flags, const struct rec_list *attrs);
+void rec_span_link_put(struct wbuf *b, const uint8_t trace_id[16], uint64_t span_id, uint8_t flags,
+                       const struct rec_list *attrs);
 void rec_bucket_put(struct wbuf *b, int32_t prev_index, int32_t index, uint64_t count);
 
 /* rec_type_name: "span", "metric", "event", "state" or "unknown". */

@@ -13,12 +13,12 @@
 #include <string.h>
 #include "core/record.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
-            abort();                                                                               \
-        }                                                                                          \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                 \
+        }                                                                            \
     } while (0)
 
 static int str_eq(struct rec_str a, struct rec_str b)
@@ -28,7 +28,8 @@ static int str_eq(struct rec_str a, struct rec_str b)
 
 static int list_eq(struct rec_list a, struct rec_list b)
 {
-    return a.count == b.count && a.len == b.len && (a.len == 0 || memcmp(a.bytes, b.bytes, a.len) == 0);
+    return a.count == b.count && a.len == b.len &&
+           (a.len == 0 || memcmp(a.bytes, b.bytes, a.len) == 0);
 }
 
 static int f64_eq(double a, double b)

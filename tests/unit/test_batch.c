@@ -54,21 +54,38 @@ static void put_samples(struct wbuf *w, tt_hlc hlc)
     rec_bucket_put(&buckets, 0, 35, 12);
     struct rec_list bl = { 3, buckets.data, (uint32_t)buckets.len };
 
-    struct rec_span s = { .span_id = 5, .parent_id = 4, .duration_ns = 1500000,
-                          .kind = TT_SPAN_SERVER, .status = TT_STATUS_OK,
-                          .flags = TT_FLAG_SAMPLED, .name = rs("GET /users/{id}"),
-                          .status_message = rs(""), .attrs = al, .events = el, .links = ll };
+    struct rec_span s = { .span_id = 5,
+                          .parent_id = 4,
+                          .duration_ns = 1500000,
+                          .kind = TT_SPAN_SERVER,
+                          .status = TT_STATUS_OK,
+                          .flags = TT_FLAG_SAMPLED,
+                          .name = rs("GET /users/{id}"),
+                          .status_message = rs(""),
+                          .attrs = al,
+                          .events = el,
+                          .links = ll };
     memcpy(s.trace_id, tid, 16);
     assert_int_equal(rec_put_span(w, hlc, 1700000000000000000, &s), 0);
-    struct rec_metric m = { .kind = REC_METRIC_HISTOGRAM, .name = rs("latency_seconds"),
-                            .help = rs("Request latency."), .labels = al, .precision_bits = 4,
-                            .count = 16, .sum = 3.5, .min = 0.001, .max = 2.0, .buckets = bl };
+    struct rec_metric m = { .kind = REC_METRIC_HISTOGRAM,
+                            .name = rs("latency_seconds"),
+                            .help = rs("Request latency."),
+                            .labels = al,
+                            .precision_bits = 4,
+                            .count = 16,
+                            .sum = 3.5,
+                            .min = 0.001,
+                            .max = 2.0,
+                            .buckets = bl };
     assert_int_equal(rec_put_metric(w, hlc + 1, 1700000000000000001, &m), 0);
-    struct rec_metric c = { .kind = REC_METRIC_COUNTER, .name = rs("requests_total"),
-                            .labels = al, .value = 12345 };
+    struct rec_metric c = {
+        .kind = REC_METRIC_COUNTER, .name = rs("requests_total"), .labels = al, .value = 12345
+    };
     assert_int_equal(rec_put_metric(w, hlc + 2, 1700000000000000002, &c), 0);
-    struct rec_event e = { .severity = TT_SEV_WARNING, .component = rs("disk/sda"),
-                           .name = rs("disk.slow"), .message = rs("latency above 50ms"),
+    struct rec_event e = { .severity = TT_SEV_WARNING,
+                           .component = rs("disk/sda"),
+                           .name = rs("disk.slow"),
+                           .message = rs("latency above 50ms"),
                            .attrs = al };
     assert_int_equal(rec_put_event(w, hlc + 3, 1700000000000000003, &e), 0);
     struct rec_state st = { .log = rs("raft"), .var = rs("leader") };
@@ -94,10 +111,13 @@ static void make_batch(struct wbuf *out, int comp, int groups, uint64_t seq)
     wbuf_init(&raw, 0);
     for (int i = 0; i < groups; i++)
         put_samples(&raw, 1000 + (tt_hlc)i * 10);
-    struct batch_hdr h = { .count = (uint32_t)(groups * SAMPLES), .origin_id = 0xfeedu,
-                           .first_seq = seq, .hlc_min = 1000,
+    struct batch_hdr h = { .count = (uint32_t)(groups * SAMPLES),
+                           .origin_id = 0xfeedu,
+                           .first_seq = seq,
+                           .hlc_min = 1000,
                            .hlc_max = 1000 + (tt_hlc)(groups - 1) * 10 + SAMPLES - 1,
-                           .origin = ORIGIN, .origin_len = sizeof ORIGIN - 1 };
+                           .origin = ORIGIN,
+                           .origin_len = sizeof ORIGIN - 1 };
     assert_int_equal(batch_encode_compressed(out, &h, raw.data, raw.len, comp), 0);
     assert_int_equal(h.raw_len, raw.len);
     wbuf_release(&raw);
@@ -154,8 +174,7 @@ static void test_round_trip_all_compressions(void **state)
         wbuf_init(&scratch, 0);
         const uint8_t *body;
         size_t body_len;
-        assert_int_equal(batch_open(out.data, &h, &scratch, &body, &body_len, err, sizeof err),
-                         0);
+        assert_int_equal(batch_open(out.data, &h, &scratch, &body, &body_len, err, sizeof err), 0);
         assert_int_equal(body_len, h.raw_len);
         assert_int_equal(count_records(body, body_len), 50 * SAMPLES);
         struct wbuf raw;
@@ -174,8 +193,8 @@ static void test_incompressible_stored_raw(void **state)
 {
     (void)state;
     /* one record of an unknown type, with bytes that do not compress */
-    uint8_t raw[22] = { 42, 0, 16, 0, 0, 0, 0x9c, 0x31, 0xe7, 0x02, 0x5b, 0xd4,
-                        0x8f, 0x76, 0x13, 0xaa, 0x4e, 0xc1, 0x38, 0xf5, 0x60, 0x2d };
+    uint8_t raw[22] = { 42,   0,    16,   0,    0,    0,    0x9c, 0x31, 0xe7, 0x02, 0x5b,
+                        0xd4, 0x8f, 0x76, 0x13, 0xaa, 0x4e, 0xc1, 0x38, 0xf5, 0x60, 0x2d };
     struct batch_hdr h = { .count = 1 };
     struct wbuf out;
     wbuf_init(&out, 0);
@@ -358,8 +377,8 @@ static void test_every_byte_flip_detected(void **state)
                 out.data[i] ^= masks[m];
                 scan_all(out.data, out.len, &good, &bad, &first);
                 if (good != 0 || bad == 0)
-                    fail_msg("comp %d: flip 0x%02x at byte %zu not detected", comps[c],
-                             masks[m], i);
+                    fail_msg("comp %d: flip 0x%02x at byte %zu not detected", comps[c], masks[m],
+                             i);
                 assert_int_equal(first.offset, 0);
                 out.data[i] ^= masks[m];
             }
@@ -581,8 +600,9 @@ static void test_in_place_build(void **state)
     wbuf_init(&out, 0);
     size_t start = batch_begin(&out, 4);
     put_samples(&out, 50);
-    struct batch_hdr h = { .count = SAMPLES, .hlc_min = 50, .hlc_max = 55, .origin = "n\0p1",
-                           .origin_len = 4 };
+    struct batch_hdr h = {
+        .count = SAMPLES, .hlc_min = 50, .hlc_max = 55, .origin = "n\0p1", .origin_len = 4
+    };
     assert_int_equal(batch_finish(&out, start, &h), 0);
     struct step one[] = { { 1, 0, 0, 0 } };
     expect_scan(out.data, out.len, one, 1);

@@ -20,8 +20,8 @@ static void test_writer_layout(void **state)
     wbuf_put(&b, NULL, 0);
     wbuf_put_str(&b, "abc", 3);
     wbuf_put_str(&b, NULL, 0);
-    static const uint8_t want[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-                                    'x', 'y', 3, 'a', 'b', 'c', 0 };
+    static const uint8_t want[] = { 1,  2,  3,  4,  5,   6,   7, 8,   9,   10,  11,
+                                    12, 13, 14, 15, 'x', 'y', 3, 'a', 'b', 'c', 0 };
     assert_int_equal(b.err, 0);
     assert_int_equal(b.len, sizeof want);
     assert_memory_equal(b.data, want, sizeof want);
@@ -90,8 +90,18 @@ static void test_writer_max_is_sticky(void **state)
 static void test_varint_round_trip(void **state)
 {
     (void)state;
-    static const uint64_t u[] = { 0, 1, 127, 128, 255, 16383, 16384, 1u << 21, 0xffffffffu,
-                                  1ull << 56, UINT64_MAX - 1, UINT64_MAX };
+    static const uint64_t u[] = { 0,
+                                  1,
+                                  127,
+                                  128,
+                                  255,
+                                  16383,
+                                  16384,
+                                  1u << 21,
+                                  0xffffffffu,
+                                  1ull << 56,
+                                  UINT64_MAX - 1,
+                                  UINT64_MAX };
     static const size_t ulen[] = { 1, 1, 1, 2, 2, 2, 3, 4, 5, 9, 10, 10 };
     static const int64_t s[] = { 0, -1, 1, -64, 64, INT32_MIN, INT32_MAX, INT64_MIN, INT64_MAX };
     struct wbuf b;
@@ -168,8 +178,9 @@ static void test_reader_bad_varints(void **state)
     assert_true(rbuf_uvarint(&r) == 0);
     assert_int_equal(r.err, TT_ECORRUPT);
 
-    static const uint8_t overflow[] = { 0xff, 0xff, 0xff, 0xff, 0xff,
-                                        0xff, 0xff, 0xff, 0xff, 0x02 };
+    static const uint8_t overflow[] = {
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02
+    };
     rbuf_init(&r, overflow, sizeof overflow);
     rbuf_uvarint(&r);
     assert_int_equal(r.err, TT_ECORRUPT);
@@ -224,5 +235,5 @@ static void test_reader_strings(void **state)
 
 UNIT_TESTS(cmocka_unit_test(test_writer_layout), cmocka_unit_test(test_writer_growth),
            cmocka_unit_test(test_writer_max_is_sticky), cmocka_unit_test(test_varint_round_trip),
-           cmocka_unit_test(test_reader_fixed_and_trunc),
-           cmocka_unit_test(test_reader_bad_varints), cmocka_unit_test(test_reader_strings))
+           cmocka_unit_test(test_reader_fixed_and_trunc), cmocka_unit_test(test_reader_bad_varints),
+           cmocka_unit_test(test_reader_strings))

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include "unit.h"
 #include "core/hlc.h"
 
@@ -550,7 +551,35 @@ static void test_hlc_threads_unique(void **state)
     free(all);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_hlc_table), cmocka_unit_test(test_hlc_step_pure),
+/* The _after variants: the tick is after a floor kept outside the clock (a
+ * thread's own last stamp), in the same CAS. */
+static void test_hlc_after_floor(void **state)
+{
+    (void)state;
+    struct clock_fake f;
+    struct hlc h;
+    clock_fake_init(&f, 1000 * TT_NS_PER_MS);
+    hlc_init(&h, &f.clock, 100);
+    tt_hlc floor = hlc_pack(1005, 7); /* ahead of the clock's state and of pt */
+    tt_hlc s = hlc_now_after(&h, floor, 1000);
+    assert_int_equal(hlc_l(s), 1005);
+    assert_int_equal(hlc_c(s), 8);
+    assert_int_equal(hlc_peek(&h), s);
+    /* A floor behind the state changes nothing: plain local tick. */
+    s = hlc_now_after(&h, hlc_pack(10, 0), 1000);
+    assert_int_equal(s, hlc_pack(1005, 9));
+    /* Receive with a floor: max(c, c_m) + 1 over state, floor and remote. */
+    tt_hlc out = 0;
+    assert_int_equal(hlc_recv_after(&h, hlc_pack(1005, 20), hlc_pack(1005, 3), 1000, &out), 0);
+    assert_int_equal(out, hlc_pack(1005, 21));
+    /* Remote beyond the max offset: rejected, counted, still after the floor. */
+    assert_int_equal(hlc_recv_after(&h, hlc_pack(1005, 30), hlc_pack(1200, 0), 1000, &out),
+                     TT_ECLOCK);
+    assert_int_equal(out, hlc_pack(1005, 31));
+    assert_int_equal(atomic_load_explicit(&h.rejected, memory_order_relaxed), 1);
+}
+
+UNIT_TESTS(cmocka_unit_test(test_hlc_table), cmocka_unit_test(test_hlc_after_floor), cmocka_unit_test(test_hlc_step_pure),
            cmocka_unit_test(test_hlc_clamp), cmocka_unit_test(test_hlc_system_clock),
            cmocka_unit_test(test_hlc_monotonic_random_pt),
            cmocka_unit_test(test_hlc_sim_happened_before),

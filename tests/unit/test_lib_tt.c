@@ -614,7 +614,7 @@ static void test_not_initialised_is_harmless(void **state)
     assert_int_equal(st.spans_recorded, 0);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 UNIT_TESTS(T(test_init_twice_and_shutdown), T(test_span_round_trip),
            T(test_sampling_and_filters), T(test_events_and_state_prev),
            T(test_threads_and_exit), T(test_propagation_and_hlc_merge),

@@ -268,8 +268,11 @@ static void test_metric_round_trip(void **state)
 
     struct wbuf b;
     wbuf_init(&b, 0);
-    struct rec_metric m = { .kind = REC_METRIC_COUNTER, .name = rs("http_requests_total"),
-                            .help = rs("Requests."), .labels = lb_list(&labels), .value = 1e300 };
+    struct rec_metric m = { .kind = REC_METRIC_COUNTER,
+                            .name = rs("http_requests_total"),
+                            .help = rs("Requests."),
+                            .labels = lb_list(&labels),
+                            .value = 1e300 };
     assert_int_equal(rec_put_metric(&b, 1, 2, &m), 0);
     m.kind = REC_METRIC_GAUGE;
     m.help = rs("");
@@ -277,9 +280,15 @@ static void test_metric_round_trip(void **state)
     m.labels.len = 0;
     m.value = -0.0;
     assert_int_equal(rec_put_metric(&b, 3, 4, &m), 0);
-    struct rec_metric h = { .kind = REC_METRIC_HISTOGRAM, .name = rs("latency_seconds"),
-                            .help = rs("h"), .labels = lb_list(&labels), .precision_bits = 7,
-                            .count = UINT64_MAX, .sum = NAN, .min = -DBL_MAX, .max = INFINITY,
+    struct rec_metric h = { .kind = REC_METRIC_HISTOGRAM,
+                            .name = rs("latency_seconds"),
+                            .help = rs("h"),
+                            .labels = lb_list(&labels),
+                            .precision_bits = 7,
+                            .count = UINT64_MAX,
+                            .sum = NAN,
+                            .min = -DBL_MAX,
+                            .max = INFINITY,
                             .buckets = lb_list(&buckets) };
     assert_int_equal(rec_put_metric(&b, 5, 6, &h), 0);
 
@@ -343,8 +352,10 @@ static void test_event_and_state_round_trip(void **state)
     build_attrs(&attrs);
     struct wbuf b;
     wbuf_init(&b, 0);
-    struct rec_event e = { .severity = TT_SEV_CRITICAL, .component = rs("disk/sda"),
-                           .name = rs("smart.failing"), .message = rs("Reallocated: 42 ✗"),
+    struct rec_event e = { .severity = TT_SEV_CRITICAL,
+                           .component = rs("disk/sda"),
+                           .name = rs("smart.failing"),
+                           .message = rs("Reallocated: 42 ✗"),
                            .attrs = lb_list(&attrs) };
     assert_int_equal(rec_put_event(&b, 0, INT64_MAX, &e), 0);
     struct rec_state st = { .log = rs("raft"), .var = rs("leader") };
@@ -527,8 +538,11 @@ static void test_every_truncation_rejected(void **state)
     struct wbuf b;
     wbuf_init(&b, 0);
     assert_int_equal(rec_put_span(&b, 1, 2, &f.s), 0);
-    struct rec_metric m = { .kind = REC_METRIC_HISTOGRAM, .name = rs("h"),
-                            .labels = f.s.attrs, .precision_bits = 4, .count = 9,
+    struct rec_metric m = { .kind = REC_METRIC_HISTOGRAM,
+                            .name = rs("h"),
+                            .labels = f.s.attrs,
+                            .precision_bits = 4,
+                            .count = 9,
                             .buckets = lb_list(&buckets) };
     assert_int_equal(rec_put_metric(&b, 1, 2, &m), 0);
     m.kind = REC_METRIC_GAUGE;
@@ -819,6 +833,6 @@ UNIT_TESTS(cmocka_unit_test(test_span_round_trip), cmocka_unit_test(test_metric_
            cmocka_unit_test(test_event_and_state_round_trip),
            cmocka_unit_test(test_unknown_type_skipped),
            cmocka_unit_test(test_trailing_bytes_ignored),
-           cmocka_unit_test(test_every_truncation_rejected),
-           cmocka_unit_test(test_corrupt_lengths), cmocka_unit_test(test_corrupt_entries),
+           cmocka_unit_test(test_every_truncation_rejected), cmocka_unit_test(test_corrupt_lengths),
+           cmocka_unit_test(test_corrupt_entries),
            cmocka_unit_test(test_encoder_failures_leave_buffer))
