@@ -9,6 +9,11 @@ foreach(src ${TT_UNIT_TESTS})
   add_executable(${name} ${src} tests/unit/unit_main.c)
   target_include_directories(${name} PRIVATE src lib tests/unit)
   # Library-side tests link the library's objects, the rest link ttcore.
+  if(name STREQUAL "test_lib_torture")
+    # Allocation failure injection: the library's calls go through the test's hooks.
+    target_link_options(${name} PRIVATE -Wl,--wrap=malloc -Wl,--wrap=calloc
+                        -Wl,--wrap=realloc -Wl,--wrap=posix_memalign)
+  endif()
   if(name MATCHES "^test_lib_")
     target_link_libraries(${name} PRIVATE libtelltale ${CMOCKA_LIB} m)
   else()

@@ -71,6 +71,7 @@ struct flusher {
     struct wbuf body; /* records of the batch being built */
     struct wbuf out;  /* the encoded batch */
     struct wbuf scratch;
+    struct wbuf prevbuf; /* a state change's previous string value */
     uint32_t count;
     tt_hlc hlc_min, hlc_max;
     struct pending *pend;
@@ -562,16 +563,26 @@ static void collect_state(struct flusher *f, const struct e_state *e)
     f->items_n++;
 }
 
-/* Record v as a change of var at hlc; *prev gets the value it replaced. */
+/* Record v as a change of var at hlc; *prev gets the value it replaced, its
+ * string (if any) copied into prevbuf first, since keeping the history
+ * bounded may free the entry it came from. */
 static void var_record(struct state_var *sv, tt_hlc hlc, const struct rec_value *v,
-                       struct rec_value *prev)
+                       struct rec_value *prev, struct wbuf *prevbuf)
 {
     int pos = sv->n; /* insert position, keeping hist sorted by hlc */
     while (pos > 0 && sv->hist[pos - 1].hlc > hlc)
         pos--;
     prev->type = TT_VAL_NONE;
-    if (pos > 0)
+    if (pos > 0) {
         *prev = sv->hist[pos - 1].v;
+        if (prev->type == TT_VAL_STR) {
+            wbuf_reset(prevbuf);
+            wbuf_put(prevbuf, prev->u.s.p, prev->u.s.len);
+            prev->u.s.p = (const char *)prevbuf->data;
+            if (prevbuf->err)
+                prev->u.s.len = 0;
+        }
+    }
     struct state_val nv = { hlc, *v, NULL };
     if (v->type == TT_VAL_STR) {
         nv.str = malloc(v->u.s.len ? v->u.s.len : 1);
@@ -579,7 +590,7 @@ static void var_record(struct state_var *sv, tt_hlc hlc, const struct rec_value 
             memcpy(nv.str, v->u.s.p, v->u.s.len);
         nv.v.u.s.p = nv.str;
         if (!nv.str)
-            nv.v.u.s.len = 0;
+            nv.v.u.s.len = 0; /* remembered as "" when out of memory */
     }
     if (sv->n == STATE_HISTORY) {
         if (pos == 0) { /* older than all we remember: not kept */
@@ -609,19 +620,8 @@ static void emit_states(struct tt_ctx *ctx, struct flusher *f)
         st.var = (struct rec_str){ it->var.p, it->var.len };
         st.value = it->value;
         struct state_var *sv = var_get(f, &it->log, &it->var);
-        /* The previous value is copied out before var_record may free it. */
-        char prevbuf[256];
-        if (sv) {
-            struct rec_value prev;
-            var_record(sv, it->e->hlc, &it->value, &prev);
-            if (prev.type == TT_VAL_STR) {
-                uint32_t n = prev.u.s.len < sizeof prevbuf ? prev.u.s.len : sizeof prevbuf;
-                memcpy(prevbuf, prev.u.s.p, n);
-                prev.u.s.p = prevbuf;
-                prev.u.s.len = n;
-            }
-            st.prev = prev;
-        }
+        if (sv)
+            var_record(sv, it->e->hlc, &it->value, &st.prev, &f->prevbuf);
         added(ctx, f, it->e->hlc, rec_put_state(&f->body, it->e->hlc, it->e->time_ns, &st));
     }
     f->items_n = 0;
@@ -826,6 +826,7 @@ static void flusher_free(struct flusher *f)
     wbuf_release(&f->body);
     wbuf_release(&f->out);
     wbuf_release(&f->scratch);
+    wbuf_release(&f->prevbuf);
     for (size_t i = 0; i < f->pend_cap; i++)
         if (f->pend[i].span_id)
             pend_free_bufs(&f->pend[i]);
@@ -855,6 +856,7 @@ int tt_flush_start(struct tt_ctx *ctx)
     wbuf_init(&f->body, BATCH_MAX_RAW);
     wbuf_init(&f->out, BATCH_MAX_RAW);
     wbuf_init(&f->scratch, REC_MAX_LEN);
+    wbuf_init(&f->prevbuf, REC_MAX_LEN);
     ctx->flush_impl = f;
     ctx->stopping = 0;
     ctx->flush_requests = ctx->flush_done = 0;

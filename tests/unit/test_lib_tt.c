@@ -557,6 +557,41 @@ static void test_fork_child_is_new_origin(void **state)
     assert_true(o_child != 0 && o_parent != 0 && o_child != o_parent);
 }
 
+/* Long string values, more changes than the flusher's per-variable history:
+ * every previous value is the whole previous string. */
+static void test_state_prev_long_strings(void **state)
+{
+    (void)state;
+    tt_config cfg;
+    init_with(&cfg);
+    assert_int_equal(tt_init(&cfg), 0);
+    char vals[8][400];
+    for (int i = 0; i < 8; i++) {
+        memset(vals[i], 'a' + i, sizeof vals[i] - 1);
+        vals[i][sizeof vals[i] - 1] = 0;
+        tt_state_set_str("cfg", "blob", vals[i]);
+        if (i == 5)
+            assert_int_equal(tt_flush(), 0);
+    }
+    tt_shutdown();
+    read_spool(spool_dir);
+    char err[200];
+    int k = 0;
+    for (size_t i = 0; i < got->n; i++) {
+        struct rec_state st;
+        if (got->recs[i].type != REC_STATE)
+            continue;
+        assert_int_equal(rec_decode_state(&got->recs[i], &st, err, sizeof err), 0);
+        assert_true(str_is(st.value.u.s, vals[k]));
+        if (k == 0)
+            assert_int_equal(st.prev.type, TT_VAL_NONE);
+        else
+            assert_true(str_is(st.prev.u.s, vals[k - 1]));
+        k++;
+    }
+    assert_int_equal(k, 8);
+}
+
 static void test_rate_limit_and_env_config(void **state)
 {
     (void)state;
@@ -619,4 +654,4 @@ UNIT_TESTS(T(test_init_twice_and_shutdown), T(test_span_round_trip),
            T(test_sampling_and_filters), T(test_events_and_state_prev),
            T(test_threads_and_exit), T(test_propagation_and_hlc_merge),
            T(test_full_buffer_reports_loss), T(test_fork_child_is_new_origin),
-           T(test_rate_limit_and_env_config), T(test_not_initialised_is_harmless))
+           T(test_state_prev_long_strings), T(test_rate_limit_and_env_config), T(test_not_initialised_is_harmless))
