@@ -35,23 +35,23 @@ extern "C" {
  * One table generates the codes, their names and their messages. Functions that
  * can fail return 0 or one of these (negative) codes.
  */
-#define TT_ERRNO_MAP(XX)                                                         \
-    XX(EINVAL, -1, "invalid argument")                                         \
-    XX(ENOMEM, -2, "out of memory")                                            \
-    XX(EIO, -3, "input/output error")                                          \
-    XX(ECORRUPT, -4, "data corrupt (checksum mismatch)")                       \
-    XX(ETRUNC, -5, "data truncated (torn write or short input)")               \
-    XX(EVERSION, -6, "unsupported format version")                             \
-    XX(ERANGE, -7, "value out of range")                                       \
-    XX(ECLOCK, -8, "remote clock too far ahead (beyond HLC max offset)")       \
-    XX(EOVERFLOW, -9, "counter overflow")                                      \
-    XX(EFULL, -10, "buffer full")                                              \
-    XX(ENOTFOUND, -11, "not found")                                            \
-    XX(ESYNTAX, -12, "syntax error")                                           \
-    XX(EUNSUPPORTED, -13, "not supported")                                     \
-    XX(ESTATE, -14, "invalid state (not initialised, or already)")             \
-    XX(ETOOBIG, -15, "too big")                                                \
-    XX(EEXIST, -16, "already exists")                                          \
+#define TT_ERRNO_MAP(XX)                                                 \
+    XX(EINVAL, -1, "invalid argument")                                   \
+    XX(ENOMEM, -2, "out of memory")                                      \
+    XX(EIO, -3, "input/output error")                                    \
+    XX(ECORRUPT, -4, "data corrupt (checksum mismatch)")                 \
+    XX(ETRUNC, -5, "data truncated (torn write or short input)")         \
+    XX(EVERSION, -6, "unsupported format version")                       \
+    XX(ERANGE, -7, "value out of range")                                 \
+    XX(ECLOCK, -8, "remote clock too far ahead (beyond HLC max offset)") \
+    XX(EOVERFLOW, -9, "counter overflow")                                \
+    XX(EFULL, -10, "buffer full")                                        \
+    XX(ENOTFOUND, -11, "not found")                                      \
+    XX(ESYNTAX, -12, "syntax error")                                     \
+    XX(EUNSUPPORTED, -13, "not supported")                               \
+    XX(ESTATE, -14, "invalid state (not initialised, or already)")       \
+    XX(ETOOBIG, -15, "too big")                                          \
+    XX(EEXIST, -16, "already exists")                                    \
     XX(ESYS, -17, "system call failed")
 
 typedef enum tt_errno {
@@ -75,16 +75,16 @@ const char *tt_err_name(int err);
 /* tt_config: everything tt_init needs. Fill with tt_config_default(), then
  * override fields, or read TELLTALE_* variables with tt_config_from_env(). */
 typedef struct tt_config {
-    char service[TT_NAME_MAX];   /* TELLTALE_SERVICE; default: program name */
-    char node[TT_NAME_MAX];      /* TELLTALE_NODE; default: hostname */
-    char spool_dir[TT_PATH_MAX]; /* TELLTALE_SPOOL_DIR; default /var/spool/telltale
-                                    for root, else ${TMPDIR:-/tmp}/telltale-spool-<uid> */
-    uint64_t spool_max_bytes;    /* TELLTALE_SPOOL_MAX (e.g. "256MiB"); default 256 MiB */
-    uint64_t segment_bytes;      /* TELLTALE_SEGMENT_SIZE; default 8 MiB */
-    uint32_t flush_interval_ms;  /* TELLTALE_FLUSH_INTERVAL ("1s", "250ms"); default 1000 */
-    uint32_t thread_buffer_bytes; /* TELLTALE_THREAD_BUFFER; default 1 MiB per thread */
-    double sample_ratio;          /* TELLTALE_SAMPLE_RATIO in [0,1]; default 1 */
-    int sample_parent_based;      /* TELLTALE_SAMPLE_PARENT_BASED (bool); default 1 */
+    char service[TT_NAME_MAX];      /* TELLTALE_SERVICE; default: program name */
+    char node[TT_NAME_MAX];         /* TELLTALE_NODE; default: hostname */
+    char spool_dir[TT_PATH_MAX];    /* TELLTALE_SPOOL_DIR; default /var/spool/telltale
+                                       for root, else ${TMPDIR:-/tmp}/telltale-spool-<uid> */
+    uint64_t spool_max_bytes;       /* TELLTALE_SPOOL_MAX (e.g. "256MiB"); default 256 MiB */
+    uint64_t segment_bytes;         /* TELLTALE_SEGMENT_SIZE; default 8 MiB */
+    uint32_t flush_interval_ms;     /* TELLTALE_FLUSH_INTERVAL ("1s", "250ms"); default 1000 */
+    uint32_t thread_buffer_bytes;   /* TELLTALE_THREAD_BUFFER; default 1 MiB per thread */
+    double sample_ratio;            /* TELLTALE_SAMPLE_RATIO in [0,1]; default 1 */
+    int sample_parent_based;        /* TELLTALE_SAMPLE_PARENT_BASED (bool); default 1 */
     double sample_max_traces_per_s; /* TELLTALE_SAMPLE_RATE_LIMIT; 0 = no limit */
     uint64_t min_span_duration_ns;  /* TELLTALE_MIN_SPAN_DURATION ("2ms"); default 0 */
     char span_allow[TT_LIST_MAX];   /* TELLTALE_SPAN_ALLOW: name patterns, "a*,b" */
@@ -154,25 +154,49 @@ typedef struct tt_kv {
     tt_value value;
 } tt_kv;
 
-#define TT_STR(k, v)                                                           \
-    (tt_kv)                                                                    \
-    {                                                                          \
-        (k), { TT_VAL_STR, { .s = (v) } }                                      \
+#define TT_STR(k, v)     \
+    (tt_kv)              \
+    {                    \
+        (k),             \
+        {                \
+            TT_VAL_STR,  \
+            {            \
+                .s = (v) \
+            }            \
+        }                \
     }
-#define TT_INT(k, v)                                                           \
-    (tt_kv)                                                                    \
-    {                                                                          \
-        (k), { TT_VAL_INT, { .i = (v) } }                                      \
+#define TT_INT(k, v)     \
+    (tt_kv)              \
+    {                    \
+        (k),             \
+        {                \
+            TT_VAL_INT,  \
+            {            \
+                .i = (v) \
+            }            \
+        }                \
     }
-#define TT_DOUBLE(k, v)                                                        \
-    (tt_kv)                                                                    \
-    {                                                                          \
-        (k), { TT_VAL_DOUBLE, { .d = (v) } }                                   \
+#define TT_DOUBLE(k, v)    \
+    (tt_kv)                \
+    {                      \
+        (k),               \
+        {                  \
+            TT_VAL_DOUBLE, \
+            {              \
+                .d = (v)   \
+            }              \
+        }                  \
     }
-#define TT_BOOL(k, v)                                                          \
-    (tt_kv)                                                                    \
-    {                                                                          \
-        (k), { TT_VAL_BOOL, { .b = (v) } }                                     \
+#define TT_BOOL(k, v)    \
+    (tt_kv)              \
+    {                    \
+        (k),             \
+        {                \
+            TT_VAL_BOOL, \
+            {            \
+                .b = (v) \
+            }            \
+        }                \
     }
 
 /* ---- HLC --------------------------------------------------------------------- */
@@ -247,15 +271,14 @@ void tt_span_set_int(tt_span *span, const char *key, int64_t value);
 void tt_span_set_double(tt_span *span, const char *key, double value);
 void tt_span_set_bool(tt_span *span, const char *key, int value);
 void tt_span_add_event(tt_span *span, const char *name, const tt_kv *kvs, size_t nkv);
-void tt_span_add_link(tt_span *span, const tt_span_context *linked, const tt_kv *kvs,
-                      size_t nkv);
+void tt_span_add_link(tt_span *span, const tt_span_context *linked, const tt_kv *kvs, size_t nkv);
 /* tt_span_set_status sets the status; message (may be NULL) is kept for errors. */
 void tt_span_set_status(tt_span *span, tt_status status, const char *message);
 
 /* ---- context propagation (W3C trace context + HLC) -------------------------- */
 
-#define TT_TRACEPARENT_LEN 55 /* "00-<32 hex>-<16 hex>-<2 hex>" */
-#define TT_TRACESTATE_MAX 512 /* W3C: 32 list members, 512 bytes is what we emit */
+#define TT_TRACEPARENT_LEN 55  /* "00-<32 hex>-<16 hex>-<2 hex>" */
+#define TT_TRACESTATE_MAX  512 /* W3C: 32 list members, 512 bytes is what we emit */
 
 /* tt_traceparent_format writes the traceparent of ctx into out (at least
  * TT_TRACEPARENT_LEN + 1 bytes) with a NUL. Returns 0 or TT_EINVAL (invalid ids). */
@@ -272,16 +295,14 @@ int tt_traceparent_parse(const char *value, size_t len, tt_span_context *ctx, ch
 /* tt_tracestate_get_hlc finds Telltale's entry ("tt=<16 hex of the HLC>") in a
  * tracestate header value. Returns 0 and sets *hlc, TT_ENOTFOUND if absent, or
  * TT_ESYNTAX if the header or our entry is malformed (reason in errbuf). */
-int tt_tracestate_get_hlc(const char *value, size_t len, tt_hlc *hlc, char *errbuf,
-                          size_t errlen);
+int tt_tracestate_get_hlc(const char *value, size_t len, tt_hlc *hlc, char *errbuf, size_t errlen);
 
 /* tt_tracestate_put_hlc writes a tracestate value into out: our entry first
  * (per the spec, the updated entry moves to the front), then the members of
  * incoming (may be NULL) minus any old "tt" entry, dropping trailing members to
  * stay within 32 members and outlen. Returns 0, TT_ETOOBIG if even our entry
  * does not fit, or TT_ESYNTAX if incoming is malformed (then only ours is written). */
-int tt_tracestate_put_hlc(const char *incoming, size_t inlen, tt_hlc hlc, char *out,
-                          size_t outlen);
+int tt_tracestate_put_hlc(const char *incoming, size_t inlen, tt_hlc hlc, char *out, size_t outlen);
 
 /* Headers for a call: a caller-owned pair of buffers. */
 typedef struct tt_headers {
@@ -352,8 +373,7 @@ typedef enum tt_severity {
 
 /* tt_event records a notification: severity, name, message (may be NULL) and
  * nkv key/values, all copied. Component is the service name of tt_config. */
-void tt_event(tt_severity sev, const char *name, const char *message, const tt_kv *kvs,
-              size_t nkv);
+void tt_event(tt_severity sev, const char *name, const char *message, const tt_kv *kvs, size_t nkv);
 
 /* ---- state variables ----------------------------------------------------------
  * tt_state_set_* records that variable var of state log log changed to value,
@@ -368,21 +388,21 @@ void tt_state_set_str(const char *log, const char *var, const char *value);
 /* ---- statistics ----------------------------------------------------------------- */
 
 typedef struct tt_stats {
-    uint64_t spans_recorded;   /* ended and buffered */
-    uint64_t spans_unsampled;  /* not sampled at start */
-    uint64_t spans_filtered;   /* dropped by name filter or minimum duration */
-    uint64_t records_buffered; /* all record kinds written to thread buffers */
-    uint64_t records_dropped_full; /* a thread buffer was full */
-    uint64_t records_flushed;      /* written to the spool */
+    uint64_t spans_recorded;        /* ended and buffered */
+    uint64_t spans_unsampled;       /* not sampled at start */
+    uint64_t spans_filtered;        /* dropped by name filter or minimum duration */
+    uint64_t records_buffered;      /* all record kinds written to thread buffers */
+    uint64_t records_dropped_full;  /* a thread buffer was full */
+    uint64_t records_flushed;       /* written to the spool */
     uint64_t records_dropped_spool; /* in segments deleted by the size cap */
     uint64_t batches_written;
     uint64_t bytes_written;
     uint64_t segments_dropped;
     uint64_t write_errors;
-    uint64_t hlc_rejected;   /* remote stamps beyond the max offset */
-    uint64_t hlc_overflows;  /* logical counter saturations */
-    uint64_t bad_input;      /* bad headers, names, values, metric misuse */
-    uint64_t threads;        /* threads that have recorded */
+    uint64_t hlc_rejected;  /* remote stamps beyond the max offset */
+    uint64_t hlc_overflows; /* logical counter saturations */
+    uint64_t bad_input;     /* bad headers, names, values, metric misuse */
+    uint64_t threads;       /* threads that have recorded */
     uint64_t flushes;
 } tt_stats;
 

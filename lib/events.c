@@ -14,8 +14,7 @@
 
 #define ENTRY_MAX (1u << 20) /* one event or state change is at most 1 MiB */
 
-void tt_event(tt_severity sev, const char *name, const char *message, const tt_kv *kvs,
-              size_t nkv)
+void tt_event(tt_severity sev, const char *name, const char *message, const tt_kv *kvs, size_t nkv)
 {
     struct tt_thread *t = tt_thread_get();
     if (__builtin_expect(t == NULL, 0))

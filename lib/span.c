@@ -18,15 +18,11 @@ static inline struct tt_ctx *ctx_get(void)
     return atomic_load_explicit((_Atomic(struct tt_ctx *) *)&tt__ctx, memory_order_relaxed);
 }
 
-/* Root-span sampling: probability, then the traces-per-second limit (GCRA
- * with a one-second burst), which is the only shared write and only for
- * root spans that passed the probability. */
-static int sample_root(struct tt_ctx *ctx, struct tt_thread *t)
+/* The traces-per-second limit on root spans (GCRA with a one-second burst),
+ * the only shared write on the path and only for root spans that passed the
+ * probability. Returns 1 when the span may be sampled. */
+static __attribute__((noinline)) int rate_allows(struct tt_ctx *ctx)
 {
-    if (!ctx->sample_all && tt_rand64(t) >= ctx->sample_threshold)
-        return 0;
-    if (ctx->rl_interval_ns == 0)
-        return 1;
     int64_t now = clock_monotonic_ns();
     int64_t tat = atomic_load_explicit(&ctx->rl_next_ns, memory_order_relaxed);
     for (;;) {
@@ -34,14 +30,58 @@ static int sample_root(struct tt_ctx *ctx, struct tt_thread *t)
         if (base - now > TT_NS_PER_S)
             return 0;
         if (atomic_compare_exchange_weak_explicit(&ctx->rl_next_ns, &tat,
-                                                  base + ctx->rl_interval_ns,
-                                                  memory_order_relaxed, memory_order_relaxed))
+                                                  base + ctx->rl_interval_ns, memory_order_relaxed,
+                                                  memory_order_relaxed))
             return 1;
     }
 }
 
-void tt_span_start(tt_span *span, const char *name, tt_span_kind kind,
-                   const tt_span_context *parent)
+/* The sampling probability; at ratio 0 (or disabled) no draw is made. */
+static inline int sample_draw(struct tt_ctx *ctx, struct tt_thread *t)
+{
+    return ctx->sample_all || (ctx->sample_threshold != 0 && tt_rand64(t) < ctx->sample_threshold);
+}
+
+/* span_record is the rest of a start for a span that is sampled: the name
+ * filter, the name, the clock (unless now is already known) and the HLC. Out
+ * of line so that the unsampled path stays short. */
+static __attribute__((noinline)) void span_record(tt_span *span, struct tt_ctx *ctx,
+                                                  struct tt_thread *t, const char *name,
+                                                  const tt_span_context *parent, int64_t now)
+{
+    if (__builtin_expect(ctx->have_filters, 0) &&
+        !tt_name_allowed(ctx->cfg.span_allow, ctx->cfg.span_deny, name)) {
+        /* Filtered spans stay sampled for their children and callees. */
+        TT_TSTAT_INC(t, spans_filtered);
+        return;
+    }
+    /* One pass over the name (names are short: no library calls). */
+    size_t n = 0;
+    if (name)
+        for (; n < sizeof span->name - 1 && name[n]; n++)
+            span->name[n] = name[n];
+    span->name[n] = 0;
+    span->name_len = (uint32_t)n;
+    if (!now)
+        now = clock_realtime_ns();
+    span->start_ns = now;
+    tt_hlc h = tt_stamp_local(ctx, t, now);
+    if (parent && !parent->remote && parent->hlc >= h) {
+        /* A child handed to another thread is still after its parent. */
+        h = parent->hlc + 1;
+        t->last_hlc = h;
+    }
+    span->ctx.hlc = h;
+    span->recording = 1;
+}
+
+/* span_start is tt_span_start with the physical time of the start when the
+ * caller has just read it for an event of the same call (an extract), else 0:
+ * the clock is then read only for a span that records. */
+static inline __attribute__((always_inline)) void span_start(tt_span *span, const char *name,
+                                                             tt_span_kind kind,
+                                                             const tt_span_context *parent,
+                                                             int64_t now)
 {
     struct tt_thread *t = tt_thread_get();
     span->recording = 0;
@@ -67,7 +107,7 @@ void tt_span_start(tt_span *span, const char *name, tt_span_kind kind,
         if (ctx->cfg.sample_parent_based && ctx->cfg.enabled)
             sampled = parent->flags & TT_FLAG_SAMPLED;
         else
-            sampled = ctx->sample_all || tt_rand64(t) < ctx->sample_threshold;
+            sampled = sample_draw(ctx, t);
     } else {
         uint64_t a = tt_rand64(t), b = tt_rand64(t);
         if (__builtin_expect((a | b) == 0, 0))
@@ -75,7 +115,7 @@ void tt_span_start(tt_span *span, const char *name, tt_span_kind kind,
         memcpy(span->ctx.trace_id, &a, 8);
         memcpy(span->ctx.trace_id + 8, &b, 8);
         span->parent_id = 0;
-        sampled = sample_root(ctx, t);
+        sampled = sample_draw(ctx, t) && (ctx->rl_interval_ns == 0 || rate_allows(ctx));
     }
     uint64_t id = tt_rand64(t);
     span->ctx.span_id = id ? id : 1;
@@ -84,26 +124,13 @@ void tt_span_start(tt_span *span, const char *name, tt_span_kind kind,
         TT_TSTAT_INC(t, spans_unsampled);
         return;
     }
-    if (__builtin_expect(ctx->have_filters, 0) &&
-        !tt_name_allowed(ctx->cfg.span_allow, ctx->cfg.span_deny, name)) {
-        /* Filtered spans stay sampled for their children and callees. */
-        TT_TSTAT_INC(t, spans_filtered);
-        return;
-    }
-    size_t n = name ? strnlen(name, sizeof span->name - 1) : 0;
-    memcpy(span->name, name ? name : "", n);
-    span->name[n] = 0;
-    span->name_len = (uint32_t)n;
-    int64_t now = clock_realtime_ns();
-    span->start_ns = now;
-    tt_hlc h = tt_stamp_local(ctx, t, now);
-    if (parent && !parent->remote && parent->hlc >= h) {
-        /* A child handed to another thread is still after its parent. */
-        h = parent->hlc + 1;
-        t->last_hlc = h;
-    }
-    span->ctx.hlc = h;
-    span->recording = 1;
+    span_record(span, ctx, t, name, parent, now);
+}
+
+void tt_span_start(tt_span *span, const char *name, tt_span_kind kind,
+                   const tt_span_context *parent)
+{
+    span_start(span, name, kind, parent, 0);
 }
 
 static void discard_extras(struct tt_thread *t, uint64_t span_id)
@@ -164,8 +191,7 @@ void tt_span_end(tt_span *span)
 
 /* Reserve an extra entry of the given body size for span; NULL if the span
  * is not recording or the ring is full (counted). */
-static struct e_extra *extra_begin(tt_span *span, uint8_t tag, size_t body,
-                                   struct tt_thread **tp)
+static struct e_extra *extra_begin(tt_span *span, uint8_t tag, size_t body, struct tt_thread **tp)
 {
     if (!span || !span->recording)
         return NULL;
@@ -245,8 +271,7 @@ void tt_span_add_event(tt_span *span, const char *name, const tt_kv *kvs, size_t
     extra_commit(span, t, e);
 }
 
-void tt_span_add_link(tt_span *span, const tt_span_context *linked, const tt_kv *kvs,
-                      size_t nkv)
+void tt_span_add_link(tt_span *span, const tt_span_context *linked, const tt_kv *kvs, size_t nkv)
 {
     struct tt_thread *t;
     if (!linked || !linked->span_id)
@@ -281,7 +306,9 @@ void tt_span_set_status(tt_span *span, tt_status status, const char *message)
 
 /* ---- propagation helpers ---------------------------------------------------- */
 
-int tt_inject(const tt_span *span, tt_headers *out)
+/* inject is tt_inject with the physical time of the send when the caller has
+ * just read it (the start of the span), else 0 to read it here. */
+static int inject(const tt_span *span, tt_headers *out, int64_t now)
 {
     if (!span || !out)
         return TT_EINVAL;
@@ -292,19 +319,26 @@ int tt_inject(const tt_span *span, tt_headers *out)
         return rc;
     }
     struct tt_thread *t = tt_thread_get();
-    tt_hlc h = t ? tt_stamp_global(ctx_get(), t, clock_realtime_ns()) : 0;
+    tt_hlc h = t ? tt_stamp_global(ctx_get(), t, now ? now : clock_realtime_ns()) : 0;
     if (!h || tt_tracestate_put_hlc(NULL, 0, h, out->tracestate, sizeof out->tracestate) != 0)
         out->tracestate[0] = 0;
     return 0;
 }
 
-int tt_extract(const char *traceparent, const char *tracestate, tt_span_context *ctx_out)
+int tt_inject(const tt_span *span, tt_headers *out)
+{
+    return inject(span, out, 0);
+}
+
+/* extract is tt_extract that also hands back the physical time it read for
+ * the receive (*now, left alone when it read none). */
+static int extract(const char *traceparent, const char *tracestate, tt_span_context *ctx_out,
+                   int64_t *now)
 {
     struct tt_thread *t = tt_thread_get();
     struct tt_ctx *ctx = ctx_get();
     tt_span_context c;
-    if (!traceparent ||
-        tt_traceparent_parse(traceparent, strlen(traceparent), &c, NULL, 0) != 0) {
+    if (!traceparent || tt_traceparent_parse(traceparent, strlen(traceparent), &c, NULL, 0) != 0) {
         if (ctx)
             TT_CSTAT_ADD(ctx, bad_input, 1);
         return TT_ESYNTAX;
@@ -321,7 +355,8 @@ int tt_extract(const char *traceparent, const char *tracestate, tt_span_context 
     if (remote && t && ctx) {
         /* A receive event, after this thread's own stamps too. */
         tt_hlc merged;
-        uint64_t pt = (uint64_t)clock_realtime_ns() / (uint64_t)TT_NS_PER_MS;
+        *now = clock_realtime_ns();
+        uint64_t pt = (uint64_t)*now / (uint64_t)TT_NS_PER_MS;
         rc = hlc_recv_after(&ctx->hlc, t->last_hlc, remote, pt, &merged);
         t->last_hlc = merged;
     }
@@ -331,19 +366,27 @@ int tt_extract(const char *traceparent, const char *tracestate, tt_span_context 
     return rc;
 }
 
+int tt_extract(const char *traceparent, const char *tracestate, tt_span_context *ctx_out)
+{
+    int64_t now = 0;
+    return extract(traceparent, tracestate, ctx_out, &now);
+}
+
 void tt_server_span_start(tt_span *span, const char *name, const char *traceparent,
                           const char *tracestate)
 {
     tt_span_context parent;
-    int rc = tt_extract(traceparent, tracestate, &parent);
-    tt_span_start(span, name, TT_SPAN_SERVER, rc == TT_ESYNTAX ? NULL : &parent);
+    int64_t now = 0; /* the receive and the span's start are one instant */
+    int rc = extract(traceparent, tracestate, &parent, &now);
+    span_start(span, name, TT_SPAN_SERVER, rc == TT_ESYNTAX ? NULL : &parent, now);
 }
 
 void tt_client_span_start(tt_span *span, const char *name, const tt_span_context *parent,
                           tt_headers *out)
 {
     tt_span_start(span, name, TT_SPAN_CLIENT, parent);
-    if (out && tt_inject(span, out) != 0) {
+    /* The send and the span's start are one instant: one clock read. */
+    if (out && inject(span, out, span->recording ? span->start_ns : 0) != 0) {
         out->traceparent[0] = 0;
         out->tracestate[0] = 0;
     }

@@ -33,7 +33,7 @@ struct spool {
     struct spool_seg cur;   /* the open segment */
     struct spool_seg *segs; /* closed segments, oldest first */
     size_t nsegs, cap;
-    uint64_t lost_records;  /* dropped by the cap, not yet reported */
+    uint64_t lost_records; /* dropped by the cap, not yet reported */
     uint64_t lost_segments;
 };
 

@@ -53,16 +53,16 @@ struct tt_thread_stats {
 };
 
 struct tt_thread {
-    struct ring ring;            /* this thread writes, the flusher reads */
-    tt_hlc last_hlc;             /* last stamp this thread handed out */
-    uint64_t rng[2];             /* xorshift128+ state for ids and sampling */
+    struct ring ring; /* this thread writes, the flusher reads */
+    tt_hlc last_hlc;  /* last stamp this thread handed out */
+    uint64_t rng[2];  /* tt_rand64 state for ids and sampling (rng[0]) */
     struct tt_thread_stats stats;
     struct metrics_thread metrics;
-    _Atomic int exited;          /* set by the thread-exit destructor */
-    uint32_t gen;                /* tt__gen when registered */
+    _Atomic int exited; /* set by the thread-exit destructor */
+    uint32_t gen;       /* tt__gen when registered */
     pid_t tid;
-    struct tt_thread *next;      /* ctx->threads list, under ctx->threads_lock */
-    void *flush_state;           /* flusher-private per-thread state (flush.c) */
+    struct tt_thread *next; /* ctx->threads list, under ctx->threads_lock */
+    void *flush_state;      /* flusher-private per-thread state (flush.c) */
 };
 
 struct tt_ctx {
@@ -71,12 +71,12 @@ struct tt_ctx {
     uint64_t origin_id;
     char origin[BATCH_ORIGIN_MAX]; /* "node\0service/pid" */
     uint16_t origin_len;
-    uint64_t next_seq;             /* flusher only */
-    uint64_t sample_threshold;     /* sample_ratio scaled to 2^64 */
+    uint64_t next_seq;         /* flusher only */
+    uint64_t sample_threshold; /* sample_ratio scaled to 2^64 */
     int sample_all;
     /* rate limit: a token bucket shared by root spans only */
-    _Atomic int64_t rl_next_ns;    /* next time a token is available */
-    int64_t rl_interval_ns;        /* 0 = no limit */
+    _Atomic int64_t rl_next_ns; /* next time a token is available */
+    int64_t rl_interval_ns;     /* 0 = no limit */
     int have_filters;
     pthread_key_t thread_key;
     pthread_mutex_t threads_lock;
@@ -88,7 +88,7 @@ struct tt_ctx {
     pthread_t flusher;
     int flusher_running;
     pthread_mutex_t flush_lock;
-    pthread_cond_t flush_cond;  /* wakes the flusher */
+    pthread_cond_t flush_cond;   /* wakes the flusher */
     pthread_cond_t flushed_cond; /* signals tt_flush waiters */
     uint64_t flush_requests, flush_done;
     int stopping;
@@ -111,17 +111,17 @@ static inline struct tt_thread *tt_thread_get(void)
     if (__builtin_expect(t != NULL, 1) &&
         __builtin_expect(t->gen == atomic_load_explicit(&tt__gen, memory_order_relaxed), 1))
         return t;
-    struct tt_ctx *ctx = atomic_load_explicit((_Atomic(struct tt_ctx *) *)&tt__ctx,
-                                              memory_order_acquire);
+    struct tt_ctx *ctx =
+        atomic_load_explicit((_Atomic(struct tt_ctx *) *)&tt__ctx, memory_order_acquire);
     return ctx ? tt_thread_slow(ctx) : NULL;
 }
 
 /* Bump a per-thread counter (single writer: no read-modify-write atomics). */
-#define TT_TSTAT_INC(t, field)                                                 \
-    atomic_store_explicit(&(t)->stats.field,                                   \
+#define TT_TSTAT_INC(t, field)                                                               \
+    atomic_store_explicit(&(t)->stats.field,                                                 \
                           atomic_load_explicit(&(t)->stats.field, memory_order_relaxed) + 1, \
                           memory_order_relaxed)
-#define TT_CSTAT_ADD(ctx, field, n)                                            \
+#define TT_CSTAT_ADD(ctx, field, n) \
     atomic_fetch_add_explicit(&(ctx)->counters.field, (n), memory_order_relaxed)
 
 /* Stamp a local record on thread t at physical time now_ns: strictly after
@@ -133,16 +133,16 @@ tt_hlc tt_stamp_local(struct tt_ctx *ctx, struct tt_thread *t, int64_t now_ns);
  * ticks the shared HLC, also after t's last stamp. */
 tt_hlc tt_stamp_global(struct tt_ctx *ctx, struct tt_thread *t, int64_t now_ns);
 
-/* xorshift128+ on the thread's state. */
+/* splitmix64 on the thread's state (rng[0], a Weyl sequence seeded at random
+ * per thread): a bijection of the state, so a thread repeats no output within
+ * 2^64 draws. The draws of one span depend on each other by one add only,
+ * not by the whole mix, so they run in parallel. */
 static inline uint64_t tt_rand64(struct tt_thread *t)
 {
-    uint64_t s1 = t->rng[0];
-    const uint64_t s0 = t->rng[1];
-    const uint64_t result = s0 + s1;
-    t->rng[0] = s0;
-    s1 ^= s1 << 23;
-    t->rng[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
-    return result;
+    uint64_t z = (t->rng[0] += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
 }
 
 #endif

@@ -20,7 +20,7 @@ struct batch_scan {
 
 /* What went wrong at one place, for reports like "seg-1.tts: offset 4096: ...". */
 struct batch_problem {
-    size_t offset; /* where the bad batch (or torn tail) starts */
+    size_t offset;  /* where the bad batch (or torn tail) starts */
     size_t skipped; /* bytes skipped to the next good batch or the end */
     int code;       /* TT_ETRUNC (torn tail) or TT_ECORRUPT, TT_EVERSION, ... */
     char msg[160];

@@ -24,7 +24,7 @@ int batch_encode_compressed(struct wbuf *out, struct batch_hdr *h, const void *r
  * *body points into p when stored uncompressed, else into scratch (which the
  * caller owns and reuses). Returns 0, TT_ECORRUPT (CRC, or decompressed size
  * differs from raw_len), TT_EUNSUPPORTED, or TT_ENOMEM; message in err. */
-int batch_open(const void *p, const struct batch_hdr *h, struct wbuf *scratch,
-               const uint8_t **body, size_t *body_len, char *err, size_t errlen);
+int batch_open(const void *p, const struct batch_hdr *h, struct wbuf *scratch, const uint8_t **body,
+               size_t *body_len, char *err, size_t errlen);
 
 #endif

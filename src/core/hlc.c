@@ -75,8 +75,7 @@ tt_hlc hlc_step(tt_hlc cur, uint64_t pt_ms, int is_recv, tt_hlc remote, int *ove
 /* One CAS loop for both rules. pt is read once by the caller: on a lost race
  * the step is recomputed from the winner's state with the same pt, which is
  * still a valid reading (the max() keeps l monotonic). */
-static tt_hlc tick_after(struct hlc *h, tt_hlc floor, uint64_t pt_ms, int is_recv,
-                         tt_hlc remote)
+static tt_hlc tick_after(struct hlc *h, tt_hlc floor, uint64_t pt_ms, int is_recv, tt_hlc remote)
 {
     uint64_t cur = atomic_load_explicit(&h->state, memory_order_acquire);
     tt_hlc next;

@@ -12,9 +12,9 @@ static void test_err_names_and_messages(void **state)
                         "remote clock too far ahead (beyond HLC max offset)");
     assert_string_equal(tt_err_name(12345), "TT_EUNKNOWN");
     assert_string_equal(tt_strerror(-9999), "unknown error");
-#define CHECK(name, val, msg)                                                  \
-    assert_int_equal(TT_##name, val);                                          \
-    assert_string_equal(tt_strerror(val), msg);                                \
+#define CHECK(name, val, msg)                   \
+    assert_int_equal(TT_##name, val);           \
+    assert_string_equal(tt_strerror(val), msg); \
     assert_string_equal(tt_err_name(val), "TT_" #name);
     TT_ERRNO_MAP(CHECK)
 #undef CHECK

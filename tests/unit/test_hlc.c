@@ -579,8 +579,8 @@ static void test_hlc_after_floor(void **state)
     assert_int_equal(atomic_load_explicit(&h.rejected, memory_order_relaxed), 1);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_hlc_table), cmocka_unit_test(test_hlc_after_floor), cmocka_unit_test(test_hlc_step_pure),
-           cmocka_unit_test(test_hlc_clamp), cmocka_unit_test(test_hlc_system_clock),
-           cmocka_unit_test(test_hlc_monotonic_random_pt),
+UNIT_TESTS(cmocka_unit_test(test_hlc_table), cmocka_unit_test(test_hlc_after_floor),
+           cmocka_unit_test(test_hlc_step_pure), cmocka_unit_test(test_hlc_clamp),
+           cmocka_unit_test(test_hlc_system_clock), cmocka_unit_test(test_hlc_monotonic_random_pt),
            cmocka_unit_test(test_hlc_sim_happened_before),
            cmocka_unit_test(test_hlc_threads_unique))

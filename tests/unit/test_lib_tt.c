@@ -371,7 +371,7 @@ static void test_events_and_state_prev(void **state)
     assert_int_equal(sts[4].prev.u.i, 3);
 }
 
-#define NTHREADS 4
+#define NTHREADS   4
 #define PER_THREAD 2000
 
 static void *spans_thread(void *arg)
@@ -460,8 +460,8 @@ static void test_propagation_and_hlc_merge(void **state)
     char ts[64];
     snprintf(ts, sizeof ts, "tt=%016llx,other=x", (unsigned long long)ahead);
     tt_span_context pc;
-    assert_int_equal(
-        tt_extract("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ts, &pc), 0);
+    assert_int_equal(tt_extract("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ts, &pc),
+                     0);
     assert_true(tt_hlc_now() > ahead);
     tt_span after;
     tt_span_start(&after, "after-merge", TT_SPAN_INTERNAL, NULL);
@@ -471,9 +471,8 @@ static void test_propagation_and_hlc_merge(void **state)
     /* A sender 10 s ahead is beyond the 500 ms max offset: rejected. */
     tt_hlc far = (tt_hlc)(now_ms + 10000) << 16;
     snprintf(ts, sizeof ts, "tt=%016llx", (unsigned long long)far);
-    assert_int_equal(
-        tt_extract("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ts, &pc),
-        TT_ECLOCK);
+    assert_int_equal(tt_extract("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ts, &pc),
+                     TT_ECLOCK);
     assert_true(tt_hlc_now() < far);
     tt_stats st;
     tt_stats_get(&st);
@@ -650,8 +649,8 @@ static void test_not_initialised_is_harmless(void **state)
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-UNIT_TESTS(T(test_init_twice_and_shutdown), T(test_span_round_trip),
-           T(test_sampling_and_filters), T(test_events_and_state_prev),
-           T(test_threads_and_exit), T(test_propagation_and_hlc_merge),
-           T(test_full_buffer_reports_loss), T(test_fork_child_is_new_origin),
-           T(test_state_prev_long_strings), T(test_rate_limit_and_env_config), T(test_not_initialised_is_harmless))
+UNIT_TESTS(T(test_init_twice_and_shutdown), T(test_span_round_trip), T(test_sampling_and_filters),
+           T(test_events_and_state_prev), T(test_threads_and_exit),
+           T(test_propagation_and_hlc_merge), T(test_full_buffer_reports_loss),
+           T(test_fork_child_is_new_origin), T(test_state_prev_long_strings),
+           T(test_rate_limit_and_env_config), T(test_not_initialised_is_harmless))

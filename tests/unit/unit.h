@@ -20,18 +20,18 @@
 extern const struct CMUnitTest unit_tests[];
 extern const size_t unit_tests_count;
 
-#define UNIT_TESTS(...)                                                        \
-    const struct CMUnitTest unit_tests[] = { __VA_ARGS__ };                    \
+#define UNIT_TESTS(...)                                     \
+    const struct CMUnitTest unit_tests[] = { __VA_ARGS__ }; \
     const size_t unit_tests_count = sizeof(unit_tests) / sizeof(unit_tests[0]);
 
 /* assert_str_n_equal: compare a (pointer, length) string with a C string. */
-#define assert_strn_equal(p, n, s)                                             \
-    do {                                                                       \
-        char tt_buf_[4096];                                                    \
-        size_t tt_n_ = (n) < sizeof(tt_buf_) - 1 ? (n) : sizeof(tt_buf_) - 1;  \
-        memcpy(tt_buf_, (p), tt_n_);                                           \
-        tt_buf_[tt_n_] = 0;                                                    \
-        assert_string_equal(tt_buf_, (s));                                     \
+#define assert_strn_equal(p, n, s)                                            \
+    do {                                                                      \
+        char tt_buf_[4096];                                                   \
+        size_t tt_n_ = (n) < sizeof(tt_buf_) - 1 ? (n) : sizeof(tt_buf_) - 1; \
+        memcpy(tt_buf_, (p), tt_n_);                                          \
+        tt_buf_[tt_n_] = 0;                                                   \
+        assert_string_equal(tt_buf_, (s));                                    \
     } while (0)
 
 #endif
