@@ -556,6 +556,46 @@ static void test_fork_child_is_new_origin(void **state)
     assert_true(o_child != 0 && o_parent != 0 && o_child != o_parent);
 }
 
+/* A span started and given attributes on one thread, handed over, given more
+ * attributes and ended on another: one record with all of them, and a child
+ * started on the second thread is stamped after its parent. */
+static tt_span handed;
+
+static void *finish_span(void *arg)
+{
+    (void)arg;
+    tt_span_set_str(&handed, "on", "second-thread");
+    tt_span child;
+    tt_span_start(&child, "child-on-second", TT_SPAN_INTERNAL, &handed.ctx);
+    tt_span_end(&child);
+    tt_span_end(&handed);
+    return NULL;
+}
+
+static void test_span_across_threads(void **state)
+{
+    (void)state;
+    tt_config cfg;
+    init_with(&cfg);
+    assert_int_equal(tt_init(&cfg), 0);
+    tt_span_start(&handed, "handed-over", TT_SPAN_SERVER, NULL);
+    for (int i = 0; i < 5; i++)
+        tt_span_set_int(&handed, "first", i);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, finish_span, NULL), 0);
+    pthread_join(th, NULL);
+    tt_shutdown();
+    read_spool(spool_dir);
+    struct rec_span r, c;
+    const struct rec *rr = find_span("handed-over", &r);
+    assert_non_null(rr);
+    assert_int_equal(r.attrs.count, 6);
+    const struct rec *cr = find_span("child-on-second", &c);
+    assert_non_null(cr);
+    assert_int_equal(c.parent_id, r.span_id);
+    assert_true(cr->hlc > rr->hlc);
+}
+
 /* Long string values, more changes than the flusher's per-variable history:
  * every previous value is the whole previous string. */
 static void test_state_prev_long_strings(void **state)
@@ -652,5 +692,6 @@ static void test_not_initialised_is_harmless(void **state)
 UNIT_TESTS(T(test_init_twice_and_shutdown), T(test_span_round_trip), T(test_sampling_and_filters),
            T(test_events_and_state_prev), T(test_threads_and_exit),
            T(test_propagation_and_hlc_merge), T(test_full_buffer_reports_loss),
-           T(test_fork_child_is_new_origin), T(test_state_prev_long_strings),
-           T(test_rate_limit_and_env_config), T(test_not_initialised_is_harmless))
+           T(test_fork_child_is_new_origin), T(test_span_across_threads),
+           T(test_state_prev_long_strings), T(test_rate_limit_and_env_config),
+           T(test_not_initialised_is_harmless))
