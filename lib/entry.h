@@ -50,7 +50,7 @@ _Static_assert(sizeof(struct e_span) == 64, "span entry is one cache line");
 struct e_extra {
     struct ring_entry h;
     uint64_t span_id;
-    int64_t time_ns;      /* span events */
+    int64_t time_ns;        /* span events */
     uint8_t link_trace[16]; /* links */
     uint64_t link_span;
     uint8_t body[]; /* E_ATTR: one kv; E_SPAN_EVENT: name str + kv list;

@@ -26,11 +26,14 @@
 #include "core/clock.h"
 #include "core/record.h"
 
-#define BATCH_TARGET_BYTES (256u << 10) /* cut a batch at about this size */
-#define TICK_MS 20                        /* how often rings are looked at */
-#define DEFER_CYCLES 2                    /* wait for a span's late extras */
+/* Cut a batch at about this size: small enough that the body and the encoded
+ * batch stay in L2 between cycles (measured: 256 KiB cost ~0.1 us more CPU
+ * per traced echo RPC, 16 KiB more in write() calls than it saved). */
+#define BATCH_TARGET_BYTES (64u << 10)
+#define TICK_MS            20 /* how often rings are looked at */
+#define DEFER_CYCLES       2  /* wait for a span's late extras */
 #define PENDING_MAX_AGE_NS (600 * TT_NS_PER_S)
-#define STATE_HISTORY 4
+#define STATE_HISTORY      4
 
 /* Extras received for a span that has not ended (or not been seen) yet. */
 struct pending {
@@ -421,8 +424,8 @@ static void emit_event(struct tt_ctx *ctx, struct flusher *f, const struct e_eve
 }
 
 /* An event the library itself raises (losses). */
-static void emit_own_event(struct tt_ctx *ctx, struct flusher *f, tt_severity sev,
-                           const char *name, const char *msg, const tt_kv *kvs, size_t n)
+static void emit_own_event(struct tt_ctx *ctx, struct flusher *f, tt_severity sev, const char *name,
+                           const char *msg, const tt_kv *kvs, size_t n)
 {
     int64_t now = clock_realtime_ns();
     tt_hlc hlc = hlc_now_pt(&ctx->hlc, (uint64_t)now / (uint64_t)TT_NS_PER_MS);
@@ -458,8 +461,8 @@ static void report_losses(struct tt_ctx *ctx, struct flusher *f)
     }
     uint64_t full = atomic_load(&ctx->counters.records_dropped_full);
     for (size_t i = 0; i < f->threads_cap && f->threads[i]; i++)
-        full += atomic_load_explicit(&f->threads[i]->stats.records_dropped_full,
-                                     memory_order_relaxed);
+        full +=
+            atomic_load_explicit(&f->threads[i]->stats.records_dropped_full, memory_order_relaxed);
     if (full > f->reported_full) {
         uint64_t d = full - f->reported_full;
         char msg[160];
@@ -663,8 +666,8 @@ static size_t snapshot_threads(struct tt_ctx *ctx, struct flusher *f)
     return n;
 }
 
-static void drain_ring(struct tt_ctx *ctx, struct flusher *f, struct tt_thread *t,
-                       uint64_t head, int64_t now_ns)
+static void drain_ring(struct tt_ctx *ctx, struct flusher *f, struct tt_thread *t, uint64_t head,
+                       int64_t now_ns)
 {
     struct ring *r = &t->ring;
     uint64_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -718,8 +721,7 @@ static void reap_exited(struct tt_ctx *ctx)
     while (dead) {
         struct tt_thread *t = dead;
         dead = t->next;
-#define FOLD(fld)                                                              \
-    TT_CSTAT_ADD(ctx, fld, atomic_load_explicit(&t->stats.fld, memory_order_relaxed))
+#define FOLD(fld) TT_CSTAT_ADD(ctx, fld, atomic_load_explicit(&t->stats.fld, memory_order_relaxed))
         FOLD(spans_recorded);
         FOLD(spans_unsampled);
         FOLD(spans_filtered);

@@ -16,8 +16,8 @@
 #include <string.h>
 
 struct ring_entry {
-    uint32_t len; /* whole entry including this header, multiple of 8 */
-    uint8_t tag;  /* what follows (lib/flush.c), RING_PAD for padding */
+    uint32_t len;    /* whole entry including this header, multiple of 8 */
+    uint8_t tag;     /* what follows (lib/flush.c), RING_PAD for padding */
     uint8_t a, b, c; /* small fields for the tag's use */
 };
 
@@ -25,7 +25,7 @@ struct ring_entry {
 
 struct ring {
     uint8_t *buf;
-    uint64_t size; /* power of two */
+    uint64_t size;                      /* power of two */
     _Alignas(64) _Atomic uint64_t head; /* producer */
     uint64_t cached_tail;               /* producer's last view of tail */
     _Alignas(64) _Atomic uint64_t tail; /* consumer */

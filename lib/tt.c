@@ -32,14 +32,6 @@ static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static pthread_key_t thread_key;
 static int thread_key_ok;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 static uint64_t random_seed(void)
 {
     uint64_t seed = 0;
@@ -134,9 +126,8 @@ struct tt_thread *tt_thread_slow(struct tt_ctx *ctx)
     }
     t->gen = gen;
     t->tid = (pid_t)syscall(SYS_gettid);
-    uint64_t seed = random_seed() ^ ((uint64_t)t->tid << 17) ^ (uint64_t)(uintptr_t)t;
-    t->rng[0] = splitmix64(&seed);
-    t->rng[1] = splitmix64(&seed) | 1;
+    /* Any start of the Weyl sequence will do, as long as threads differ. */
+    t->rng = random_seed() ^ ((uint64_t)t->tid << 17) ^ (uint64_t)(uintptr_t)t;
     metrics_thread_init(&t->metrics);
     pthread_mutex_lock(&ctx->threads_lock);
     t->next = ctx->threads;
@@ -324,8 +315,8 @@ void tt_shutdown(void)
 
 int tt_flush(void)
 {
-    struct tt_ctx *ctx = atomic_load_explicit((_Atomic(struct tt_ctx *) *)&tt__ctx,
-                                              memory_order_acquire);
+    struct tt_ctx *ctx =
+        atomic_load_explicit((_Atomic(struct tt_ctx *) *)&tt__ctx, memory_order_acquire);
     if (!ctx)
         return TT_ESTATE;
     return tt_flush_wait(ctx);

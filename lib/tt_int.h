@@ -55,7 +55,7 @@ struct tt_thread_stats {
 struct tt_thread {
     struct ring ring; /* this thread writes, the flusher reads */
     tt_hlc last_hlc;  /* last stamp this thread handed out */
-    uint64_t rng[2];  /* tt_rand64 state for ids and sampling (rng[0]) */
+    uint64_t rng;     /* tt_rand64 state for ids and sampling */
     struct tt_thread_stats stats;
     struct metrics_thread metrics;
     _Atomic int exited; /* set by the thread-exit destructor */
@@ -133,13 +133,13 @@ tt_hlc tt_stamp_local(struct tt_ctx *ctx, struct tt_thread *t, int64_t now_ns);
  * ticks the shared HLC, also after t's last stamp. */
 tt_hlc tt_stamp_global(struct tt_ctx *ctx, struct tt_thread *t, int64_t now_ns);
 
-/* splitmix64 on the thread's state (rng[0], a Weyl sequence seeded at random
+/* splitmix64 on the thread's state (rng, a Weyl sequence seeded at random
  * per thread): a bijection of the state, so a thread repeats no output within
  * 2^64 draws. The draws of one span depend on each other by one add only,
  * not by the whole mix, so they run in parallel. */
 static inline uint64_t tt_rand64(struct tt_thread *t)
 {
-    uint64_t z = (t->rng[0] += UINT64_C(0x9e3779b97f4a7c15));
+    uint64_t z = (t->rng += UINT64_C(0x9e3779b97f4a7c15));
     z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
     return z ^ (z >> 31);

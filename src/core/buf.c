@@ -80,7 +80,7 @@ static inline int room(struct wbuf *b, size_t n)
     return b->cap - b->len >= n || grow(b, n) == 0;
 }
 
-void wbuf_put(struct wbuf *b, const void *p, size_t n)
+void wbuf_put_slow(struct wbuf *b, const void *p, size_t n)
 {
     if (n == 0 || !room(b, n))
         return;
@@ -88,73 +88,17 @@ void wbuf_put(struct wbuf *b, const void *p, size_t n)
     b->len += n;
 }
 
-void wbuf_put_u8(struct wbuf *b, uint8_t v)
+void wbuf_put_uvarint_slow(struct wbuf *b, uint64_t v)
 {
-    if (!room(b, 1))
-        return;
-    b->data[b->len++] = v;
-}
-
-void wbuf_put_u16(struct wbuf *b, uint16_t v)
-{
-    if (!room(b, 2))
-        return;
-    put_le16(b->data + b->len, v);
-    b->len += 2;
-}
-
-void wbuf_put_u32(struct wbuf *b, uint32_t v)
-{
-    if (!room(b, 4))
-        return;
-    put_le32(b->data + b->len, v);
-    b->len += 4;
-}
-
-void wbuf_put_u64(struct wbuf *b, uint64_t v)
-{
-    if (!room(b, 8))
-        return;
-    put_le64(b->data + b->len, v);
-    b->len += 8;
-}
-
-void wbuf_put_f64(struct wbuf *b, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    wbuf_put_u64(b, u);
-}
-
-void wbuf_put_uvarint(struct wbuf *b, uint64_t v)
-{
+    /* Via tmp, so a buffer near its maximum takes exactly the bytes needed. */
     uint8_t tmp[VARINT_MAX];
     size_t n = 0;
-    /* Encode in place when there is room for the longest varint, else via
-     * tmp so a buffer near its maximum takes exactly the bytes needed. */
-    uint8_t *p = !b->err && b->cap - b->len >= VARINT_MAX ? b->data + b->len : tmp;
     while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
+        tmp[n++] = (uint8_t)(v | 0x80);
         v >>= 7;
     }
-    p[n++] = (uint8_t)v;
-    if (p != tmp)
-        b->len += n;
-    else
-        wbuf_put(b, tmp, n);
-}
-
-void wbuf_put_svarint(struct wbuf *b, int64_t v)
-{
-    /* zigzag: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ... (computed unsigned) */
-    uint64_t u = (uint64_t)v;
-    wbuf_put_uvarint(b, (u << 1) ^ (0 - (u >> 63)));
-}
-
-void wbuf_put_str(struct wbuf *b, const char *s, size_t n)
-{
-    wbuf_put_uvarint(b, n);
-    wbuf_put(b, s, n);
+    tmp[n++] = (uint8_t)v;
+    wbuf_put_slow(b, tmp, n);
 }
 
 void wbuf_set_u32(struct wbuf *b, size_t off, uint32_t v)

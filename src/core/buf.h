@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct wbuf {
     uint8_t *data; /* owned; NULL until the first write */
@@ -28,18 +29,114 @@ void wbuf_release(struct wbuf *b);
 void wbuf_reset(struct wbuf *b);
 /* wbuf_reserve makes room for n more bytes; returns 0 or the sticky error. */
 int wbuf_reserve(struct wbuf *b, size_t n);
-void wbuf_put(struct wbuf *b, const void *p, size_t n);
-void wbuf_put_u8(struct wbuf *b, uint8_t v);
-void wbuf_put_u16(struct wbuf *b, uint16_t v);
-void wbuf_put_u32(struct wbuf *b, uint32_t v);
-void wbuf_put_u64(struct wbuf *b, uint64_t v);
-void wbuf_put_f64(struct wbuf *b, double v);
-void wbuf_put_uvarint(struct wbuf *b, uint64_t v);
-void wbuf_put_svarint(struct wbuf *b, int64_t v);
-/* wbuf_put_str writes a uvarint length then the bytes. */
-void wbuf_put_str(struct wbuf *b, const char *s, size_t n);
+/* wbuf_put_slow appends n bytes (n > 0), growing b as needed: the out-of-line
+ * path of the writers below, which append in place when there is room. */
+void wbuf_put_slow(struct wbuf *b, const void *p, size_t n);
+/* wbuf_put_uvarint_slow is wbuf_put_uvarint for a buffer with less than 10
+ * bytes of room (or an error). */
+void wbuf_put_uvarint_slow(struct wbuf *b, uint64_t v);
 /* wbuf_set_u32 overwrites 4 bytes at off (< len) in place (length patching). */
 void wbuf_set_u32(struct wbuf *b, size_t off, uint32_t v);
+
+/* wbuf_room: 1 when n more bytes fit without growing (and no error is set;
+ * an erroring buffer has no room, so its writes go to the no-op slow path). */
+static inline int wbuf_room(const struct wbuf *b, size_t n)
+{
+    return !b->err && b->cap - b->len >= n;
+}
+
+static inline void wbuf_put(struct wbuf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (wbuf_room(b, n)) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return;
+    }
+    wbuf_put_slow(b, p, n);
+}
+
+static inline void wbuf_put_u8(struct wbuf *b, uint8_t v)
+{
+    if (wbuf_room(b, 1)) {
+        b->data[b->len++] = v;
+        return;
+    }
+    wbuf_put_slow(b, &v, 1);
+}
+
+static inline void wbuf_put_u16(struct wbuf *b, uint16_t v)
+{
+    uint8_t t[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
+    if (wbuf_room(b, 2)) {
+        memcpy(b->data + b->len, t, 2);
+        b->len += 2;
+        return;
+    }
+    wbuf_put_slow(b, t, 2);
+}
+
+static inline void wbuf_put_u32(struct wbuf *b, uint32_t v)
+{
+    uint8_t t[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+    if (wbuf_room(b, 4)) {
+        memcpy(b->data + b->len, t, 4);
+        b->len += 4;
+        return;
+    }
+    wbuf_put_slow(b, t, 4);
+}
+
+static inline void wbuf_put_u64(struct wbuf *b, uint64_t v)
+{
+    uint8_t t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = (uint8_t)(v >> (8 * i));
+    if (wbuf_room(b, 8)) {
+        memcpy(b->data + b->len, t, 8);
+        b->len += 8;
+        return;
+    }
+    wbuf_put_slow(b, t, 8);
+}
+
+static inline void wbuf_put_f64(struct wbuf *b, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    wbuf_put_u64(b, u);
+}
+
+static inline void wbuf_put_uvarint(struct wbuf *b, uint64_t v)
+{
+    if (!wbuf_room(b, 10)) {
+        wbuf_put_uvarint_slow(b, v);
+        return;
+    }
+    uint8_t *p = b->data + b->len;
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    b->len += n;
+}
+
+static inline void wbuf_put_svarint(struct wbuf *b, int64_t v)
+{
+    /* zigzag: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ... (computed unsigned) */
+    uint64_t u = (uint64_t)v;
+    wbuf_put_uvarint(b, (u << 1) ^ (0 - (u >> 63)));
+}
+
+/* wbuf_put_str writes a uvarint length then the bytes. */
+static inline void wbuf_put_str(struct wbuf *b, const char *s, size_t n)
+{
+    wbuf_put_uvarint(b, n);
+    wbuf_put(b, s, n);
+}
 
 struct rbuf {
     const uint8_t *p;   /* next byte */
