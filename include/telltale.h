@@ -27,6 +27,12 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: only what this header declares
+ * is exported, so its internals never clash with the application's symbols. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define TT_VERSION_MAJOR 0
 #define TT_VERSION_MINOR 1
 #define TT_VERSION_PATCH 0
@@ -408,6 +414,10 @@ typedef struct tt_stats {
 
 /* tt_stats_get copies the counters into out (all zero if not initialised). */
 void tt_stats_get(tt_stats *out);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
