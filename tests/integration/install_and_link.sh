@@ -46,12 +46,21 @@ int main(int argc, char **argv) {
     return 0;
 }
 C
+# Build the application the way the build dir was configured (a sanitizer
+# build's library needs the sanitizer's runtime in the program too).
+cache=$build/CMakeCache.txt
+cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$cache")
+san=()
+grep -q '^TT_ASAN:BOOL=ON' "$cache" && san+=(-fsanitize=address)
+grep -q '^TT_UBSAN:BOOL=ON' "$cache" && san+=(-fsanitize=undefined)
+grep -q '^TT_TSAN:BOOL=ON' "$cache" && san+=(-fsanitize=thread)
 export PKG_CONFIG_PATH=$libdir/pkgconfig
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror -o "$work/app_static" "$work/app.c" \
+"${cc:-cc}" "${san[@]}" -std=c11 -Wall -Werror -o "$work/app_static" "$work/app.c" \
     $(pkg-config --cflags telltale) "$libdir/libtelltale.a" $(pkg-config --libs-only-other --static telltale) -lpthread
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror -o "$work/app_shared" "$work/app.c" $(pkg-config --cflags --libs telltale)
+"${cc:-cc}" "${san[@]}" -std=c11 -Wall -Werror -o "$work/app_shared" "$work/app.c" \
+    $(pkg-config --cflags --libs telltale)
 
 "$work/app_static" "$work/spool"
 LD_LIBRARY_PATH=$libdir "$work/app_shared" "$work/spool"
