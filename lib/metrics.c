@@ -24,6 +24,7 @@
  *    run under m->lock, which also guards the retired totals of exited threads.
  */
 #include "lib/metrics.h"
+#include "core/buf.h"
 
 #include <float.h>
 #include <math.h>
@@ -85,20 +86,6 @@ struct registry {
 };
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static uint64_t dbits(double v)
-{
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}
-
-static double bitsd(uint64_t b)
-{
-    double v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
 
 static uint64_t ld(_Atomic uint64_t *a)
 {
@@ -270,10 +257,10 @@ static int hblock_merge(struct hblock *dst, struct hblock *src, int p)
 {
     int rc = 0;
     st(&dst->zero, ld(&dst->zero) + ld(&src->zero));
-    st(&dst->sum, dbits(bitsd(ld(&dst->sum)) + bitsd(ld(&src->sum))));
-    if (bitsd(ld(&src->min)) < bitsd(ld(&dst->min)))
+    st(&dst->sum, f64_bits(f64_from_bits(ld(&dst->sum)) + f64_from_bits(ld(&src->sum))));
+    if (f64_from_bits(ld(&src->min)) < f64_from_bits(ld(&dst->min)))
         st(&dst->min, ld(&src->min));
-    if (bitsd(ld(&src->max)) > bitsd(ld(&dst->max)))
+    if (f64_from_bits(ld(&src->max)) > f64_from_bits(ld(&dst->max)))
         st(&dst->max, ld(&src->max));
     for (int s = 0; s < NSLOTS; s++) {
         _Atomic uint64_t *from = atomic_load_explicit(&src->chunk[s], memory_order_acquire);
@@ -335,7 +322,7 @@ static inline int counter_add(struct metrics_thread *mt, struct handle *h, doubl
     _Atomic uint64_t *c = own_cell(mt, h);
     if (__builtin_expect(c == NULL, 0))
         return lost(h);
-    st(c, dbits(bitsd(ld(c)) + v));
+    st(c, f64_bits(f64_from_bits(ld(c)) + v));
     return 0;
 }
 
@@ -364,11 +351,11 @@ static inline int histogram_observe(struct metrics_thread *mt, struct handle *h,
         cnt = &ch[sub];
     }
     st(cnt, ld(cnt) + 1);
-    st(&b->sum, dbits(bitsd(ld(&b->sum)) + v));
-    if (v < bitsd(ld(&b->min)))
-        st(&b->min, dbits(v));
-    if (v > bitsd(ld(&b->max)))
-        st(&b->max, dbits(v));
+    st(&b->sum, f64_bits(f64_from_bits(ld(&b->sum)) + v));
+    if (v < f64_from_bits(ld(&b->min)))
+        st(&b->min, f64_bits(v));
+    if (v > f64_from_bits(ld(&b->max)))
+        st(&b->max, f64_bits(v));
     return 0;
 }
 
@@ -606,7 +593,7 @@ void metrics_thread_release(struct metrics *m, struct metrics_thread *mt)
             if (!c)
                 continue;
             if (h->kind == METRICS_COUNTER) {
-                h->retired += bitsd(ld(c));
+                h->retired += f64_from_bits(ld(c));
                 continue;
             }
             struct hblock *b = (struct hblock *)(uintptr_t)ld(c);
@@ -649,8 +636,8 @@ static int histogram_collect(struct registry *r, struct handle *h, struct tt_thr
         if (!b)
             continue;
         zero += ld(&b->zero);
-        sum += bitsd(ld(&b->sum));
-        double lo = bitsd(ld(&b->min)), hi = bitsd(ld(&b->max));
+        sum += f64_from_bits(ld(&b->sum));
+        double lo = f64_from_bits(ld(&b->min)), hi = f64_from_bits(ld(&b->max));
         min = lo < min ? lo : min;
         max = hi > max ? hi : max;
         for (int s = 0; s < NSLOTS; s++)
@@ -736,11 +723,11 @@ int metrics_flush(struct metrics *m, struct tt_thread *const *threads, size_t n,
             for (size_t j = 0; j < n; j++) {
                 _Atomic uint64_t *c = peek_cell(&threads[j]->metrics, h);
                 if (c)
-                    v += bitsd(ld(c));
+                    v += f64_from_bits(ld(c));
             }
             rm.value = v;
         } else if (h->kind == METRICS_GAUGE) {
-            rm.value = bitsd(ld(&h->gauge));
+            rm.value = f64_from_bits(ld(&h->gauge));
         } else {
             rc = histogram_collect(r, h, threads, n, &rm);
             if (rc)
@@ -820,7 +807,7 @@ void tt_gauge_set(tt_gauge *g, double v)
         count_failure(TT_EINVAL);
         return;
     }
-    atomic_store_explicit(&h->gauge, dbits(v), memory_order_relaxed);
+    atomic_store_explicit(&h->gauge, f64_bits(v), memory_order_relaxed);
 }
 
 void tt_gauge_add(tt_gauge *g, double v)
@@ -833,7 +820,7 @@ void tt_gauge_add(tt_gauge *g, double v)
         return;
     }
     uint64_t old = ld(&h->gauge);
-    while (!atomic_compare_exchange_weak_explicit(&h->gauge, &old, dbits(bitsd(old) + v),
+    while (!atomic_compare_exchange_weak_explicit(&h->gauge, &old, f64_bits(f64_from_bits(old) + v),
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
 }

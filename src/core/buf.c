@@ -158,10 +158,7 @@ uint64_t rbuf_u64(struct rbuf *r)
 
 double rbuf_f64(struct rbuf *r)
 {
-    uint64_t u = rbuf_u64(r);
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
+    return f64_from_bits(rbuf_u64(r));
 }
 
 /* uvarint_slow decodes a varint of two bytes or more, or one at the very end

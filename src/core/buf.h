@@ -40,6 +40,20 @@ void wbuf_set_u32(struct wbuf *b, size_t off, uint32_t v);
 
 /* wbuf_room: 1 when n more bytes fit without growing (and no error is set;
  * an erroring buffer has no room, so its writes go to the no-op slow path). */
+/* A double's IEEE-754 bits and back (what every codec and cell stores). */
+static inline uint64_t f64_bits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+static inline double f64_from_bits(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
 static inline int wbuf_room(const struct wbuf *b, size_t n)
 {
     return !b->err && b->cap - b->len >= n;
@@ -103,9 +117,7 @@ static inline void wbuf_put_u64(struct wbuf *b, uint64_t v)
 
 static inline void wbuf_put_f64(struct wbuf *b, double v)
 {
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    wbuf_put_u64(b, u);
+    wbuf_put_u64(b, f64_bits(v));
 }
 
 static inline void wbuf_put_uvarint(struct wbuf *b, uint64_t v)

@@ -15,6 +15,7 @@
  * in v), and |loglin_index| <= LOGLIN_MAX_INDEX(p).
  */
 #include "core/loglin.h"
+#include "core/buf.h"
 
 #include <string.h>
 
@@ -25,20 +26,6 @@
 #define MIN_BITS  ((uint64_t)(EXP_BIAS + LOGLIN_MIN_EXP) << MANT_BITS)
 #define MAX_BITS  ((uint64_t)(EXP_BIAS + LOGLIN_MAX_EXP) << MANT_BITS)
 
-static uint64_t to_bits(double v)
-{
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    return b;
-}
-
-static double from_bits(uint64_t b)
-{
-    double v;
-    memcpy(&v, &b, sizeof v);
-    return v;
-}
-
 static int clamp_p(int p)
 {
     return p < LOGLIN_P_MIN ? LOGLIN_P_MIN : p > LOGLIN_P_MAX ? LOGLIN_P_MAX : p;
@@ -46,7 +33,7 @@ static int clamp_p(int p)
 
 int32_t loglin_index(double v, int p)
 {
-    uint64_t bits = to_bits(v);
+    uint64_t bits = f64_bits(v);
     uint64_t a = bits & ABS_MASK;
 
     /* Zero, denormals, tiny values and NaN (whose bits exceed infinity's). */
@@ -62,7 +49,7 @@ int32_t loglin_index(double v, int p)
  * last value gives the upper bound of the outermost bucket, LOGLIN_MAX). */
 static double pos_lower(uint32_t k, int p)
 {
-    return from_bits(MIN_BITS + ((uint64_t)(k - 1) << (MANT_BITS - p)));
+    return f64_from_bits(MIN_BITS + ((uint64_t)(k - 1) << (MANT_BITS - p)));
 }
 
 /* |index| clamped into [0, LOGLIN_MAX_INDEX(p)], computed without overflow
