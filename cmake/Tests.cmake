@@ -8,7 +8,7 @@ foreach(src ${TT_UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src} tests/unit/unit_main.c)
   target_include_directories(${name} PRIVATE src lib tests/unit)
-  # Library-side tests link the library's objects, the rest link ttcore.
+  # Library-side tests (test_lib_*) link the library, the rest every server-side layer.
   if(name STREQUAL "test_lib_torture")
     # Allocation failure injection: the library's calls go through the test's hooks.
     target_link_options(${name} PRIVATE -Wl,--wrap=malloc -Wl,--wrap=calloc
@@ -17,7 +17,7 @@ foreach(src ${TT_UNIT_TESTS})
   if(name MATCHES "^test_lib_")
     target_link_libraries(${name} PRIVATE telltale_internal ${CMOCKA_LIB} m)
   else()
-    target_link_libraries(${name} PRIVATE ttcore ${CMOCKA_LIB} m)
+    target_link_libraries(${name} PRIVATE ttserver ${CMOCKA_LIB} m)
   endif()
   # Every test_* name inside the file's UNIT_TESTS(...) list is a test.
   file(READ ${src} content)
@@ -57,7 +57,7 @@ foreach(src ${TT_FUZZ_SRC})
   if(name MATCHES "^fuzz_lib_")
     target_link_libraries(${name}_replay PRIVATE telltale_internal m)
   else()
-    target_link_libraries(${name}_replay PRIVATE ttcore m)
+    target_link_libraries(${name}_replay PRIVATE ttserver m)
   endif()
   add_test(NAME fuzzcorpus.${name} COMMAND ${name}_replay ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
   set_tests_properties(fuzzcorpus.${name} PROPERTIES TIMEOUT 120 LABELS fuzz)

@@ -16,6 +16,9 @@ PACKAGES=(
     libclang-rt-14-dev # LLVM 14 runtime: libFuzzer, ASan, UBSan for clang
     libzstd-dev
     liblz4-dev
+    libpcre2-dev       # regex label matchers (PromQL =~, !~)
+    libmicrohttpd-dev  # the server's HTTP API
+    libjansson-dev     # JSON request bodies and configs
     libcmocka-dev      # unit tests
     python3            # tests/check_source.sh, integration tests
     zstd
