@@ -71,8 +71,9 @@ struct state_item {
 };
 
 struct flusher {
-    struct wbuf body; /* records of the batch being built */
-    struct wbuf out;  /* the encoded batch */
+    struct wbuf body;    /* the batch being built: reserved header, then records */
+    size_t body_start;   /* where the header starts in body (0) */
+    uint16_t origin_len; /* origin bytes in the reserved header */
     struct wbuf scratch;
     struct wbuf prevbuf; /* a state change's previous string value */
     uint32_t count;
@@ -188,6 +189,22 @@ static void pend_remove(struct flusher *f, struct pending *p)
 
 /* ---- batches ------------------------------------------------------------ */
 
+/* The batch is built in place: f->body always starts with a reserved header
+ * (batch_begin), records are appended after it, and batch_finish fills the
+ * header and appends the CRC, so the body is never copied. */
+static void begin_batch(struct tt_ctx *ctx, struct flusher *f)
+{
+    wbuf_reset(&f->body);
+    f->body_start = batch_begin(&f->body, ctx->origin_len);
+    f->count = 0;
+    f->hlc_min = f->hlc_max = 0;
+}
+
+static size_t body_bytes(const struct flusher *f)
+{
+    return f->body.len - f->body_start - BATCH_FIXED_LEN - f->origin_len;
+}
+
 static void write_batch(struct tt_ctx *ctx, struct flusher *f)
 {
     if (f->count == 0)
@@ -200,26 +217,39 @@ static void write_batch(struct tt_ctx *ctx, struct flusher *f)
     h.first_seq = ctx->next_seq;
     h.hlc_min = f->hlc_min;
     h.hlc_max = f->hlc_max;
-    h.raw_len = (uint32_t)f->body.len;
+    h.raw_len = (uint32_t)body_bytes(f);
     h.origin = ctx->origin;
     h.origin_len = ctx->origin_len;
-    wbuf_reset(&f->out);
-    int rc = f->body.err ? f->body.err : batch_encode(&f->out, &h, f->body.data, f->body.len);
+    int rc = f->body.err ? f->body.err : batch_finish(&f->body, f->body_start, &h);
     if (rc == 0)
-        rc = spool_append(&ctx->spool, f->out.data, f->out.len, h.first_seq, h.count);
+        rc = spool_append(&ctx->spool, f->body.data + f->body_start, f->body.len - f->body_start,
+                          h.first_seq, h.count);
     if (rc == 0) {
         TT_CSTAT_ADD(ctx, records_flushed, f->count);
         TT_CSTAT_ADD(ctx, batches_written, 1);
-        TT_CSTAT_ADD(ctx, bytes_written, f->out.len);
+        TT_CSTAT_ADD(ctx, bytes_written, f->body.len - f->body_start);
     } else {
         TT_CSTAT_ADD(ctx, write_errors, 1);
         f->write_failed = 1;
     }
     /* Sequence numbers are never reused, so a failed batch shows as a gap. */
     ctx->next_seq += f->count;
-    wbuf_reset(&f->body);
-    f->count = 0;
-    f->hlc_min = f->hlc_max = 0;
+    begin_batch(ctx, f);
+}
+
+/* Count n records just appended to the body, stamped up to hlc, and cut the
+ * batch when it is big enough. */
+static void added_n(struct tt_ctx *ctx, struct flusher *f, tt_hlc hlc, uint32_t n)
+{
+    if (n == 0)
+        return;
+    if (f->count == 0 || hlc < f->hlc_min)
+        f->hlc_min = hlc;
+    if (hlc > f->hlc_max)
+        f->hlc_max = hlc;
+    f->count += n;
+    if (body_bytes(f) >= BATCH_TARGET_BYTES)
+        write_batch(ctx, f);
 }
 
 static void added(struct tt_ctx *ctx, struct flusher *f, tt_hlc hlc, int rc)
@@ -228,13 +258,7 @@ static void added(struct tt_ctx *ctx, struct flusher *f, tt_hlc hlc, int rc)
         TT_CSTAT_ADD(ctx, write_errors, 1);
         return;
     }
-    if (f->count == 0 || hlc < f->hlc_min)
-        f->hlc_min = hlc;
-    if (hlc > f->hlc_max)
-        f->hlc_max = hlc;
-    f->count++;
-    if (f->body.len >= BATCH_TARGET_BYTES)
-        write_batch(ctx, f);
+    added_n(ctx, f, hlc, 1);
 }
 
 /* Convert an entry kv list into an encoded record list in b. */
@@ -758,8 +782,8 @@ static void cycle(struct tt_ctx *ctx, struct flusher *f, int metrics_due, int fi
     if (metrics_due) {
         tt_hlc hlc = hlc_now_pt(&ctx->hlc, (uint64_t)now / (uint64_t)TT_NS_PER_MS);
         int got = metrics_flush(&ctx->metrics, f->threads, n, &f->body, hlc, now);
-        for (int i = 0; i < got; i++)
-            added(ctx, f, hlc, 0);
+        if (got > 0)
+            added_n(ctx, f, hlc, (uint32_t)got);
     }
     report_losses(ctx, f);
     write_batch(ctx, f);
@@ -826,7 +850,6 @@ static void flusher_free(struct flusher *f)
     if (!f)
         return;
     wbuf_release(&f->body);
-    wbuf_release(&f->out);
     wbuf_release(&f->scratch);
     wbuf_release(&f->prevbuf);
     for (size_t i = 0; i < f->pend_cap; i++)
@@ -856,7 +879,8 @@ int tt_flush_start(struct tt_ctx *ctx)
     if (!f)
         return TT_ENOMEM;
     wbuf_init(&f->body, BATCH_MAX_RAW);
-    wbuf_init(&f->out, BATCH_MAX_RAW);
+    f->origin_len = ctx->origin_len;
+    begin_batch(ctx, f);
     wbuf_init(&f->scratch, REC_MAX_LEN);
     wbuf_init(&f->prevbuf, REC_MAX_LEN);
     ctx->flush_impl = f;

@@ -596,6 +596,27 @@ static void test_span_across_threads(void **state)
     assert_true(cr->hlc > rr->hlc);
 }
 
+/* More metric records in one flush than fit one batch: every batch's count
+ * matches its records (read_file checks), and none is lost. */
+static void test_many_metrics_span_batches(void **state)
+{
+    (void)state;
+    tt_config cfg;
+    init_with(&cfg);
+    assert_int_equal(tt_init(&cfg), 0);
+    char val[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(val, sizeof val, "endpoint-%04d", i);
+        const char *labels[] = { "endpoint", val, "method", "GET", NULL };
+        tt_counter_add(tt_counter_new("requests_total", "requests", labels), i);
+    }
+    assert_int_equal(tt_flush(), 0);
+    tt_shutdown();
+    read_spool(spool_dir);
+    assert_true(got->batches > 1);
+    assert_int_equal(count_type(REC_METRIC), 3000 * 2); /* the flush, then shutdown */
+}
+
 /* Long string values, more changes than the flusher's per-variable history:
  * every previous value is the whole previous string. */
 static void test_state_prev_long_strings(void **state)
@@ -693,5 +714,5 @@ UNIT_TESTS(T(test_init_twice_and_shutdown), T(test_span_round_trip), T(test_samp
            T(test_events_and_state_prev), T(test_threads_and_exit),
            T(test_propagation_and_hlc_merge), T(test_full_buffer_reports_loss),
            T(test_fork_child_is_new_origin), T(test_span_across_threads),
-           T(test_state_prev_long_strings), T(test_rate_limit_and_env_config),
-           T(test_not_initialised_is_harmless))
+           T(test_many_metrics_span_batches), T(test_state_prev_long_strings),
+           T(test_rate_limit_and_env_config), T(test_not_initialised_is_harmless))
