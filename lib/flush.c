@@ -364,6 +364,17 @@ static void run_deferred(struct tt_ctx *ctx, struct flusher *f, int force)
     f->defer_n = keep;
 }
 
+/* After appending one entry to a list: 1 if the list took it whole, else 0
+ * with the partial entry cut off (a list at its size limit keeps the entries
+ * before, and its count stays consistent with its bytes). */
+static uint32_t list_took(struct wbuf *b, size_t before)
+{
+    if (b->err == 0)
+        return 1;
+    b->len = before;
+    return 0;
+}
+
 static void take_extra(struct flusher *f, const struct e_extra *e, int64_t now_ns)
 {
     if (e->h.tag == E_DISCARD) {
@@ -384,8 +395,9 @@ static void take_extra(struct flusher *f, const struct e_extra *e, int64_t now_n
         struct rec_value v;
         b = entry_get_str(b, end, &k);
         if (entry_get_value(b, end, &v)) {
+            size_t before = p->attrs.len;
             rec_kv_put(&p->attrs, k.p, k.len, &v);
-            p->nattrs++;
+            p->nattrs += list_took(&p->attrs, before);
         }
         break;
     }
@@ -396,8 +408,9 @@ static void take_extra(struct flusher *f, const struct e_extra *e, int64_t now_n
         wbuf_reset(&f->scratch);
         if (kvs_to_list(b, end, &f->scratch, &n)) {
             struct rec_list l = { n, f->scratch.data, (uint32_t)f->scratch.len };
+            size_t before = p->events.len;
             rec_span_event_put(&p->events, e->time_ns, name.p, name.len, &l);
-            p->nevents++;
+            p->nevents += list_took(&p->events, before);
         }
         break;
     }
@@ -406,8 +419,9 @@ static void take_extra(struct flusher *f, const struct e_extra *e, int64_t now_n
         wbuf_reset(&f->scratch);
         if (kvs_to_list(b, end, &f->scratch, &n)) {
             struct rec_list l = { n, f->scratch.data, (uint32_t)f->scratch.len };
+            size_t before = p->links.len;
             rec_span_link_put(&p->links, e->link_trace, e->link_span, e->h.a, &l);
-            p->nlinks++;
+            p->nlinks += list_took(&p->links, before);
         }
         break;
     }

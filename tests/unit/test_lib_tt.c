@@ -617,6 +617,43 @@ static void test_many_metrics_span_batches(void **state)
     assert_int_equal(count_type(REC_METRIC), 3000 * 2); /* the flush, then shutdown */
 }
 
+/* A span whose attributes outgrow a record's list limit keeps the ones that
+ * fit, and the record still decodes. */
+static void test_span_attrs_over_limit(void **state)
+{
+    (void)state;
+    tt_config cfg;
+    char err[200];
+    init_with(&cfg);
+    assert_int_equal(tt_config_set(&cfg, "THREAD_BUFFER", "64MiB", err, sizeof err), 0);
+    assert_int_equal(tt_init(&cfg), 0);
+    size_t big = 900 * 1024;
+    char *v = malloc(big + 1);
+    assert_non_null(v);
+    memset(v, 'x', big);
+    v[big] = 0;
+    tt_span s;
+    tt_span_start(&s, "huge-attrs", TT_SPAN_INTERNAL, NULL);
+    for (int i = 0; i < 10; i++)
+        tt_span_set_str(&s, "blob", v);
+    tt_span_end(&s);
+    free(v);
+    tt_shutdown();
+    read_spool(spool_dir);
+    struct rec_span r;
+    assert_non_null(find_span("huge-attrs", &r));
+    assert_in_range(r.attrs.count, 1, 9);
+    struct rec_list it = r.attrs;
+    struct rec_str k;
+    struct rec_value val;
+    uint32_t n = 0;
+    while (rec_kv_next(&it, &k, &val) == 1) {
+        assert_int_equal(val.u.s.len, big);
+        n++;
+    }
+    assert_int_equal(n, r.attrs.count);
+}
+
 /* Long string values, more changes than the flusher's per-variable history:
  * every previous value is the whole previous string. */
 static void test_state_prev_long_strings(void **state)
@@ -714,5 +751,6 @@ UNIT_TESTS(T(test_init_twice_and_shutdown), T(test_span_round_trip), T(test_samp
            T(test_events_and_state_prev), T(test_threads_and_exit),
            T(test_propagation_and_hlc_merge), T(test_full_buffer_reports_loss),
            T(test_fork_child_is_new_origin), T(test_span_across_threads),
-           T(test_many_metrics_span_batches), T(test_state_prev_long_strings),
-           T(test_rate_limit_and_env_config), T(test_not_initialised_is_harmless))
+           T(test_many_metrics_span_batches), T(test_span_attrs_over_limit),
+           T(test_state_prev_long_strings), T(test_rate_limit_and_env_config),
+           T(test_not_initialised_is_harmless))
