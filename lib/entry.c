@@ -95,7 +95,7 @@ const uint8_t *entry_get_str(const uint8_t *p, const uint8_t *end, struct entry_
 
 const uint8_t *entry_get_value(const uint8_t *p, const uint8_t *end, struct rec_value *out)
 {
-    struct entry_str s;
+    struct entry_str s = { NULL, 0 };
     if (!p || p >= end)
         return NULL;
     out->type = *p++;

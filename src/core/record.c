@@ -21,10 +21,13 @@
 
 /* The smallest encoded entry of each list, so a list's count can be checked
  * against its byte length before anything walks it. */
-#define KV_MIN     2  /* empty key (1) + NONE value (1) */
-#define EVENT_MIN  17 /* time (8) + empty name (1) + empty attrs (8) */
-#define LINK_MIN   33 /* trace id (16) + span id (8) + flags (1) + attrs (8) */
-#define BUCKET_MIN 2  /* index delta (1) + count (1) */
+#define KV_MIN         2  /* empty key (1) + NONE value (1) */
+#define EVENT_MIN      17 /* time (8) + empty name (1) + empty attrs (8) */
+#define LINK_MIN       33 /* trace id (16) + span id (8) + flags (1) + attrs (8) */
+#define BUCKET_MIN     2  /* index delta (1) + count (1) */
+#define LABEL_MIN      2  /* empty name (1) + empty value (1) */
+#define SAMPLE_RAW_MIN 10 /* ref delta (1) + time delta (1) + f64 (8) */
+#define SAMPLE_XOR_MIN 3  /* ref delta (1) + time delta (1) + xor control byte (1) */
 
 #define TRY(x)          \
     do {                \
@@ -246,6 +249,10 @@ const char *rec_type_name(uint8_t type)
         return "event";
     case REC_STATE:
         return "state";
+    case REC_SERIES:
+        return "series";
+    case REC_SAMPLES:
+        return "samples";
     default:
         return "unknown";
     }
@@ -342,6 +349,27 @@ int rec_decode_state(const struct rec *r, struct rec_state *out, char *err, size
     return 0;
 }
 
+int rec_decode_series(const struct rec *r, struct rec_series *out, char *err, size_t errlen)
+{
+    struct dec d;
+    TRY(start_decode(&d, r, REC_SERIES, err, errlen));
+    TRY(get_u64(&d, "ref", &out->ref));
+    TRY(get_list(&d, "labels", LABEL_MIN, &out->labels));
+    return 0;
+}
+
+int rec_decode_samples(const struct rec *r, struct rec_samples *out, char *err, size_t errlen)
+{
+    struct dec d;
+    TRY(start_decode(&d, r, REC_SAMPLES, err, errlen));
+    TRY(get_u8(&d, "value_enc", &out->value_enc));
+    if (out->value_enc != REC_SAMPLES_RAW && out->value_enc != REC_SAMPLES_XOR)
+        return fail(&d, TT_EUNSUPPORTED, "value_enc", "unknown value encoding %u", out->value_enc);
+    return get_list(&d, "samples",
+                    out->value_enc == REC_SAMPLES_RAW ? SAMPLE_RAW_MIN : SAMPLE_XOR_MIN,
+                    &out->samples);
+}
+
 /* ---- list iterators ----------------------------------------------------- */
 
 /* list_start: 0 to go on with the next entry of it (d set up over its bytes),
@@ -427,6 +455,72 @@ int rec_bucket_next(struct rec_list *it, int32_t *index, uint64_t *count)
     *index = (int32_t)(it->prev + delta);
     it->prev = *index;
     list_advance(it, &d);
+    return 1;
+}
+
+int rec_label_next(struct rec_list *it, struct rec_label *out)
+{
+    struct dec d;
+    int ret;
+    if (list_start(it, &d, &ret))
+        return ret;
+    TRY(get_str(&d, "name", &out->name));
+    TRY(get_str(&d, "value", &out->value));
+    list_advance(it, &d);
+    return 1;
+}
+
+void rec_sample_iter_init(struct rec_sample_iter *it, const struct rec_samples *s)
+{
+    it->list = s->samples;
+    it->value_enc = s->value_enc;
+    it->ref = 0;
+    it->t_ms = 0;
+    it->bits = 0;
+}
+
+int rec_sample_next(struct rec_sample_iter *it, struct rec_sample *out)
+{
+    struct dec d;
+    int ret;
+    int64_t dref, dt;
+    uint64_t bits;
+    if (list_start(&it->list, &d, &ret))
+        return ret;
+    TRY(get_svarint(&d, "ref", &dref));
+    TRY(get_svarint(&d, "t", &dt));
+    if (it->value_enc == REC_SAMPLES_RAW) {
+        TRY(get_u64(&d, "value", &bits));
+    } else if (it->value_enc == REC_SAMPLES_XOR) {
+        /* Control byte: high nibble = zero bytes at the top of the XOR,
+         * low nibble = zero bytes at the bottom; the bytes between follow,
+         * least significant first. */
+        uint8_t c;
+        TRY(get_u8(&d, "value", &c));
+        unsigned lead = c >> 4, trail = c & 15u;
+        if (lead + trail > 8)
+            return TT_ECORRUPT;
+        unsigned n = 8 - lead - trail;
+        TRY(need(&d, "value", n));
+        uint64_t x = 0;
+        for (unsigned i = 0; i < n; i++)
+            x |= (uint64_t)d.r.p[i] << (8 * i);
+        d.r.p += n;
+        if (n > 0)
+            x <<= 8 * trail;
+        bits = it->bits ^ x;
+    } else {
+        return TT_ECORRUPT;
+    }
+    /* Deltas wrap modulo 2^64 as the encoder computed them, so any ref and
+     * any int64 time survive, and nothing overflows a signed type. */
+    it->ref += (uint64_t)dref;
+    it->t_ms = (int64_t)((uint64_t)it->t_ms + (uint64_t)dt);
+    it->bits = bits;
+    out->ref = it->ref;
+    out->t_ms = it->t_ms;
+    out->v = f64_from_bits(bits);
+    list_advance(&it->list, &d);
     return 1;
 }
 
@@ -575,6 +669,94 @@ int rec_put_state(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_
     if (rc == 0)
         rc = put_value(b, &s->prev);
     return rec_end(b, start, rc);
+}
+
+/* list_begin reserves a list header (count and byte length patched by
+ * list_end) and returns where the header starts. */
+static size_t list_begin(struct wbuf *b)
+{
+    size_t at = b->len;
+    wbuf_put_u32(b, 0);
+    wbuf_put_u32(b, 0);
+    return at;
+}
+
+static int list_end(struct wbuf *b, size_t at, size_t count)
+{
+    if (b->err)
+        return b->err;
+    size_t len = b->len - at - LIST_HDR_LEN;
+    if (count > UINT32_MAX || len > UINT32_MAX)
+        return TT_ETOOBIG;
+    wbuf_set_u32(b, at, (uint32_t)count);
+    wbuf_set_u32(b, at + 4, (uint32_t)len);
+    return 0;
+}
+
+int rec_put_series(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t ref,
+                   const struct rec_label *labels, size_t n)
+{
+    size_t start = rec_begin(b, REC_SERIES, hlc, time_ns);
+    wbuf_put_u64(b, ref);
+    size_t at = list_begin(b);
+    for (size_t i = 0; i < n && b->err == 0; i++) {
+        put_rstr(b, &labels[i].name);
+        put_rstr(b, &labels[i].value);
+        if (b->len - start > REC_MAX_LEN + REC_HDR_LEN)
+            break; /* rec_end says TT_ETOOBIG; stop copying */
+    }
+    return rec_end(b, start, list_end(b, at, n));
+}
+
+/* put_xor writes x (a value's bits XOR the previous value's) as a control
+ * byte and the bytes between its zero bytes at either end. */
+static void put_xor(struct wbuf *b, uint64_t x)
+{
+    if (x == 0) {
+        wbuf_put_u8(b, 8u << 4);
+        return;
+    }
+    unsigned lead = (unsigned)__builtin_clzll(x) / 8;
+    unsigned trail = (unsigned)__builtin_ctzll(x) / 8;
+    unsigned n = 8 - lead - trail;
+    uint8_t t[9];
+    t[0] = (uint8_t)(lead << 4 | trail);
+    x >>= 8 * trail;
+    for (unsigned i = 0; i < n; i++)
+        t[1 + i] = (uint8_t)(x >> (8 * i));
+    wbuf_put(b, t, 1 + n);
+}
+
+int rec_put_samples(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_sample *s,
+                    size_t n, uint8_t value_enc)
+{
+    if (value_enc != REC_SAMPLES_RAW && value_enc != REC_SAMPLES_XOR)
+        return TT_EINVAL;
+    if (n > UINT32_MAX || n > REC_MAX_LEN / SAMPLE_XOR_MIN)
+        return TT_ETOOBIG;
+    size_t start = rec_begin(b, REC_SAMPLES, hlc, time_ns);
+    wbuf_put_u8(b, value_enc);
+    size_t at = list_begin(b);
+    uint64_t ref = 0, t = 0, bits = 0;
+    /* Reserve the worst case (two 10-byte varints and 9 value bytes per
+     * sample) up front when the buffer may grow that far, so the loop
+     * appends in place; otherwise the writers grow it as they go. */
+    size_t worst = n * 29;
+    if (b->max == 0 || (b->len <= b->max && worst <= b->max - b->len))
+        (void)wbuf_reserve(b, worst);
+    for (size_t i = 0; i < n && b->err == 0; i++) {
+        wbuf_put_svarint(b, (int64_t)(s[i].ref - ref));
+        wbuf_put_svarint(b, (int64_t)((uint64_t)s[i].t_ms - t));
+        uint64_t v = f64_bits(s[i].v);
+        if (value_enc == REC_SAMPLES_RAW)
+            wbuf_put_u64(b, v);
+        else
+            put_xor(b, v ^ bits);
+        ref = s[i].ref;
+        t = (uint64_t)s[i].t_ms;
+        bits = v;
+    }
+    return rec_end(b, start, list_end(b, at, n));
 }
 
 int rec_put_raw(struct wbuf *b, uint8_t type, tt_hlc hlc, int64_t time_ns, const void *payload,

@@ -1,6 +1,7 @@
 /*
  * record.h - the typed records every Telltale process exchanges (span, metric
- * sample, event, state change; more types later), and their one codec.
+ * sample, event, state change, TSDB WAL series and samples; more types
+ * later), and their one codec.
  *
  * Wire form of a record (docs/design/records.md has the full byte layout):
  *   u8 type | u8 flags | u32 len | u64 hlc | i64 time_ns | payload (len - 16 bytes)
@@ -26,7 +27,10 @@ enum rec_type {
     REC_METRIC = 2,
     REC_EVENT = 3,
     REC_STATE = 4,
-    /* 5.. reserved: digest, file check, ... (agent issue) */
+    /* 5..15 reserved: digest, file check, ... (agent issue) */
+    REC_SERIES = 16,  /* TSDB WAL: a series' ref and label set */
+    REC_SAMPLES = 17, /* TSDB WAL: a run of (series ref, ms, value) samples */
+    /* 18.. free */
 };
 
 #define REC_HDR_LEN   6           /* type, flags, len */
@@ -121,6 +125,50 @@ struct rec_state {
     struct rec_value prev; /* type TT_VAL_NONE for the first change */
 };
 
+/* One label of a series: a name and a value, both strings. */
+struct rec_label {
+    struct rec_str name;
+    struct rec_str value;
+};
+
+/* Series (type 16): the WAL's declaration of a series ref and its labels. */
+struct rec_series {
+    uint64_t ref;
+    struct rec_list labels; /* label list (rec_label_next) */
+};
+
+/* How a samples record stores values: raw f64 bits, or each value's bits
+ * XOR the previous value's (0 before the first) with its zero bytes at both
+ * ends left out (docs/design/records.md). */
+enum rec_samples_enc {
+    REC_SAMPLES_RAW = 0,
+    REC_SAMPLES_XOR = 1,
+};
+
+/* One sample: series ref, timestamp in milliseconds since the epoch, value. */
+struct rec_sample {
+    uint64_t ref;
+    int64_t t_ms;
+    double v;
+};
+
+/* Samples (type 17): a run of samples of any series, in any order. */
+struct rec_samples {
+    uint8_t value_enc;       /* rec_samples_enc */
+    struct rec_list samples; /* sample list (rec_sample_next) */
+};
+
+/* Walks a sample list: refs and timestamps are deltas from the previous
+ * entry and values may be XOR'd with the previous one, so the iterator
+ * carries the running values. */
+struct rec_sample_iter {
+    struct rec_list list;
+    uint8_t value_enc;
+    uint64_t ref;
+    int64_t t_ms;
+    uint64_t bits;
+};
+
 /* A record as framed, with its common header decoded. */
 struct rec {
     uint8_t type;
@@ -146,6 +194,10 @@ int rec_decode_span(const struct rec *r, struct rec_span *out, char *err, size_t
 int rec_decode_metric(const struct rec *r, struct rec_metric *out, char *err, size_t errlen);
 int rec_decode_event(const struct rec *r, struct rec_event *out, char *err, size_t errlen);
 int rec_decode_state(const struct rec *r, struct rec_state *out, char *err, size_t errlen);
+/* rec_decode_series and rec_decode_samples decode the TSDB WAL records;
+ * rec_decode_samples returns TT_EUNSUPPORTED for an unknown value encoding. */
+int rec_decode_series(const struct rec *r, struct rec_series *out, char *err, size_t errlen);
+int rec_decode_samples(const struct rec *r, struct rec_samples *out, char *err, size_t errlen);
 
 /* List iterators: start with it = list (a copy); each call returns 1 with the
  * next entry, 0 at the end, or TT_ECORRUPT on a malformed entry (including
@@ -155,6 +207,12 @@ int rec_kv_next(struct rec_list *it, struct rec_str *key, struct rec_value *valu
 int rec_span_event_next(struct rec_list *it, struct rec_span_event *out);
 int rec_span_link_next(struct rec_list *it, struct rec_span_link *out);
 int rec_bucket_next(struct rec_list *it, int32_t *index, uint64_t *count);
+int rec_label_next(struct rec_list *it, struct rec_label *out);
+/* rec_sample_iter_init starts a walk over s's samples; rec_sample_next then
+ * returns 1 with the next sample (absolute ref, time and value), 0 at the
+ * end, or TT_ECORRUPT (a malformed entry, or bytes left after the last). */
+void rec_sample_iter_init(struct rec_sample_iter *it, const struct rec_samples *s);
+int rec_sample_next(struct rec_sample_iter *it, struct rec_sample *out);
 
 /* Encoding. Each rec_put_* appends one whole record to b and returns 0 or the
  * buffer's sticky error; TT_ETOOBIG (not sticky) for a record over
@@ -165,6 +223,13 @@ int rec_put_span(struct wbuf *b, tt_hlc hlc, int64_t start_ns, const struct rec_
 int rec_put_metric(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_metric *m);
 int rec_put_event(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_event *e);
 int rec_put_state(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_state *s);
+/* rec_put_series appends a series record: ref and n labels (their names and
+ * values are copied). rec_put_samples appends n samples (n <= UINT32_MAX)
+ * with value_enc (rec_samples_enc; TT_EINVAL for another). Errors as above. */
+int rec_put_series(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t ref,
+                   const struct rec_label *labels, size_t n);
+int rec_put_samples(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_sample *s,
+                    size_t n, uint8_t value_enc);
 /* rec_put_raw appends a record of any type with a pre-encoded payload. */
 int rec_put_raw(struct wbuf *b, uint8_t type, tt_hlc hlc, int64_t time_ns, const void *payload,
                 size_t len);
@@ -181,7 +246,8 @@ void rec_span_link_put(struct wbuf *b, const uint8_t trace_id[16], uint64_t span
                        const struct rec_list *attrs);
 void rec_bucket_put(struct wbuf *b, int32_t prev_index, int32_t index, uint64_t count);
 
-/* rec_type_name: "span", "metric", "event", "state" or "unknown". */
+/* rec_type_name: "span", "metric", "event", "state", "series", "samples" or
+ * "unknown". */
 const char *rec_type_name(uint8_t type);
 
 #endif

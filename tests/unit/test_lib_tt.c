@@ -80,7 +80,7 @@ static void read_spool(const char *dir)
     DIR *d = opendir(dir);
     assert_non_null(d);
     struct dirent *e;
-    char names[64][300];
+    char names[64][600];
     size_t n = 0;
     while ((e = readdir(d)) != NULL)
         if (strstr(e->d_name, ".tts") && n < 64)
