@@ -3,6 +3,8 @@
 # what CI runs). Installs the build dependencies if missing, then runs these
 # stages, each independent of the others' result, and ends with a summary:
 #   build   Debug build with -Werror (gcc) into build/, whole CTest suite
+#   release Release build with -Werror (gcc -O2) into build-werror-release/:
+#           warnings only the optimiser sees (truncation, uninitialised) fail
 #   run     the README's build-and-run command on that build (scripts/run.sh)
 #   asan    clang build with ASan+UBSan into build-asan/, whole suite again
 #   tsan    clang build with TSan into build-tsan/, whole suite again (the
@@ -22,7 +24,7 @@ cd "$ROOT" || exit 2
 PREFIX=${TT_BUILD_PREFIX:-build}
 JOBS=${TT_JOBS:-2}
 FUZZ_SECONDS=${TT_FUZZ_SECONDS:-20}
-DEFAULT_STAGES=(build run asan tsan format fuzz)
+DEFAULT_STAGES=(build release run asan tsan format fuzz)
 ALL_STAGES=("${DEFAULT_STAGES[@]}")
 stages=("$@")
 [[ ${#stages[@]} -gt 0 ]] || stages=("${DEFAULT_STAGES[@]}")
@@ -61,6 +63,11 @@ stage_build() {
     # -k 0: report every file that does not compile, not just the first.
     cmake --build "$PREFIX" --parallel "$JOBS" -- -k 0 || return 1
     ctest_run "$PREFIX"
+}
+
+stage_release() {
+    configure "$PREFIX-werror-release" "${CC:-cc}" -DCMAKE_BUILD_TYPE=Release -DTT_TESTS=ON || return 1
+    cmake --build "$PREFIX-werror-release" --parallel "$JOBS" -- -k 0
 }
 
 stage_run() {
