@@ -31,4 +31,8 @@ int cli_is_help(const char *arg);
 int cmd_spool(int argc, char **argv);
 void cmd_spool_usage(FILE *out);
 
+/* cmd_server: `telltale server ...` (cmd_server.c). */
+int cmd_server(int argc, char **argv);
+void cmd_server_usage(FILE *out);
+
 #endif

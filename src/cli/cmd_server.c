@@ -1,0 +1,328 @@
+/*
+ * cmd_server.c - `telltale server`: reads the configuration (file, then
+ * flags), configures logging to stderr, starts the server and serves until
+ * SIGINT or SIGTERM, then stops it cleanly and exits 0.
+ *
+ * Signals are blocked in every thread (the mask is set before any thread
+ * starts, and threads inherit it) and read from a signalfd by the main
+ * thread, so no code runs in signal context. SIGPIPE is ignored: a client
+ * that goes away is an error on its connection, not the end of the server.
+ *
+ * The configuration file (docs/configuration.md) is lines of key = value;
+ * '#' starts a comment line; unknown keys are errors, so typos do not pass
+ * silently. Command-line flags override the file.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include "telltale.h"
+#include "cli/cli.h"
+#include "core/log.h"
+#include "server/server.h"
+
+struct server_opts {
+    struct server_config cfg;
+    enum log_level level;
+    /* strings read from the config file (owned) */
+    char *file_data, *file_http;
+};
+
+void cmd_server_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: telltale server [--config FILE] [--data DIR] [--http ADDR:PORT]\n"
+            "                       [--log-level LEVEL]\n\n"
+            "Runs the Telltale server: the metric store and its Prometheus-compatible\n"
+            "HTTP API, the server's own metrics at /metrics, and /-/healthy, /-/ready.\n\n"
+            "Options:\n"
+            "  --config FILE      read settings from FILE (key = value lines; see\n"
+            "                     docs/configuration.md); flags override it\n"
+            "  --data DIR         data directory, created if missing (default %s)\n"
+            "  --http ADDR:PORT   listen address (default %s; ':PORT' for every\n"
+            "                     interface, '[::1]:PORT' for IPv6)\n"
+            "  --log-level LEVEL  debug, info, warn or error (default warn); logs go\n"
+            "                     to stderr as logfmt lines\n\n"
+            "SIGINT or SIGTERM stop the server cleanly (exit status 0). It exits 1 if it\n"
+            "cannot start (address in use, data directory unusable or locked).\n",
+            SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_HTTP_ADDR);
+}
+
+/* stderr_sink writes a log line with write(2): one call per line keeps lines
+ * from different threads whole. */
+static void stderr_sink(void *ctx, enum log_level level, const char *line, size_t len)
+{
+    (void)ctx;
+    (void)level;
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, line, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        line += n;
+        len -= (size_t)n;
+    }
+}
+
+static char *trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > 1000000)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* read_config applies the settings of path to o. Returns 0, or prints the
+ * problem with file and line and returns -1. */
+static int read_config(const char *path, struct server_opts *o)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int lineno = 0, rc = -1;
+
+    if (f == NULL) {
+        fprintf(stderr, "telltale server: config %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *s = trim(line), *eq, *key, *val, **dst = NULL;
+        lineno++;
+        if (*s == '\0' || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (eq == NULL) {
+            fprintf(stderr, "telltale server: %s:%d: expected key = value\n", path, lineno);
+            goto out;
+        }
+        *eq = '\0';
+        key = trim(s);
+        val = trim(eq + 1);
+        if (strcmp(key, "data") == 0) {
+            dst = &o->file_data;
+        } else if (strcmp(key, "http") == 0) {
+            dst = &o->file_http;
+        } else if (strcmp(key, "log_level") == 0) {
+            if (log_level_parse(val, &o->level) < 0) {
+                fprintf(stderr, "telltale server: %s:%d: bad log_level '%s'\n", path, lineno, val);
+                goto out;
+            }
+        } else if (strcmp(key, "http_max_connections") == 0) {
+            if (parse_uint(val, &o->cfg.http_max_connections) < 0) {
+                fprintf(stderr, "telltale server: %s:%d: bad number '%s'\n", path, lineno, val);
+                goto out;
+            }
+        } else if (strcmp(key, "http_idle_timeout") == 0) {
+            if (parse_uint(val, &o->cfg.http_idle_timeout_s) < 0) {
+                fprintf(stderr, "telltale server: %s:%d: bad number of seconds '%s'\n", path,
+                        lineno, val);
+                goto out;
+            }
+        } else {
+            fprintf(stderr, "telltale server: %s:%d: unknown setting '%s'\n", path, lineno, key);
+            goto out;
+        }
+        if (dst != NULL) {
+            if (*val == '\0') {
+                fprintf(stderr, "telltale server: %s:%d: empty value for '%s'\n", path, lineno,
+                        key);
+                goto out;
+            }
+            free(*dst);
+            *dst = strdup(val);
+            if (*dst == NULL) {
+                fprintf(stderr, "telltale server: out of memory\n");
+                goto out;
+            }
+        }
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "telltale server: config %s: read error\n", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    fclose(f);
+    return rc;
+}
+
+/* parse_args fills o from the command line (argv[0] is "server"). Returns
+ * 0 or CLI_USAGE / CLI_PROBLEMS after printing why. */
+static int parse_args(int argc, char **argv, struct server_opts *o)
+{
+    const char *config = NULL, *data = NULL, *http = NULL, *level = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], **dst = NULL;
+        if (strcmp(a, "--config") == 0)
+            dst = &config;
+        else if (strcmp(a, "--data") == 0)
+            dst = &data;
+        else if (strcmp(a, "--http") == 0)
+            dst = &http;
+        else if (strcmp(a, "--log-level") == 0)
+            dst = &level;
+        if (dst == NULL) {
+            /* --flag=value too */
+            static const char *const names[] = { "--config=", "--data=", "--http=",
+                                                 "--log-level=" };
+            const char **dsts[] = { &config, &data, &http, &level };
+            for (size_t k = 0; k < 4; k++) {
+                size_t n = strlen(names[k]);
+                if (strncmp(a, names[k], n) == 0) {
+                    *dsts[k] = a + n;
+                    dst = dsts[k];
+                }
+            }
+            if (dst == NULL) {
+                fprintf(stderr,
+                        "telltale server: unknown option '%s' (see 'telltale server "
+                        "--help')\n",
+                        a);
+                return CLI_USAGE;
+            }
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "telltale server: %s needs a value\n", a);
+            return CLI_USAGE;
+        }
+        *dst = argv[++i];
+    }
+    if (config != NULL && read_config(config, o) < 0)
+        return CLI_PROBLEMS;
+    if (o->file_data != NULL)
+        o->cfg.data_dir = o->file_data;
+    if (o->file_http != NULL)
+        o->cfg.http_addr = o->file_http;
+    if (data != NULL)
+        o->cfg.data_dir = data;
+    if (http != NULL)
+        o->cfg.http_addr = http;
+    if (level != NULL && log_level_parse(level, &o->level) < 0) {
+        fprintf(stderr, "telltale server: bad --log-level '%s' (debug, info, warn, error)\n",
+                level);
+        return CLI_USAGE;
+    }
+    if (o->cfg.data_dir[0] == '\0' || o->cfg.http_addr[0] == '\0') {
+        fprintf(stderr, "telltale server: --data and --http cannot be empty\n");
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+/* wait_for_signal blocks until SIGINT or SIGTERM arrives on sfd; returns the
+ * signal number, or -1 if the signalfd fails. */
+static int wait_for_signal(int sfd)
+{
+    struct signalfd_siginfo si;
+    struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+
+    for (;;) {
+        int n = poll(&pfd, 1, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        ssize_t got = read(sfd, &si, sizeof(si));
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (got != (ssize_t)sizeof(si))
+            return -1;
+        return (int)si.ssi_signo;
+    }
+}
+
+int cmd_server(int argc, char **argv)
+{
+    struct server_opts o;
+    struct log lg;
+    struct server *srv = NULL;
+    sigset_t mask, old;
+    char err[512];
+    int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
+
+    memset(&o, 0, sizeof(o));
+    server_config_defaults(&o.cfg);
+    o.level = LOG_LEVEL_WARN;
+    rc = parse_args(argc, argv, &o);
+    if (rc != 0) {
+        ret = rc;
+        goto out;
+    }
+    log_init(&lg, o.level, stderr_sink, NULL);
+    o.cfg.log = &lg;
+
+    /* Block the stop signals before any thread exists, so that every thread
+     * inherits the mask and they are only ever read from the signalfd. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &mask, &old) != 0) {
+        fprintf(stderr, "telltale server: cannot block signals\n");
+        goto out;
+    }
+    masked = 1;
+    signal(SIGPIPE, SIG_IGN);
+    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sfd < 0) {
+        fprintf(stderr, "telltale server: signalfd: %s\n", strerror(errno));
+        goto out;
+    }
+
+    rc = server_new(&o.cfg, &srv);
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
+        goto out;
+    }
+    rc = server_start(srv, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
+        goto out;
+    }
+    /* Nothing to open yet: ready as soon as the socket serves. */
+    server_set_ready(srv, 1);
+    log_info(&lg, "ready", "addr", o.cfg.http_addr, "data", o.cfg.data_dir);
+
+    sig = wait_for_signal(sfd);
+    if (sig < 0) {
+        log_error(&lg, "waiting for signals failed", "err", strerror(errno));
+        server_stop(srv);
+        goto out;
+    }
+    log_info(&lg, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server_stop(srv);
+    log_info(&lg, "stopped");
+    ret = CLI_OK;
+out:
+    server_free(srv);
+    if (sfd >= 0)
+        close(sfd);
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    free(o.file_data);
+    free(o.file_http);
+    return ret;
+}

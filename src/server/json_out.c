@@ -1,0 +1,299 @@
+/*
+ * json_out.c - the nesting JSON writer (see json_out.h). Invariant: before
+ * every value, value() writes the separator its position needs (',' after a
+ * sibling, nothing after a key or first in a container) and marks the
+ * position used; a key outside an object or nesting past the limit sets the
+ * buffer's sticky error instead of writing invalid JSON.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "telltale.h"
+#include "core/json.h"
+#include "server/json_out.h"
+
+void json_out_init(struct json_out *j, struct wbuf *b)
+{
+    memset(j, 0, sizeof(*j));
+    j->b = b;
+}
+
+static void fail(struct json_out *j)
+{
+    if (!j->b->err)
+        j->b->err = TT_EINVAL;
+}
+
+/* value prepares the position for one value: a comma between siblings. */
+static void value(struct json_out *j)
+{
+    uint64_t bit = UINT64_C(1) << j->depth;
+
+    if (j->after_key) {
+        j->after_key = 0;
+        return;
+    }
+    if (j->in_object & bit) {
+        fail(j); /* an object member needs a key first */
+        return;
+    }
+    if (j->has_value & bit)
+        wbuf_put_u8(j->b, ',');
+    j->has_value |= bit;
+}
+
+static void open_ctr(struct json_out *j, int object)
+{
+    uint64_t bit;
+
+    value(j);
+    if (j->depth + 1 >= JSON_OUT_MAX_DEPTH) {
+        fail(j);
+        return;
+    }
+    wbuf_put_u8(j->b, object ? '{' : '[');
+    j->depth++;
+    bit = UINT64_C(1) << j->depth;
+    j->has_value &= ~bit;
+    if (object)
+        j->in_object |= bit;
+    else
+        j->in_object &= ~bit;
+}
+
+static void close_ctr(struct json_out *j, int object)
+{
+    uint64_t bit = UINT64_C(1) << j->depth;
+
+    if (j->depth == 0 || j->after_key || !!(j->in_object & bit) != object) {
+        fail(j);
+        return;
+    }
+    wbuf_put_u8(j->b, object ? '}' : ']');
+    j->in_object &= ~bit;
+    j->has_value &= ~bit;
+    j->depth--;
+}
+
+void json_out_object_begin(struct json_out *j)
+{
+    open_ctr(j, 1);
+}
+
+void json_out_object_end(struct json_out *j)
+{
+    close_ctr(j, 1);
+}
+
+void json_out_array_begin(struct json_out *j)
+{
+    open_ctr(j, 0);
+}
+
+void json_out_array_end(struct json_out *j)
+{
+    close_ctr(j, 0);
+}
+
+void json_out_key(struct json_out *j, const char *key)
+{
+    uint64_t bit = UINT64_C(1) << j->depth;
+
+    if (!(j->in_object & bit) || j->after_key) {
+        fail(j);
+        return;
+    }
+    if (j->has_value & bit)
+        wbuf_put_u8(j->b, ',');
+    j->has_value |= bit;
+    json_put_cstr(j->b, key);
+    wbuf_put_u8(j->b, ':');
+    j->after_key = 1;
+}
+
+void json_out_str(struct json_out *j, const char *s)
+{
+    value(j);
+    json_put_cstr(j->b, s);
+}
+
+void json_out_strn(struct json_out *j, const char *s, size_t n)
+{
+    value(j);
+    json_put_str(j->b, s, n);
+}
+
+void json_out_i64(struct json_out *j, int64_t v)
+{
+    value(j);
+    json_put_i64(j->b, v);
+}
+
+void json_out_u64(struct json_out *j, uint64_t v)
+{
+    value(j);
+    json_put_u64(j->b, v);
+}
+
+void json_out_f64(struct json_out *j, double v)
+{
+    value(j);
+    json_put_double(j->b, v);
+}
+
+void json_out_bool(struct json_out *j, int v)
+{
+    value(j);
+    if (v)
+        wbuf_put(j->b, "true", 4);
+    else
+        wbuf_put(j->b, "false", 5);
+}
+
+void json_out_null(struct json_out *j)
+{
+    value(j);
+    wbuf_put(j->b, "null", 4);
+}
+
+void json_out_raw(struct json_out *j, const char *s, size_t n)
+{
+    value(j);
+    wbuf_put(j->b, s, n);
+}
+
+/* shortest finds the fewest significant digits of v (finite, > 0) that read
+ * back as v: digits[] gets them without a point, *exp10 the exponent of the
+ * first digit (v = d.ddd x 10^exp10). Round-tripping is monotonic in the
+ * digit count, so a binary search over 1..17 digits needs about 4 tries. */
+static int shortest(double v, char *digits, int *exp10)
+{
+    char tmp[40];
+    int lo = 0, hi = 16, p, n = 0;
+    const char *e;
+
+    while (lo < hi) {
+        p = (lo + hi) / 2;
+        snprintf(tmp, sizeof(tmp), "%.*e", p, v);
+        if (strtod(tmp, NULL) == v)
+            hi = p;
+        else
+            lo = p + 1;
+    }
+    snprintf(tmp, sizeof(tmp), "%.*e", lo, v);
+    for (const char *c = tmp; *c != 'e' && *c != '\0'; c++)
+        if (*c != '.')
+            digits[n++] = *c;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    e = strchr(tmp, 'e');
+    *exp10 = e != NULL ? (int)strtol(e + 1, NULL, 10) : 0;
+    return n;
+}
+
+size_t json_format_prom_float(double v, char *out, size_t outlen)
+{
+    char digits[24], tmp[400];
+    size_t len = 0;
+    int nd, e;
+    double a;
+
+#define PUT(c)                      \
+    do {                            \
+        if (len + 1 < sizeof(tmp))  \
+            tmp[len++] = (char)(c); \
+    } while (0)
+
+    if (isnan(v))
+        return (size_t)snprintf(out, outlen, "NaN");
+    if (isinf(v))
+        return (size_t)snprintf(out, outlen, "%s", v < 0 ? "-Inf" : "+Inf");
+    if (signbit(v))
+        PUT('-');
+    a = fabs(v);
+    if (a == 0) {
+        PUT('0');
+    } else {
+        nd = shortest(a, digits, &e);
+        if (a < 1e-6 || a >= 1e21) {
+            /* Go's 'e' with shortest precision: d[.ddd]e±XX. */
+            PUT(digits[0]);
+            if (nd > 1) {
+                PUT('.');
+                for (int i = 1; i < nd; i++)
+                    PUT(digits[i]);
+            }
+            len += (size_t)snprintf(tmp + len, sizeof(tmp) - len, "e%c%02d", e < 0 ? '-' : '+',
+                                    e < 0 ? -e : e);
+        } else if (e < 0) {
+            PUT('0');
+            PUT('.');
+            for (int i = 0; i < -e - 1; i++)
+                PUT('0');
+            for (int i = 0; i < nd; i++)
+                PUT(digits[i]);
+        } else {
+            for (int i = 0; i <= e || i < nd; i++) {
+                if (i == e + 1)
+                    PUT('.');
+                PUT(i < nd ? digits[i] : '0');
+            }
+        }
+    }
+#undef PUT
+    if (outlen == 0)
+        return 0;
+    if (len >= outlen)
+        len = outlen - 1;
+    memcpy(out, tmp, len);
+    out[len] = '\0';
+    return len;
+}
+
+void json_out_prom_value(struct json_out *j, double v)
+{
+    char tmp[400];
+    size_t n = json_format_prom_float(v, tmp, sizeof(tmp));
+
+    value(j);
+    wbuf_put_u8(j->b, '"');
+    wbuf_put(j->b, tmp, n);
+    wbuf_put_u8(j->b, '"');
+}
+
+void json_out_prom_time(struct json_out *j, int64_t ms)
+{
+    char tmp[32];
+    uint64_t u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    int n;
+
+    if (u % 1000 != 0)
+        n = snprintf(tmp, sizeof(tmp), "%s%llu.%03u", ms < 0 ? "-" : "",
+                     (unsigned long long)(u / 1000), (unsigned)(u % 1000));
+    else
+        n = snprintf(tmp, sizeof(tmp), "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(u / 1000));
+    value(j);
+    wbuf_put(j->b, tmp, (size_t)n);
+}
+
+void json_out_prom_sample(struct json_out *j, int64_t ms, double v)
+{
+    json_out_array_begin(j);
+    json_out_prom_time(j, ms);
+    json_out_prom_value(j, v);
+    json_out_array_end(j);
+}
+
+void json_out_success_begin(struct json_out *j)
+{
+    json_out_object_begin(j);
+    json_out_key(j, "status");
+    json_out_str(j, "success");
+    json_out_key(j, "data");
+}
+
+void json_out_success_end(struct json_out *j)
+{
+    json_out_object_end(j);
+}

@@ -1,0 +1,150 @@
+/*
+ * test_json_out.c - the nesting JSON writer and Prometheus's value rules:
+ * sample values as strings in Go's shortest form, timestamps in seconds
+ * with three decimals, misuse turned into a sticky error.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "unit.h"
+#include "telltale.h"
+#include "server/json_out.h"
+
+static void check_float(double v, const char *want)
+{
+    char out[64];
+    size_t n = json_format_prom_float(v, out, sizeof(out));
+
+    assert_string_equal(out, want);
+    assert_int_equal(n, strlen(want));
+}
+
+static void test_json_out_prom_floats(void **state)
+{
+    (void)state;
+    check_float(1.5, "1.5");
+    check_float(0, "0");
+    check_float(-0.0, "-0");
+    check_float(42, "42");
+    check_float(-3.25, "-3.25");
+    check_float(0.1, "0.1");
+    check_float(1.0 / 3, "0.3333333333333333");
+    check_float(123456789, "123456789");
+    check_float(1e20, "100000000000000000000");
+    check_float(1e21, "1e+21");
+    check_float(1.5e300, "1.5e+300");
+    check_float(0.000001, "0.000001");
+    check_float(1e-7, "1e-07");
+    check_float(2.5e-10, "2.5e-10");
+    check_float(5e-324, "5e-324");
+    check_float(1.7976931348623157e308, "1.7976931348623157e+308");
+    check_float(NAN, "NaN");
+    check_float(INFINITY, "+Inf");
+    check_float(-INFINITY, "-Inf");
+    /* Every output reads back as the same double. */
+    for (int i = 0; i < 2000; i++) {
+        char out[64];
+        double v = ((double)rand() / RAND_MAX - 0.5) * pow(10, (i % 60) - 30);
+        json_format_prom_float(v, out, sizeof(out));
+        assert_true(strtod(out, NULL) == v);
+    }
+}
+
+static void test_json_out_nesting(void **state)
+{
+    struct wbuf b;
+    struct json_out j;
+
+    (void)state;
+    wbuf_init(&b, 0);
+    json_out_init(&j, &b);
+    json_out_success_begin(&j);
+    json_out_object_begin(&j);
+    json_out_key(&j, "resultType");
+    json_out_str(&j, "matrix");
+    json_out_key(&j, "result");
+    json_out_array_begin(&j);
+    json_out_object_begin(&j);
+    json_out_key(&j, "metric");
+    json_out_object_begin(&j);
+    json_out_key(&j, "__name__");
+    json_out_str(&j, "up\"\n");
+    json_out_object_end(&j);
+    json_out_key(&j, "values");
+    json_out_array_begin(&j);
+    json_out_prom_sample(&j, 1700000000123, 1);
+    json_out_prom_sample(&j, 1700000001000, NAN);
+    json_out_prom_sample(&j, -1500, -INFINITY);
+    json_out_prom_sample(&j, 5, 0.5);
+    json_out_array_end(&j);
+    json_out_object_end(&j);
+    json_out_array_end(&j);
+    json_out_key(&j, "n");
+    json_out_i64(&j, -7);
+    json_out_key(&j, "f");
+    json_out_f64(&j, 2.5);
+    json_out_key(&j, "t");
+    json_out_bool(&j, 1);
+    json_out_key(&j, "z");
+    json_out_null(&j);
+    json_out_key(&j, "s");
+    json_out_str(&j, NULL);
+    json_out_object_end(&j);
+    json_out_success_end(&j);
+    assert_int_equal(b.err, 0);
+    assert_strn_equal(b.data, b.len,
+                      "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{"
+                      "\"metric\":{\"__name__\":\"up\\\"\\n\"},\"values\":[[1700000000.123,\"1\"],"
+                      "[1700000001,\"NaN\"],[-1.500,\"-Inf\"],[0.005,\"0.5\"]]}],\"n\":-7,"
+                      "\"f\":2.5,\"t\":true,\"z\":null,\"s\":null}}");
+    wbuf_release(&b);
+}
+
+static void test_json_out_misuse(void **state)
+{
+    struct wbuf b;
+    struct json_out j;
+
+    (void)state;
+    /* A value without a key inside an object. */
+    wbuf_init(&b, 0);
+    json_out_init(&j, &b);
+    json_out_object_begin(&j);
+    json_out_str(&j, "x");
+    assert_int_equal(b.err, TT_EINVAL);
+    wbuf_release(&b);
+
+    /* A key in an array. */
+    wbuf_init(&b, 0);
+    json_out_init(&j, &b);
+    json_out_array_begin(&j);
+    json_out_key(&j, "k");
+    assert_int_equal(b.err, TT_EINVAL);
+    wbuf_release(&b);
+
+    /* Closing the wrong container. */
+    wbuf_init(&b, 0);
+    json_out_init(&j, &b);
+    json_out_array_begin(&j);
+    json_out_object_end(&j);
+    assert_int_equal(b.err, TT_EINVAL);
+    wbuf_release(&b);
+
+    /* Too deep. */
+    wbuf_init(&b, 0);
+    json_out_init(&j, &b);
+    for (int i = 0; i < JSON_OUT_MAX_DEPTH + 2; i++)
+        json_out_array_begin(&j);
+    assert_int_equal(b.err, TT_EINVAL);
+    wbuf_release(&b);
+
+    /* A small limit: the wbuf's own error. */
+    wbuf_init(&b, 8);
+    json_out_init(&j, &b);
+    json_out_str(&j, "a long string past the limit");
+    assert_int_equal(b.err, TT_ETOOBIG);
+    wbuf_release(&b);
+}
+
+UNIT_TESTS(cmocka_unit_test(test_json_out_prom_floats), cmocka_unit_test(test_json_out_nesting),
+           cmocka_unit_test(test_json_out_misuse))
