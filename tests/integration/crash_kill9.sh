@@ -48,9 +48,21 @@ print(f"ok: {spans} spans in {len(seqs)} (origin, thread) streams, each a gaples
 PY
 }
 
-# 1. After kill -9, the spool reads back whole.
-"$tt" spool dump "$spool" --json >"$work/all.json" 2>"$work/all.err" || {
-    echo "FAIL: spool dump after kill -9 reported problems:"; cat "$work/all.err"; exit 1; }
+# 1. After kill -9 the spool reads back: every complete batch. The kernel may
+#    stop a write(2) short when SIGKILL arrives, so the last batch of a killed
+#    process may be torn: that, and only that, may be reported.
+set +e
+"$tt" spool dump "$spool" --json >"$work/all.json" 2>"$work/all.err"
+rc=$?
+set -e
+if [ "$rc" != 0 ]; then
+    if [ "$rc" != 1 ] || grep -v "torn tail" "$work/all.err" | grep -q "offset"; then
+        echo "FAIL: spool dump after kill -9 reported more than torn tails (exit $rc):"
+        cat "$work/all.err"
+        exit 1
+    fi
+    echo "note: kill -9 tore the last batch of a process: $(grep -c 'torn tail' "$work/all.err") reported and skipped"
+fi
 check "$work/all.json" 1000
 total=$(grep -c '"loadgen.op"' "$work/all.json")
 
