@@ -35,4 +35,8 @@ void cmd_spool_usage(FILE *out);
 int cmd_server(int argc, char **argv);
 void cmd_server_usage(FILE *out);
 
+/* cmd_promqltest: `telltale promqltest [-v] FILE...` (cmd_promqltest.c). */
+int cmd_promqltest(int argc, char **argv);
+void cmd_promqltest_usage(FILE *out);
+
 #endif

@@ -20,6 +20,8 @@ static void version_usage(FILE *out);
 static const struct cli_cmd commands[] = {
     { "help", cmd_help, help_usage, "show help for telltale or one of its commands" },
     { "spool", cmd_spool, cmd_spool_usage, "read the spool segments libtelltale writes" },
+    { "promqltest", cmd_promqltest, cmd_promqltest_usage,
+      "run PromQL test files against the engine" },
     { "server", cmd_server, cmd_server_usage,
       "run the server (HTTP API; so far status and self-metrics)" },
     { "version", cmd_version, version_usage, "print the version" },

@@ -25,7 +25,7 @@ struct resp {
     size_t body_len;
 };
 
-static void resp_free(struct resp *r)
+static inline void resp_free(struct resp *r)
 {
     free(r->head);
     free(r->body);
@@ -33,7 +33,7 @@ static void resp_free(struct resp *r)
 }
 
 /* http_raw sends req as is to 127.0.0.1:port and parses the answer. */
-static int http_raw(uint16_t port, const char *req, size_t reqlen, struct resp *r)
+static inline int http_raw(uint16_t port, const char *req, size_t reqlen, struct resp *r)
 {
     struct sockaddr_in a = { 0 };
     char *buf = NULL, *sep;
@@ -88,8 +88,8 @@ static int http_raw(uint16_t port, const char *req, size_t reqlen, struct resp *
     return 0;
 }
 
-static int http_do(uint16_t port, const char *method, const char *target, const char *ctype,
-                   const char *body, struct resp *r)
+static inline int http_do(uint16_t port, const char *method, const char *target, const char *ctype,
+                          const char *body, struct resp *r)
 {
     char req[8192];
     size_t blen = body != NULL ? strlen(body) : 0;
@@ -108,7 +108,7 @@ static int http_do(uint16_t port, const char *method, const char *target, const 
     return http_raw(port, req, (size_t)n, r);
 }
 
-static const char *header(const struct resp *r, const char *name, char *out, size_t outlen)
+static inline const char *header(const struct resp *r, const char *name, char *out, size_t outlen)
 {
     const char *p = r->head;
     size_t n = strlen(name);

@@ -43,14 +43,18 @@ static void test_ptf_load_expansion(void **state)
     char err[200] = "";
     int rc = parse("load 1m\n"
                    "    my_metric{env=\"prod\", x='a b'} 5 2+3x2 _ stale 1e+3-1e+2x1 -2x2 _x2 NaN\n"
-                   "    {__name__=\"m2\"} {{schema:1 sum:3 count:22 buckets:[5 10 7]}}x1\n",
+                   "    {__name__=\"m2\"} {{schema:1 sum:3 count:22 buckets:[5 10 7]}}x1\n"
+                   "    m3 0x3\n",
                    &f, err);
     assert_int_equal(rc, 0);
     assert_int_equal(f.ncmds, 1);
     struct ptf_cmd *c = &f.cmds[0];
     assert_int_equal(c->kind, PTF_LOAD);
     assert_int_equal(c->interval_ms, 60000);
-    assert_int_equal(c->nseries, 2);
+    assert_int_equal(c->nseries, 3);
+    /* No hex: "0x3" is 0 four times. */
+    assert_int_equal(c->series[2].npoints, 4);
+    assert_true(c->series[2].points[3].v == 0);
     struct ptf_series *s = &c->series[0];
     assert_int_equal(s->nlabels, 3);
     assert_string_equal(s->labels[0].name, "__name__");

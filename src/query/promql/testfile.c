@@ -139,6 +139,10 @@ static int parse_float(const char *s, size_t n, double *out)
     char buf[128];
     if (n == 0 || n >= sizeof buf)
         return TT_ESYNTAX;
+    /* No hex in series notation (as Prometheus): "0x59" is 0 repeated 59 times. */
+    size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+    if (n > i + 1 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X'))
+        return TT_ESYNTAX;
     memcpy(buf, s, n);
     buf[n] = 0;
     char *e = NULL;

@@ -1,0 +1,916 @@
+/*
+ * engine.c - the PromQL engine's driver and its selector-level evaluation
+ * (see engine.h): a pre-pass finds every selector and the span of time it
+ * can look at, each selector's data is fetched once, and then the tree is
+ * evaluated step by step (one step for an instant query). Vector selectors,
+ * range selectors, subqueries, parentheses, unary minus and literals are
+ * evaluated here; calls, aggregations and binary operators in eval_func.c,
+ * eval_agg.c and eval_binop.c.
+ *
+ * Invariants: a step's values live in the step arena, reset before each
+ * step of a range query; the output series of a range query are keyed by
+ * their final label set (metric name already dropped where marked), so two
+ * samples landing in one series at one step are the "same labelset" error.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "telltale.h"
+#include "core/buf.h"
+#include "query/promql/engine_int.h"
+
+#define DEFAULT_LOOKBACK_MS (5 * 60 * 1000)
+#define DEFAULT_SQ_STEP_MS  (60 * 1000)
+#define DEFAULT_MAX_SAMPLES 50000000u
+#define TOO_MANY_SAMPLES_MSG \
+    "query processing would load too many samples into memory in query execution"
+
+/* ---- errors and memory ------------------------------------------------------------ */
+
+int ev_errorf(struct ev *ev, int code, const char *fmt, ...)
+{
+    if (ev->err->code == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ev->err->msg, sizeof ev->err->msg, fmt, ap);
+        va_end(ap);
+        ev->err->code = code;
+    }
+    return code;
+}
+
+int ev_nomem(struct ev *ev)
+{
+    return ev_errorf(ev, TT_ENOMEM, "out of memory");
+}
+
+void *ev_alloc(struct ev *ev, size_t n)
+{
+    void *p = promql_arena_alloc(&ev->sa, n ? n : 1);
+    if (p == NULL)
+        ev_nomem(ev);
+    return p;
+}
+
+const struct promql_expr *ev_unparen(const struct promql_expr *e)
+{
+    while (e->kind == PROMQL_PAREN)
+        e = e->u.paren;
+    return e;
+}
+
+int ev_drop_name_labels(struct ev *ev, const struct promql_labels *ls, struct promql_labels *out)
+{
+    int any = 0;
+    for (size_t i = 0; i < ls->n && !any; i++)
+        any = promql_is_metadata_label(ls->v[i].name);
+    if (!any) {
+        *out = *ls;
+        return 0;
+    }
+    promql_lbuilder_reset(&ev->lb, ls);
+    promql_lbuilder_drop_metadata(&ev->lb);
+    if (promql_lbuilder_finish(&ev->lb, &ev->sa, out) != 0)
+        return ev_nomem(ev);
+    return 0;
+}
+
+/* ---- hash table ------------------------------------------------------------------- */
+
+int hmap_init(struct hmap *h, size_t n)
+{
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    h->keys = malloc(cap * sizeof *h->keys);
+    h->vals = malloc(cap * sizeof *h->vals);
+    h->cap = cap;
+    h->n = 0;
+    if (h->keys == NULL || h->vals == NULL) {
+        hmap_release(h);
+        return TT_ENOMEM;
+    }
+    memset(h->vals, 0xff, cap * sizeof *h->vals);
+    return 0;
+}
+
+uint32_t *hmap_get(const struct hmap *h, uint64_t key)
+{
+    size_t mask = h->cap - 1;
+    for (size_t i = (size_t)(key ^ (key >> 29)) & mask;; i = (i + 1) & mask) {
+        if (h->vals[i] == UINT32_MAX)
+            return NULL;
+        if (h->keys[i] == key)
+            return &h->vals[i];
+    }
+}
+
+static int hmap_grow(struct hmap *h)
+{
+    struct hmap n;
+    if (hmap_init(&n, h->cap) != 0)
+        return TT_ENOMEM;
+    for (size_t i = 0; i < h->cap; i++) {
+        if (h->vals[i] == UINT32_MAX)
+            continue;
+        int isnew;
+        uint32_t *slot = hmap_put(&n, h->keys[i], &isnew);
+        *slot = h->vals[i];
+    }
+    hmap_release(h);
+    *h = n;
+    return 0;
+}
+
+uint32_t *hmap_put(struct hmap *h, uint64_t key, int *isnew)
+{
+    if ((h->n + 1) * 2 > h->cap && hmap_grow(h) != 0)
+        return NULL;
+    size_t mask = h->cap - 1;
+    for (size_t i = (size_t)(key ^ (key >> 29)) & mask;; i = (i + 1) & mask) {
+        if (h->vals[i] == UINT32_MAX) {
+            h->keys[i] = key;
+            h->vals[i] = 0;
+            h->n++;
+            *isnew = 1;
+            return &h->vals[i];
+        }
+        if (h->keys[i] == key) {
+            *isnew = 0;
+            return &h->vals[i];
+        }
+    }
+}
+
+void hmap_release(struct hmap *h)
+{
+    free(h->keys);
+    free(h->vals);
+    h->keys = NULL;
+    h->vals = NULL;
+    h->cap = h->n = 0;
+}
+
+/* ---- time modifiers ----------------------------------------------------------------- */
+
+/* ref_time: the time a selector or subquery with mods looks at when its
+ * expression is evaluated at t. */
+static int64_t ref_time(const struct ev *ev, const struct promql_time_mods *m, int64_t t)
+{
+    int64_t base = t;
+    switch (m->at) {
+    case PROMQL_AT_TIMESTAMP:
+        base = m->at_ms;
+        break;
+    case PROMQL_AT_START:
+        base = ev->start;
+        break;
+    case PROMQL_AT_END:
+        base = ev->end;
+        break;
+    case PROMQL_AT_NONE:
+        break;
+    }
+    return base - m->offset_ms;
+}
+
+/* ---- pre-pass: selectors and their spans ---------------------------------------------- */
+
+static struct sel_data *find_sel(struct ev *ev, const struct promql_expr *vs)
+{
+    for (size_t i = 0; i < ev->nsels; i++)
+        if (ev->sels[i].vs == vs)
+            return &ev->sels[i];
+    return NULL;
+}
+
+static int note_sel(struct ev *ev, const struct promql_expr *vs, int64_t mint, int64_t maxt)
+{
+    struct sel_data *d = find_sel(ev, vs);
+    if (d == NULL) {
+        if (ev->nsels == ev->capsels) {
+            size_t cap = ev->capsels ? ev->capsels * 2 : 8;
+            struct sel_data *n = realloc(ev->sels, cap * sizeof *n);
+            if (n == NULL)
+                return ev_nomem(ev);
+            ev->sels = n;
+            ev->capsels = cap;
+        }
+        d = &ev->sels[ev->nsels++];
+        memset(d, 0, sizeof *d);
+        d->vs = vs;
+        d->mint = mint;
+        d->maxt = maxt;
+        return 0;
+    }
+    if (mint < d->mint)
+        d->mint = mint;
+    if (maxt > d->maxt)
+        d->maxt = maxt;
+    return 0;
+}
+
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    if (b > 0 && a < INT64_MIN + b)
+        return INT64_MIN;
+    if (b < 0 && a > INT64_MAX + b)
+        return INT64_MAX;
+    return a - b;
+}
+
+/* ref_span: the span of reference times of mods for evaluation times [lo, hi]. */
+static void ref_span(const struct ev *ev, const struct promql_time_mods *m, int64_t lo, int64_t hi,
+                     int64_t *a, int64_t *b)
+{
+    if (m->at != PROMQL_AT_NONE) {
+        *a = *b = ref_time(ev, m, lo);
+        return;
+    }
+    *a = sat_sub(lo, m->offset_ms);
+    *b = sat_sub(hi, m->offset_ms);
+}
+
+static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64_t hi)
+{
+    int64_t a, b;
+    int rc = 0;
+
+    switch (e->kind) {
+    case PROMQL_VECTOR_SELECTOR:
+        ref_span(ev, &e->u.vs.mods, lo, hi, &a, &b);
+        return note_sel(ev, e, sat_sub(a, ev->lookback_ms), b);
+    case PROMQL_MATRIX_SELECTOR: {
+        const struct promql_expr *vs = e->u.ms.vs;
+        ref_span(ev, &vs->u.vs.mods, lo, hi, &a, &b);
+        return note_sel(ev, vs, sat_sub(a, e->u.ms.range_ms), b);
+    }
+    case PROMQL_SUBQUERY:
+        ref_span(ev, &e->u.sq.mods, lo, hi, &a, &b);
+        return prepass(ev, e->u.sq.expr, sat_sub(a, e->u.sq.range_ms), b);
+    case PROMQL_CALL:
+        for (size_t i = 0; i < e->u.call.nargs && rc == 0; i++)
+            rc = prepass(ev, e->u.call.args[i], lo, hi);
+        return rc;
+    case PROMQL_AGGREGATE:
+        if (e->u.agg.param != NULL)
+            rc = prepass(ev, e->u.agg.param, lo, hi);
+        return rc ? rc : prepass(ev, e->u.agg.expr, lo, hi);
+    case PROMQL_BINARY:
+        rc = prepass(ev, e->u.bin.lhs, lo, hi);
+        return rc ? rc : prepass(ev, e->u.bin.rhs, lo, hi);
+    case PROMQL_UNARY:
+        return prepass(ev, e->u.unary.expr, lo, hi);
+    case PROMQL_PAREN:
+        return prepass(ev, e->u.paren, lo, hi);
+    case PROMQL_NUMBER:
+    case PROMQL_STRING:
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- fetching ------------------------------------------------------------------------ */
+
+static int emit_series(void *arg, const struct promql_labels *labels, const int64_t *ts,
+                       const double *vs, size_t n)
+{
+    struct ev *ev = ((void **)arg)[0];
+    struct sel_data *d = ((void **)arg)[1];
+    struct sel_series *s;
+    size_t nstale = 0;
+
+    if (n == 0)
+        return 0;
+    ev->samples += n;
+    if (ev->samples > ev->max_samples)
+        return ev_errorf(ev, TT_ERANGE, TOO_MANY_SAMPLES_MSG);
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        struct sel_series *ns = promql_arena_alloc(ev->qa, cap * sizeof *ns);
+        if (ns == NULL)
+            return ev_nomem(ev);
+        if (d->n > 0)
+            copy_n(ns, d->s, d->n * sizeof *ns);
+        d->s = ns;
+        d->cap = cap;
+    }
+    s = &d->s[d->n];
+    if (promql_labels_copy(ev->qa, labels, &s->labels) != 0)
+        return ev_nomem(ev);
+    s->all = promql_arena_alloc(ev->qa, n * sizeof *s->all);
+    if (s->all == NULL)
+        return ev_nomem(ev);
+    for (size_t i = 0; i < n; i++) {
+        s->all[i].t = ts[i];
+        s->all[i].v = vs[i];
+        nstale += promql_is_stale(vs[i]);
+    }
+    s->nall = n;
+    if (nstale == 0) {
+        s->clean = s->all;
+        s->nclean = n;
+    } else {
+        s->clean = promql_arena_alloc(ev->qa, (n - nstale + 1) * sizeof *s->clean);
+        if (s->clean == NULL)
+            return ev_nomem(ev);
+        s->nclean = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!promql_is_stale(vs[i]))
+                s->clean[s->nclean++] = s->all[i];
+    }
+    d->n++;
+    return 0;
+}
+
+static int fetch_all(struct ev *ev)
+{
+    for (size_t i = 0; i < ev->nsels; i++) {
+        struct sel_data *d = &ev->sels[i];
+        const struct promql_vector_selector *vs = &d->vs->u.vs;
+        void *arg[2] = { ev, d };
+        char msg[256] = "";
+        int rc = ev->st->select(ev->st->ctx, vs->matchers, vs->nmatchers, d->mint, d->maxt,
+                                emit_series, arg, msg, sizeof msg);
+        if (rc != 0)
+            return ev_errorf(ev, rc, "%s", msg[0] ? msg : tt_strerror(rc));
+        d->fetched = 1;
+    }
+    return 0;
+}
+
+/* ---- selectors --------------------------------------------------------------------- */
+
+/* upper: index of the first point with t > x. */
+static size_t upper(const struct promql_point *p, size_t n, int64_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p[mid].t <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* eval_vs: an instant vector selector. keep_ts: samples keep the time of
+ * the point found (for timestamp()); otherwise they carry t. */
+static int eval_vs(struct ev *ev, const struct promql_expr *e, int64_t t, int keep_ts,
+                   struct val *out)
+{
+    struct sel_data *d = find_sel(ev, e);
+    int64_t r = ref_time(ev, &e->u.vs.mods, t);
+
+    out->type = PROMQL_TYPE_VECTOR;
+    out->n = 0;
+    if (d == NULL || d->n == 0)
+        return 0;
+    out->s = ev_alloc(ev, d->n * sizeof *out->s);
+    if (out->s == NULL)
+        return TT_ENOMEM;
+    for (size_t i = 0; i < d->n; i++) {
+        const struct sel_series *s = &d->s[i];
+        size_t k = upper(s->all, s->nall, r);
+        if (k == 0)
+            continue;
+        const struct promql_point *p = &s->all[k - 1];
+        if (p->t <= r - ev->lookback_ms || promql_is_stale(p->v))
+            continue;
+        struct promql_sample *o = &out->s[out->n++];
+        o->labels = s->labels;
+        o->t = keep_ts ? p->t : t;
+        o->v = p->v;
+        o->drop_name = 0;
+    }
+    return 0;
+}
+
+static int eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
+{
+    const struct promql_expr *vs = e->u.ms.vs;
+    struct sel_data *d = find_sel(ev, vs);
+    int64_t r = ref_time(ev, &vs->u.vs.mods, t);
+    int64_t from = r - e->u.ms.range_ms;
+
+    out->type = PROMQL_TYPE_MATRIX;
+    out->nm = 0;
+    out->win_end = r;
+    out->range_ms = e->u.ms.range_ms;
+    if (d == NULL || d->n == 0)
+        return 0;
+    out->m = ev_alloc(ev, d->n * sizeof *out->m);
+    if (out->m == NULL)
+        return TT_ENOMEM;
+    for (size_t i = 0; i < d->n; i++) {
+        const struct sel_series *s = &d->s[i];
+        size_t a = upper(s->clean, s->nclean, from);
+        size_t b = upper(s->clean, s->nclean, r);
+        if (b <= a)
+            continue;
+        struct promql_series *o = &out->m[out->nm++];
+        o->labels = s->labels;
+        o->points = s->clean + a;
+        o->npoints = b - a;
+        o->drop_name = 0;
+    }
+    return 0;
+}
+
+/* ---- subqueries --------------------------------------------------------------------- */
+
+struct acc_series {
+    struct promql_labels labels;
+    int drop_name;
+    struct promql_point *p;
+    size_t n, cap;
+};
+
+struct acc {
+    struct acc_series *s;
+    size_t n, cap;
+    struct hmap idx;
+};
+
+static void acc_release(struct acc *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->s[i].p);
+    free(a->s);
+    hmap_release(&a->idx);
+    memset(a, 0, sizeof *a);
+}
+
+/* acc_add appends (t, v) to the series with labels ls (key: its hash).
+ * Returns the series or NULL on ENOMEM. */
+static struct acc_series *acc_add(struct acc *a, uint64_t key, const struct promql_labels *ls,
+                                  int drop_name, int64_t t, double v)
+{
+    int isnew;
+    uint32_t *slot;
+    struct acc_series *s;
+
+    if (a->idx.cap == 0 && hmap_init(&a->idx, 16) != 0)
+        return NULL;
+    slot = hmap_put(&a->idx, key, &isnew);
+    if (slot == NULL)
+        return NULL;
+    if (isnew) {
+        if (a->n == a->cap) {
+            size_t cap = a->cap ? a->cap * 2 : 16;
+            struct acc_series *ns = realloc(a->s, cap * sizeof *ns);
+            if (ns == NULL) {
+                *slot = UINT32_MAX; /* leave the table consistent: remove */
+                a->idx.n--;
+                return NULL;
+            }
+            a->s = ns;
+            a->cap = cap;
+        }
+        *slot = (uint32_t)a->n;
+        s = &a->s[a->n++];
+        memset(s, 0, sizeof *s);
+        s->labels = *ls;
+        s->drop_name = drop_name;
+    }
+    s = &a->s[*slot];
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        struct promql_point *np = realloc(s->p, cap * sizeof *np);
+        if (np == NULL)
+            return NULL;
+        s->p = np;
+        s->cap = cap;
+    }
+    s->p[s->n].t = t;
+    s->p[s->n].v = v;
+    s->n++;
+    return s;
+}
+
+static int eval_subquery(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
+{
+    const struct promql_subquery *sq = &e->u.sq;
+    int64_t r = ref_time(ev, &sq->mods, t);
+    int64_t step = sq->step_ms > 0 ? sq->step_ms : ev->sq_step_ms;
+    int64_t x = r - sq->range_ms;
+    /* The first multiple of step after x (the window is left-open). */
+    int64_t first = step * (x / step);
+    struct acc a = { 0 };
+    int rc = 0;
+    size_t total = 0;
+
+    if (first <= x)
+        first += step;
+    for (int64_t ts = first; ts <= r; ts += step) {
+        struct val v;
+        memset(&v, 0, sizeof v);
+        rc = ev_eval(ev, sq->expr, ts, &v);
+        if (rc != 0)
+            goto out;
+        if (v.type == PROMQL_TYPE_SCALAR) {
+            static const struct promql_labels empty = { NULL, 0 };
+            if (acc_add(&a, 0, &empty, 0, ts, v.scalar) == NULL) {
+                rc = ev_nomem(ev);
+                goto out;
+            }
+            total++;
+            continue;
+        }
+        for (size_t i = 0; i < v.n; i++) {
+            const struct promql_sample *s = &v.s[i];
+            uint64_t key = promql_labels_hash(&s->labels) ^ (s->drop_name ? 0x5bd1e995u : 0);
+            if (acc_add(&a, key, &s->labels, s->drop_name, ts, s->v) == NULL) {
+                rc = ev_nomem(ev);
+                goto out;
+            }
+        }
+        total += v.n;
+        if (ev->samples + total > ev->max_samples) {
+            rc = ev_errorf(ev, TT_ERANGE, TOO_MANY_SAMPLES_MSG);
+            goto out;
+        }
+    }
+    out->type = PROMQL_TYPE_MATRIX;
+    out->win_end = r;
+    out->range_ms = sq->range_ms;
+    out->nm = 0;
+    out->m = ev_alloc(ev, (a.n + 1) * sizeof *out->m);
+    if (out->m == NULL) {
+        rc = TT_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < a.n; i++) {
+        struct promql_point *p = ev_alloc(ev, a.s[i].n * sizeof *p);
+        if (p == NULL) {
+            rc = TT_ENOMEM;
+            goto out;
+        }
+        copy_n(p, a.s[i].p, a.s[i].n * sizeof *p);
+        out->m[i].labels = a.s[i].labels;
+        out->m[i].drop_name = a.s[i].drop_name;
+        out->m[i].points = p;
+        out->m[i].npoints = a.s[i].n;
+    }
+    out->nm = a.n;
+out:
+    acc_release(&a);
+    return rc;
+}
+
+/* ---- dispatch ---------------------------------------------------------------------- */
+
+static int eval_unary(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
+{
+    int rc = ev_eval(ev, e->u.unary.expr, t, out);
+    if (rc != 0 || !e->u.unary.negate)
+        return rc;
+    if (out->type == PROMQL_TYPE_SCALAR) {
+        out->scalar = -out->scalar;
+        return 0;
+    }
+    for (size_t i = 0; i < out->n; i++) {
+        out->s[i].v = -out->s[i].v;
+        out->s[i].drop_name = 1;
+    }
+    return 0;
+}
+
+int ev_eval(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
+{
+    memset(out, 0, sizeof *out);
+    switch (e->kind) {
+    case PROMQL_NUMBER:
+        out->type = PROMQL_TYPE_SCALAR;
+        out->scalar = e->u.number.value;
+        return 0;
+    case PROMQL_STRING:
+        out->type = PROMQL_TYPE_STRING;
+        out->str = e->u.string.ptr;
+        return 0;
+    case PROMQL_PAREN:
+        return ev_eval(ev, e->u.paren, t, out);
+    case PROMQL_UNARY:
+        return eval_unary(ev, e, t, out);
+    case PROMQL_VECTOR_SELECTOR:
+        return eval_vs(ev, e, t, 0, out);
+    case PROMQL_MATRIX_SELECTOR:
+        return eval_ms(ev, e, t, out);
+    case PROMQL_SUBQUERY:
+        return eval_subquery(ev, e, t, out);
+    case PROMQL_CALL:
+        if (strcmp(e->u.call.func->name, "timestamp") == 0 &&
+            ev_unparen(e->u.call.args[0])->kind == PROMQL_VECTOR_SELECTOR) {
+            /* timestamp() of a selector reports the time of the sample found,
+             * not the evaluation time. */
+            int rc = eval_vs(ev, ev_unparen(e->u.call.args[0]), t, 1, out);
+            if (rc != 0)
+                return rc;
+            for (size_t i = 0; i < out->n; i++) {
+                out->s[i].v = (double)out->s[i].t / 1000.0;
+                out->s[i].t = t;
+                out->s[i].drop_name = 1;
+            }
+            return 0;
+        }
+        return eval_call(ev, e, t, out);
+    case PROMQL_AGGREGATE:
+        return eval_aggregate(ev, e, t, out);
+    case PROMQL_BINARY:
+        return eval_binary(ev, e, t, out);
+    }
+    return ev_errorf(ev, TT_EINVAL, "unknown expression kind %d", (int)e->kind);
+}
+
+/* ---- drivers ------------------------------------------------------------------------ */
+
+static int setup(struct ev *ev, const struct promql_engine_opts *opts,
+                 const struct promql_storage *st, struct promql_eval_error *err,
+                 struct promql_result *res)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->st = st;
+    ev->lookback_ms = opts && opts->lookback_ms > 0 ? opts->lookback_ms : DEFAULT_LOOKBACK_MS;
+    ev->sq_step_ms = opts && opts->default_subquery_step_ms > 0 ? opts->default_subquery_step_ms
+                                                                : DEFAULT_SQ_STEP_MS;
+    ev->max_samples = opts && opts->max_samples > 0 ? opts->max_samples : DEFAULT_MAX_SAMPLES;
+    ev->qa = &res->arena;
+    ev->err = err;
+    return 0;
+}
+
+static void teardown(struct ev *ev)
+{
+    promql_arena_release(&ev->sa);
+    free(ev->sels);
+    promql_lbuilder_release(&ev->lb);
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+    const struct promql_series *x = a, *y = b;
+    return promql_labels_cmp(&x->labels, &y->labels);
+}
+
+/* finish_vector copies v's samples into the result with names dropped, and
+ * checks that no two samples share a label set. */
+static int finish_vector(struct ev *ev, const struct val *v, struct promql_result *res)
+{
+    struct hmap seen = { 0 };
+    int rc = 0;
+
+    res->type = PROMQL_TYPE_VECTOR;
+    res->samples = promql_arena_alloc(ev->qa, (v->n + 1) * sizeof *res->samples);
+    if (res->samples == NULL || hmap_init(&seen, v->n) != 0) {
+        rc = ev_nomem(ev);
+        goto out;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        struct promql_sample *o = &res->samples[i];
+        struct promql_labels ls = v->s[i].labels;
+        int isnew;
+        if (v->s[i].drop_name && (rc = ev_drop_name_labels(ev, &ls, &ls)) != 0)
+            goto out;
+        if (hmap_put(&seen, promql_labels_hash(&ls), &isnew) == NULL) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+        if (!isnew) {
+            rc = ev_errorf(ev, TT_EINVAL, "vector cannot contain metrics with the same labelset");
+            goto out;
+        }
+        *o = v->s[i];
+        o->drop_name = 0;
+        if (promql_labels_copy(ev->qa, &ls, &o->labels) != 0) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+    }
+    res->nsamples = v->n;
+out:
+    hmap_release(&seen);
+    return rc;
+}
+
+static int finish_matrix(struct ev *ev, const struct val *v, struct promql_result *res)
+{
+    res->type = PROMQL_TYPE_MATRIX;
+    res->series = promql_arena_alloc(ev->qa, (v->nm + 1) * sizeof *res->series);
+    if (res->series == NULL)
+        return ev_nomem(ev);
+    for (size_t i = 0; i < v->nm; i++) {
+        struct promql_series *o = &res->series[i];
+        struct promql_point *p = promql_arena_alloc(ev->qa, v->m[i].npoints * sizeof *p + 1);
+        struct promql_labels ls = v->m[i].labels;
+        int rc;
+        if (p == NULL)
+            return ev_nomem(ev);
+        if (v->m[i].drop_name && (rc = ev_drop_name_labels(ev, &ls, &ls)) != 0)
+            return rc;
+        copy_n(p, v->m[i].points, v->m[i].npoints * sizeof *p);
+        if (promql_labels_copy(ev->qa, &ls, &o->labels) != 0)
+            return ev_nomem(ev);
+        o->points = p;
+        o->npoints = v->m[i].npoints;
+        o->drop_name = 0;
+    }
+    res->nseries = v->nm;
+    qsort(res->series, res->nseries, sizeof *res->series, cmp_series);
+    for (size_t i = 1; i < res->nseries; i++)
+        if (promql_labels_equal(&res->series[i - 1].labels, &res->series[i].labels))
+            return ev_errorf(ev, TT_EINVAL, "vector cannot contain metrics with the same labelset");
+    return 0;
+}
+
+static int new_result(struct promql_result **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out == NULL ? TT_ENOMEM : 0;
+}
+
+void promql_result_free(struct promql_result *r)
+{
+    if (r == NULL)
+        return;
+    promql_arena_release(&r->arena);
+    free(r);
+}
+
+int promql_eval_instant(const struct promql_engine_opts *opts, const struct promql_storage *st,
+                        const struct promql_expr *e, int64_t t_ms, struct promql_result **out,
+                        struct promql_eval_error *err)
+{
+    struct promql_eval_error local = { 0 };
+    struct promql_result *res = NULL;
+    struct ev ev;
+    struct val v;
+    int rc;
+
+    *out = NULL;
+    if (err == NULL)
+        err = &local;
+    memset(err, 0, sizeof *err);
+    if (new_result(&res) != 0) {
+        err->code = TT_ENOMEM;
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return TT_ENOMEM;
+    }
+    setup(&ev, opts, st, err, res);
+    ev.start = ev.end = t_ms;
+    rc = prepass(&ev, e, t_ms, t_ms);
+    if (rc == 0)
+        rc = fetch_all(&ev);
+    if (rc == 0)
+        rc = ev_eval(&ev, e, t_ms, &v);
+    if (rc == 0) {
+        res->t = t_ms;
+        switch (v.type) {
+        case PROMQL_TYPE_SCALAR:
+            res->type = PROMQL_TYPE_SCALAR;
+            res->scalar = v.scalar;
+            break;
+        case PROMQL_TYPE_STRING:
+            res->type = PROMQL_TYPE_STRING;
+            res->str = promql_arena_strdup(ev.qa, v.str, strlen(v.str));
+            if (res->str == NULL)
+                rc = ev_nomem(&ev);
+            break;
+        case PROMQL_TYPE_VECTOR:
+            rc = finish_vector(&ev, &v, res);
+            break;
+        case PROMQL_TYPE_MATRIX:
+            rc = finish_matrix(&ev, &v, res);
+            break;
+        case PROMQL_TYPE_NONE:
+            rc = ev_errorf(&ev, TT_EINVAL, "expression has no value");
+            break;
+        }
+    }
+    teardown(&ev);
+    if (rc != 0) {
+        if (err->code == 0)
+            ev_errorf(&ev, rc, "%s", tt_strerror(rc));
+        promql_result_free(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}
+
+/* range_add appends one step's value to the output series. */
+static int range_add(struct ev *ev, struct acc *a, const struct val *v, int64_t t)
+{
+    static const struct promql_labels empty = { NULL, 0 };
+
+    if (v->type == PROMQL_TYPE_SCALAR) {
+        if (acc_add(a, 0, &empty, 0, t, v->scalar) == NULL)
+            return ev_nomem(ev);
+        return 0;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        struct promql_labels ls = v->s[i].labels;
+        int rc;
+        if (v->s[i].drop_name && (rc = ev_drop_name_labels(ev, &ls, &ls)) != 0)
+            return rc;
+        uint64_t key = promql_labels_hash(&ls);
+        uint32_t *slot = a->idx.cap ? hmap_get(&a->idx, key) : NULL;
+        if (slot != NULL) {
+            struct acc_series *s = &a->s[*slot];
+            if (s->n > 0 && s->p[s->n - 1].t == t)
+                return ev_errorf(ev, TT_EINVAL,
+                                 "vector cannot contain metrics with the same labelset");
+            if (acc_add(a, key, &ls, 0, t, v->s[i].v) == NULL)
+                return ev_nomem(ev);
+            continue;
+        }
+        struct promql_labels copy;
+        if (promql_labels_copy(ev->qa, &ls, &copy) != 0)
+            return ev_nomem(ev);
+        if (acc_add(a, key, &copy, 0, t, v->s[i].v) == NULL)
+            return ev_nomem(ev);
+    }
+    return 0;
+}
+
+int promql_eval_range(const struct promql_engine_opts *opts, const struct promql_storage *st,
+                      const struct promql_expr *e, int64_t start_ms, int64_t end_ms,
+                      int64_t step_ms, struct promql_result **out, struct promql_eval_error *err)
+{
+    struct promql_eval_error local = { 0 };
+    struct promql_result *res = NULL;
+    struct acc a = { 0 };
+    struct ev ev;
+    int rc = 0;
+
+    *out = NULL;
+    if (err == NULL)
+        err = &local;
+    memset(err, 0, sizeof *err);
+    if (step_ms <= 0 || end_ms < start_ms) {
+        err->code = TT_EINVAL;
+        snprintf(err->msg, sizeof err->msg, "invalid range: start %lld, end %lld, step %lld",
+                 (long long)start_ms, (long long)end_ms, (long long)step_ms);
+        return TT_EINVAL;
+    }
+    if (e->type != PROMQL_TYPE_SCALAR && e->type != PROMQL_TYPE_VECTOR) {
+        err->code = TT_EINVAL;
+        snprintf(err->msg, sizeof err->msg,
+                 "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+                 promql_type_name(e->type));
+        return TT_EINVAL;
+    }
+    if (new_result(&res) != 0) {
+        err->code = TT_ENOMEM;
+        snprintf(err->msg, sizeof err->msg, "out of memory");
+        return TT_ENOMEM;
+    }
+    setup(&ev, opts, st, err, res);
+    ev.start = start_ms;
+    ev.end = end_ms;
+    ev.step = step_ms;
+    rc = prepass(&ev, e, start_ms, end_ms);
+    if (rc == 0)
+        rc = fetch_all(&ev);
+    for (int64_t t = start_ms; rc == 0 && t <= end_ms; t += step_ms) {
+        struct val v;
+        promql_arena_release(&ev.sa);
+        rc = ev_eval(&ev, e, t, &v);
+        if (rc == 0)
+            rc = range_add(&ev, &a, &v, t);
+        if (end_ms - t < step_ms)
+            break;
+    }
+    if (rc == 0) {
+        res->type = PROMQL_TYPE_MATRIX;
+        res->t = end_ms;
+        res->series = promql_arena_alloc(ev.qa, (a.n + 1) * sizeof *res->series);
+        if (res->series == NULL)
+            rc = ev_nomem(&ev);
+    }
+    for (size_t i = 0; rc == 0 && i < a.n; i++) {
+        struct promql_point *p = promql_arena_alloc(ev.qa, a.s[i].n * sizeof *p);
+        if (p == NULL) {
+            rc = ev_nomem(&ev);
+            break;
+        }
+        copy_n(p, a.s[i].p, a.s[i].n * sizeof *p);
+        res->series[i].labels = a.s[i].labels;
+        res->series[i].points = p;
+        res->series[i].npoints = a.s[i].n;
+        res->nseries++;
+    }
+    if (rc == 0)
+        qsort(res->series, res->nseries, sizeof *res->series, cmp_series);
+    acc_release(&a);
+    teardown(&ev);
+    if (rc != 0) {
+        if (err->code == 0)
+            ev_errorf(&ev, rc, "%s", tt_strerror(rc));
+        promql_result_free(res);
+        return rc;
+    }
+    *out = res;
+    return 0;
+}

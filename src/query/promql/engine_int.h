@@ -1,0 +1,125 @@
+/*
+ * engine_int.h - what the files of the PromQL engine share (engine.c,
+ * eval_func.c, eval_agg.c, eval_binop.c): the evaluator state, the value of
+ * one expression at one step, and a small hash table keyed by 64-bit hashes.
+ * Not a public header: only the engine's own files include it.
+ *
+ * Invariants: every value made during a step lives in ev->sa (the step
+ * arena); selected data and the result live in ev->qa. Evaluation functions
+ * return 0 or a negative TT_E* code, and on failure the first message has
+ * been stored with ev_errorf.
+ */
+#ifndef TT_PROMQL_ENGINE_INT_H
+#define TT_PROMQL_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "query/promql/engine.h"
+#include "query/promql/functions.h"
+
+/* One selected series: all points (staleness markers included, for instant
+ * lookups) and the clean ones (markers removed, for range windows; the same
+ * array when the series has no markers). */
+struct sel_series {
+    struct promql_labels labels;
+    struct promql_point *all;
+    size_t nall;
+    struct promql_point *clean;
+    size_t nclean;
+};
+
+/* The data of one vector selector node, fetched once per query. */
+struct sel_data {
+    const struct promql_expr *vs;
+    int64_t mint, maxt; /* span to fetch; mint > maxt: nothing yet */
+    struct sel_series *s;
+    size_t n, cap;
+    int fetched;
+};
+
+struct ev {
+    const struct promql_storage *st;
+    int64_t lookback_ms;
+    int64_t sq_step_ms;
+    size_t max_samples;
+    size_t samples;           /* points held now (selected data and subquery results) */
+    int64_t start, end, step; /* the query's; step 0 for an instant query */
+    struct promql_arena *qa;  /* query arena: selected data, the result */
+    struct promql_arena sa;   /* step arena */
+    struct sel_data *sels;
+    size_t nsels, capsels;
+    struct promql_lbuilder lb;
+    struct promql_eval_error *err;
+};
+
+/* The value of an expression at one step. For a range vector, win_end and
+ * range_ms give the window (win_end - range_ms, win_end] it was cut from
+ * (what rate()'s extrapolation needs). */
+struct val {
+    enum promql_type type;
+    double scalar;
+    const char *str;
+    struct promql_sample *s;
+    size_t n;
+    struct promql_series *m;
+    size_t nm;
+    int64_t win_end, range_ms;
+};
+
+/* copy_n is memcpy that accepts NULL pointers when n is 0 (empty vectors
+ * have no array). */
+static inline void *copy_n(void *dst, const void *src, size_t n)
+{
+    return n ? memcpy(dst, src, n) : dst;
+}
+
+/* ev_errorf records the first error (code, printf message) and returns code. */
+int ev_errorf(struct ev *ev, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* ev_nomem records TT_ENOMEM. */
+int ev_nomem(struct ev *ev);
+
+/* ev_eval evaluates e at time t (ms) into *out (memory in ev->sa). */
+int ev_eval(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out);
+
+/* ev_alloc: zeroed step-arena memory, NULL on ENOMEM (error recorded). */
+void *ev_alloc(struct ev *ev, size_t n);
+
+/* ev_unparen strips parentheses. */
+const struct promql_expr *ev_unparen(const struct promql_expr *e);
+
+/* eval_call, eval_aggregate, eval_binary: one kind of node each. */
+int eval_call(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out);
+int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out);
+int eval_binary(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out);
+
+/* ev_drop_name_labels returns ls without its metadata labels (arena copy
+ * when something is removed). */
+int ev_drop_name_labels(struct ev *ev, const struct promql_labels *ls, struct promql_labels *out);
+
+/* ev_signature: a hash of the labels of ls named in names (on) or of all
+ * but those and __name__ (!on): vector matching and grouping keys. */
+uint64_t ev_signature(const struct promql_labels *ls, int on, const struct promql_str *names,
+                      size_t n);
+
+/* eval_quantile: Prometheus's quantile() over v[0..n) (sorted in place). */
+double eval_quantile(double q, double *v, size_t n);
+
+/* ---- hash table: 64-bit key -> index ------------------------------------------- */
+
+struct hmap {
+    uint64_t *keys;
+    uint32_t *vals; /* UINT32_MAX: empty */
+    size_t cap, n;
+};
+
+/* hmap_init sizes the table for about n entries. Returns 0 or TT_ENOMEM. */
+int hmap_init(struct hmap *h, size_t n);
+/* hmap_get returns a pointer to the value slot of key, or NULL. */
+uint32_t *hmap_get(const struct hmap *h, uint64_t key);
+/* hmap_put inserts key (or finds it) and returns its slot; *isnew says
+ * which. NULL on ENOMEM. */
+uint32_t *hmap_put(struct hmap *h, uint64_t key, int *isnew);
+void hmap_release(struct hmap *h);
+
+#endif

@@ -1,0 +1,476 @@
+/*
+ * eval_agg.c - PromQL aggregations (sum, avg, count, min, max, group,
+ * stddev, stdvar, quantile, topk, bottomk, count_values) with by/without,
+ * computed one step at a time with Prometheus's numerics: Kahan-Neumaier
+ * summation for sum and avg (switching to an incremental mean when the sum
+ * overflows), Welford's method for stddev/stdvar, the same heap order for
+ * topk/bottomk so ties resolve alike.
+ *
+ * Invariants: groups are found by a 64-bit signature of the grouping labels
+ * in a hash table (linear time); groups are output in the order their
+ * first sample appears.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "telltale.h"
+#include "query/promql/engine_int.h"
+
+struct group {
+    struct promql_labels labels;
+    int seen, drop_name, incremental;
+    double value, mean, c, count;
+    /* quantile, topk, bottomk: indexes of member samples */
+    size_t *idx;
+    size_t n, cap;
+};
+
+/* Kahan-Neumaier increment, as Prometheus's kahansum.Inc. */
+static void kahan_inc(double inc, double *sum, double *c)
+{
+    double t = *sum + inc;
+    if (isinf(t))
+        *c = 0;
+    else if (fabs(*sum) >= fabs(inc))
+        *c += (*sum - t) + inc;
+    else
+        *c += (inc - t) + *sum;
+    *sum = t;
+}
+
+static int less_nan_first(double a, double b)
+{
+    if (isnan(a))
+        return 1;
+    return a < b;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    if (less_nan_first(x, y))
+        return -1;
+    if (less_nan_first(y, x))
+        return 1;
+    return 0;
+}
+
+double eval_quantile(double q, double *v, size_t n)
+{
+    if (n == 0 || isnan(q))
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    qsort(v, n, sizeof *v, cmp_double);
+    double rank = q * (double)(n - 1);
+    double lower = fmax(0, floor(rank));
+    double upper = fmin((double)n - 1, lower + 1);
+    double weight = rank - floor(rank);
+    return v[(size_t)lower] * (1 - weight) + v[(size_t)upper] * weight;
+}
+
+/* ---- heap with Prometheus's orders (container/heap semantics) ----------------- */
+
+struct kheap {
+    const struct promql_sample *s;
+    size_t *idx;
+    size_t n;
+    int reverse; /* bottomk: vectorByReverseValueHeap */
+};
+
+static int hless(const struct kheap *h, size_t i, size_t j)
+{
+    double vi = h->s[h->idx[i]].v, vj = h->s[h->idx[j]].v;
+    if (isnan(vi))
+        return 1;
+    return h->reverse ? vi > vj : vi < vj;
+}
+
+static void hswap(struct kheap *h, size_t i, size_t j)
+{
+    size_t t = h->idx[i];
+    h->idx[i] = h->idx[j];
+    h->idx[j] = t;
+}
+
+static void hup(struct kheap *h, size_t j)
+{
+    while (j > 0) {
+        size_t i = (j - 1) / 2;
+        if (i == j || !hless(h, j, i))
+            break;
+        hswap(h, i, j);
+        j = i;
+    }
+}
+
+static int hdown(struct kheap *h, size_t i0, size_t n)
+{
+    size_t i = i0;
+    for (;;) {
+        size_t j1 = 2 * i + 1;
+        if (j1 >= n)
+            break;
+        size_t j = j1;
+        if (j1 + 1 < n && hless(h, j1 + 1, j1))
+            j = j1 + 1;
+        if (!hless(h, j, i))
+            break;
+        hswap(h, i, j);
+        i = j;
+    }
+    return i > i0;
+}
+
+/* ---- grouping -------------------------------------------------------------------- */
+
+static int group_labels(struct ev *ev, const struct promql_aggregate *a,
+                        const struct promql_labels *ls, struct promql_labels *out)
+{
+    promql_lbuilder_reset(&ev->lb, ls);
+    if (a->without) {
+        for (size_t i = 0; i < a->ngrouping; i++)
+            promql_lbuilder_del(&ev->lb, a->grouping[i].ptr);
+        promql_lbuilder_del(&ev->lb, "__name__");
+    } else {
+        promql_lbuilder_keep(&ev->lb, a->grouping, a->ngrouping);
+    }
+    if (promql_lbuilder_finish(&ev->lb, &ev->sa, out) != 0)
+        return ev_nomem(ev);
+    return 0;
+}
+
+static int count_values(struct ev *ev, const struct promql_aggregate *a, const char *label,
+                        const struct val *in, struct val *out)
+{
+    struct hmap h = { 0 };
+    struct promql_str *grouping = NULL;
+    size_t ng = a->ngrouping;
+    int rc = 0;
+
+    out->type = PROMQL_TYPE_VECTOR;
+    out->n = 0;
+    out->s = ev_alloc(ev, (in->n + 1) * sizeof *out->s);
+    grouping = ev_alloc(ev, (ng + 1) * sizeof *grouping);
+    if (out->s == NULL || grouping == NULL)
+        return TT_ENOMEM;
+    copy_n(grouping, a->grouping, ng * sizeof *grouping);
+    if (!a->without) {
+        grouping[ng].ptr = (char *)label;
+        grouping[ng].len = strlen(label);
+        ng++;
+    }
+    if (hmap_init(&h, in->n) != 0)
+        return ev_nomem(ev);
+    for (size_t i = 0; i < in->n; i++) {
+        char buf[400];
+        struct promql_labels ls, gl;
+        int isnew;
+        promql_format_float(in->s[i].v, buf, sizeof buf);
+        char *val = promql_arena_strdup(&ev->sa, buf, strlen(buf));
+        if (val == NULL) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+        promql_lbuilder_reset(&ev->lb, &in->s[i].labels);
+        promql_lbuilder_set(&ev->lb, label, val);
+        if (promql_lbuilder_finish(&ev->lb, &ev->sa, &ls) != 0) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+        uint32_t *slot = hmap_put(&h, ev_signature(&ls, !a->without, grouping, ng), &isnew);
+        if (slot == NULL) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+        if (!isnew) {
+            out->s[*slot].v += 1;
+            continue;
+        }
+        promql_lbuilder_reset(&ev->lb, &ls);
+        if (a->without) {
+            for (size_t k = 0; k < ng; k++)
+                promql_lbuilder_del(&ev->lb, grouping[k].ptr);
+            promql_lbuilder_del(&ev->lb, "__name__");
+        } else {
+            promql_lbuilder_keep(&ev->lb, grouping, ng);
+        }
+        if (promql_lbuilder_finish(&ev->lb, &ev->sa, &gl) != 0) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+        *slot = (uint32_t)out->n;
+        out->s[out->n].labels = gl;
+        out->s[out->n].v = 1;
+        out->s[out->n].drop_name = 0;
+        out->n++;
+    }
+out:
+    hmap_release(&h);
+    return rc;
+}
+
+static int topk(struct ev *ev, const struct promql_aggregate *a, double param, const struct val *in,
+                struct val *out)
+{
+    struct hmap h = { 0 };
+    struct group *g = NULL;
+    size_t ng = 0;
+    int64_t k;
+    int rc = 0;
+
+    out->type = PROMQL_TYPE_VECTOR;
+    out->n = 0;
+    if (param < 1)
+        return 0;
+    if (isnan(param))
+        return ev_errorf(ev, TT_EINVAL, "Parameter value is NaN");
+    if (param <= -9.223372036854775808e18)
+        return ev_errorf(ev, TT_EINVAL, "Scalar value %g underflows int64", param);
+    if (param >= 9.223372036854775807e18)
+        return ev_errorf(ev, TT_EINVAL, "Scalar value %g overflows int64", param);
+    if (in->n == 0)
+        return 0;
+    k = (int64_t)param;
+    if ((size_t)(k > 0 ? k : 0) > in->n)
+        k = (int64_t)in->n;
+    if (k < 1)
+        return 0;
+    out->s = ev_alloc(ev, in->n * sizeof *out->s);
+    g = calloc(in->n, sizeof *g);
+    size_t *idx = ev_alloc(ev, in->n * sizeof *idx * 1);
+    if (out->s == NULL || g == NULL || idx == NULL || hmap_init(&h, in->n) != 0) {
+        rc = ev_nomem(ev);
+        goto out;
+    }
+    /* Each group's heap gets k slots out of one array; groups are few. */
+    size_t *slots = ev_alloc(ev, in->n * (size_t)k * sizeof *slots);
+    if (slots == NULL) {
+        rc = TT_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < in->n; i++) {
+        int isnew;
+        uint32_t *slot = hmap_put(
+            &h, ev_signature(&in->s[i].labels, !a->without, a->grouping, a->ngrouping), &isnew);
+        if (slot == NULL) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+        if (isnew) {
+            *slot = (uint32_t)ng;
+            g[ng].idx = slots + ng * (size_t)k;
+            ng++;
+        }
+        struct group *gr = &g[*slot];
+        struct kheap kh = { in->s, gr->idx, gr->n, a->op == PROMQL_AGG_BOTTOMK };
+        double v = in->s[i].v;
+        if ((int64_t)gr->n < k) {
+            gr->idx[gr->n] = i;
+            kh.n = ++gr->n;
+            hup(&kh, kh.n - 1);
+        } else {
+            double top = in->s[gr->idx[0]].v;
+            int better = a->op == PROMQL_AGG_TOPK ? (top < v || (isnan(top) && !isnan(v)))
+                                                  : (top > v || (isnan(top) && !isnan(v)));
+            if (better) {
+                gr->idx[0] = i;
+                if (k > 1 && !hdown(&kh, 0, kh.n))
+                    hup(&kh, 0);
+            }
+        }
+    }
+    for (size_t gi = 0; gi < ng; gi++) {
+        struct group *gr = &g[gi];
+        struct kheap kh = { in->s, gr->idx, gr->n, a->op == PROMQL_AGG_BOTTOMK };
+        /* sort.Sort(sort.Reverse(heap)): insertion sort, stable for ties. */
+        for (size_t i = 1; i < gr->n; i++)
+            for (size_t j = i; j > 0 && hless(&kh, j - 1, j); j--)
+                hswap(&kh, j, j - 1);
+        for (size_t i = 0; i < gr->n; i++)
+            out->s[out->n++] = in->s[gr->idx[i]];
+    }
+out:
+    free(g);
+    hmap_release(&h);
+    return rc;
+}
+
+int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
+{
+    const struct promql_aggregate *a = &e->u.agg;
+    struct val in, p;
+    struct hmap h = { 0 };
+    struct group *g = NULL;
+    size_t ng = 0;
+    double param = 0;
+    int rc;
+
+    memset(&p, 0, sizeof p);
+    if (a->param != NULL && (rc = ev_eval(ev, a->param, t, &p)) != 0)
+        return rc;
+    param = p.scalar;
+    if ((rc = ev_eval(ev, a->expr, t, &in)) != 0)
+        return rc;
+    if (a->op == PROMQL_AGG_COUNT_VALUES)
+        return count_values(ev, a, p.str, &in, out);
+    if (a->op == PROMQL_AGG_TOPK || a->op == PROMQL_AGG_BOTTOMK)
+        return topk(ev, a, param, &in, out);
+
+    out->type = PROMQL_TYPE_VECTOR;
+    out->n = 0;
+    if (in.n == 0)
+        return 0;
+    g = calloc(in.n, sizeof *g);
+    double *qv = a->op == PROMQL_AGG_QUANTILE ? ev_alloc(ev, in.n * sizeof *qv) : NULL;
+    size_t *order = ev_alloc(ev, in.n * sizeof *order);
+    out->s = ev_alloc(ev, in.n * sizeof *out->s);
+    if (g == NULL || order == NULL || out->s == NULL ||
+        (a->op == PROMQL_AGG_QUANTILE && qv == NULL) || hmap_init(&h, in.n) != 0) {
+        rc = ev_nomem(ev);
+        goto out;
+    }
+    for (size_t i = 0; i < in.n; i++) {
+        const struct promql_sample *s = &in.s[i];
+        double f = s->v;
+        int isnew;
+        uint32_t *slot =
+            hmap_put(&h, ev_signature(&s->labels, !a->without, a->grouping, a->ngrouping), &isnew);
+        if (slot == NULL) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+        if (isnew) {
+            *slot = (uint32_t)ng;
+            struct group *gr = &g[ng++];
+            if ((rc = group_labels(ev, a, &s->labels, &gr->labels)) != 0)
+                goto out;
+            gr->seen = 1;
+            gr->value = f;
+            gr->mean = f;
+            gr->count = 1;
+            gr->drop_name = s->drop_name;
+            switch (a->op) {
+            case PROMQL_AGG_STDDEV:
+            case PROMQL_AGG_STDVAR:
+                gr->value = (isnan(f) || isinf(f)) ? NAN : 0;
+                break;
+            case PROMQL_AGG_GROUP:
+                gr->value = 1;
+                break;
+            default:
+                break;
+            }
+            order[i] = *slot;
+            continue;
+        }
+        struct group *gr = &g[*slot];
+        order[i] = *slot;
+        if (s->drop_name)
+            gr->drop_name = 1;
+        switch (a->op) {
+        case PROMQL_AGG_SUM:
+            kahan_inc(f, &gr->value, &gr->c);
+            break;
+        case PROMQL_AGG_AVG:
+            gr->count++;
+            if (!gr->incremental) {
+                double nv = gr->value, nc = gr->c;
+                kahan_inc(f, &nv, &nc);
+                if (!isinf(nv)) {
+                    gr->value = nv;
+                    gr->c = nc;
+                    break;
+                }
+                gr->incremental = 1;
+                gr->mean = gr->value / (gr->count - 1);
+                gr->c /= gr->count - 1;
+            }
+            {
+                double q = (gr->count - 1) / gr->count;
+                double m = q * gr->mean, c = q * gr->c;
+                kahan_inc(f / gr->count, &m, &c);
+                gr->mean = m;
+                gr->c = c;
+            }
+            break;
+        case PROMQL_AGG_MAX:
+            if (gr->value < f || isnan(gr->value))
+                gr->value = f;
+            break;
+        case PROMQL_AGG_MIN:
+            if (gr->value > f || isnan(gr->value))
+                gr->value = f;
+            break;
+        case PROMQL_AGG_COUNT:
+            gr->count++;
+            break;
+        case PROMQL_AGG_STDDEV:
+        case PROMQL_AGG_STDVAR: {
+            gr->count++;
+            double delta = f - gr->mean;
+            gr->mean += delta / gr->count;
+            gr->value += delta * (f - gr->mean);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    if (a->op == PROMQL_AGG_QUANTILE) {
+        /* Collect each group's values contiguously. */
+        size_t *start = ev_alloc(ev, (ng + 1) * sizeof *start);
+        size_t *fill = ev_alloc(ev, (ng + 1) * sizeof *fill);
+        if (start == NULL || fill == NULL) {
+            rc = TT_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < in.n; i++)
+            start[order[i] + 1]++;
+        for (size_t gi = 0; gi < ng; gi++)
+            start[gi + 1] += start[gi];
+        copy_n(fill, start, (ng + 1) * sizeof *fill);
+        for (size_t i = 0; i < in.n; i++)
+            qv[fill[order[i]]++] = in.s[i].v;
+        for (size_t gi = 0; gi < ng; gi++)
+            g[gi].value = eval_quantile(param, qv + start[gi], start[gi + 1] - start[gi]);
+    }
+    for (size_t gi = 0; gi < ng; gi++) {
+        struct group *gr = &g[gi];
+        double v = gr->value;
+        switch (a->op) {
+        case PROMQL_AGG_AVG:
+            if (gr->incremental)
+                v = gr->mean + gr->c;
+            else
+                v = gr->value / gr->count + gr->c / gr->count;
+            break;
+        case PROMQL_AGG_COUNT:
+            v = gr->count;
+            break;
+        case PROMQL_AGG_STDVAR:
+            v = gr->value / gr->count;
+            break;
+        case PROMQL_AGG_STDDEV:
+            v = sqrt(gr->value / gr->count);
+            break;
+        case PROMQL_AGG_SUM:
+            v = gr->value + gr->c;
+            break;
+        default:
+            break;
+        }
+        struct promql_sample *o = &out->s[out->n++];
+        o->labels = gr->labels;
+        o->v = v;
+        o->t = t;
+        o->drop_name = gr->drop_name;
+    }
+    rc = 0;
+out:
+    free(g);
+    hmap_release(&h);
+    return rc;
+}

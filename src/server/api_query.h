@@ -1,0 +1,32 @@
+/*
+ * api_query.h - the Prometheus HTTP query API: /api/v1/query and
+ * /api/v1/query_range (GET and POST form), with Prometheus's parameters,
+ * JSON shapes and errors, over any storage the PromQL engine can read.
+ */
+#ifndef TT_API_QUERY_H
+#define TT_API_QUERY_H
+
+#include <stdint.h>
+#include "query/promql/engine.h"
+
+struct server;
+
+/* Limits of the query API. */
+#define API_QUERY_MAX_POINTS 11000 /* per series of a range query, as Prometheus */
+#define API_QUERY_BODY_BYTES (1u << 20)
+
+/* api_query_register adds the two query routes to srv, evaluating against st
+ * (borrowed: it must outlive the server). Returns 0 or TT_ENOMEM/TT_EINVAL. */
+int api_query_register(struct server *srv, const struct promql_storage *st);
+
+/* api_parse_time parses a Prometheus API time: RFC 3339 ("2015-07-01T20:10:51.781Z",
+ * with an offset or 'Z') or Unix seconds with an optional fraction
+ * ("1435781451.781"). Returns 0 with milliseconds in *ms, or TT_ESYNTAX. */
+int api_parse_time(const char *s, int64_t *ms);
+
+/* api_parse_duration parses a step or timeout: a Prometheus duration ("15s",
+ * "1m30s") or seconds as a float ("15", "0.5"). Returns 0 with milliseconds
+ * in *ms, or TT_ESYNTAX. */
+int api_parse_duration(const char *s, int64_t *ms);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * test_promql_engine.c - the PromQL engine over the in-memory store:
+ * selectors with lookback and staleness, offset and @, range windows, rate
+ * extrapolation, aggregations, vector matching and its errors, range
+ * queries, subqueries, delayed name removal, and the promqltest runner's
+ * pass/fail/skip accounting.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "unit.h"
+#include "telltale.h"
+#include "query/promql/engine.h"
+#include "query/promql/memstore.h"
+#include "query/promql/parser.h"
+#include "query/promql/runner.h"
+
+struct fx {
+    struct promql_memstore *ms;
+    struct promql_storage st;
+};
+
+static void fx_init(struct fx *f)
+{
+    assert_int_equal(promql_memstore_new(&f->ms), 0);
+    promql_memstore_storage(f->ms, &f->st);
+}
+
+static void add(struct fx *f, const char *name, const char *k, const char *v, int64_t t, double val)
+{
+    struct promql_label ls[2] = { { "__name__", name }, { k, v } };
+    assert_int_equal(promql_memstore_add(f->ms, ls, k ? 2 : 1, t, val), 0);
+}
+
+/* instant evaluates q at t; returns the engine's code. */
+static int instant(struct fx *f, const char *q, int64_t t, struct promql_result **res,
+                   struct promql_eval_error *err)
+{
+    struct promql_ast *ast = NULL;
+    struct promql_error perr;
+    struct promql_parse_opts o = { .experimental_functions = 1 };
+    assert_int_equal(promql_parse(q, strlen(q), &o, &ast, &perr), 0);
+    int rc = promql_eval_instant(NULL, &f->st, ast->root, t, res, err);
+    promql_ast_free(ast);
+    return rc;
+}
+
+static double one(struct fx *f, const char *q, int64_t t)
+{
+    struct promql_result *r = NULL;
+    assert_int_equal(instant(f, q, t, &r, NULL), 0);
+    double v = NAN;
+    if (r->type == PROMQL_TYPE_SCALAR)
+        v = r->scalar;
+    else if (r->type == PROMQL_TYPE_VECTOR && r->nsamples == 1)
+        v = r->samples[0].v;
+    else
+        fail_msg("expected one value from %s, got type %d n %zu", q, r->type, r->nsamples);
+    promql_result_free(r);
+    return v;
+}
+
+static size_t count(struct fx *f, const char *q, int64_t t)
+{
+    struct promql_result *r = NULL;
+    assert_int_equal(instant(f, q, t, &r, NULL), 0);
+    size_t n = r->type == PROMQL_TYPE_VECTOR ? r->nsamples : r->nseries;
+    promql_result_free(r);
+    return n;
+}
+
+static void test_selectors_lookback_staleness(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    add(&f, "m", "a", "1", 0, 1);
+    add(&f, "m", "a", "1", 60000, 2);
+    add(&f, "m", "a", "1", 120000, promql_stale_nan());
+    add(&f, "m", "a", "2", 0, 10);
+    assert_true(one(&f, "m{a=\"1\"}", 60000) == 2);
+    assert_true(one(&f, "m{a=\"1\"}", 119999) == 2);
+    /* The stale marker ends the series at once. */
+    assert_int_equal(count(&f, "m{a=\"1\"}", 120000), 0);
+    /* Lookback is 5 m and left-open. */
+    assert_true(one(&f, "m{a=\"2\"}", 299999) == 10);
+    assert_int_equal(count(&f, "m{a=\"2\"}", 300000), 0);
+    assert_int_equal(count(&f, "m", 30000), 2);
+    assert_int_equal(count(&f, "m{a=~\"1|2\"}", 30000), 2);
+    assert_int_equal(count(&f, "m{a!~\"1\"}", 30000), 1);
+    /* offset and @ */
+    assert_true(one(&f, "m{a=\"1\"} offset 1m", 120000) == 2);
+    assert_true(one(&f, "m{a=\"1\"} @ 0", 500000) == 1);
+    /* Range windows are left-open: (60s, 120s] has no clean point. */
+    assert_int_equal(count(&f, "m{a=\"1\"}[1m]", 120000), 0);
+    assert_int_equal(count(&f, "m{a=\"1\"}[61s]", 120000), 1);
+    promql_memstore_free(f.ms);
+}
+
+static void test_rate_and_functions(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    for (int i = 0; i <= 10; i++)
+        add(&f, "c", "j", "x", i * 60000LL, i * 60.0);
+    /* 1/s everywhere: rate is 1, increase over 5m is 300. */
+    assert_true(fabs(one(&f, "rate(c[5m])", 600000) - 1) < 1e-9);
+    assert_true(fabs(one(&f, "increase(c[5m])", 600000) - 300) < 1e-9);
+    assert_true(fabs(one(&f, "deriv(c[5m])", 600000) - 1) < 1e-9);
+    assert_true(one(&f, "count_over_time(c[5m])", 600000) == 5);
+    assert_true(one(&f, "max_over_time(c[5m])", 600000) == 600);
+    assert_true(one(&f, "quantile_over_time(0.5, c[5m])", 600000) == 480);
+    assert_true(one(&f, "time()", 600000) == 600);
+    assert_true(one(&f, "scalar(c)", 600000) == 600);
+    assert_true(one(&f, "clamp_max(c, 5)", 600000) == 5);
+    assert_true(one(&f, "round(c / 7)", 600000) == 86);
+    assert_true(count(&f, "absent(nope{x=\"y\"})", 0) == 1);
+    assert_true(count(&f, "absent(c)", 0) == 0);
+    /* A subquery of the last 5 minutes at 1 m steps sees 5 points. */
+    assert_true(one(&f, "count_over_time(c[5m:1m])", 600000) == 5);
+    /* rate drops the metric name; label_replace can bring it back. */
+    struct promql_result *r = NULL;
+    assert_int_equal(instant(&f, "rate(c[5m])", 600000, &r, NULL), 0);
+    assert_null(promql_labels_get(&r->samples[0].labels, "__name__"));
+    promql_result_free(r);
+    assert_int_equal(instant(&f,
+                             "label_replace(rate(c[5m]), \"__name__\", \"r_$1\", \"j\", \"(.*)\")",
+                             600000, &r, NULL),
+                     0);
+    assert_string_equal(promql_labels_get(&r->samples[0].labels, "__name__"), "r_x");
+    promql_result_free(r);
+    promql_memstore_free(f.ms);
+}
+
+static void test_aggregation_and_matching(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct promql_result *r = NULL;
+    struct promql_eval_error err;
+    fx_init(&f);
+    add(&f, "m", "g", "a", 0, 1);
+    add(&f, "m", "g", "b", 0, 5);
+    add(&f, "m", "g", "c", 0, 3);
+    add(&f, "n", "g", "a", 0, 10);
+    assert_true(one(&f, "sum(m)", 0) == 9);
+    assert_true(one(&f, "avg(m)", 0) == 3);
+    assert_true(one(&f, "count(m)", 0) == 3);
+    assert_true(one(&f, "quantile(0.5, m)", 0) == 3);
+    assert_true(fabs(one(&f, "stddev(m)", 0) - sqrt(8.0 / 3)) < 1e-12);
+    assert_int_equal(count(&f, "sum by (g) (m)", 0), 3);
+    assert_int_equal(count(&f, "count_values(\"v\", m)", 0), 3);
+    /* topk orders its output by value, highest first. */
+    assert_int_equal(instant(&f, "topk(2, m)", 0, &r, NULL), 0);
+    assert_int_equal(r->nsamples, 2);
+    assert_true(r->samples[0].v == 5 && r->samples[1].v == 3);
+    promql_result_free(r);
+    /* One-to-one matching on g, arithmetic drops the name. */
+    assert_true(one(&f, "m + n", 0) == 11);
+    assert_int_equal(count(&f, "m and n", 0), 1);
+    assert_int_equal(count(&f, "m unless n", 0), 2);
+    /* n{g="a"} matches m{g="a"} (names are ignored), so only m is kept. */
+    assert_int_equal(count(&f, "m or n", 0), 3);
+    assert_int_equal(count(&f, "m > 2", 0), 2);
+    assert_int_equal(count(&f, "m > bool 2", 0), 3);
+    /* Many-to-many is an error with Prometheus's message. */
+    assert_int_equal(instant(&f, "n + on() m", 0, &r, &err), TT_EINVAL);
+    assert_null(r);
+    assert_non_null(strstr(err.msg, "found duplicate series for the match group {} on the right "
+                                    "hand-side of the operation"));
+    assert_non_null(strstr(err.msg, "many-to-many matching not allowed"));
+    /* Dropping the name makes two series collide. */
+    assert_int_equal(instant(&f, "-({__name__=~\"m|n\", g=\"a\"})", 0, &r, &err), TT_EINVAL);
+    assert_string_equal(err.msg, "vector cannot contain metrics with the same labelset");
+    promql_memstore_free(f.ms);
+}
+
+static void test_range_query(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct promql_ast *ast = NULL;
+    struct promql_error perr;
+    struct promql_result *r = NULL;
+    fx_init(&f);
+    for (int i = 0; i < 5; i++)
+        add(&f, "m", "a", "1", i * 60000LL, i);
+    const char *q = "m * 2";
+    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &perr), 0);
+    assert_int_equal(promql_eval_range(NULL, &f.st, ast->root, 0, 240000, 60000, &r, NULL), 0);
+    assert_int_equal(r->type, PROMQL_TYPE_MATRIX);
+    assert_int_equal(r->nseries, 1);
+    assert_int_equal(r->series[0].npoints, 5);
+    assert_true(r->series[0].points[4].v == 8 && r->series[0].points[4].t == 240000);
+    assert_null(promql_labels_get(&r->series[0].labels, "__name__"));
+    promql_result_free(r);
+    promql_ast_free(ast);
+    /* A range vector is not a range query's result. */
+    q = "m[1m]";
+    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &perr), 0);
+    assert_int_equal(promql_eval_range(NULL, &f.st, ast->root, 0, 60000, 60000, &r, NULL),
+                     TT_EINVAL);
+    promql_ast_free(ast);
+    promql_memstore_free(f.ms);
+}
+
+static void test_runner_counts(void **state)
+{
+    (void)state;
+    static const char text[] = "load 1m\n"
+                               "  m{a=\"1\"} 0+1x10\n"
+                               "  h {{count:1}}\n"
+                               "\n"
+                               "eval instant at 5m m\n"
+                               "  m{a=\"1\"} 5\n"
+                               "\n"
+                               "eval instant at 5m m\n"
+                               "  m{a=\"1\"} 6\n"
+                               "\n"
+                               "eval range from 0 to 2m step 1m m * 2\n"
+                               "  {a=\"1\"} 0 2 4\n"
+                               "\n"
+                               "eval instant at 0 h\n"
+                               "\n"
+                               "eval instant at 0 m +\n"
+                               "  expect fail\n";
+    struct promqltest_report rep = { 0 };
+    char err[256];
+    assert_int_equal(promqltest_run(text, strlen(text), "t.test", NULL, &rep, err, sizeof err), 0);
+    assert_int_equal(rep.passed, 3);
+    assert_int_equal(rep.failed, 1);
+    assert_int_equal(rep.skipped, 1);
+    assert_int_equal(rep.skipped_histogram, 1);
+    assert_int_equal(rep.nitems, 2);
+    assert_int_equal(rep.items[0].outcome, PROMQLTEST_FAILED);
+    assert_int_equal(rep.items[0].line, 8);
+    assert_non_null(strstr(rep.items[0].why, "expected 6"));
+    promqltest_report_release(&rep);
+}
+
+UNIT_TESTS(cmocka_unit_test(test_selectors_lookback_staleness),
+           cmocka_unit_test(test_rate_and_functions),
+           cmocka_unit_test(test_aggregation_and_matching), cmocka_unit_test(test_range_query),
+           cmocka_unit_test(test_runner_counts))
