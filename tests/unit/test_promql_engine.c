@@ -14,6 +14,7 @@
 #include "query/promql/memstore.h"
 #include "query/promql/parser.h"
 #include "query/promql/runner.h"
+#include "query/promql/value.h"
 
 struct fx {
     struct promql_memstore *ms;
@@ -239,7 +240,62 @@ static void test_runner_counts(void **state)
     promqltest_report_release(&rep);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_selectors_lookback_staleness),
+static void test_xxh64(void **state)
+{
+    (void)state;
+    /* Published XXH64 (seed 0) test vectors. */
+    assert_true(promql_xxh64("", 0) == 0xEF46DB3751D8E999ull);
+    assert_true(promql_xxh64("a", 1) == 0xD24EC4F1A98C6E5Bull);
+    assert_true(promql_xxh64("abc", 3) == 0x44BC2CF5AD770999ull);
+    /* Streaming over pairs equals hashing the concatenation (> 32 bytes). */
+    struct promql_label l[2] = { { "__name__", "http_requests_total" },
+                                 { "instance", "localhost:9090" } };
+    struct promql_labels ls = { l, 2 };
+    const char flat[] = "__name__\xffhttp_requests_total\xffinstance\xfflocalhost:9090\xff";
+    assert_true(promql_labels_prom_hash(&ls) == promql_xxh64(flat, sizeof(flat) - 1));
+}
+
+static void test_experimental_features(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    char v[8];
+    for (int i = 0; i < 20; i++) {
+        snprintf(v, sizeof v, "%d", i);
+        add(&f, "m", "i", v, 0, i);
+    }
+    add(&f, "l", "k", "a", 0, 10);
+    add(&f, "l", "k", "b", 0, 20);
+    add(&f, "r", "k", "a", 0, 100);
+    add(&f, "r", "k", "c", 0, 300);
+    /* limitk keeps k series per group, limit_ratio a hash-chosen subset
+     * whose complement is limit_ratio(-(1 - r)). */
+    assert_int_equal(count(&f, "limitk(3, m)", 0), 3);
+    assert_int_equal(count(&f, "limitk(0, m)", 0), 0);
+    assert_int_equal(count(&f, "limitk(3, m) and m", 0), 3);
+    assert_int_equal(count(&f, "limit_ratio(1, m)", 0), 20);
+    assert_int_equal(count(&f, "limit_ratio(0, m)", 0), 0);
+    size_t half = count(&f, "limit_ratio(0.5, m)", 0);
+    assert_true(half > 0 && half < 20);
+    assert_int_equal(count(&f, "limit_ratio(0.5, m) or limit_ratio(-0.5, m)", 0), 20);
+    assert_int_equal(count(&f, "limit_ratio(0.3, m) and limit_ratio(-0.7, m)", 0), 0);
+    assert_int_equal(count(&f, "limit_ratio(0.5, m) and limit_ratio(0.5, m)", 0), half);
+    /* fill: the missing side takes the fill value. */
+    assert_int_equal(count(&f, "l + r", 0), 1);
+    assert_int_equal(count(&f, "l + fill(0) r", 0), 3);
+    assert_int_equal(count(&f, "l + fill_right(0) r", 0), 2);
+    assert_true(one(&f, "sum(l + fill_left(5) r)", 0) == 110 + 305);
+    assert_true(one(&f, "sum(l + fill_left(1) fill_right(2) r)", 0) == 110 + 22 + 301);
+    assert_true(one(&f, "sum(l > bool fill(15) r)", 0) == 1);
+    /* duration expressions */
+    assert_int_equal(count(&f, "m[1m+1m]", 60000), 20);
+    assert_true(one(&f, "sum(m offset (30s*2))", 60000) == 190);
+    promql_memstore_free(f.ms);
+}
+
+UNIT_TESTS(cmocka_unit_test(test_xxh64), cmocka_unit_test(test_experimental_features),
+           cmocka_unit_test(test_selectors_lookback_staleness),
            cmocka_unit_test(test_rate_and_functions),
            cmocka_unit_test(test_aggregation_and_matching), cmocka_unit_test(test_range_query),
            cmocka_unit_test(test_runner_counts))

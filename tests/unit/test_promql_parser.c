@@ -870,6 +870,95 @@ static void test_experimental_opt(void **state)
     promql_ast_free(ast);
 }
 
+/* Experimental syntax (opts.experimental_functions): input, printed form. */
+static const struct {
+    const char *in, *out;
+} exp_ok[] = {
+    { "limitk(2, x)", "limitk(2, x)" },
+    { "limit_ratio by (a) (0.5, x)", "limit_ratio by (a) (0.5, x)" },
+    { "a + fill(0) b", "a + fill(0) b" },
+    { "a + fill_left(1) fill_right(-2) b", "a + fill_left(1) fill_right(-2) b" },
+    { "a == bool on (x) group_left (y) fill_right(NaN) b",
+      "a == bool on (x) group_left (y) fill_right(NaN) b" },
+    { "a + fill(Inf) fill", "a + fill(+Inf) fill" },
+    { "x[5m+1m]", "x[5m + 1m]" },
+    { "x[2m*(10+5)]", "x[2m * (10 + 5)]" },
+    { "x[-5m+35m]", "x[-5m + 35m]" },
+    { "x[step()]", "x[step()]" },
+    { "x[min_of(step()+1,1h)]", "x[min_of(step() + 1, 1h)]" },
+    { "rate(x[30s:max_of(range(), 5s)])", "rate(x[30s:max_of(range(), 5s)])" },
+    { "x offset -step()", "x offset -step()" },
+    { "x offset (100 + 2)", "x offset (100 + 2)" },
+    { "x offset -2 ^ 2", "x offset -2s ^ 2" },
+    { "x[5m]", "x[5m]" },
+};
+
+static void test_experimental_roundtrip(void **state)
+{
+    (void)state;
+    struct promql_parse_opts opts = { .experimental_functions = 1 };
+    int bad = 0;
+    for (size_t i = 0; i < N(exp_ok); i++) {
+        const char *q = exp_ok[i].in;
+        for (int pass = 0; pass < 2; pass++) {
+            struct promql_ast *ast = NULL;
+            struct promql_error err;
+            if (promql_parse(q, strlen(q), &opts, &ast, &err) != 0) {
+                fprintf(stderr, "%s: %s\n", q, err.msg);
+                bad++;
+                break;
+            }
+            struct wbuf b;
+            wbuf_init(&b, 0);
+            assert_int_equal(promql_print(ast->root, &b), 0);
+            wbuf_put_u8(&b, 0);
+            if (strcmp((char *)b.data, exp_ok[i].out) != 0) {
+                fprintf(stderr, "%s: want %s got %s\n", q, exp_ok[i].out, (char *)b.data);
+                bad++;
+            }
+            wbuf_release(&b);
+            promql_ast_free(ast);
+            q = exp_ok[i].out; /* the printed form parses back the same */
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void test_experimental_values(void **state)
+{
+    (void)state;
+    struct promql_parse_opts opts = { .experimental_functions = 1 };
+    struct promql_ast *ast = NULL;
+    struct promql_error err;
+    const char *q = "x[26m+4m] offset (2*2)";
+    assert_int_equal(promql_parse(q, strlen(q), &opts, &ast, &err), 0);
+    assert_int_equal(ast->root->kind, PROMQL_MATRIX_SELECTOR);
+    assert_int_equal(ast->root->u.ms.range_ms, 1800000);
+    assert_non_null(ast->root->u.ms.range_expr);
+    assert_int_equal(ast->root->u.ms.vs->u.vs.mods.offset_ms, 4000);
+    promql_ast_free(ast);
+    /* Dynamic: the engine resolves step(); the field stays 0. */
+    q = "x[step()*2]";
+    assert_int_equal(promql_parse(q, strlen(q), &opts, &ast, &err), 0);
+    assert_int_equal(ast->root->u.ms.range_ms, 0);
+    int64_t ms = 0;
+    assert_int_equal(promql_dur_ms(ast->root->u.ms.range_expr, 15000, 0, &ms), 0);
+    assert_int_equal(ms, 30000);
+    promql_ast_free(ast);
+    q = "x[limitk(1, y)]";
+    assert_int_equal(promql_parse(q, strlen(q), &opts, &ast, &err), TT_ESYNTAX);
+    q = "x[5m-5m]";
+    assert_int_equal(promql_parse(q, strlen(q), &opts, &ast, &err), TT_ESYNTAX);
+    assert_non_null(strstr(err.msg, "duration must be greater than 0"));
+    q = "x[1m/0]";
+    assert_int_equal(promql_parse(q, strlen(q), &opts, &ast, &err), TT_ESYNTAX);
+    q = "limitk(1, x)";
+    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &err), TT_ESYNTAX);
+    q = "x[step()]";
+    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &err), TT_ESYNTAX);
+    assert_non_null(strstr(err.msg, "experimental duration expression is not enabled"));
+}
+
 static void test_nesting_limit(void **state)
 {
     (void)state;
@@ -1044,8 +1133,10 @@ static void test_function_table(void **state)
     assert_int_equal(r->return_type, PROMQL_TYPE_VECTOR);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_ok_table), cmocka_unit_test(test_err_table),
-           cmocka_unit_test(test_error_position), cmocka_unit_test(test_tree_shape),
-           cmocka_unit_test(test_experimental_opt), cmocka_unit_test(test_nesting_limit),
-           cmocka_unit_test(test_not_nul_terminated), cmocka_unit_test(test_selector),
-           cmocka_unit_test(test_matches_empty), cmocka_unit_test(test_function_table))
+UNIT_TESTS(cmocka_unit_test(test_experimental_roundtrip),
+           cmocka_unit_test(test_experimental_values), cmocka_unit_test(test_ok_table),
+           cmocka_unit_test(test_err_table), cmocka_unit_test(test_error_position),
+           cmocka_unit_test(test_tree_shape), cmocka_unit_test(test_experimental_opt),
+           cmocka_unit_test(test_nesting_limit), cmocka_unit_test(test_not_nul_terminated),
+           cmocka_unit_test(test_selector), cmocka_unit_test(test_matches_empty),
+           cmocka_unit_test(test_function_table))

@@ -142,6 +142,7 @@ const char *promql_aggop_str(enum promql_aggop op)
         [PROMQL_AGG_STDDEV] = "stddev",     [PROMQL_AGG_STDVAR] = "stdvar",
         [PROMQL_AGG_TOPK] = "topk",         [PROMQL_AGG_BOTTOMK] = "bottomk",
         [PROMQL_AGG_QUANTILE] = "quantile", [PROMQL_AGG_COUNT_VALUES] = "count_values",
+        [PROMQL_AGG_LIMITK] = "limitk",     [PROMQL_AGG_LIMIT_RATIO] = "limit_ratio",
     };
     if ((unsigned)op < sizeof(names) / sizeof(names[0]) && names[op])
         return names[op];
@@ -151,7 +152,7 @@ const char *promql_aggop_str(enum promql_aggop op)
 int promql_aggop_has_param(enum promql_aggop op)
 {
     return op == PROMQL_AGG_TOPK || op == PROMQL_AGG_BOTTOMK || op == PROMQL_AGG_QUANTILE ||
-           op == PROMQL_AGG_COUNT_VALUES;
+           op == PROMQL_AGG_COUNT_VALUES || op == PROMQL_AGG_LIMITK || op == PROMQL_AGG_LIMIT_RATIO;
 }
 
 /* ---- formatting helpers ----------------------------------------------------------- */
@@ -411,12 +412,145 @@ static void put_at(struct wbuf *b, const struct promql_time_mods *m)
     }
 }
 
+static void put_dur_expr(struct wbuf *b, const struct promql_dur_expr *d)
+{
+    char num[400];
+    switch (d->op) {
+    case PROMQL_DUR_NUMBER:
+        if (d->is_duration)
+            put_duration(b, (int64_t)llround(d->value * 1000.0));
+        else {
+            promql_format_float(d->value, num, sizeof(num));
+            put_str(b, num);
+        }
+        break;
+    case PROMQL_DUR_STEP:
+        put_str(b, "step()");
+        break;
+    case PROMQL_DUR_RANGE:
+        put_str(b, "range()");
+        break;
+    case PROMQL_DUR_MIN_OF:
+    case PROMQL_DUR_MAX_OF:
+        put_str(b, d->op == PROMQL_DUR_MIN_OF ? "min_of(" : "max_of(");
+        put_dur_expr(b, d->lhs);
+        put_str(b, ", ");
+        put_dur_expr(b, d->rhs);
+        wbuf_put_u8(b, ')');
+        break;
+    case PROMQL_DUR_NEG:
+    case PROMQL_DUR_POS:
+        wbuf_put_u8(b, d->op == PROMQL_DUR_NEG ? '-' : '+');
+        put_dur_expr(b, d->lhs);
+        break;
+    case PROMQL_DUR_PAREN:
+        wbuf_put_u8(b, '(');
+        put_dur_expr(b, d->lhs);
+        wbuf_put_u8(b, ')');
+        break;
+    case PROMQL_DUR_BINARY:
+        put_dur_expr(b, d->lhs);
+        wbuf_put_u8(b, ' ');
+        put_str(b, promql_binop_str(d->binop));
+        wbuf_put_u8(b, ' ');
+        put_dur_expr(b, d->rhs);
+        break;
+    }
+}
+
+/* put_range prints a range or step: its expression when it has one. */
+static void put_range(struct wbuf *b, int64_t ms, const struct promql_dur_expr *d)
+{
+    if (d)
+        put_dur_expr(b, d);
+    else
+        put_duration(b, ms);
+}
+
 static void put_offset(struct wbuf *b, const struct promql_time_mods *m)
 {
-    if (m->offset_ms == 0)
+    if (m->offset_ms == 0 && m->offset_expr == NULL)
         return;
     put_str(b, " offset ");
-    put_duration(b, m->offset_ms);
+    put_range(b, m->offset_ms, m->offset_expr);
+}
+
+int promql_dur_eval(const struct promql_dur_expr *d, int64_t step_ms, int64_t range_ms,
+                    double *seconds)
+{
+    double l = 0, r = 0;
+    int rc;
+    if (d->lhs && (rc = promql_dur_eval(d->lhs, step_ms, range_ms, &l)) != 0)
+        return rc;
+    if (d->rhs && (rc = promql_dur_eval(d->rhs, step_ms, range_ms, &r)) != 0)
+        return rc;
+    switch (d->op) {
+    case PROMQL_DUR_NUMBER:
+        *seconds = d->value;
+        return 0;
+    case PROMQL_DUR_STEP:
+        *seconds = (double)step_ms / 1000.0;
+        return 0;
+    case PROMQL_DUR_RANGE:
+        *seconds = (double)range_ms / 1000.0;
+        return 0;
+    case PROMQL_DUR_MIN_OF:
+        *seconds = fmin(l, r);
+        return 0;
+    case PROMQL_DUR_MAX_OF:
+        *seconds = fmax(l, r);
+        return 0;
+    case PROMQL_DUR_NEG:
+        *seconds = -l;
+        return 0;
+    case PROMQL_DUR_POS:
+    case PROMQL_DUR_PAREN:
+        *seconds = l;
+        return 0;
+    case PROMQL_DUR_BINARY:
+        break;
+    }
+    switch (d->binop) {
+    case PROMQL_ADD:
+        *seconds = l + r;
+        return 0;
+    case PROMQL_SUB:
+        *seconds = l - r;
+        return 0;
+    case PROMQL_MUL:
+        *seconds = l * r;
+        return 0;
+    case PROMQL_DIV:
+        if (r == 0)
+            return TT_EINVAL;
+        *seconds = l / r;
+        return 0;
+    case PROMQL_MOD:
+        if (r == 0)
+            return TT_EINVAL;
+        *seconds = fmod(l, r);
+        return 0;
+    case PROMQL_POW:
+        *seconds = pow(l, r);
+        return 0;
+    default:
+        return TT_EINVAL;
+    }
+}
+
+int promql_dur_ms(const struct promql_dur_expr *d, int64_t step_ms, int64_t range_ms, int64_t *ms)
+{
+    double s;
+    int rc = promql_dur_eval(d, step_ms, range_ms, &s);
+    if (rc != 0)
+        return rc;
+    if (isnan(s))
+        return TT_EINVAL;
+    double v = round(s * 1000.0);
+    *ms = v >= 9223372036854775807.0    ? INT64_MAX
+          : v <= -9223372036854775808.0 ? INT64_MIN
+                                        : (int64_t)v;
+    return 0;
 }
 
 struct fmt_matcher {
@@ -501,6 +635,33 @@ out:
     wbuf_release(&tmp);
 }
 
+/* print_fill appends the fill modifiers: fill(v) when both sides are set
+ * to the same value (bitwise, so NaN pairs too), else fill_left/fill_right. */
+static void print_fill(struct wbuf *b, const struct promql_vector_matching *vm)
+{
+    char num[400];
+    if (vm->has_fill_left && vm->has_fill_right &&
+        memcmp(&vm->fill_left, &vm->fill_right, sizeof(double)) == 0) {
+        promql_format_float(vm->fill_left, num, sizeof(num));
+        put_str(b, " fill(");
+        put_str(b, num);
+        wbuf_put_u8(b, ')');
+        return;
+    }
+    if (vm->has_fill_left) {
+        promql_format_float(vm->fill_left, num, sizeof(num));
+        put_str(b, " fill_left(");
+        put_str(b, num);
+        wbuf_put_u8(b, ')');
+    }
+    if (vm->has_fill_right) {
+        promql_format_float(vm->fill_right, num, sizeof(num));
+        put_str(b, " fill_right(");
+        put_str(b, num);
+        wbuf_put_u8(b, ')');
+    }
+}
+
 static void print_expr(const struct promql_expr *e, struct wbuf *b)
 {
     char tmp[400];
@@ -527,7 +688,7 @@ static void print_expr(const struct promql_expr *e, struct wbuf *b)
         const struct promql_vector_selector *vs = &e->u.ms.vs->u.vs;
         put_vector_selector(b, vs, 0);
         wbuf_put_u8(b, '[');
-        put_duration(b, e->u.ms.range_ms);
+        put_range(b, e->u.ms.range_ms, e->u.ms.range_expr);
         wbuf_put_u8(b, ']');
         put_at(b, &vs->mods);
         put_offset(b, &vs->mods);
@@ -536,10 +697,10 @@ static void print_expr(const struct promql_expr *e, struct wbuf *b)
     case PROMQL_SUBQUERY:
         print_expr(e->u.sq.expr, b);
         wbuf_put_u8(b, '[');
-        put_duration(b, e->u.sq.range_ms);
+        put_range(b, e->u.sq.range_ms, e->u.sq.range_expr);
         wbuf_put_u8(b, ':');
-        if (e->u.sq.step_ms != 0)
-            put_duration(b, e->u.sq.step_ms);
+        if (e->u.sq.step_ms != 0 || e->u.sq.step_expr != NULL)
+            put_range(b, e->u.sq.step_ms, e->u.sq.step_expr);
         wbuf_put_u8(b, ']');
         put_at(b, &e->u.sq.mods);
         put_offset(b, &e->u.sq.mods);
@@ -603,6 +764,7 @@ static void print_expr(const struct promql_expr *e, struct wbuf *b)
                 put_labels(b, vm->include, vm->ninclude);
                 wbuf_put_u8(b, ')');
             }
+            print_fill(b, vm);
         }
         wbuf_put_u8(b, ' ');
         print_expr(bin->rhs, b);

@@ -120,6 +120,8 @@ enum promql_aggop {
     PROMQL_AGG_BOTTOMK,      /* param: scalar k */
     PROMQL_AGG_QUANTILE,     /* param: scalar phi */
     PROMQL_AGG_COUNT_VALUES, /* param: string, the output label name */
+    PROMQL_AGG_LIMITK,       /* param: scalar k (experimental) */
+    PROMQL_AGG_LIMIT_RATIO,  /* param: scalar ratio in [-1, 1] (experimental) */
 };
 
 /* promql_aggop_str: "sum", "count_values", ... */
@@ -142,6 +144,13 @@ struct promql_vector_matching {
     size_t nlabels;
     struct promql_str *include; /* group_left/group_right extra labels */
     size_t ninclude;
+    /* Experimental fill modifiers: fill(v) sets both, fill_left(v) and
+     * fill_right(v) one side each. A side with no match on the other side
+     * is paired with a synthetic series of that value. With group_right the
+     * evaluator swaps the sides and the fill values stay with their
+     * positions after the swap, as Prometheus does. */
+    int has_fill_left, has_fill_right;
+    double fill_left, fill_right;
 };
 
 /* The @ modifier. */
@@ -152,9 +161,47 @@ enum promql_at {
     PROMQL_AT_END,       /* @ end() */
 };
 
+/* Duration expressions (Prometheus's experimental promql-duration-expr):
+ * `[5m+1m]`, `[step()*2]`, `offset min_of(range(), 1h)`. Values are float
+ * seconds; a plain number is seconds. Kept for printing and, when dynamic
+ * (step() or range() inside), evaluated by the engine per query. */
+enum promql_dur_op {
+    PROMQL_DUR_NUMBER = 0, /* value */
+    PROMQL_DUR_STEP,       /* step(): the query's step (0 for an instant query) */
+    PROMQL_DUR_RANGE,      /* range(): end - start of the query */
+    PROMQL_DUR_MIN_OF,     /* min_of(lhs, rhs) */
+    PROMQL_DUR_MAX_OF,     /* max_of(lhs, rhs) */
+    PROMQL_DUR_NEG,        /* -lhs */
+    PROMQL_DUR_POS,        /* +lhs */
+    PROMQL_DUR_PAREN,      /* (lhs) as written */
+    PROMQL_DUR_BINARY,     /* lhs binop rhs: + - * / % ^ */
+};
+
+struct promql_dur_expr {
+    enum promql_dur_op op;
+    enum promql_binop binop; /* PROMQL_DUR_BINARY */
+    double value;            /* PROMQL_DUR_NUMBER, in seconds */
+    int is_duration;         /* NUMBER written as a duration: printed as one */
+    int dynamic;             /* 1 when step() or range() occurs in the subtree */
+    struct promql_dur_expr *lhs, *rhs;
+};
+
+/* promql_dur_eval evaluates d with the query's step and range (ms) into
+ * *seconds. Returns 0, or TT_EINVAL for a division or modulo by zero. */
+int promql_dur_eval(const struct promql_dur_expr *d, int64_t step_ms, int64_t range_ms,
+                    double *seconds);
+
+/* promql_dur_ms evaluates d (as promql_dur_eval) and rounds to milliseconds,
+ * saturating at the int64 range. Returns 0 or TT_EINVAL. */
+int promql_dur_ms(const struct promql_dur_expr *d, int64_t step_ms, int64_t range_ms, int64_t *ms);
+
 /* Time modifiers of a vector selector or subquery. */
 struct promql_time_mods {
     int64_t offset_ms; /* may be negative; 0 = none */
+    /* The offset as a duration expression, or NULL when written as a plain
+     * (signed) number. When offset_expr->dynamic, offset_ms is 0 and the
+     * engine evaluates the expression. */
+    struct promql_dur_expr *offset_expr;
     enum promql_at at;
     int64_t at_ms; /* when at == PROMQL_AT_TIMESTAMP */
 };
@@ -189,13 +236,18 @@ struct promql_vector_selector {
 
 struct promql_matrix_selector {
     struct promql_expr *vs; /* kind PROMQL_VECTOR_SELECTOR; holds offset/@ */
-    int64_t range_ms;       /* > 0 */
+    int64_t range_ms;       /* > 0, except 0 when range_expr->dynamic */
+    /* The range as a duration expression, or NULL when a plain number. */
+    struct promql_dur_expr *range_expr;
 };
 
 struct promql_subquery {
     struct promql_expr *expr; /* an instant vector expression */
-    int64_t range_ms;         /* > 0 */
+    int64_t range_ms;         /* > 0, except 0 when range_expr->dynamic */
     int64_t step_ms;          /* 0 = the query's default resolution */
+    /* Range and step as duration expressions, or NULL when plain numbers
+     * (or no step); a dynamic one leaves its _ms field 0 for the engine. */
+    struct promql_dur_expr *range_expr, *step_expr;
     struct promql_time_mods mods;
 };
 

@@ -172,7 +172,29 @@ static int64_t ref_time(const struct ev *ev, const struct promql_time_mods *m, i
     case PROMQL_AT_NONE:
         break;
     }
-    return base - m->offset_ms;
+    return base - ev_dur(ev, m->offset_ms, m->offset_expr);
+}
+
+int64_t ev_dur(const struct ev *ev, int64_t ms, const struct promql_dur_expr *d)
+{
+    int64_t v;
+    if (d == NULL || !d->dynamic || promql_dur_ms(d, ev->step, ev->end - ev->start, &v) != 0)
+        return ms;
+    return v;
+}
+
+/* check_dur: a dynamic duration expression must evaluate (and, for a range,
+ * be > 0) for this query. */
+static int check_dur(struct ev *ev, const struct promql_dur_expr *d, int positive)
+{
+    int64_t v;
+    if (d == NULL || !d->dynamic)
+        return 0;
+    if (promql_dur_ms(d, ev->step, ev->end - ev->start, &v) != 0)
+        return ev_errorf(ev, TT_EINVAL, "invalid duration expression: division by zero");
+    if (positive && v <= 0)
+        return ev_errorf(ev, TT_EINVAL, "duration must be greater than 0");
+    return 0;
 }
 
 /* ---- pre-pass: selectors and their spans ---------------------------------------------- */
@@ -228,8 +250,9 @@ static void ref_span(const struct ev *ev, const struct promql_time_mods *m, int6
         *a = *b = ref_time(ev, m, lo);
         return;
     }
-    *a = sat_sub(lo, m->offset_ms);
-    *b = sat_sub(hi, m->offset_ms);
+    int64_t off = ev_dur(ev, m->offset_ms, m->offset_expr);
+    *a = sat_sub(lo, off);
+    *b = sat_sub(hi, off);
 }
 
 static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64_t hi)
@@ -239,16 +262,26 @@ static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64
 
     switch (e->kind) {
     case PROMQL_VECTOR_SELECTOR:
+        if ((rc = check_dur(ev, e->u.vs.mods.offset_expr, 0)) != 0)
+            return rc;
         ref_span(ev, &e->u.vs.mods, lo, hi, &a, &b);
         return note_sel(ev, e, sat_sub(a, ev->lookback_ms), b);
     case PROMQL_MATRIX_SELECTOR: {
         const struct promql_expr *vs = e->u.ms.vs;
+        if ((rc = check_dur(ev, e->u.ms.range_expr, 1)) != 0 ||
+            (rc = check_dur(ev, vs->u.vs.mods.offset_expr, 0)) != 0)
+            return rc;
         ref_span(ev, &vs->u.vs.mods, lo, hi, &a, &b);
-        return note_sel(ev, vs, sat_sub(a, e->u.ms.range_ms), b);
+        return note_sel(ev, vs, sat_sub(a, ev_dur(ev, e->u.ms.range_ms, e->u.ms.range_expr)), b);
     }
     case PROMQL_SUBQUERY:
+        if ((rc = check_dur(ev, e->u.sq.range_expr, 1)) != 0 ||
+            (rc = check_dur(ev, e->u.sq.step_expr, 0)) != 0 ||
+            (rc = check_dur(ev, e->u.sq.mods.offset_expr, 0)) != 0)
+            return rc;
         ref_span(ev, &e->u.sq.mods, lo, hi, &a, &b);
-        return prepass(ev, e->u.sq.expr, sat_sub(a, e->u.sq.range_ms), b);
+        return prepass(ev, e->u.sq.expr,
+                       sat_sub(a, ev_dur(ev, e->u.sq.range_ms, e->u.sq.range_expr)), b);
     case PROMQL_CALL:
         for (size_t i = 0; i < e->u.call.nargs && rc == 0; i++)
             rc = prepass(ev, e->u.call.args[i], lo, hi);
@@ -393,12 +426,13 @@ static int eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, struct
     const struct promql_expr *vs = e->u.ms.vs;
     struct sel_data *d = find_sel(ev, vs);
     int64_t r = ref_time(ev, &vs->u.vs.mods, t);
-    int64_t from = r - e->u.ms.range_ms;
+    int64_t range_ms = ev_dur(ev, e->u.ms.range_ms, e->u.ms.range_expr);
+    int64_t from = r - range_ms;
 
     out->type = PROMQL_TYPE_MATRIX;
     out->nm = 0;
     out->win_end = r;
-    out->range_ms = e->u.ms.range_ms;
+    out->range_ms = range_ms;
     if (d == NULL || d->n == 0)
         return 0;
     out->m = ev_alloc(ev, d->n * sizeof *out->m);
@@ -494,8 +528,9 @@ static int eval_subquery(struct ev *ev, const struct promql_expr *e, int64_t t, 
 {
     const struct promql_subquery *sq = &e->u.sq;
     int64_t r = ref_time(ev, &sq->mods, t);
-    int64_t step = sq->step_ms > 0 ? sq->step_ms : ev->sq_step_ms;
-    int64_t x = r - sq->range_ms;
+    int64_t sq_step = ev_dur(ev, sq->step_ms, sq->step_expr);
+    int64_t step = sq_step > 0 ? sq_step : ev->sq_step_ms;
+    int64_t x = r - ev_dur(ev, sq->range_ms, sq->range_expr);
     /* The first multiple of step after x (the window is left-open). */
     int64_t first = step * (x / step);
     struct acc a = { 0 };
@@ -535,7 +570,7 @@ static int eval_subquery(struct ev *ev, const struct promql_expr *e, int64_t t, 
     }
     out->type = PROMQL_TYPE_MATRIX;
     out->win_end = r;
-    out->range_ms = sq->range_ms;
+    out->range_ms = ev_dur(ev, sq->range_ms, sq->range_expr);
     out->nm = 0;
     out->m = ev_alloc(ev, (a.n + 1) * sizeof *out->m);
     if (out->m == NULL) {

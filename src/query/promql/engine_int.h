@@ -85,6 +85,10 @@ int ev_eval(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *o
 /* ev_alloc: zeroed step-arena memory, NULL on ENOMEM (error recorded). */
 void *ev_alloc(struct ev *ev, size_t n);
 
+/* ev_dur: the duration field ms, or its dynamic duration expression d
+ * (step() / range()) evaluated for this query. */
+int64_t ev_dur(const struct ev *ev, int64_t ms, const struct promql_dur_expr *d);
+
 /* ev_unparen strips parentheses. */
 const struct promql_expr *ev_unparen(const struct promql_expr *e);
 

@@ -1,6 +1,7 @@
 /*
  * eval_agg.c - PromQL aggregations (sum, avg, count, min, max, group,
- * stddev, stdvar, quantile, topk, bottomk, count_values) with by/without,
+ * stddev, stdvar, quantile, topk, bottomk, count_values, limitk,
+ * limit_ratio) with by/without,
  * computed one step at a time with Prometheus's numerics: Kahan-Neumaier
  * summation for sum and avg (switching to an incremental mean when the sum
  * overflows), Welford's method for stddev/stdvar, the same heap order for
@@ -298,6 +299,91 @@ out:
     return rc;
 }
 
+/* limit_admits: Prometheus's HashRatioSampler.AddRatioSample: a series is
+ * in when its hash offset is below r (r >= 0) or at or above 1 + r (r < 0),
+ * so limit_ratio(r) and limit_ratio(-(1 - r)) are complements. */
+static int limit_admits(double r, const struct promql_labels *ls)
+{
+    double off = (double)promql_labels_prom_hash(ls) / (double)UINT64_MAX;
+    return (r >= 0 && off < r) || (r < 0 && off >= 1.0 + r);
+}
+
+/* limitk / limit_ratio: the first k series of each group in input order, or
+ * the series whose label hash falls in the ratio's part of [0, 1]. */
+static int limit(struct ev *ev, const struct promql_aggregate *a, double param,
+                 const struct val *in, struct val *out)
+{
+    struct hmap h = { 0 };
+    size_t *cnt = NULL, *order = NULL;
+    size_t ng = 0;
+    int64_t k = 0;
+    int rc = 0;
+
+    out->type = PROMQL_TYPE_VECTOR;
+    out->n = 0;
+    if (a->op == PROMQL_AGG_LIMITK) {
+        if (param < 1)
+            return 0;
+        if (isnan(param))
+            return ev_errorf(ev, TT_EINVAL, "Parameter value is NaN");
+        if (param >= 9.223372036854775807e18)
+            return ev_errorf(ev, TT_EINVAL, "Scalar value %g overflows int64", param);
+        k = (int64_t)param;
+    } else {
+        if (isnan(param))
+            return ev_errorf(ev, TT_EINVAL, "Ratio value is NaN");
+        if (param == 0)
+            return 0;
+        param = param < -1 ? -1 : param > 1 ? 1 : param;
+    }
+    if (in->n == 0)
+        return 0;
+    out->s = ev_alloc(ev, in->n * sizeof *out->s);
+    cnt = calloc(in->n, sizeof *cnt);
+    order = calloc(in->n, sizeof *order);
+    if (out->s == NULL || cnt == NULL || order == NULL || hmap_init(&h, in->n) != 0) {
+        rc = ev_nomem(ev);
+        goto out;
+    }
+    /* Mark the kept samples, then output them group by group (groups in
+     * order of first appearance, as Prometheus's result order). */
+    for (size_t i = 0; i < in->n; i++) {
+        int isnew;
+        uint32_t *slot = hmap_put(
+            &h, ev_signature(&in->s[i].labels, !a->without, a->grouping, a->ngrouping), &isnew);
+        if (slot == NULL) {
+            rc = ev_nomem(ev);
+            goto out;
+        }
+        if (isnew)
+            *slot = (uint32_t)ng++;
+        int keep;
+        if (a->op == PROMQL_AGG_LIMITK)
+            keep = (int64_t)cnt[*slot] < k;
+        else
+            keep = limit_admits(param, &in->s[i].labels);
+        order[i] = keep ? (size_t)*slot + 1 : 0;
+        if (keep)
+            cnt[*slot]++;
+    }
+    /* cnt becomes each group's output offset. */
+    size_t off = 0;
+    for (size_t gi = 0; gi < ng; gi++) {
+        size_t c = cnt[gi];
+        cnt[gi] = off;
+        off += c;
+    }
+    for (size_t i = 0; i < in->n; i++)
+        if (order[i] > 0)
+            out->s[cnt[order[i] - 1]++] = in->s[i];
+    out->n = off;
+out:
+    free(cnt);
+    free(order);
+    hmap_release(&h);
+    return rc;
+}
+
 int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
 {
     const struct promql_aggregate *a = &e->u.agg;
@@ -318,6 +404,8 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
         return count_values(ev, a, p.str, &in, out);
     if (a->op == PROMQL_AGG_TOPK || a->op == PROMQL_AGG_BOTTOMK)
         return topk(ev, a, param, &in, out);
+    if (a->op == PROMQL_AGG_LIMITK || a->op == PROMQL_AGG_LIMIT_RATIO)
+        return limit(ev, a, param, &in, out);
 
     out->type = PROMQL_TYPE_VECTOR;
     out->n = 0;

@@ -190,22 +190,31 @@ out:
     return rc;
 }
 
-/* match_labels: Prometheus's Labels.MatchLabels, formatted. */
+/* match_labels: Prometheus's Labels.MatchLabels (the on labels, or all but
+ * the ignoring labels and __name__), as a label set in the step arena. */
+static int match_labels(struct ev *ev, const struct promql_labels *ls,
+                        const struct promql_vector_matching *m, struct promql_labels *sub)
+{
+    struct promql_label *v = ev_alloc(ev, (ls->n + 1) * sizeof *v);
+    sub->v = v;
+    sub->n = 0;
+    if (v == NULL)
+        return TT_ENOMEM;
+    for (size_t i = 0; i < ls->n; i++) {
+        int listed = in_names(ls->v[i].name, m->labels, m->nlabels);
+        if (m->on == listed && (m->on || strcmp(ls->v[i].name, "__name__") != 0))
+            v[sub->n++] = ls->v[i];
+    }
+    return 0;
+}
+
+/* format_match_labels: match_labels, formatted. */
 static void format_match_labels(struct ev *ev, const struct promql_labels *ls,
                                 const struct promql_vector_matching *m, struct wbuf *w)
 {
     struct promql_labels sub;
-    struct promql_label *v = ev_alloc(ev, (ls->n + 1) * sizeof *v);
-    sub.v = v;
-    sub.n = 0;
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < ls->n; i++) {
-        int listed = in_names(ls->v[i].name, m->labels, m->nlabels);
-        if (m->on == listed && (m->on || strcmp(ls->v[i].name, "__name__") != 0))
-            v[sub.n++] = ls->v[i];
-    }
-    promql_labels_format(&sub, w);
+    if (match_labels(ev, ls, m, &sub) == 0)
+        promql_labels_format(&sub, w);
 }
 
 static int dup_error(struct ev *ev, const struct promql_vector_matching *m,
@@ -272,6 +281,51 @@ static int result_labels(struct ev *ev, const struct promql_binary *b,
     return 0;
 }
 
+/* join_one computes one pair of vector_vector: ls from the (possibly
+ * swapped) left side, rs from the right; either may be a fill series. */
+static int join_one(struct ev *ev, const struct promql_binary *b, int swapped,
+                    const struct promql_sample *ls, const struct promql_sample *rs, uint64_t sig,
+                    struct hmap *matched, struct hmap *inserted, struct val *out)
+{
+    const struct promql_vector_matching *m = b->matching;
+    double fl = ls->v, fr = rs->v, f;
+    int keep, isnew, rc;
+    if (swapped) {
+        fl = rs->v;
+        fr = ls->v;
+    }
+    f = elem(b->op, fl, fr, &keep);
+    if (b->return_bool)
+        f = keep ? 1.0 : 0.0;
+    struct promql_labels res;
+    if ((rc = result_labels(ev, b, &ls->labels, &rs->labels, &res)) != 0)
+        return rc;
+    if (m->card == PROMQL_CARD_ONE_TO_ONE) {
+        if (hmap_put(matched, sig, &isnew) == NULL)
+            return ev_nomem(ev);
+        if (!isnew)
+            return ev_errorf(ev, TT_EINVAL,
+                             "multiple matches for labels: many-to-one matching must be "
+                             "explicit (group_left/group_right)");
+    } else {
+        uint64_t key = sig * 0x9e3779b97f4a7c15ull ^ promql_labels_hash(&res);
+        if (hmap_put(inserted, key, &isnew) == NULL)
+            return ev_nomem(ev);
+        if (!isnew)
+            return ev_errorf(ev, TT_EINVAL,
+                             "multiple matches for labels: grouping labels must ensure unique "
+                             "matches");
+    }
+    if (!keep && !b->return_bool)
+        return 0;
+    struct promql_sample *o = &out->s[out->n++];
+    o->labels = res;
+    o->v = f;
+    o->t = ls->t;
+    o->drop_name = b->return_bool;
+    return 0;
+}
+
 static int vector_vector(struct ev *ev, const struct promql_binary *b, const struct val *lv,
                          const struct val *rv, struct val *out)
 {
@@ -279,17 +333,21 @@ static int vector_vector(struct ev *ev, const struct promql_binary *b, const str
     int swapped = m->card == PROMQL_CARD_ONE_TO_MANY;
     const struct val *l = swapped ? rv : lv, *r = swapped ? lv : rv;
     struct hmap right = { 0 }, matched = { 0 }, inserted = { 0 };
+    unsigned char *rused = NULL;
     int rc = 0;
 
     out->type = PROMQL_TYPE_VECTOR;
     out->n = 0;
-    if (l->n == 0 || r->n == 0)
+    /* Fill values stay with their positions after the group_right swap. */
+    int fill_l = m->has_fill_left && r->n > 0, fill_r = m->has_fill_right && l->n > 0;
+    if ((l->n == 0 && !fill_l) || (r->n == 0 && !fill_r))
         return 0;
-    out->s = ev_alloc(ev, l->n * sizeof *out->s);
-    if (out->s == NULL)
+    out->s = ev_alloc(ev, (l->n + r->n + 1) * sizeof *out->s);
+    rused = ev_alloc(ev, r->n + 1);
+    if (out->s == NULL || rused == NULL)
         return TT_ENOMEM;
-    if (hmap_init(&right, r->n) != 0 || hmap_init(&matched, l->n) != 0 ||
-        hmap_init(&inserted, l->n) != 0) {
+    if (hmap_init(&right, r->n) != 0 || hmap_init(&matched, l->n + r->n) != 0 ||
+        hmap_init(&inserted, l->n + r->n) != 0) {
         rc = ev_nomem(ev);
         goto out;
     }
@@ -311,53 +369,37 @@ static int vector_vector(struct ev *ev, const struct promql_binary *b, const str
         const struct promql_sample *ls = &l->s[i];
         uint64_t sig = ev_signature(&ls->labels, m->on, m->labels, m->nlabels);
         uint32_t *slot = hmap_get(&right, sig);
-        if (slot == NULL)
-            continue;
-        const struct promql_sample *rs = &r->s[*slot];
-        double fl = ls->v, fr = rs->v, f;
-        int keep, isnew;
-        if (swapped) {
-            fl = rs->v;
-            fr = ls->v;
-        }
-        f = elem(b->op, fl, fr, &keep);
-        if (b->return_bool) {
-            f = keep ? 1.0 : 0.0;
-        }
-        struct promql_labels res;
-        if ((rc = result_labels(ev, b, &ls->labels, &rs->labels, &res)) != 0)
-            goto out;
-        if (m->card == PROMQL_CARD_ONE_TO_ONE) {
-            if (hmap_put(&matched, sig, &isnew) == NULL) {
-                rc = ev_nomem(ev);
-                goto out;
-            }
-            if (!isnew) {
-                rc = ev_errorf(ev, TT_EINVAL,
-                               "multiple matches for labels: many-to-one matching must be "
-                               "explicit (group_left/group_right)");
-                goto out;
-            }
+        struct promql_sample fill;
+        const struct promql_sample *rs;
+        if (slot != NULL) {
+            rs = &r->s[*slot];
+            rused[*slot] = 1;
+        } else if (fill_r) {
+            /* A fill series has no labels: group_left/right extra labels
+             * cannot be filled. */
+            memset(&fill, 0, sizeof fill);
+            fill.v = m->fill_right;
+            fill.t = ls->t;
+            rs = &fill;
         } else {
-            uint64_t key = sig * 0x9e3779b97f4a7c15ull ^ promql_labels_hash(&res);
-            if (hmap_put(&inserted, key, &isnew) == NULL) {
-                rc = ev_nomem(ev);
-                goto out;
-            }
-            if (!isnew) {
-                rc = ev_errorf(ev, TT_EINVAL,
-                               "multiple matches for labels: grouping labels must ensure unique "
-                               "matches");
-                goto out;
-            }
-        }
-        if (!keep && !b->return_bool)
             continue;
-        struct promql_sample *o = &out->s[out->n++];
-        o->labels = res;
-        o->v = f;
-        o->t = ls->t;
-        o->drop_name = b->return_bool;
+        }
+        if ((rc = join_one(ev, b, swapped, ls, rs, sig, &matched, &inserted, out)) != 0)
+            goto out;
+    }
+    for (size_t i = 0; fill_l && i < r->n; i++) {
+        if (rused[i])
+            continue;
+        /* The missing left series gets the match group's labels. */
+        struct promql_sample fill;
+        memset(&fill, 0, sizeof fill);
+        if ((rc = match_labels(ev, &r->s[i].labels, m, &fill.labels)) != 0)
+            goto out;
+        fill.v = m->fill_left;
+        fill.t = r->s[i].t;
+        uint64_t sig = ev_signature(&r->s[i].labels, m->on, m->labels, m->nlabels);
+        if ((rc = join_one(ev, b, swapped, &fill, &r->s[i], sig, &matched, &inserted, out)) != 0)
+            goto out;
     }
 out:
     hmap_release(&right);

@@ -738,6 +738,10 @@ static enum promql_aggop agg_of(enum promql_tok t)
         return PROMQL_AGG_QUANTILE;
     case PT_COUNT_VALUES:
         return PROMQL_AGG_COUNT_VALUES;
+    case PT_LIMITK:
+        return PROMQL_AGG_LIMITK;
+    case PT_LIMIT_RATIO:
+        return PROMQL_AGG_LIMIT_RATIO;
     default:
         return PROMQL_AGG_SUM;
     }
@@ -780,7 +784,7 @@ static struct promql_expr *parse_aggregate(struct parser *p, const struct promql
     e->end = p->last_end;
     if (nargs == 0)
         return fail(p, e->pos, "no arguments for aggregate expression provided");
-    if (op->type == PT_LIMITK || op->type == PT_LIMIT_RATIO)
+    if ((op->type == PT_LIMITK || op->type == PT_LIMIT_RATIO) && !p->experimental)
         return fail(p, e->pos,
                     "%.*s() is experimental and must be enabled with "
                     "--enable-feature=promql-experimental-functions",
@@ -839,6 +843,214 @@ static int is_duration_expr_start(struct parser *p, enum promql_tok t)
         return 0;
     advance(p);
     return peek(p) == PT_LEFT_PAREN;
+}
+
+/* ---- duration expressions (experimental) ------------------------------------------- */
+
+static struct promql_dur_expr *dur_node(struct parser *p, enum promql_dur_op op)
+{
+    struct promql_dur_expr *d = alloc(p, sizeof(*d));
+    if (d)
+        d->op = op;
+    return d;
+}
+
+static struct promql_dur_expr *dur_unary(struct parser *p, enum promql_dur_op op,
+                                         struct promql_dur_expr *lhs)
+{
+    if (!lhs)
+        return NULL;
+    struct promql_dur_expr *d = dur_node(p, op);
+    if (d) {
+        d->lhs = lhs;
+        d->dynamic = lhs->dynamic;
+    }
+    return d;
+}
+
+static int dur_binop(enum promql_tok t, enum promql_binop *op, int *prec)
+{
+    switch (t) {
+    case PT_ADD:
+        *op = PROMQL_ADD;
+        *prec = 1;
+        return 1;
+    case PT_SUB:
+        *op = PROMQL_SUB;
+        *prec = 1;
+        return 1;
+    case PT_MUL:
+        *op = PROMQL_MUL;
+        *prec = 2;
+        return 1;
+    case PT_DIV:
+        *op = PROMQL_DIV;
+        *prec = 2;
+        return 1;
+    case PT_MOD:
+        *op = PROMQL_MOD;
+        *prec = 2;
+        return 1;
+    case PT_POW:
+        *op = PROMQL_POW;
+        *prec = 3;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static struct promql_dur_expr *parse_dur(struct parser *p, int min_prec, const char *context,
+                                         const char *expected);
+
+static int expect_tok(struct parser *p, enum promql_tok t, const char *context,
+                      const char *expected)
+{
+    if (peek(p) != t) {
+        unexpected(p, context, expected);
+        return -1;
+    }
+    advance(p);
+    return p->failed ? -1 : 0;
+}
+
+/* parse_dur_atom: a number or duration, (expr), step(), range(), min_of(a, b)
+ * or max_of(a, b). */
+static struct promql_dur_expr *parse_dur_atom(struct parser *p, const char *context,
+                                              const char *expected)
+{
+    enum promql_tok t = peek(p);
+    if (p->failed)
+        return NULL;
+    struct promql_dur_expr *d;
+    switch (t) {
+    case PT_NUMBER:
+    case PT_DURATION: {
+        struct promql_token nt = advance(p);
+        if (!(d = dur_node(p, PROMQL_DUR_NUMBER)))
+            return NULL;
+        d->is_duration = t == PT_DURATION;
+        if (number_value(p, &nt, &d->value) < 0)
+            return NULL;
+        return d;
+    }
+    case PT_LEFT_PAREN: {
+        advance(p);
+        d = dur_unary(p, PROMQL_DUR_PAREN, parse_dur(p, 0, context, expected));
+        if (!d || expect_tok(p, PT_RIGHT_PAREN, context, "\")\"") < 0)
+            return NULL;
+        return d;
+    }
+    case PT_STEP:
+    case PT_RANGE:
+        advance(p);
+        if (expect_tok(p, PT_LEFT_PAREN, context, "\"(\"") < 0 ||
+            expect_tok(p, PT_RIGHT_PAREN, context, "\")\"") < 0)
+            return NULL;
+        if ((d = dur_node(p, t == PT_STEP ? PROMQL_DUR_STEP : PROMQL_DUR_RANGE)))
+            d->dynamic = 1;
+        return d;
+    case PT_MIN_OF:
+    case PT_MAX_OF:
+        advance(p);
+        if (!(d = dur_node(p, t == PT_MIN_OF ? PROMQL_DUR_MIN_OF : PROMQL_DUR_MAX_OF)))
+            return NULL;
+        if (expect_tok(p, PT_LEFT_PAREN, context, "\"(\"") < 0 ||
+            !(d->lhs = parse_dur(p, 0, context, expected)) ||
+            expect_tok(p, PT_COMMA, context, "\",\"") < 0 ||
+            !(d->rhs = parse_dur(p, 0, context, expected)) ||
+            expect_tok(p, PT_RIGHT_PAREN, context, "\")\"") < 0)
+            return NULL;
+        d->dynamic = d->lhs->dynamic || d->rhs->dynamic;
+        return d;
+    default:
+        return unexpected(p, context, expected);
+    }
+}
+
+/* parse_dur_unary: [+-]* atom, a sign binding looser than ^ only. */
+static struct promql_dur_expr *parse_dur_unary(struct parser *p, const char *context,
+                                               const char *expected)
+{
+    enum promql_tok t = peek(p);
+    if (t == PT_ADD || t == PT_SUB) {
+        advance(p);
+        return dur_unary(p, t == PT_SUB ? PROMQL_DUR_NEG : PROMQL_DUR_POS,
+                         parse_dur(p, 3, context, expected));
+    }
+    return parse_dur_atom(p, context, expected);
+}
+
+/* parse_dur: precedence climbing over + - (1), * / % (2), ^ (3, right). */
+static struct promql_dur_expr *parse_dur(struct parser *p, int min_prec, const char *context,
+                                         const char *expected)
+{
+    if (enter(p, peek_tok(p)->pos) < 0)
+        return NULL;
+    struct promql_dur_expr *lhs = parse_dur_unary(p, context, expected);
+    enum promql_binop op;
+    int prec;
+    while (lhs && dur_binop(peek(p), &op, &prec) && prec >= min_prec) {
+        advance(p);
+        struct promql_dur_expr *rhs =
+            parse_dur(p, op == PROMQL_POW ? prec : prec + 1, context, expected);
+        struct promql_dur_expr *d = rhs ? dur_node(p, PROMQL_DUR_BINARY) : NULL;
+        if (!d)
+            return NULL;
+        d->binop = op;
+        d->lhs = lhs;
+        d->rhs = rhs;
+        d->dynamic = lhs->dynamic || rhs->dynamic;
+        lhs = d;
+    }
+    p->depth--;
+    return p->failed ? NULL : lhs;
+}
+
+/* dur_is_plain: a (signed) number, printed and stored as before. */
+static int dur_is_plain(const struct promql_dur_expr *d)
+{
+    while (d->op == PROMQL_DUR_NEG || d->op == PROMQL_DUR_POS)
+        d = d->lhs;
+    return d->op == PROMQL_DUR_NUMBER;
+}
+
+/* dur_const evaluates a non-dynamic duration expression at parse time. */
+static int dur_const(struct parser *p, size_t pos, const struct promql_dur_expr *d, double *v)
+{
+    if (promql_dur_eval(d, 0, 0, v) != 0) {
+        fail(p, pos, "division by zero");
+        return -1;
+    }
+    if (isnan(*v) || *v > 9223372036.854775808 || *v < -9223372036.854775808) {
+        fail(p, pos, "duration out of range");
+        return -1;
+    }
+    return 0;
+}
+
+/* parse_range_expr: the range or step inside [...] as a duration expression
+ * (experimental mode); a constant one must be > 0. */
+static int parse_range_expr(struct parser *p, const char *context, const char *expected,
+                            int64_t *ms, struct promql_dur_expr **expr)
+{
+    size_t pos = peek_tok(p)->pos;
+    struct promql_dur_expr *d = parse_dur(p, 0, context, expected);
+    if (!d)
+        return -1;
+    *expr = dur_is_plain(d) ? NULL : d;
+    *ms = 0;
+    if (d->dynamic)
+        return 0;
+    double v;
+    if (dur_const(p, pos, d, &v) < 0)
+        return -1;
+    if (!(v > 0)) {
+        fail(p, pos, "duration must be greater than 0");
+        return -1;
+    }
+    *ms = (int64_t)llround(v * 1000.0);
+    return 0;
 }
 
 /* parse_range_duration: the duration inside [...] (signs allowed, must be > 0). */
@@ -902,6 +1114,35 @@ static struct promql_time_mods *mods_of(struct promql_expr *e)
     }
 }
 
+/* parse_offset_expr: the offset (after its optional sign) as one duration
+ * atom: `offset -step() * 2` is (x offset -step()) * 2, as in Prometheus. */
+static struct promql_expr *parse_offset_expr(struct parser *p, struct promql_expr *e, size_t pos,
+                                             int neg, const char *expected)
+{
+    struct promql_dur_expr *d = parse_dur_atom(p, "offset", expected);
+    if (d && neg)
+        d = dur_unary(p, PROMQL_DUR_NEG, d);
+    if (!d)
+        return NULL;
+    struct promql_time_mods *m = mods_of(e);
+    if (!m)
+        return fail(p, e->pos,
+                    "offset modifier must be preceded by an instant vector selector or range "
+                    "vector selector or a subquery");
+    if (m->offset_ms != 0 || m->offset_expr != NULL)
+        return fail(p, e->pos, "offset may not be set multiple times");
+    if (!d->dynamic) {
+        double v;
+        if (dur_const(p, pos, d, &v) < 0)
+            return NULL;
+        m->offset_ms = (int64_t)llround(v * 1000.0);
+    }
+    if (!dur_is_plain(d))
+        m->offset_expr = d;
+    e->end = p->last_end;
+    return e;
+}
+
 static struct promql_expr *parse_offset(struct parser *p, struct promql_expr *e)
 {
     advance(p); /* offset */
@@ -917,6 +1158,8 @@ static struct promql_expr *parse_offset(struct parser *p, struct promql_expr *e)
     enum promql_tok t = peek(p);
     if (p->failed)
         return NULL;
+    if (p->experimental)
+        return parse_offset_expr(p, e, first.pos, neg, expected);
     if (is_duration_expr_start(p, t))
         return fail(p, first.pos, "experimental duration expression is not enabled");
     if (t != PT_NUMBER && t != PT_DURATION)
@@ -1012,8 +1255,13 @@ static struct promql_expr *parse_brackets(struct parser *p, struct promql_expr *
 {
     struct promql_token lb = advance(p); /* [ */
     int64_t range_ms;
-    if (parse_range_duration(p, "subquery or range selector",
-                             "number, duration, step(), or range()", &range_ms) < 0)
+    struct promql_dur_expr *range_expr = NULL, *step_expr = NULL;
+    if (p->experimental) {
+        if (parse_range_expr(p, "subquery or range selector",
+                             "number, duration, step(), or range()", &range_ms, &range_expr) < 0)
+            return NULL;
+    } else if (parse_range_duration(p, "subquery or range selector",
+                                    "number, duration, step(), or range()", &range_ms) < 0)
         return NULL;
     enum promql_tok t = peek(p);
     if (p->failed)
@@ -1022,7 +1270,7 @@ static struct promql_expr *parse_brackets(struct parser *p, struct promql_expr *
         advance(p);
         if (e->kind != PROMQL_VECTOR_SELECTOR)
             return fail(p, lb.pos, "ranges only allowed for vector selectors");
-        if (e->u.vs.mods.offset_ms != 0)
+        if (e->u.vs.mods.offset_ms != 0 || e->u.vs.mods.offset_expr != NULL)
             return fail(p, lb.pos, "no offset modifiers allowed before range");
         if (e->u.vs.mods.at != PROMQL_AT_NONE)
             return fail(p, lb.pos, "no @ modifiers allowed before range");
@@ -1032,6 +1280,7 @@ static struct promql_expr *parse_brackets(struct parser *p, struct promql_expr *
         m->type = PROMQL_TYPE_MATRIX;
         m->u.ms.vs = e;
         m->u.ms.range_ms = range_ms;
+        m->u.ms.range_expr = range_expr;
         m->end = p->last_end;
         if (add_child_height(p, m, e) < 0)
             return NULL;
@@ -1042,8 +1291,14 @@ static struct promql_expr *parse_brackets(struct parser *p, struct promql_expr *
     advance(p);
     int64_t step_ms = 0;
     if (peek(p) != PT_RIGHT_BRACKET) {
-        if (parse_range_duration(p, "subquery selector",
-                                 "number, duration, step(), range(), or \"]\"", &step_ms) < 0)
+        if (p->experimental) {
+            if (parse_range_expr(p, "subquery selector",
+                                 "number, duration, step(), range(), or \"]\"", &step_ms,
+                                 &step_expr) < 0)
+                return NULL;
+        } else if (parse_range_duration(p, "subquery selector",
+                                        "number, duration, step(), range(), or \"]\"",
+                                        &step_ms) < 0)
             return NULL;
         if (peek(p) != PT_RIGHT_BRACKET)
             return unexpected(p, "subquery selector", "\"]\"");
@@ -1058,6 +1313,8 @@ static struct promql_expr *parse_brackets(struct parser *p, struct promql_expr *
     s->u.sq.expr = e;
     s->u.sq.range_ms = range_ms;
     s->u.sq.step_ms = step_ms;
+    s->u.sq.range_expr = range_expr;
+    s->u.sq.step_expr = step_expr;
     s->end = p->last_end;
     if (add_child_height(p, s, e) < 0)
         return NULL;
@@ -1247,6 +1504,45 @@ static int binop_of(enum promql_tok t, enum promql_binop *op, int *prec)
 }
 
 /* parse_bin_modifiers: bool, on/ignoring(...), group_left/right(...). */
+/* parse_fill parses fill(v), fill_left(v) or fill_right(v) (the keyword is
+ * next) into vm; v is a number, optionally signed. */
+static int parse_fill(struct parser *p, struct promql_vector_matching *vm, enum promql_tok kw)
+{
+    advance(p); /* fill keyword */
+    if (peek(p) != PT_LEFT_PAREN) {
+        unexpected(p, "fill modifier", "\"(\"");
+        return -1;
+    }
+    advance(p);
+    int neg = 0;
+    if (peek(p) == PT_ADD || peek(p) == PT_SUB)
+        neg = advance(p).type == PT_SUB;
+    if (peek(p) != PT_NUMBER) {
+        unexpected(p, "fill modifier", "number");
+        return -1;
+    }
+    struct promql_token nt = advance(p);
+    double v;
+    if (number_value(p, &nt, &v) < 0)
+        return -1;
+    if (neg)
+        v = -v;
+    if (peek(p) != PT_RIGHT_PAREN) {
+        unexpected(p, "fill modifier", "\")\"");
+        return -1;
+    }
+    advance(p);
+    if (kw != PT_FILL_RIGHT) {
+        vm->has_fill_left = 1;
+        vm->fill_left = v;
+    }
+    if (kw != PT_FILL_LEFT) {
+        vm->has_fill_right = 1;
+        vm->fill_right = v;
+    }
+    return p->failed ? -1 : 0;
+}
+
 static int parse_bin_modifiers(struct parser *p, struct promql_expr *e)
 {
     struct promql_binary *b = &e->u.bin;
@@ -1273,9 +1569,14 @@ static int parse_bin_modifiers(struct parser *p, struct promql_expr *e)
         }
     }
     t = peek(p);
-    if (t == PT_FILL || t == PT_FILL_LEFT || t == PT_FILL_RIGHT) {
-        fail(p, e->pos, "binop fill modifiers are experimental and not enabled");
-        return -1;
+    while (t == PT_FILL || t == PT_FILL_LEFT || t == PT_FILL_RIGHT) {
+        if (!p->experimental) {
+            fail(p, e->pos, "binop fill modifiers are experimental and not enabled");
+            return -1;
+        }
+        if (parse_fill(p, vm, t) < 0)
+            return -1;
+        t = peek(p);
     }
     return p->failed ? -1 : 0;
 }

@@ -69,6 +69,147 @@ uint64_t promql_labels_hash(const struct promql_labels *ls)
     return h;
 }
 
+/* ---- XXH64, written from the published algorithm description --------------- */
+
+#define XP1 0x9E3779B185EBCA87ull
+#define XP2 0xC2B2AE3D27D4EB4Full
+#define XP3 0x165667B19E3779F9ull
+#define XP4 0x85EBCA77C2B2AE63ull
+#define XP5 0x27D4EB2F165667C5ull
+
+static uint64_t rotl64(uint64_t x, unsigned r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t xround(uint64_t acc, uint64_t in)
+{
+    acc += in * XP2;
+    acc = rotl64(acc, 31);
+    return acc * XP1;
+}
+
+static uint64_t xmerge(uint64_t acc, uint64_t v)
+{
+    acc ^= xround(0, v);
+    return acc * XP1 + XP4;
+}
+
+/* XXH64 state for streaming: the 32-byte stripe accumulators and a tail. */
+struct xxh {
+    uint64_t v[4];
+    uint64_t total;
+    unsigned char buf[32];
+    size_t nbuf;
+};
+
+static void xxh_init(struct xxh *x)
+{
+    memset(x, 0, sizeof *x);
+    x->v[0] = XP1 + XP2;
+    x->v[1] = XP2;
+    x->v[2] = 0;
+    x->v[3] = 0 - XP1;
+}
+
+static void xxh_stripe(struct xxh *x, const unsigned char *p)
+{
+    for (int i = 0; i < 4; i++)
+        x->v[i] = xround(x->v[i], rd64(p + 8 * i));
+}
+
+static void xxh_update(struct xxh *x, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    x->total += n;
+    if (x->nbuf > 0) {
+        size_t take = 32 - x->nbuf < n ? 32 - x->nbuf : n;
+        memcpy(x->buf + x->nbuf, p, take);
+        x->nbuf += take;
+        p += take;
+        n -= take;
+        if (x->nbuf < 32)
+            return;
+        xxh_stripe(x, x->buf);
+        x->nbuf = 0;
+    }
+    for (; n >= 32; p += 32, n -= 32)
+        xxh_stripe(x, p);
+    if (n > 0)
+        memcpy(x->buf, p, n);
+    x->nbuf = n;
+}
+
+static uint64_t xxh_final(const struct xxh *x)
+{
+    uint64_t h;
+    if (x->total >= 32) {
+        h = rotl64(x->v[0], 1) + rotl64(x->v[1], 7) + rotl64(x->v[2], 12) + rotl64(x->v[3], 18);
+        for (int i = 0; i < 4; i++)
+            h = xmerge(h, x->v[i]);
+    } else {
+        h = XP5;
+    }
+    h += x->total;
+    const unsigned char *p = x->buf;
+    size_t n = x->nbuf;
+    for (; n >= 8; p += 8, n -= 8) {
+        h ^= xround(0, rd64(p));
+        h = rotl64(h, 27) * XP1 + XP4;
+    }
+    if (n >= 4) {
+        h ^= (uint64_t)rd32(p) * XP1;
+        h = rotl64(h, 23) * XP2 + XP3;
+        p += 4;
+        n -= 4;
+    }
+    for (; n > 0; p++, n--) {
+        h ^= (uint64_t)*p * XP5;
+        h = rotl64(h, 11) * XP1;
+    }
+    h ^= h >> 33;
+    h *= XP2;
+    h ^= h >> 29;
+    h *= XP3;
+    h ^= h >> 32;
+    return h;
+}
+
+uint64_t promql_xxh64(const void *p, size_t n)
+{
+    struct xxh x;
+    xxh_init(&x);
+    xxh_update(&x, p, n);
+    return xxh_final(&x);
+}
+
+uint64_t promql_labels_prom_hash(const struct promql_labels *ls)
+{
+    static const unsigned char sep = 0xff;
+    struct xxh x;
+    xxh_init(&x);
+    for (size_t i = 0; i < ls->n; i++) {
+        xxh_update(&x, ls->v[i].name, strlen(ls->v[i].name));
+        xxh_update(&x, &sep, 1);
+        xxh_update(&x, ls->v[i].value, strlen(ls->v[i].value));
+        xxh_update(&x, &sep, 1);
+    }
+    return xxh_final(&x);
+}
+
 int promql_labels_format(const struct promql_labels *ls, struct wbuf *out)
 {
     wbuf_put_slow(out, "{", 1);

@@ -78,6 +78,14 @@ int promql_labels_equal(const struct promql_labels *a, const struct promql_label
  * equal). */
 uint64_t promql_labels_hash(const struct promql_labels *ls);
 
+/* promql_labels_prom_hash: Prometheus's Labels.Hash(), i.e. XXH64 (seed 0)
+ * of name 0xff value 0xff ... over the pairs in order. limit_ratio's
+ * sampling depends on this exact value. */
+uint64_t promql_labels_prom_hash(const struct promql_labels *ls);
+
+/* promql_xxh64 returns XXH64 of p[0..n) with seed 0. */
+uint64_t promql_xxh64(const void *p, size_t n);
+
 /* promql_labels_format appends ls as Prometheus's Labels.String() does:
  * `{__name__="up", job="x"}` (values quoted Go style). Returns out's sticky
  * error. */
