@@ -25,6 +25,8 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "server/server.h"
+#include "server/store.h"
+#include "store/tsdb/head.h"
 
 struct server_opts {
     struct server_config cfg;
@@ -235,6 +237,24 @@ static int parse_args(int argc, char **argv, struct server_opts *o)
 
 /* wait_for_signal blocks until SIGINT or SIGTERM arrives on sfd; returns the
  * signal number, or -1 if the signalfd fails. */
+/* WAL replay progress, shown on stderr for a WAL worth waiting for. */
+struct replay_progress {
+    int last_tenth;
+};
+
+static void replay_progress(void *arg, uint64_t done, uint64_t total)
+{
+    struct replay_progress *p = arg;
+    if (total < (64u << 20) || total == 0)
+        return;
+    int tenth = (int)(done * 10 / total);
+    if (tenth == p->last_tenth)
+        return;
+    p->last_tenth = tenth;
+    fprintf(stderr, "telltale server: replaying the WAL: %d%% (%llu of %llu MiB)\n", tenth * 10,
+            (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
+}
+
 static int wait_for_signal(int sfd)
 {
     struct signalfd_siginfo si;
@@ -260,11 +280,13 @@ int cmd_server(int argc, char **argv)
     struct server_opts o;
     struct log lg;
     struct server *srv = NULL;
+    struct server_store store;
     sigset_t mask, old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
 
     memset(&o, 0, sizeof(o));
+    memset(&store, 0, sizeof(store));
     server_config_defaults(&o.cfg);
     o.level = LOG_LEVEL_WARN;
     rc = parse_args(argc, argv, &o);
@@ -297,14 +319,40 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
         goto out;
     }
+    rc = server_store_init(&store, srv);
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
+        goto out;
+    }
     rc = server_start(srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
         goto out;
     }
-    /* Nothing to open yet: ready as soon as the socket serves. */
+    /* Listening (and holding the data directory's lock): open the store,
+     * replaying its WAL; /-/ready answers 503 until it is done. */
+    struct replay_progress prog = { -1 };
+    struct head_replay_stats rs;
+    memset(&rs, 0, sizeof rs);
+    rc = server_store_open(&store, o.cfg.data_dir, replay_progress, &prog, &rs, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: opening the metric store: %s\n",
+                err[0] != '\0' ? err : tt_strerror(rc));
+        server_stop(srv);
+        goto out;
+    }
+    if (rs.wal.problems > 0) {
+        char np[32], nb[32];
+        snprintf(np, sizeof np, "%llu", (unsigned long long)rs.wal.problems);
+        snprintf(nb, sizeof nb, "%llu", (unsigned long long)rs.wal.bytes_skipped);
+        log_warn(&lg, "damaged WAL data skipped at replay", "problems", np, "bytes_skipped", nb,
+                 "data", o.cfg.data_dir);
+    }
+    char replayed[64];
+    snprintf(replayed, sizeof replayed, "%llu", (unsigned long long)rs.samples);
     server_set_ready(srv, 1);
-    log_info(&lg, "ready", "addr", o.cfg.http_addr, "data", o.cfg.data_dir);
+    log_info(&lg, "ready", "addr", o.cfg.http_addr, "data", o.cfg.data_dir, "replayed_samples",
+             replayed);
 
     sig = wait_for_signal(sfd);
     if (sig < 0) {
@@ -314,9 +362,14 @@ int cmd_server(int argc, char **argv)
     }
     log_info(&lg, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     server_stop(srv);
+    if (server_store_close(&store) != 0) {
+        log_error(&lg, "the final WAL sync failed: the last writes may not be durable");
+        goto out;
+    }
     log_info(&lg, "stopped");
     ret = CLI_OK;
 out:
+    server_store_close(&store);
     server_free(srv);
     if (sfd >= 0)
         close(sfd);

@@ -229,6 +229,8 @@ static void respond_eval_error(struct http_req *req, int rc, const struct promql
         http_respond_error(req, 422, "execution", "%s", err->msg);
     else if (rc == TT_ESYNTAX)
         http_respond_error(req, 400, "bad_data", "%s", err->msg);
+    else if (rc == TT_ESTATE)
+        http_respond_error(req, 503, "unavailable", "%s", err->msg);
     else
         http_respond_error(req, 422, "execution", "%s", err->msg);
 }

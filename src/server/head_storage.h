@@ -1,0 +1,30 @@
+/*
+ * head_storage.h - the TSDB head as storage for the PromQL engine, and the
+ * conversion of PromQL matchers into the store's compiled matchers (also
+ * used by the series and label APIs).
+ */
+#ifndef TT_HEAD_STORAGE_H
+#define TT_HEAD_STORAGE_H
+
+#include <stddef.h>
+#include "query/promql/ast.h"
+#include "query/promql/engine.h"
+#include "store/tsdb/head.h"
+#include "store/tsdb/matcher.h"
+
+struct server_store;
+
+/* head_storage_init fills st so the engine reads the head of store (borrowed;
+ * must outlive every query). Selects run a head querier over the requested
+ * time range and copy each series' samples for the engine; while the head is
+ * still opening they fail with TT_ESTATE. */
+void head_storage_init(struct promql_storage *st, struct server_store *store);
+
+/* head_matchers_compile compiles n PromQL matchers into out[0..n) (caller's
+ * array). Returns 0, or TT_ESYNTAX with PCRE2's message in err (nothing left
+ * to free), or TT_ENOMEM. Free with head_matchers_free. */
+int head_matchers_compile(const struct promql_matcher *m, size_t n, struct matcher **out, char *err,
+                          size_t errlen);
+void head_matchers_free(struct matcher **ms, size_t n);
+
+#endif
