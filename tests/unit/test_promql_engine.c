@@ -294,8 +294,64 @@ static void test_experimental_features(void **state)
     promql_memstore_free(f.ms);
 }
 
+/* anchored and smoothed range selectors (Prometheus 3.x extended range
+ * selectors), values from Prometheus's extended_vectors.test. */
+static void test_extended_range_selectors(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    /* metric 1+1x4 9+1x4 every 15s: 1..5 at 0..60s, 9..13 at 75..135s. */
+    for (int i = 0; i < 10; i++)
+        add(&f, "m", NULL, NULL, i * 15000, i < 5 ? 1 + i : 4 + i);
+    assert_true(fabs(one(&f, "increase(m[1m])", 20000) - 1.833333333) < 1e-6);
+    /* anchored: last sample at or before the window start, no extrapolation. */
+    assert_true(one(&f, "increase(m[1m] anchored)", 5000) == 0);
+    assert_true(one(&f, "increase(m[1m] anchored)", 80000) == 7);
+    assert_true(one(&f, "delta(m[1m] anchored)", 125000) == 7);
+    assert_true(one(&f, "rate(m[1m] anchored)", 80000) == 7.0 / 60);
+    /* smoothed: both edges interpolated. */
+    assert_true(fabs(one(&f, "increase(m[1m] smoothed)", 5000) - 1.0 / 3) < 1e-9);
+    assert_true(one(&f, "increase(m[1m] smoothed)", 65000) == 5);
+    assert_true(fabs(one(&f, "increase(m[1m] smoothed)", 125000) - 6) < 1e-9);
+    /* an instant selector interpolates towards the next sample */
+    assert_true(one(&f, "m smoothed", 22500) == 2.5);
+    assert_true(one(&f, "m", 22500) == 2);
+    /* a bare anchored range gets a point on each edge */
+    struct promql_result *r = NULL;
+    assert_int_equal(instant(&f, "m[1m] anchored", 80000, &r, NULL), 0);
+    assert_int_equal(r->type, PROMQL_TYPE_MATRIX);
+    assert_int_equal(r->nseries, 1);
+    assert_int_equal(r->series[0].npoints, 6); /* 20s, 30 45 60 75s, 80s */
+    assert_int_equal(r->series[0].points[0].t, 20000);
+    assert_true(r->series[0].points[0].v == 2);
+    assert_int_equal(r->series[0].points[5].t, 80000);
+    assert_true(r->series[0].points[5].v == 9);
+    promql_result_free(r);
+    /* changes sees the sample before the window too */
+    assert_true(one(&f, "changes(m[1m])", 80000) == 3);
+    assert_true(one(&f, "changes(m[1m] anchored)", 80000) == 4);
+    /* only rate and friends (and changes, resets for anchored) accept them */
+    struct promql_eval_error err;
+    r = NULL;
+    assert_int_not_equal(instant(&f, "deriv(m[3m] smoothed)", 60000, &r, &err), 0);
+    assert_null(r);
+    assert_string_equal(err.msg, "smoothed modifier can only be used with: delta, increase, rate "
+                                 "- not with deriv");
+    assert_int_not_equal(instant(&f, "max_over_time(m[3m] anchored)", 60000, &r, &err), 0);
+    assert_string_equal(err.msg, "anchored modifier can only be used with: changes, delta, "
+                                 "increase, rate, resets - not with max_over_time");
+
+    /* a counter reset between the samples around a smoothed edge */
+    promql_memstore_clear(f.ms);
+    add(&f, "c", NULL, NULL, 0, 100);
+    add(&f, "c", NULL, NULL, 15000, 10);
+    assert_true(fabs(one(&f, "rate(c[10s] smoothed)", 12000) - 0.666666666666667) < 1e-9);
+    promql_memstore_free(f.ms);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_xxh64), cmocka_unit_test(test_experimental_features),
            cmocka_unit_test(test_selectors_lookback_staleness),
            cmocka_unit_test(test_rate_and_functions),
            cmocka_unit_test(test_aggregation_and_matching), cmocka_unit_test(test_range_query),
-           cmocka_unit_test(test_runner_counts))
+           cmocka_unit_test(test_runner_counts), cmocka_unit_test(test_extended_range_selectors))

@@ -891,6 +891,12 @@ static const struct {
     { "x offset (100 + 2)", "x offset (100 + 2)" },
     { "x offset -2 ^ 2", "x offset -2s ^ 2" },
     { "x[5m]", "x[5m]" },
+    { "rate(x[5m] anchored)", "rate(x[5m] anchored)" },
+    { "increase(x{a=\"b\"}[1m]   smoothed)", "increase(x{a=\"b\"}[1m] smoothed)" },
+    { "x[5m] offset 1m anchored", "x[5m] offset 1m anchored" },
+    { "x[5m] smoothed @ 100", "x[5m] @ 100.000 smoothed" },
+    { "x smoothed", "x smoothed" },
+    { "x offset -100 smoothed + 0", "x offset -1m40s smoothed + 0" },
 };
 
 static void test_experimental_roundtrip(void **state)
@@ -957,6 +963,60 @@ static void test_experimental_values(void **state)
     q = "x[step()]";
     assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &err), TT_ESYNTAX);
     assert_non_null(strstr(err.msg, "experimental duration expression is not enabled"));
+}
+
+/* The anchored/smoothed modifiers: flags in the tree, Prometheus's errors. */
+static void test_extended_range_selectors(void **state)
+{
+    (void)state;
+    struct promql_parse_opts opts = { .experimental_functions = 1 };
+    struct promql_ast *ast = NULL;
+    struct promql_error err;
+    const char *q = "rate(x[5m] anchored)";
+    assert_int_equal(promql_parse(q, strlen(q), &opts, &ast, &err), 0);
+    const struct promql_expr *ms = ast->root->u.call.args[0];
+    assert_int_equal(ms->kind, PROMQL_MATRIX_SELECTOR);
+    assert_int_equal(ms->u.ms.vs->u.vs.anchored, 1);
+    assert_int_equal(ms->u.ms.vs->u.vs.smoothed, 0);
+    assert_int_equal(ms->end, 10); /* the keyword is not part of the selector */
+    promql_ast_free(ast);
+    q = "x smoothed";
+    assert_int_equal(promql_parse(q, strlen(q), &opts, &ast, &err), 0);
+    assert_int_equal(ast->root->kind, PROMQL_VECTOR_SELECTOR);
+    assert_int_equal(ast->root->u.vs.smoothed, 1);
+    promql_ast_free(ast);
+
+    static const struct {
+        const char *in, *msg;
+        int experimental;
+    } bad[] = {
+        { "rate(x[5m] smoothed)",
+          "1:6: parse error: smoothed modifier is experimental and not "
+          "enabled",
+          0 },
+        { "x[5m:1m] anchored",
+          "1:1: parse error: anchored modifier is not supported for "
+          "subqueries",
+          1 },
+        { "(x + y) smoothed", "1:1: parse error: smoothed modifier not implemented", 1 },
+        { "x anchored smoothed",
+          "1:1: parse error: anchored and smoothed modifiers cannot be "
+          "used together",
+          1 },
+        { "x[1m] smoothed anchored",
+          "1:1: parse error: anchored and smoothed modifiers cannot "
+          "be used together",
+          1 },
+        { "1[5m] anchored", "1:2: parse error: ranges only allowed for vector selectors", 1 },
+    };
+    for (size_t i = 0; i < N(bad); i++) {
+        ast = NULL;
+        int rc = promql_parse(bad[i].in, strlen(bad[i].in), bad[i].experimental ? &opts : NULL,
+                              &ast, &err);
+        assert_int_equal(rc, TT_ESYNTAX);
+        assert_null(ast);
+        assert_string_equal(err.msg, bad[i].msg);
+    }
 }
 
 static void test_nesting_limit(void **state)
@@ -1134,7 +1194,8 @@ static void test_function_table(void **state)
 }
 
 UNIT_TESTS(cmocka_unit_test(test_experimental_roundtrip),
-           cmocka_unit_test(test_experimental_values), cmocka_unit_test(test_ok_table),
+           cmocka_unit_test(test_experimental_values),
+           cmocka_unit_test(test_extended_range_selectors), cmocka_unit_test(test_ok_table),
            cmocka_unit_test(test_err_table), cmocka_unit_test(test_error_position),
            cmocka_unit_test(test_tree_shape), cmocka_unit_test(test_experimental_opt),
            cmocka_unit_test(test_nesting_limit), cmocka_unit_test(test_not_nul_terminated),

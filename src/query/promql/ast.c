@@ -662,6 +662,15 @@ static void print_fill(struct wbuf *b, const struct promql_vector_matching *vm)
     }
 }
 
+/* put_ext: the anchored/smoothed modifier, last as Prometheus prints it. */
+static void put_ext(struct wbuf *b, const struct promql_vector_selector *vs)
+{
+    if (vs->anchored)
+        put_str(b, " anchored");
+    if (vs->smoothed)
+        put_str(b, " smoothed");
+}
+
 static void print_expr(const struct promql_expr *e, struct wbuf *b)
 {
     char tmp[400];
@@ -683,6 +692,7 @@ static void print_expr(const struct promql_expr *e, struct wbuf *b)
         break;
     case PROMQL_VECTOR_SELECTOR:
         put_vector_selector(b, &e->u.vs, 1);
+        put_ext(b, &e->u.vs);
         break;
     case PROMQL_MATRIX_SELECTOR: {
         const struct promql_vector_selector *vs = &e->u.ms.vs->u.vs;
@@ -692,6 +702,7 @@ static void print_expr(const struct promql_expr *e, struct wbuf *b)
         wbuf_put_u8(b, ']');
         put_at(b, &vs->mods);
         put_offset(b, &vs->mods);
+        put_ext(b, vs);
         break;
     }
     case PROMQL_SUBQUERY:

@@ -232,6 +232,11 @@ struct promql_vector_selector {
     struct promql_matcher *matchers;
     size_t nmatchers;
     struct promql_time_mods mods;
+    /* Experimental extended range selectors (Prometheus 3.x `anchored` /
+     * `smoothed`, at most one set): the window's edges take the last
+     * sample at or before them (anchored) or interpolate (smoothed). */
+    uint8_t anchored;
+    uint8_t smoothed;
 };
 
 struct promql_matrix_selector {

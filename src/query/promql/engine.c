@@ -265,14 +265,22 @@ static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64
         if ((rc = check_dur(ev, e->u.vs.mods.offset_expr, 0)) != 0)
             return rc;
         ref_span(ev, &e->u.vs.mods, lo, hi, &a, &b);
-        return note_sel(ev, e, sat_sub(a, ev->lookback_ms), b);
+        return note_sel(ev, e, sat_sub(a, ev->lookback_ms),
+                        e->u.vs.smoothed ? sat_sub(b, -ev->lookback_ms) : b);
     case PROMQL_MATRIX_SELECTOR: {
         const struct promql_expr *vs = e->u.ms.vs;
         if ((rc = check_dur(ev, e->u.ms.range_expr, 1)) != 0 ||
             (rc = check_dur(ev, vs->u.vs.mods.offset_expr, 0)) != 0)
             return rc;
         ref_span(ev, &vs->u.vs.mods, lo, hi, &a, &b);
-        return note_sel(ev, vs, sat_sub(a, ev_dur(ev, e->u.ms.range_ms, e->u.ms.range_expr)), b);
+        a = sat_sub(a, ev_dur(ev, e->u.ms.range_ms, e->u.ms.range_expr));
+        /* anchored and smoothed look one lookback before the window (and
+         * smoothed one after it) for the samples they extend to its edges. */
+        if (vs->u.vs.anchored || vs->u.vs.smoothed)
+            a = sat_sub(a, ev->lookback_ms);
+        if (vs->u.vs.smoothed)
+            b = sat_sub(b, -ev->lookback_ms);
+        return note_sel(ev, vs, a, b);
     }
     case PROMQL_SUBQUERY:
         if ((rc = check_dur(ev, e->u.sq.range_expr, 1)) != 0 ||
@@ -416,18 +424,60 @@ static int eval_vs(struct ev *ev, const struct promql_expr *e, int64_t t, int ke
         o->labels = s->labels;
         o->t = keep_ts ? p->t : t;
         o->v = p->v;
+        /* smoothed: interpolate towards the next sample within lookback. */
+        if (e->u.vs.smoothed && p->t < r && k < s->nall && s->all[k].t <= r + ev->lookback_ms &&
+            !promql_is_stale(s->all[k].v))
+            o->v = p->v + (s->all[k].v - p->v) * (double)(r - p->t) / (double)(s->all[k].t - p->t);
         o->drop_name = 0;
     }
     return 0;
 }
 
-static int eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
+/* extend_floats cuts p[0..n) (an anchored or smoothed selector's widened
+ * window) back to [from, to] with a point exactly on each edge: the last
+ * sample at or before the edge, or (smoothed) the value interpolated there,
+ * as Prometheus's extendFloats. Returns 0 with o->npoints 0 when no sample
+ * lies after from, 1 when o was filled (step arena), TT_ENOMEM. */
+static int extend_floats(struct ev *ev, const struct promql_point *p, size_t n, int64_t from,
+                         int64_t to, int smoothed, struct promql_series *o)
+{
+    o->npoints = 0;
+    if (n == 0)
+        return 0;
+    long first = ev_ext_first(p, n, from);
+    long last = smoothed ? ev_ext_last(p, n, to) : (long)n - 1;
+    if (p[last].t <= from)
+        return 0;
+    double left = ev_ext_left(p, (size_t)first, from, smoothed, 0);
+    double right = ev_ext_right(p, (size_t)last, to, smoothed, 0);
+    if (p[first].t <= from)
+        first++;
+    if (p[last].t >= to)
+        last--;
+    size_t mid = last >= first ? (size_t)(last - first + 1) : 0;
+    struct promql_point *q = ev_alloc(ev, (mid + 2) * sizeof *q);
+    if (q == NULL)
+        return TT_ENOMEM;
+    q[0].t = from;
+    q[0].v = left;
+    copy_n(q + 1, p + first, mid * sizeof *q);
+    q[mid + 1].t = to;
+    q[mid + 1].v = right;
+    o->points = q;
+    o->npoints = mid + 2;
+    return 1;
+}
+
+int ev_eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, int raw, struct val *out)
 {
     const struct promql_expr *vs = e->u.ms.vs;
     struct sel_data *d = find_sel(ev, vs);
     int64_t r = ref_time(ev, &vs->u.vs.mods, t);
     int64_t range_ms = ev_dur(ev, e->u.ms.range_ms, e->u.ms.range_expr);
     int64_t from = r - range_ms;
+    int anchored = vs->u.vs.anchored, smoothed = vs->u.vs.smoothed;
+    int64_t lo = anchored || smoothed ? sat_sub(from, ev->lookback_ms) : from;
+    int64_t hi = smoothed ? sat_sub(r, -ev->lookback_ms) : r;
 
     out->type = PROMQL_TYPE_MATRIX;
     out->nm = 0;
@@ -440,15 +490,23 @@ static int eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, struct
         return TT_ENOMEM;
     for (size_t i = 0; i < d->n; i++) {
         const struct sel_series *s = &d->s[i];
-        size_t a = upper(s->clean, s->nclean, from);
-        size_t b = upper(s->clean, s->nclean, r);
+        size_t a = upper(s->clean, s->nclean, lo);
+        size_t b = upper(s->clean, s->nclean, hi);
         if (b <= a)
             continue;
-        struct promql_series *o = &out->m[out->nm++];
+        struct promql_series *o = &out->m[out->nm];
         o->labels = s->labels;
         o->points = s->clean + a;
         o->npoints = b - a;
         o->drop_name = 0;
+        if ((anchored || smoothed) && !raw) {
+            int rc = extend_floats(ev, s->clean + a, b - a, from, r, smoothed, o);
+            if (rc < 0)
+                return rc;
+            if (rc == 0)
+                continue;
+        }
+        out->nm++;
     }
     return 0;
 }
@@ -632,7 +690,7 @@ int ev_eval(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *o
     case PROMQL_VECTOR_SELECTOR:
         return eval_vs(ev, e, t, 0, out);
     case PROMQL_MATRIX_SELECTOR:
-        return eval_ms(ev, e, t, out);
+        return ev_eval_ms(ev, e, t, 0, out);
     case PROMQL_SUBQUERY:
         return eval_subquery(ev, e, t, out);
     case PROMQL_CALL:

@@ -92,6 +92,25 @@ int64_t ev_dur(const struct ev *ev, int64_t ms, const struct promql_dur_expr *d)
 /* ev_unparen strips parentheses. */
 const struct promql_expr *ev_unparen(const struct promql_expr *e);
 
+/* ev_eval_ms evaluates a range selector e at time t. For an anchored or
+ * smoothed selector, raw = 1 gives the widened window as fetched (one
+ * lookback earlier, and for smoothed one later: what rate() and friends
+ * need), raw = 0 the window cut to its edges with a point on each. */
+int ev_eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, int raw, struct val *out);
+
+/* Extended range selector helpers (eval_func.c), over points p[0..n) sorted
+ * by time, n > 0. ev_ext_first: the index of the last point at or before
+ * from (0 when none); ev_ext_last: the first point at or after to among all
+ * but the last (n - 1 when none). ev_ext_left/right: the value at the edge,
+ * the point's own or (smoothed) interpolated with its neighbour; is_counter
+ * treats a drop between the two as a counter reset. */
+long ev_ext_first(const struct promql_point *p, size_t n, int64_t from);
+long ev_ext_last(const struct promql_point *p, size_t n, int64_t to);
+double ev_ext_left(const struct promql_point *p, size_t first, int64_t from, int smoothed,
+                   int is_counter);
+double ev_ext_right(const struct promql_point *p, size_t last, int64_t to, int smoothed,
+                    int is_counter);
+
 /* eval_call, eval_aggregate, eval_binary: one kind of node each. */
 int eval_call(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out);
 int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out);

@@ -27,7 +27,9 @@ struct rctx {
     const struct val *m; /* the range vector (window and range) */
     double arg;          /* scalar argument (quantile, predict duration, ...) */
     double arg2;
-    int64_t t; /* evaluation time */
+    int64_t t;    /* evaluation time */
+    int ext;      /* the selector is anchored or smoothed (raw window) */
+    int smoothed; /* ... and which */
 };
 
 typedef int (*range_fn)(const struct rctx *c, const struct promql_series *s, double *out);
@@ -44,9 +46,106 @@ static void kahan_inc(double inc, double *sum, double *c)
     *sum = t;
 }
 
+/* ---- anchored / smoothed (Prometheus's extended range selectors) ---------------------- */
+
+/* search: the first i in [0, n) with p[i].t > x (ge: >= x), or n. */
+static size_t search(const struct promql_point *p, size_t n, int64_t x, int ge)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ge ? p[mid].t >= x : p[mid].t > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+long ev_ext_first(const struct promql_point *p, size_t n, int64_t from)
+{
+    size_t i = search(p, n - 1, from, 0);
+    return i > 0 ? (long)i - 1 : 0;
+}
+
+long ev_ext_last(const struct promql_point *p, size_t n, int64_t to)
+{
+    return (long)search(p, n - 1, to, 1);
+}
+
+/* interpolate: the value at t on the line p1-p2; for a counter that drops
+ * between the two, the line starts from 0 at p1 (the reset happened right
+ * after it), as the Prometheus test data expects. */
+static double interpolate(struct promql_point p1, struct promql_point p2, int64_t t, int is_counter)
+{
+    double y1 = p1.v, y2 = p2.v;
+    if (is_counter && y2 < y1)
+        y1 = 0;
+    return y1 + (y2 - y1) * (double)(t - p1.t) / (double)(p2.t - p1.t);
+}
+
+double ev_ext_left(const struct promql_point *p, size_t first, int64_t from, int smoothed,
+                   int is_counter)
+{
+    if (smoothed && p[first].t < from)
+        return interpolate(p[first], p[first + 1], from, is_counter);
+    return p[first].v;
+}
+
+double ev_ext_right(const struct promql_point *p, size_t last, int64_t to, int smoothed,
+                    int is_counter)
+{
+    if (smoothed && last > 0 && p[last].t > to)
+        return interpolate(p[last - 1], p[last], to, is_counter);
+    return p[last].v;
+}
+
+/* extended_rate: rate, increase or delta of an anchored or smoothed range
+ * (Prometheus's extendedRate): the difference of the values at the
+ * window's two edges, plus counter resets strictly inside, no
+ * extrapolation. s holds the widened window. */
+static int extended_rate(const struct rctx *c, const struct promql_series *s, double *out,
+                         int is_counter, int is_rate)
+{
+    const struct promql_point *p = s->points;
+    size_t n = s->npoints;
+    int64_t from = c->m->win_end - c->m->range_ms, to = c->m->win_end;
+    int sm = c->smoothed;
+    if (n == 0)
+        return 0;
+    long first = ev_ext_first(p, n, from);
+    long last = sm ? ev_ext_last(p, n, to) : (long)n - 1;
+    /* Nothing to say when all data lies before or (smoothed) after it. */
+    if (p[last].t <= from || (sm && p[first].t > to))
+        return 0;
+    double left = ev_ext_left(p, (size_t)first, from, sm, is_counter);
+    double right = ev_ext_right(p, (size_t)last, to, sm, is_counter);
+    double result = right - left;
+    if (is_counter) {
+        if (p[first].t <= from)
+            first++;
+        if (p[last].t >= to)
+            last--;
+        double prev = left;
+        for (long i = first; i <= last; i++) {
+            if (p[i].v < prev)
+                result += prev;
+            prev = p[i].v;
+        }
+        if (right < prev)
+            result += prev;
+    }
+    if (is_rate)
+        result /= (double)c->m->range_ms / 1000;
+    *out = result;
+    return 1;
+}
+
 static int extrapolated(const struct rctx *c, const struct promql_series *s, double *out,
                         int is_counter, int is_rate)
 {
+    if (c->ext)
+        return extended_rate(c, s, out, is_counter, is_rate);
     const struct promql_point *p = s->points;
     size_t n = s->npoints;
     int64_t range_start = c->m->win_end - c->m->range_ms, range_end = c->m->win_end;
@@ -1096,6 +1195,36 @@ static int is_date_fn(const char *name)
 
 /* ---- dispatch -------------------------------------------------------------------------- */
 
+static int is_rate_family(const char *name)
+{
+    return strcmp(name, "rate") == 0 || strcmp(name, "increase") == 0 || strcmp(name, "delta") == 0;
+}
+
+/* check_ext: Prometheus's runtime check that an anchored or smoothed range
+ * selector argument goes to a function that understands its edge points. */
+static int check_ext(struct ev *ev, const struct promql_call *c)
+{
+    const char *name = c->func->name;
+    for (size_t i = 0; i < c->nargs; i++) {
+        const struct promql_expr *a = ev_unparen(c->args[i]);
+        if (a->kind != PROMQL_MATRIX_SELECTOR)
+            continue;
+        const struct promql_vector_selector *vs = &a->u.ms.vs->u.vs;
+        if (vs->anchored && !is_rate_family(name) && strcmp(name, "changes") != 0 &&
+            strcmp(name, "resets") != 0)
+            return ev_errorf(ev, TT_EINVAL,
+                             "anchored modifier can only be used with: changes, delta, increase, "
+                             "rate, resets - not with %s",
+                             name);
+        if (vs->smoothed && !is_rate_family(name))
+            return ev_errorf(ev, TT_EINVAL,
+                             "smoothed modifier can only be used with: delta, increase, rate - "
+                             "not with %s",
+                             name);
+    }
+    return 0;
+}
+
 static int eval_range_fn(struct ev *ev, const struct promql_expr *e, const struct range_def *d,
                          int64_t t, struct val *out)
 {
@@ -1127,7 +1256,17 @@ static int eval_range_fn(struct ev *ev, const struct promql_expr *e, const struc
             return ev_errorf(ev, TT_EINVAL, "invalid trend factor. Expected: 0 < tf < 1, got: %f",
                              rc_.arg2);
     }
-    if ((rc = ev_eval(ev, c->args[mi], t, &m)) != 0)
+    const struct promql_expr *ma = ev_unparen(c->args[mi]);
+    if (ma->kind == PROMQL_MATRIX_SELECTOR &&
+        (ma->u.ms.vs->u.vs.anchored || ma->u.ms.vs->u.vs.smoothed) && is_rate_family(d->name)) {
+        /* rate(), increase() and delta() read the widened window themselves. */
+        rc_.ext = 1;
+        rc_.smoothed = ma->u.ms.vs->u.vs.smoothed;
+        rc = ev_eval_ms(ev, ma, t, 1, &m);
+    } else {
+        rc = ev_eval(ev, c->args[mi], t, &m);
+    }
+    if (rc != 0)
         return rc;
     rc_.m = &m;
     rc_.t = t;
@@ -1178,6 +1317,8 @@ int eval_call(struct ev *ev, const struct promql_expr *e, int64_t t, struct val 
     struct val a, b2;
     int rc;
 
+    if ((rc = check_ext(ev, c)) != 0)
+        return rc;
     if (rd != NULL)
         return eval_range_fn(ev, e, rd, t, out);
     if (strcmp(name, "label_replace") == 0)

@@ -15,7 +15,10 @@
  *  - "unexpected X in <context>, expected Y" messages come from the grammar's
  *    error productions (grouping opts, label matching, offset, @, subquery).
  *
- * Invariants: the first error wins (fail() ignores later ones) and every
+ * Numbers, durations, ranges, offsets and duration expressions are parsed in
+ * parser_duration.c; the two files share struct parser via parser_int.h.
+ *
+ * Invariants: the first error wins (parser_fail() ignores later ones) and every
  * parse function returns NULL once an error is recorded; all memory comes
  * from the arena, so an error path frees everything with one release.
  */
@@ -31,20 +34,7 @@
 #include "query/promql/functions.h"
 #include "query/promql/lexer.h"
 #include "query/promql/parser.h"
-
-struct parser {
-    struct promql_lexer lx;
-    const char *in;
-    size_t len;
-    struct promql_token tok; /* lookahead, valid when have_tok */
-    int have_tok;
-    uint32_t last_end; /* end offset of the last consumed token */
-    struct promql_arena *arena;
-    struct promql_error *err;
-    int failed; /* 0 or the TT_E* code of the first error */
-    int depth;  /* recursion depth of the parse functions */
-    int experimental;
-};
+#include "query/promql/parser_int.h"
 
 enum {
     PREC_OR = 1,
@@ -86,10 +76,7 @@ static void set_error(struct parser *p, int code, size_t pos, const char *detail
         snprintf(e->msg, sizeof(e->msg), "%u:%u: parse error: %s", e->line, e->col, detail);
 }
 
-static void *fail(struct parser *p, size_t pos, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void *fail(struct parser *p, size_t pos, const char *fmt, ...)
+void *parser_fail(struct parser *p, size_t pos, const char *fmt, ...)
 {
     char buf[480];
     va_list ap;
@@ -106,7 +93,7 @@ static void *oom(struct parser *p)
     return NULL;
 }
 
-static void *alloc(struct parser *p, size_t n)
+void *parser_alloc(struct parser *p, size_t n)
 {
     void *m = promql_arena_alloc(p->arena, n);
     if (!m)
@@ -134,25 +121,25 @@ static const char *goq(const char *s, size_t n, char *buf, size_t bufn)
 
 /* ---- tokens ---------------------------------------------------------------------- */
 
-static struct promql_token *peek_tok(struct parser *p)
+struct promql_token *parser_peek_tok(struct parser *p)
 {
     if (!p->have_tok) {
         promql_lexer_next(&p->lx, &p->tok);
         p->have_tok = 1;
         if (p->tok.type == PT_ERROR)
-            fail(p, p->tok.pos, "%s", p->lx.errmsg);
+            parser_fail(p, p->tok.pos, "%s", p->lx.errmsg);
     }
     return &p->tok;
 }
 
-static enum promql_tok peek(struct parser *p)
+enum promql_tok parser_peek(struct parser *p)
 {
-    return peek_tok(p)->type;
+    return parser_peek_tok(p)->type;
 }
 
-static struct promql_token advance(struct parser *p)
+struct promql_token parser_advance(struct parser *p)
 {
-    struct promql_token t = *peek_tok(p);
+    struct promql_token t = *parser_peek_tok(p);
     if (t.type != PT_EOF && t.type != PT_ERROR)
         p->have_tok = 0;
     p->last_end = t.pos + t.len;
@@ -208,23 +195,24 @@ static void tok_desc(struct parser *p, const struct promql_token *t, char *buf, 
     snprintf(buf, n, "%s%s%s%s", kind ? kind : "", kind ? " " : "", q, len > 10 ? "..." : "");
 }
 
-/* unexpected reports the lookahead as unexpected (Prometheus's unexpected()). */
-static void *unexpected(struct parser *p, const char *context, const char *expected)
+/* unexpected reports the lookahead as unexpected (Prometheus's parser_unexpected()). */
+void *parser_unexpected(struct parser *p, const char *context, const char *expected)
 {
-    struct promql_token *t = peek_tok(p);
+    struct promql_token *t = parser_peek_tok(p);
     if (p->failed)
         return NULL;
     char d[200];
     tok_desc(p, t, d, sizeof(d));
-    return fail(p, t->pos, "unexpected %s%s%s%s%s", d, context ? " in " : "",
-                context ? context : "", expected ? ", expected " : "", expected ? expected : "");
+    return parser_fail(p, t->pos, "unexpected %s%s%s%s%s", d, context ? " in " : "",
+                       context ? context : "", expected ? ", expected " : "",
+                       expected ? expected : "");
 }
 
 /* ---- node helpers ------------------------------------------------------------------- */
 
 static struct promql_expr *new_node(struct parser *p, enum promql_kind kind, uint32_t pos)
 {
-    struct promql_expr *e = alloc(p, sizeof(*e));
+    struct promql_expr *e = parser_alloc(p, sizeof(*e));
     if (!e)
         return NULL;
     e->kind = kind;
@@ -239,7 +227,8 @@ static int add_child_height(struct parser *p, struct promql_expr *e, const struc
     if (c && c->height + 1 > e->height)
         e->height = c->height + 1;
     if (e->height > PROMQL_MAX_DEPTH) {
-        fail(p, e->pos, "expression nested too deeply (more than %d levels)", PROMQL_MAX_DEPTH);
+        parser_fail(p, e->pos, "expression nested too deeply (more than %d levels)",
+                    PROMQL_MAX_DEPTH);
         return -1;
     }
     return 0;
@@ -247,7 +236,7 @@ static int add_child_height(struct parser *p, struct promql_expr *e, const struc
 
 static int copy_str(struct parser *p, const char *s, size_t n, struct promql_str *out)
 {
-    char *m = alloc(p, n + 1);
+    char *m = parser_alloc(p, n + 1);
     if (!m)
         return -1;
     memcpy(m, s, n);
@@ -260,14 +249,14 @@ static int copy_str(struct parser *p, const char *s, size_t n, struct promql_str
 /* unquote_tok decodes a STRING token into the arena. */
 static int unquote_tok(struct parser *p, const struct promql_token *t, struct promql_str *out)
 {
-    char *m = alloc(p, (size_t)t->len + 1);
+    char *m = parser_alloc(p, (size_t)t->len + 1);
     if (!m)
         return -1;
     size_t n = 0;
     if (promql_unquote(p->in + t->pos, t->len, m, &n) != 0) {
         char q[160];
-        fail(p, t->pos, "error unquoting string %s: invalid syntax",
-             goq(p->in + t->pos, t->len, q, sizeof(q)));
+        parser_fail(p, t->pos, "error unquoting string %s: invalid syntax",
+                    goq(p->in + t->pos, t->len, q, sizeof(q)));
         return -1;
     }
     m[n] = 0;
@@ -282,7 +271,7 @@ static void *grow(struct parser *p, void *arr, size_t n, size_t *cap, size_t ele
     if (n < *cap)
         return arr;
     size_t ncap = *cap ? *cap * 2 : 4;
-    void *m = alloc(p, ncap * elem);
+    void *m = parser_alloc(p, ncap * elem);
     if (!m)
         return NULL;
     if (n)
@@ -381,10 +370,10 @@ int promql_matcher_matches_empty(const struct promql_matcher *m)
 
 static struct promql_expr *parse_expr(struct parser *p, int min_prec);
 
-static int enter(struct parser *p, size_t pos)
+int parser_enter(struct parser *p, size_t pos)
 {
     if (++p->depth > PROMQL_MAX_DEPTH) {
-        fail(p, pos, "expression nested too deeply (more than %d levels)", PROMQL_MAX_DEPTH);
+        parser_fail(p, pos, "expression nested too deeply (more than %d levels)", PROMQL_MAX_DEPTH);
         return -1;
     }
     return 0;
@@ -448,60 +437,60 @@ static int is_metric_word(enum promql_tok t)
 /* parse_grouping parses "(a, b, ...)" (trailing comma allowed) into *out. */
 static int parse_grouping(struct parser *p, struct promql_str **out, size_t *nout)
 {
-    if (peek(p) != PT_LEFT_PAREN) {
-        unexpected(p, "grouping opts", "\"(\"");
+    if (parser_peek(p) != PT_LEFT_PAREN) {
+        parser_unexpected(p, "grouping opts", "\"(\"");
         return -1;
     }
-    advance(p);
+    parser_advance(p);
     struct promql_str *labels = NULL;
     size_t n = 0, cap = 0;
-    if (peek(p) == PT_RIGHT_PAREN) {
-        advance(p);
+    if (parser_peek(p) == PT_RIGHT_PAREN) {
+        parser_advance(p);
         *out = NULL;
         *nout = 0;
         return p->failed ? -1 : 0;
     }
     for (;;) {
-        enum promql_tok t = peek(p);
+        enum promql_tok t = parser_peek(p);
         if (p->failed)
             return -1;
         struct promql_str s;
         if (t == PT_STRING) {
-            struct promql_token st = advance(p);
+            struct promql_token st = parser_advance(p);
             if (unquote_tok(p, &st, &s) < 0)
                 return -1;
             if (!valid_utf8(s.ptr, s.len)) {
                 char q[160];
-                fail(p, st.pos, "invalid label name for grouping: %s",
-                     goq(s.ptr, s.len, q, sizeof(q)));
+                parser_fail(p, st.pos, "invalid label name for grouping: %s",
+                            goq(s.ptr, s.len, q, sizeof(q)));
                 return -1;
             }
         } else if (is_label_token(t)) {
-            struct promql_token lt = advance(p);
+            struct promql_token lt = parser_advance(p);
             if (copy_str(p, p->in + lt.pos, lt.len, &s) < 0)
                 return -1;
         } else {
-            unexpected(p, "grouping opts", "label");
+            parser_unexpected(p, "grouping opts", "label");
             return -1;
         }
         labels = grow(p, labels, n, &cap, sizeof(*labels));
         if (!labels)
             return -1;
         labels[n++] = s;
-        t = peek(p);
+        t = parser_peek(p);
         if (t == PT_COMMA) {
-            advance(p);
-            if (peek(p) == PT_RIGHT_PAREN) {
-                advance(p);
+            parser_advance(p);
+            if (parser_peek(p) == PT_RIGHT_PAREN) {
+                parser_advance(p);
                 break;
             }
             continue;
         }
         if (t == PT_RIGHT_PAREN) {
-            advance(p);
+            parser_advance(p);
             break;
         }
-        unexpected(p, "grouping opts", "\",\" or \")\"");
+        parser_unexpected(p, "grouping opts", "\",\" or \")\"");
         return -1;
     }
     *out = labels;
@@ -512,40 +501,40 @@ static int parse_grouping(struct parser *p, struct promql_str **out, size_t *nou
 /* parse_matchers parses "{...}" after the brace was seen (not consumed). */
 static int parse_matchers(struct parser *p, struct promql_matcher **out, size_t *nout, size_t *cap)
 {
-    advance(p); /* { */
+    parser_advance(p); /* { */
     struct promql_matcher *ms = *out;
     size_t n = *nout;
-    if (peek(p) == PT_RIGHT_BRACE) {
-        advance(p);
+    if (parser_peek(p) == PT_RIGHT_BRACE) {
+        parser_advance(p);
         return p->failed ? -1 : 0;
     }
     for (;;) {
-        enum promql_tok t = peek(p);
+        enum promql_tok t = parser_peek(p);
         if (p->failed)
             return -1;
         struct promql_matcher m;
         memset(&m, 0, sizeof(m));
         struct promql_token nt;
         if (t == PT_IDENTIFIER || t == PT_STRING) {
-            nt = advance(p);
+            nt = parser_advance(p);
             if (t == PT_IDENTIFIER) {
                 if (copy_str(p, p->in + nt.pos, nt.len, &m.name) < 0)
                     return -1;
             } else if (unquote_tok(p, &nt, &m.name) < 0) {
                 return -1;
             }
-            enum promql_tok op = peek(p);
+            enum promql_tok op = parser_peek(p);
             if (op == PT_EQL || op == PT_NEQ || op == PT_EQL_REGEX || op == PT_NEQ_REGEX) {
-                advance(p);
+                parser_advance(p);
                 m.op = op == PT_EQL         ? PROMQL_MATCH_EQ
                        : op == PT_NEQ       ? PROMQL_MATCH_NEQ
                        : op == PT_EQL_REGEX ? PROMQL_MATCH_RE
                                             : PROMQL_MATCH_NRE;
-                if (peek(p) != PT_STRING) {
-                    unexpected(p, "label matching", "string");
+                if (parser_peek(p) != PT_STRING) {
+                    parser_unexpected(p, "label matching", "string");
                     return -1;
                 }
-                struct promql_token vt = advance(p);
+                struct promql_token vt = parser_advance(p);
                 if (unquote_tok(p, &vt, &m.value) < 0)
                     return -1;
             } else if (t == PT_STRING) {
@@ -555,24 +544,24 @@ static int parse_matchers(struct parser *p, struct promql_matcher **out, size_t 
                     return -1;
                 m.op = PROMQL_MATCH_EQ;
             } else {
-                unexpected(p, "label matching", "label matching operator");
+                parser_unexpected(p, "label matching", "label matching operator");
                 return -1;
             }
         } else {
-            unexpected(p, "label matching", "identifier or \"}\"");
+            parser_unexpected(p, "label matching", "identifier or \"}\"");
             return -1;
         }
         if (m.op == PROMQL_MATCH_RE || m.op == PROMQL_MATCH_NRE) {
             char msg[200];
             pcre2_code *re = compile_anchored(&m, msg, sizeof(msg));
             if (!re) {
-                fail(p, nt.pos, "error parsing regexp: %s", msg);
+                parser_fail(p, nt.pos, "error parsing regexp: %s", msg);
                 return -1;
             }
             int r = regex_matches_empty(re);
             pcre2_code_free(re);
             if (r < 0) {
-                fail(p, nt.pos, "error parsing regexp: cannot match");
+                parser_fail(p, nt.pos, "error parsing regexp: cannot match");
                 return -1;
             }
             m.matches_empty = (int8_t)(m.op == PROMQL_MATCH_RE ? r : !r);
@@ -585,20 +574,20 @@ static int parse_matchers(struct parser *p, struct promql_matcher **out, size_t 
         ms[n++] = m;
         *out = ms;
         *nout = n;
-        t = peek(p);
+        t = parser_peek(p);
         if (t == PT_COMMA) {
-            advance(p);
-            if (peek(p) == PT_RIGHT_BRACE) {
-                advance(p);
+            parser_advance(p);
+            if (parser_peek(p) == PT_RIGHT_BRACE) {
+                parser_advance(p);
                 break;
             }
             continue;
         }
         if (t == PT_RIGHT_BRACE) {
-            advance(p);
+            parser_advance(p);
             break;
         }
-        unexpected(p, "label matching", "\",\" or \"}\"");
+        parser_unexpected(p, "label matching", "\",\" or \"}\"");
         return -1;
     }
     return p->failed ? -1 : 0;
@@ -609,7 +598,7 @@ static int parse_matchers(struct parser *p, struct promql_matcher **out, size_t 
 static struct promql_expr *parse_vector_selector(struct parser *p,
                                                  const struct promql_token *name_tok)
 {
-    uint32_t pos = name_tok ? name_tok->pos : peek_tok(p)->pos;
+    uint32_t pos = name_tok ? name_tok->pos : parser_peek_tok(p)->pos;
     struct promql_expr *e = new_node(p, PROMQL_VECTOR_SELECTOR, pos);
     if (!e)
         return NULL;
@@ -633,7 +622,7 @@ static struct promql_expr *parse_vector_selector(struct parser *p,
         if (copy_str(p, "", 0, &vs->name) < 0)
             return NULL;
     }
-    if (peek(p) == PT_LEFT_BRACE) {
+    if (parser_peek(p) == PT_LEFT_BRACE) {
         if (parse_matchers(p, &ms, &n, &cap) < 0)
             return NULL;
     }
@@ -648,11 +637,11 @@ static struct promql_expr *parse_vector_selector(struct parser *p,
 /* parse_call_args parses "(a, b, ...)" with the '(' as lookahead. */
 static int parse_call_args(struct parser *p, struct promql_expr ***out, size_t *nout)
 {
-    advance(p); /* ( */
+    parser_advance(p); /* ( */
     struct promql_expr **args = NULL;
     size_t n = 0, cap = 0;
-    if (peek(p) == PT_RIGHT_PAREN) {
-        advance(p);
+    if (parser_peek(p) == PT_RIGHT_PAREN) {
+        parser_advance(p);
         *out = NULL;
         *nout = 0;
         return p->failed ? -1 : 0;
@@ -665,20 +654,20 @@ static int parse_call_args(struct parser *p, struct promql_expr ***out, size_t *
         if (!args)
             return -1;
         args[n++] = a;
-        enum promql_tok t = peek(p);
+        enum promql_tok t = parser_peek(p);
         if (t == PT_COMMA) {
-            struct promql_token c = advance(p);
-            if (peek(p) == PT_RIGHT_PAREN) {
-                fail(p, c.pos, "trailing commas not allowed in function call args");
+            struct promql_token c = parser_advance(p);
+            if (parser_peek(p) == PT_RIGHT_PAREN) {
+                parser_fail(p, c.pos, "trailing commas not allowed in function call args");
                 return -1;
             }
             continue;
         }
         if (t == PT_RIGHT_PAREN) {
-            advance(p);
+            parser_advance(p);
             break;
         }
-        unexpected(p, NULL, NULL);
+        parser_unexpected(p, NULL, NULL);
         return -1;
     }
     *out = args;
@@ -697,13 +686,13 @@ static struct promql_expr *parse_call(struct parser *p, const struct promql_toke
     const struct promql_function *f = promql_function_lookup(p->in + name->pos, name->len);
     if (!f) {
         char q[160];
-        return fail(p, name->pos, "unknown function with name %s",
-                    goq(p->in + name->pos, name->len, q, sizeof(q)));
+        return parser_fail(p, name->pos, "unknown function with name %s",
+                           goq(p->in + name->pos, name->len, q, sizeof(q)));
     }
     if (f->experimental && !p->experimental) {
         char q[160];
-        return fail(p, name->pos, "function %s is not enabled",
-                    goq(p->in + name->pos, name->len, q, sizeof(q)));
+        return parser_fail(p, name->pos, "function %s is not enabled",
+                           goq(p->in + name->pos, name->len, q, sizeof(q)));
     }
     e->u.call.func = f;
     e->type = f->return_type;
@@ -756,24 +745,24 @@ static struct promql_expr *parse_aggregate(struct parser *p, const struct promql
     struct promql_aggregate *a = &e->u.agg;
     a->op = agg_of(op->type);
     int have_grouping = 0;
-    enum promql_tok t = peek(p);
+    enum promql_tok t = parser_peek(p);
     if (t == PT_BY || t == PT_WITHOUT) {
-        advance(p);
+        parser_advance(p);
         a->without = t == PT_WITHOUT;
         if (parse_grouping(p, &a->grouping, &a->ngrouping) < 0)
             return NULL;
         have_grouping = 1;
-        if (peek(p) != PT_LEFT_PAREN)
-            return unexpected(p, "aggregation", NULL);
+        if (parser_peek(p) != PT_LEFT_PAREN)
+            return parser_unexpected(p, "aggregation", NULL);
     }
     struct promql_expr **args = NULL;
     size_t nargs = 0;
     if (parse_call_args(p, &args, &nargs) < 0)
         return NULL;
     if (!have_grouping) {
-        t = peek(p);
+        t = parser_peek(p);
         if (t == PT_BY || t == PT_WITHOUT) {
-            advance(p);
+            parser_advance(p);
             a->without = t == PT_WITHOUT;
             if (parse_grouping(p, &a->grouping, &a->ngrouping) < 0)
                 return NULL;
@@ -783,404 +772,24 @@ static struct promql_expr *parse_aggregate(struct parser *p, const struct promql
         return NULL;
     e->end = p->last_end;
     if (nargs == 0)
-        return fail(p, e->pos, "no arguments for aggregate expression provided");
+        return parser_fail(p, e->pos, "no arguments for aggregate expression provided");
     if ((op->type == PT_LIMITK || op->type == PT_LIMIT_RATIO) && !p->experimental)
-        return fail(p, e->pos,
-                    "%.*s() is experimental and must be enabled with "
-                    "--enable-feature=promql-experimental-functions",
-                    (int)op->len, p->in + op->pos);
+        return parser_fail(p, e->pos,
+                           "%.*s() is experimental and must be enabled with "
+                           "--enable-feature=promql-experimental-functions",
+                           (int)op->len, p->in + op->pos);
     size_t want = promql_aggop_has_param(a->op) ? 2 : 1;
     if (nargs != want)
-        return fail(p, e->pos,
-                    "wrong number of arguments for aggregate expression provided, expected %zu, "
-                    "got %zu",
-                    want, nargs);
+        return parser_fail(
+            p, e->pos,
+            "wrong number of arguments for aggregate expression provided, expected %zu, "
+            "got %zu",
+            want, nargs);
     if (want == 2)
         a->param = args[0];
     a->expr = args[want - 1];
     if (add_child_height(p, e, a->expr) < 0 || add_child_height(p, e, a->param) < 0)
         return NULL;
-    return e;
-}
-
-static int number_value(struct parser *p, const struct promql_token *t, double *v)
-{
-    char msg[400];
-    if (t->type == PT_DURATION) {
-        int64_t ms;
-        if (promql_parse_duration(p->in + t->pos, t->len, &ms, msg, sizeof(msg)) != 0) {
-            fail(p, t->pos, "%s", msg);
-            return -1;
-        }
-        *v = (double)ms / 1000.0;
-        return 0;
-    }
-    if (promql_parse_number(p->in + t->pos, t->len, v, msg, sizeof(msg)) != 0) {
-        fail(p, t->pos, "error parsing number: %s", msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int duration_out_of_range(double s)
-{
-    return s > 9223372036.854775808 || s < -9223372036.854775808;
-}
-
-static int is_duration_arith(enum promql_tok t)
-{
-    return t == PT_ADD || t == PT_SUB || t == PT_MUL || t == PT_DIV || t == PT_MOD || t == PT_POW;
-}
-
-/* is_duration_expr_start: '(' or step( range( min_of( max_of( begin a duration
- * expression (Prometheus's experimental promql-duration-expr); the keyword
- * is consumed, so a bare "step" is reported at the token after it. */
-static int is_duration_expr_start(struct parser *p, enum promql_tok t)
-{
-    if (t == PT_LEFT_PAREN)
-        return 1;
-    if (t != PT_STEP && t != PT_RANGE && t != PT_MIN_OF && t != PT_MAX_OF)
-        return 0;
-    advance(p);
-    return peek(p) == PT_LEFT_PAREN;
-}
-
-/* ---- duration expressions (experimental) ------------------------------------------- */
-
-static struct promql_dur_expr *dur_node(struct parser *p, enum promql_dur_op op)
-{
-    struct promql_dur_expr *d = alloc(p, sizeof(*d));
-    if (d)
-        d->op = op;
-    return d;
-}
-
-static struct promql_dur_expr *dur_unary(struct parser *p, enum promql_dur_op op,
-                                         struct promql_dur_expr *lhs)
-{
-    if (!lhs)
-        return NULL;
-    struct promql_dur_expr *d = dur_node(p, op);
-    if (d) {
-        d->lhs = lhs;
-        d->dynamic = lhs->dynamic;
-    }
-    return d;
-}
-
-static int dur_binop(enum promql_tok t, enum promql_binop *op, int *prec)
-{
-    switch (t) {
-    case PT_ADD:
-        *op = PROMQL_ADD;
-        *prec = 1;
-        return 1;
-    case PT_SUB:
-        *op = PROMQL_SUB;
-        *prec = 1;
-        return 1;
-    case PT_MUL:
-        *op = PROMQL_MUL;
-        *prec = 2;
-        return 1;
-    case PT_DIV:
-        *op = PROMQL_DIV;
-        *prec = 2;
-        return 1;
-    case PT_MOD:
-        *op = PROMQL_MOD;
-        *prec = 2;
-        return 1;
-    case PT_POW:
-        *op = PROMQL_POW;
-        *prec = 3;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static struct promql_dur_expr *parse_dur(struct parser *p, int min_prec, const char *context,
-                                         const char *expected);
-
-static int expect_tok(struct parser *p, enum promql_tok t, const char *context,
-                      const char *expected)
-{
-    if (peek(p) != t) {
-        unexpected(p, context, expected);
-        return -1;
-    }
-    advance(p);
-    return p->failed ? -1 : 0;
-}
-
-/* parse_dur_atom: a number or duration, (expr), step(), range(), min_of(a, b)
- * or max_of(a, b). */
-static struct promql_dur_expr *parse_dur_atom(struct parser *p, const char *context,
-                                              const char *expected)
-{
-    enum promql_tok t = peek(p);
-    if (p->failed)
-        return NULL;
-    struct promql_dur_expr *d;
-    switch (t) {
-    case PT_NUMBER:
-    case PT_DURATION: {
-        struct promql_token nt = advance(p);
-        if (!(d = dur_node(p, PROMQL_DUR_NUMBER)))
-            return NULL;
-        d->is_duration = t == PT_DURATION;
-        if (number_value(p, &nt, &d->value) < 0)
-            return NULL;
-        return d;
-    }
-    case PT_LEFT_PAREN: {
-        advance(p);
-        d = dur_unary(p, PROMQL_DUR_PAREN, parse_dur(p, 0, context, expected));
-        if (!d || expect_tok(p, PT_RIGHT_PAREN, context, "\")\"") < 0)
-            return NULL;
-        return d;
-    }
-    case PT_STEP:
-    case PT_RANGE:
-        advance(p);
-        if (expect_tok(p, PT_LEFT_PAREN, context, "\"(\"") < 0 ||
-            expect_tok(p, PT_RIGHT_PAREN, context, "\")\"") < 0)
-            return NULL;
-        if ((d = dur_node(p, t == PT_STEP ? PROMQL_DUR_STEP : PROMQL_DUR_RANGE)))
-            d->dynamic = 1;
-        return d;
-    case PT_MIN_OF:
-    case PT_MAX_OF:
-        advance(p);
-        if (!(d = dur_node(p, t == PT_MIN_OF ? PROMQL_DUR_MIN_OF : PROMQL_DUR_MAX_OF)))
-            return NULL;
-        if (expect_tok(p, PT_LEFT_PAREN, context, "\"(\"") < 0 ||
-            !(d->lhs = parse_dur(p, 0, context, expected)) ||
-            expect_tok(p, PT_COMMA, context, "\",\"") < 0 ||
-            !(d->rhs = parse_dur(p, 0, context, expected)) ||
-            expect_tok(p, PT_RIGHT_PAREN, context, "\")\"") < 0)
-            return NULL;
-        d->dynamic = d->lhs->dynamic || d->rhs->dynamic;
-        return d;
-    default:
-        return unexpected(p, context, expected);
-    }
-}
-
-/* parse_dur_unary: [+-]* atom, a sign binding looser than ^ only. */
-static struct promql_dur_expr *parse_dur_unary(struct parser *p, const char *context,
-                                               const char *expected)
-{
-    enum promql_tok t = peek(p);
-    if (t == PT_ADD || t == PT_SUB) {
-        advance(p);
-        return dur_unary(p, t == PT_SUB ? PROMQL_DUR_NEG : PROMQL_DUR_POS,
-                         parse_dur(p, 3, context, expected));
-    }
-    return parse_dur_atom(p, context, expected);
-}
-
-/* parse_dur: precedence climbing over + - (1), * / % (2), ^ (3, right). */
-static struct promql_dur_expr *parse_dur(struct parser *p, int min_prec, const char *context,
-                                         const char *expected)
-{
-    if (enter(p, peek_tok(p)->pos) < 0)
-        return NULL;
-    struct promql_dur_expr *lhs = parse_dur_unary(p, context, expected);
-    enum promql_binop op;
-    int prec;
-    while (lhs && dur_binop(peek(p), &op, &prec) && prec >= min_prec) {
-        advance(p);
-        struct promql_dur_expr *rhs =
-            parse_dur(p, op == PROMQL_POW ? prec : prec + 1, context, expected);
-        struct promql_dur_expr *d = rhs ? dur_node(p, PROMQL_DUR_BINARY) : NULL;
-        if (!d)
-            return NULL;
-        d->binop = op;
-        d->lhs = lhs;
-        d->rhs = rhs;
-        d->dynamic = lhs->dynamic || rhs->dynamic;
-        lhs = d;
-    }
-    p->depth--;
-    return p->failed ? NULL : lhs;
-}
-
-/* dur_is_plain: a (signed) number, printed and stored as before. */
-static int dur_is_plain(const struct promql_dur_expr *d)
-{
-    while (d->op == PROMQL_DUR_NEG || d->op == PROMQL_DUR_POS)
-        d = d->lhs;
-    return d->op == PROMQL_DUR_NUMBER;
-}
-
-/* dur_const evaluates a non-dynamic duration expression at parse time. */
-static int dur_const(struct parser *p, size_t pos, const struct promql_dur_expr *d, double *v)
-{
-    if (promql_dur_eval(d, 0, 0, v) != 0) {
-        fail(p, pos, "division by zero");
-        return -1;
-    }
-    if (isnan(*v) || *v > 9223372036.854775808 || *v < -9223372036.854775808) {
-        fail(p, pos, "duration out of range");
-        return -1;
-    }
-    return 0;
-}
-
-/* parse_range_expr: the range or step inside [...] as a duration expression
- * (experimental mode); a constant one must be > 0. */
-static int parse_range_expr(struct parser *p, const char *context, const char *expected,
-                            int64_t *ms, struct promql_dur_expr **expr)
-{
-    size_t pos = peek_tok(p)->pos;
-    struct promql_dur_expr *d = parse_dur(p, 0, context, expected);
-    if (!d)
-        return -1;
-    *expr = dur_is_plain(d) ? NULL : d;
-    *ms = 0;
-    if (d->dynamic)
-        return 0;
-    double v;
-    if (dur_const(p, pos, d, &v) < 0)
-        return -1;
-    if (!(v > 0)) {
-        fail(p, pos, "duration must be greater than 0");
-        return -1;
-    }
-    *ms = (int64_t)llround(v * 1000.0);
-    return 0;
-}
-
-/* parse_range_duration: the duration inside [...] (signs allowed, must be > 0). */
-static int parse_range_duration(struct parser *p, const char *context, const char *expected,
-                                int64_t *ms)
-{
-    struct promql_token first = *peek_tok(p);
-    if (p->failed)
-        return -1;
-    int neg = 0;
-    while (peek(p) == PT_ADD || peek(p) == PT_SUB) {
-        if (advance(p).type == PT_SUB)
-            neg = !neg;
-    }
-    enum promql_tok t = peek(p);
-    if (p->failed)
-        return -1;
-    if (is_duration_expr_start(p, t)) {
-        fail(p, first.pos, "experimental duration expression is not enabled");
-        return -1;
-    }
-    if (t != PT_NUMBER && t != PT_DURATION) {
-        unexpected(p, context, expected);
-        return -1;
-    }
-    struct promql_token nt = advance(p);
-    double v;
-    if (number_value(p, &nt, &v) < 0)
-        return -1;
-    if (is_duration_arith(peek(p))) {
-        fail(p, first.pos, "experimental duration expression is not enabled");
-        return -1;
-    }
-    if (p->failed)
-        return -1;
-    if (neg)
-        v = -v;
-    if (duration_out_of_range(v)) {
-        fail(p, first.pos, "duration out of range");
-        return -1;
-    }
-    if (!(v > 0)) {
-        fail(p, first.pos, "duration must be greater than 0");
-        return -1;
-    }
-    *ms = (int64_t)llround(v * 1000.0);
-    return 0;
-}
-
-static struct promql_time_mods *mods_of(struct promql_expr *e)
-{
-    switch (e->kind) {
-    case PROMQL_VECTOR_SELECTOR:
-        return &e->u.vs.mods;
-    case PROMQL_MATRIX_SELECTOR:
-        return &e->u.ms.vs->u.vs.mods;
-    case PROMQL_SUBQUERY:
-        return &e->u.sq.mods;
-    default:
-        return NULL;
-    }
-}
-
-/* parse_offset_expr: the offset (after its optional sign) as one duration
- * atom: `offset -step() * 2` is (x offset -step()) * 2, as in Prometheus. */
-static struct promql_expr *parse_offset_expr(struct parser *p, struct promql_expr *e, size_t pos,
-                                             int neg, const char *expected)
-{
-    struct promql_dur_expr *d = parse_dur_atom(p, "offset", expected);
-    if (d && neg)
-        d = dur_unary(p, PROMQL_DUR_NEG, d);
-    if (!d)
-        return NULL;
-    struct promql_time_mods *m = mods_of(e);
-    if (!m)
-        return fail(p, e->pos,
-                    "offset modifier must be preceded by an instant vector selector or range "
-                    "vector selector or a subquery");
-    if (m->offset_ms != 0 || m->offset_expr != NULL)
-        return fail(p, e->pos, "offset may not be set multiple times");
-    if (!d->dynamic) {
-        double v;
-        if (dur_const(p, pos, d, &v) < 0)
-            return NULL;
-        m->offset_ms = (int64_t)llround(v * 1000.0);
-    }
-    if (!dur_is_plain(d))
-        m->offset_expr = d;
-    e->end = p->last_end;
-    return e;
-}
-
-static struct promql_expr *parse_offset(struct parser *p, struct promql_expr *e)
-{
-    advance(p); /* offset */
-    const char *expected = "number, duration, step(), or range()";
-    struct promql_token first = *peek_tok(p);
-    if (p->failed)
-        return NULL;
-    int neg = 0;
-    if (first.type == PT_ADD || first.type == PT_SUB) {
-        advance(p);
-        neg = first.type == PT_SUB;
-    }
-    enum promql_tok t = peek(p);
-    if (p->failed)
-        return NULL;
-    if (p->experimental)
-        return parse_offset_expr(p, e, first.pos, neg, expected);
-    if (is_duration_expr_start(p, t))
-        return fail(p, first.pos, "experimental duration expression is not enabled");
-    if (t != PT_NUMBER && t != PT_DURATION)
-        return unexpected(p, "offset", expected);
-    struct promql_token nt = advance(p);
-    double v;
-    if (number_value(p, &nt, &v) < 0)
-        return NULL;
-    if (neg)
-        v = -v;
-    if (duration_out_of_range(v))
-        return fail(p, first.pos, "duration out of range");
-    struct promql_time_mods *m = mods_of(e);
-    if (!m)
-        return fail(p, e->pos,
-                    "offset modifier must be preceded by an instant vector selector or range "
-                    "vector selector or a subquery");
-    if (m->offset_ms != 0)
-        return fail(p, e->pos, "offset may not be set multiple times");
-    m->offset_ms = (int64_t)llround(v * 1000.0);
-    e->end = p->last_end;
     return e;
 }
 
@@ -1196,50 +805,51 @@ static void format_go_float(double v, char *buf, size_t n)
 
 static struct promql_expr *parse_at(struct parser *p, struct promql_expr *e)
 {
-    advance(p); /* @ */
-    enum promql_tok t = peek(p);
+    parser_advance(p); /* @ */
+    enum promql_tok t = parser_peek(p);
     if (p->failed)
         return NULL;
     enum promql_at at = PROMQL_AT_TIMESTAMP;
     double ts = 0;
     if (t == PT_START || t == PT_END) {
-        advance(p);
-        if (peek(p) != PT_LEFT_PAREN)
-            return unexpected(p, "@", "timestamp");
-        advance(p);
-        if (peek(p) != PT_RIGHT_PAREN)
-            return unexpected(p, "@", "timestamp");
-        advance(p);
+        parser_advance(p);
+        if (parser_peek(p) != PT_LEFT_PAREN)
+            return parser_unexpected(p, "@", "timestamp");
+        parser_advance(p);
+        if (parser_peek(p) != PT_RIGHT_PAREN)
+            return parser_unexpected(p, "@", "timestamp");
+        parser_advance(p);
         at = t == PT_START ? PROMQL_AT_START : PROMQL_AT_END;
     } else {
         int neg = 0;
         if (t == PT_ADD || t == PT_SUB) {
-            advance(p);
+            parser_advance(p);
             neg = t == PT_SUB;
-            t = peek(p);
+            t = parser_peek(p);
         }
         if (t != PT_NUMBER && t != PT_DURATION)
-            return unexpected(p, "@", "timestamp");
-        struct promql_token nt = advance(p);
-        if (number_value(p, &nt, &ts) < 0)
+            return parser_unexpected(p, "@", "timestamp");
+        struct promql_token nt = parser_advance(p);
+        if (parser_number_value(p, &nt, &ts) < 0)
             return NULL;
         if (neg)
             ts = -ts;
         if (isnan(ts) || isinf(ts) || ts >= 9223372036854775807.0 || ts <= -9223372036854775808.0) {
             char f[400];
             format_go_float(ts, f, sizeof(f));
-            return fail(p, e->pos, "timestamp out of bounds for @ modifier: %s", f);
+            return parser_fail(p, e->pos, "timestamp out of bounds for @ modifier: %s", f);
         }
     }
     if (p->failed)
         return NULL;
-    struct promql_time_mods *m = mods_of(e);
+    struct promql_time_mods *m = parser_mods_of(e);
     if (!m)
-        return fail(p, e->pos,
-                    "@ modifier must be preceded by an instant vector selector or range vector "
-                    "selector or a subquery");
+        return parser_fail(
+            p, e->pos,
+            "@ modifier must be preceded by an instant vector selector or range vector "
+            "selector or a subquery");
     if (m->at != PROMQL_AT_NONE)
-        return fail(p, e->pos, "@ <timestamp> may not be set multiple times");
+        return parser_fail(p, e->pos, "@ <timestamp> may not be set multiple times");
     m->at = at;
     if (at == PROMQL_AT_TIMESTAMP) {
         double ms = round(ts * 1000.0);
@@ -1253,27 +863,23 @@ static struct promql_expr *parse_at(struct parser *p, struct promql_expr *e)
 
 static struct promql_expr *parse_brackets(struct parser *p, struct promql_expr *e)
 {
-    struct promql_token lb = advance(p); /* [ */
+    struct promql_token lb = parser_advance(p); /* [ */
     int64_t range_ms;
     struct promql_dur_expr *range_expr = NULL, *step_expr = NULL;
-    if (p->experimental) {
-        if (parse_range_expr(p, "subquery or range selector",
-                             "number, duration, step(), or range()", &range_ms, &range_expr) < 0)
-            return NULL;
-    } else if (parse_range_duration(p, "subquery or range selector",
-                                    "number, duration, step(), or range()", &range_ms) < 0)
+    if (parser_range(p, "subquery or range selector", "number, duration, step(), or range()",
+                     &range_ms, &range_expr) < 0)
         return NULL;
-    enum promql_tok t = peek(p);
+    enum promql_tok t = parser_peek(p);
     if (p->failed)
         return NULL;
     if (t == PT_RIGHT_BRACKET) {
-        advance(p);
+        parser_advance(p);
         if (e->kind != PROMQL_VECTOR_SELECTOR)
-            return fail(p, lb.pos, "ranges only allowed for vector selectors");
+            return parser_fail(p, lb.pos, "ranges only allowed for vector selectors");
         if (e->u.vs.mods.offset_ms != 0 || e->u.vs.mods.offset_expr != NULL)
-            return fail(p, lb.pos, "no offset modifiers allowed before range");
+            return parser_fail(p, lb.pos, "no offset modifiers allowed before range");
         if (e->u.vs.mods.at != PROMQL_AT_NONE)
-            return fail(p, lb.pos, "no @ modifiers allowed before range");
+            return parser_fail(p, lb.pos, "no @ modifiers allowed before range");
         struct promql_expr *m = new_node(p, PROMQL_MATRIX_SELECTOR, e->pos);
         if (!m)
             return NULL;
@@ -1287,23 +893,17 @@ static struct promql_expr *parse_brackets(struct parser *p, struct promql_expr *
         return m;
     }
     if (t != PT_COLON)
-        return unexpected(p, "subquery or range", "\":\" or \"]\"");
-    advance(p);
+        return parser_unexpected(p, "subquery or range", "\":\" or \"]\"");
+    parser_advance(p);
     int64_t step_ms = 0;
-    if (peek(p) != PT_RIGHT_BRACKET) {
-        if (p->experimental) {
-            if (parse_range_expr(p, "subquery selector",
-                                 "number, duration, step(), range(), or \"]\"", &step_ms,
-                                 &step_expr) < 0)
-                return NULL;
-        } else if (parse_range_duration(p, "subquery selector",
-                                        "number, duration, step(), range(), or \"]\"",
-                                        &step_ms) < 0)
+    if (parser_peek(p) != PT_RIGHT_BRACKET) {
+        if (parser_range(p, "subquery selector", "number, duration, step(), range(), or \"]\"",
+                         &step_ms, &step_expr) < 0)
             return NULL;
-        if (peek(p) != PT_RIGHT_BRACKET)
-            return unexpected(p, "subquery selector", "\"]\"");
+        if (parser_peek(p) != PT_RIGHT_BRACKET)
+            return parser_unexpected(p, "subquery selector", "\"]\"");
     }
-    advance(p);
+    parser_advance(p);
     if (p->failed)
         return NULL;
     struct promql_expr *s = new_node(p, PROMQL_SUBQUERY, e->pos);
@@ -1323,25 +923,25 @@ static struct promql_expr *parse_brackets(struct parser *p, struct promql_expr *
 
 static struct promql_expr *parse_primary(struct parser *p)
 {
-    struct promql_token t = *peek_tok(p);
+    struct promql_token t = *parser_peek_tok(p);
     if (p->failed)
         return NULL;
     switch (t.type) {
     case PT_NUMBER:
     case PT_DURATION: {
-        advance(p);
+        parser_advance(p);
         struct promql_expr *e = new_node(p, PROMQL_NUMBER, t.pos);
         if (!e)
             return NULL;
         e->type = PROMQL_TYPE_SCALAR;
         e->end = t.pos + t.len;
         e->u.number.is_duration = t.type == PT_DURATION;
-        if (number_value(p, &t, &e->u.number.value) < 0)
+        if (parser_number_value(p, &t, &e->u.number.value) < 0)
             return NULL;
         return e;
     }
     case PT_STRING: {
-        advance(p);
+        parser_advance(p);
         struct promql_expr *e = new_node(p, PROMQL_STRING, t.pos);
         if (!e)
             return NULL;
@@ -1352,16 +952,16 @@ static struct promql_expr *parse_primary(struct parser *p)
         return e;
     }
     case PT_LEFT_PAREN: {
-        advance(p);
+        parser_advance(p);
         struct promql_expr *e = new_node(p, PROMQL_PAREN, t.pos);
         if (!e)
             return NULL;
         struct promql_expr *in = parse_expr(p, 0);
         if (!in)
             return NULL;
-        if (peek(p) != PT_RIGHT_PAREN)
-            return unexpected(p, NULL, NULL);
-        advance(p);
+        if (parser_peek(p) != PT_RIGHT_PAREN)
+            return parser_unexpected(p, NULL, NULL);
+        parser_advance(p);
         e->u.paren = in;
         e->type = in->type;
         e->end = p->last_end;
@@ -1376,41 +976,67 @@ static struct promql_expr *parse_primary(struct parser *p)
     }
     if (t.type == PT_IDENTIFIER || t.type == PT_START || t.type == PT_END || t.type == PT_STEP ||
         t.type == PT_RANGE || t.type == PT_MAX_OF || t.type == PT_MIN_OF) {
-        advance(p);
-        if (peek(p) == PT_LEFT_PAREN)
+        parser_advance(p);
+        if (parser_peek(p) == PT_LEFT_PAREN)
             return parse_call(p, &t);
         return parse_vector_selector(p, &t);
     }
     if (promql_tok_is_aggregator(t.type)) {
-        advance(p);
-        enum promql_tok n = peek(p);
+        parser_advance(p);
+        enum promql_tok n = parser_peek(p);
         if (n == PT_LEFT_PAREN || n == PT_BY || n == PT_WITHOUT)
             return parse_aggregate(p, &t);
         return parse_vector_selector(p, &t);
     }
     if (is_metric_word(t.type)) {
-        advance(p);
+        parser_advance(p);
         return parse_vector_selector(p, &t);
     }
-    return unexpected(p, NULL, NULL);
+    return parser_unexpected(p, NULL, NULL);
+}
+
+/* parse_ext_modifier: `anchored` or `smoothed` after a selector (Prometheus's
+ * setAnchored/setSmoothed: experimental, on vector and range selectors only,
+ * never both). */
+static struct promql_expr *parse_ext_modifier(struct parser *p, struct promql_expr *e)
+{
+    int anchored = parser_advance(p).type == PT_ANCHORED;
+    const char *name = anchored ? "anchored" : "smoothed";
+    if (!p->experimental)
+        return parser_fail(p, e->pos, "%s modifier is experimental and not enabled", name);
+    struct promql_vector_selector *vs = NULL;
+    if (e->kind == PROMQL_VECTOR_SELECTOR)
+        vs = &e->u.vs;
+    else if (e->kind == PROMQL_MATRIX_SELECTOR)
+        vs = &e->u.ms.vs->u.vs;
+    else if (e->kind == PROMQL_SUBQUERY)
+        return parser_fail(p, e->pos, "%s modifier is not supported for subqueries", name);
+    else
+        return parser_fail(p, e->pos, "%s modifier not implemented", name);
+    if (anchored ? vs->smoothed : vs->anchored)
+        return parser_fail(p, e->pos, "anchored and smoothed modifiers cannot be used together");
+    if (anchored)
+        vs->anchored = 1;
+    else
+        vs->smoothed = 1;
+    return e; /* as Prometheus, the expression's end stays before the keyword */
 }
 
 static struct promql_expr *parse_postfix(struct parser *p)
 {
     struct promql_expr *e = parse_primary(p);
     while (e) {
-        enum promql_tok t = peek(p);
+        enum promql_tok t = parser_peek(p);
         if (p->failed)
             return NULL;
         if (t == PT_OFFSET)
-            e = parse_offset(p, e);
+            e = parser_offset(p, e);
         else if (t == PT_AT)
             e = parse_at(p, e);
         else if (t == PT_LEFT_BRACKET)
             e = parse_brackets(p, e);
         else if (t == PT_ANCHORED || t == PT_SMOOTHED)
-            return fail(p, e->pos, "%s modifier is experimental and not enabled",
-                        t == PT_ANCHORED ? "anchored" : "smoothed");
+            e = parse_ext_modifier(p, e);
         else
             break;
     }
@@ -1419,12 +1045,12 @@ static struct promql_expr *parse_postfix(struct parser *p)
 
 static struct promql_expr *parse_unary(struct parser *p)
 {
-    struct promql_token t = *peek_tok(p);
+    struct promql_token t = *parser_peek_tok(p);
     if (p->failed)
         return NULL;
     if (t.type != PT_ADD && t.type != PT_SUB)
         return parse_postfix(p);
-    advance(p);
+    parser_advance(p);
     /* unary_op expr %prec MUL: the operand takes only ^ (and postfix). */
     struct promql_expr *in = parse_expr(p, PREC_POW);
     if (!in)
@@ -1508,30 +1134,30 @@ static int binop_of(enum promql_tok t, enum promql_binop *op, int *prec)
  * next) into vm; v is a number, optionally signed. */
 static int parse_fill(struct parser *p, struct promql_vector_matching *vm, enum promql_tok kw)
 {
-    advance(p); /* fill keyword */
-    if (peek(p) != PT_LEFT_PAREN) {
-        unexpected(p, "fill modifier", "\"(\"");
+    parser_advance(p); /* fill keyword */
+    if (parser_peek(p) != PT_LEFT_PAREN) {
+        parser_unexpected(p, "fill modifier", "\"(\"");
         return -1;
     }
-    advance(p);
+    parser_advance(p);
     int neg = 0;
-    if (peek(p) == PT_ADD || peek(p) == PT_SUB)
-        neg = advance(p).type == PT_SUB;
-    if (peek(p) != PT_NUMBER) {
-        unexpected(p, "fill modifier", "number");
+    if (parser_peek(p) == PT_ADD || parser_peek(p) == PT_SUB)
+        neg = parser_advance(p).type == PT_SUB;
+    if (parser_peek(p) != PT_NUMBER) {
+        parser_unexpected(p, "fill modifier", "number");
         return -1;
     }
-    struct promql_token nt = advance(p);
+    struct promql_token nt = parser_advance(p);
     double v;
-    if (number_value(p, &nt, &v) < 0)
+    if (parser_number_value(p, &nt, &v) < 0)
         return -1;
     if (neg)
         v = -v;
-    if (peek(p) != PT_RIGHT_PAREN) {
-        unexpected(p, "fill modifier", "\")\"");
+    if (parser_peek(p) != PT_RIGHT_PAREN) {
+        parser_unexpected(p, "fill modifier", "\")\"");
         return -1;
     }
-    advance(p);
+    parser_advance(p);
     if (kw != PT_FILL_RIGHT) {
         vm->has_fill_left = 1;
         vm->fill_left = v;
@@ -1546,52 +1172,53 @@ static int parse_fill(struct parser *p, struct promql_vector_matching *vm, enum 
 static int parse_bin_modifiers(struct parser *p, struct promql_expr *e)
 {
     struct promql_binary *b = &e->u.bin;
-    struct promql_vector_matching *vm = alloc(p, sizeof(*vm));
+    struct promql_vector_matching *vm = parser_alloc(p, sizeof(*vm));
     if (!vm)
         return -1;
     b->matching = vm;
-    if (peek(p) == PT_BOOL) {
-        advance(p);
+    if (parser_peek(p) == PT_BOOL) {
+        parser_advance(p);
         b->return_bool = 1;
     }
-    enum promql_tok t = peek(p);
+    enum promql_tok t = parser_peek(p);
     if (t == PT_ON || t == PT_IGNORING) {
-        advance(p);
+        parser_advance(p);
         vm->on = t == PT_ON;
         if (parse_grouping(p, &vm->labels, &vm->nlabels) < 0)
             return -1;
-        t = peek(p);
+        t = parser_peek(p);
         if (t == PT_GROUP_LEFT || t == PT_GROUP_RIGHT) {
-            advance(p);
+            parser_advance(p);
             vm->card = t == PT_GROUP_LEFT ? PROMQL_CARD_MANY_TO_ONE : PROMQL_CARD_ONE_TO_MANY;
-            if (peek(p) == PT_LEFT_PAREN && parse_grouping(p, &vm->include, &vm->ninclude) < 0)
+            if (parser_peek(p) == PT_LEFT_PAREN &&
+                parse_grouping(p, &vm->include, &vm->ninclude) < 0)
                 return -1;
         }
     }
-    t = peek(p);
+    t = parser_peek(p);
     while (t == PT_FILL || t == PT_FILL_LEFT || t == PT_FILL_RIGHT) {
         if (!p->experimental) {
-            fail(p, e->pos, "binop fill modifiers are experimental and not enabled");
+            parser_fail(p, e->pos, "binop fill modifiers are experimental and not enabled");
             return -1;
         }
         if (parse_fill(p, vm, t) < 0)
             return -1;
-        t = peek(p);
+        t = parser_peek(p);
     }
     return p->failed ? -1 : 0;
 }
 
 static struct promql_expr *parse_expr(struct parser *p, int min_prec)
 {
-    if (enter(p, peek_tok(p)->pos) < 0)
+    if (parser_enter(p, parser_peek_tok(p)->pos) < 0)
         return NULL;
     struct promql_expr *lhs = parse_unary(p);
     while (lhs) {
         enum promql_binop op;
         int prec;
-        if (!binop_of(peek(p), &op, &prec) || prec < min_prec)
+        if (!binop_of(parser_peek(p), &op, &prec) || prec < min_prec)
             break;
-        advance(p);
+        parser_advance(p);
         struct promql_expr *e = new_node(p, PROMQL_BINARY, lhs->pos);
         if (!e)
             return NULL;
@@ -1626,8 +1253,8 @@ static int expect_type(struct parser *p, struct promql_expr *e, enum promql_type
     if (p->failed)
         return -1;
     if (t != want) {
-        fail(p, e->pos, "expected type %s in %s, got %s", promql_type_name(want), context,
-             promql_type_name(t));
+        parser_fail(p, e->pos, "expected type %s in %s, got %s", promql_type_name(want), context,
+                    promql_type_name(t));
         return -1;
     }
     return 0;
@@ -1654,11 +1281,11 @@ static void check_binary(struct parser *p, struct promql_expr *e)
     int cmp = promql_binop_is_comparison(b->op), set = promql_binop_is_set(b->op);
     struct promql_vector_matching *vm = b->matching;
     if (b->return_bool && !cmp) {
-        fail(p, op_pos(p, e), "bool modifier can only be used on comparison operators");
+        parser_fail(p, op_pos(p, e), "bool modifier can only be used on comparison operators");
         return;
     }
     if (cmp && !b->return_bool && lt == PROMQL_TYPE_SCALAR && rt == PROMQL_TYPE_SCALAR) {
-        fail(p, op_pos(p, e), "comparisons between scalars must use BOOL modifier");
+        parser_fail(p, op_pos(p, e), "comparisons between scalars must use BOOL modifier");
         return;
     }
     if (set && vm->card == PROMQL_CARD_ONE_TO_ONE)
@@ -1669,36 +1296,40 @@ static void check_binary(struct parser *p, struct promql_expr *e)
                 if (vm->labels[i].len == vm->include[j].len &&
                     memcmp(vm->labels[i].ptr, vm->include[j].ptr, vm->labels[i].len) == 0) {
                     char q[160];
-                    fail(p, op_pos(p, e), "label %s must not occur in ON and GROUP clause at once",
-                         goq(vm->labels[i].ptr, vm->labels[i].len, q, sizeof(q)));
+                    parser_fail(p, op_pos(p, e),
+                                "label %s must not occur in ON and GROUP clause at once",
+                                goq(vm->labels[i].ptr, vm->labels[i].len, q, sizeof(q)));
                     return;
                 }
             }
         }
     }
     if (lt != PROMQL_TYPE_SCALAR && lt != PROMQL_TYPE_VECTOR) {
-        fail(p, b->lhs->pos, "binary expression must contain only scalar and instant vector types");
+        parser_fail(p, b->lhs->pos,
+                    "binary expression must contain only scalar and instant vector types");
         return;
     }
     if (rt != PROMQL_TYPE_SCALAR && rt != PROMQL_TYPE_VECTOR) {
-        fail(p, b->rhs->pos, "binary expression must contain only scalar and instant vector types");
+        parser_fail(p, b->rhs->pos,
+                    "binary expression must contain only scalar and instant vector types");
         return;
     }
     if (lt != PROMQL_TYPE_VECTOR || rt != PROMQL_TYPE_VECTOR) {
         if (vm->nlabels > 0) {
-            fail(p, e->pos, "vector matching only allowed between instant vectors");
+            parser_fail(p, e->pos, "vector matching only allowed between instant vectors");
             return;
         }
         b->matching = NULL;
     } else if (set) {
         if (vm->card == PROMQL_CARD_ONE_TO_MANY || vm->card == PROMQL_CARD_MANY_TO_ONE) {
-            fail(p, e->pos, "no grouping allowed for \"%s\" operation", promql_binop_str(b->op));
+            parser_fail(p, e->pos, "no grouping allowed for \"%s\" operation",
+                        promql_binop_str(b->op));
             return;
         }
     }
     if ((lt == PROMQL_TYPE_SCALAR || rt == PROMQL_TYPE_SCALAR) && set) {
-        fail(p, e->pos, "set operator \"%s\" not allowed in binary scalar expression",
-             promql_binop_str(b->op));
+        parser_fail(p, e->pos, "set operator \"%s\" not allowed in binary scalar expression",
+                    promql_binop_str(b->op));
         return;
     }
 }
@@ -1710,20 +1341,20 @@ static void check_call(struct parser *p, struct promql_expr *e)
     size_t declared = (size_t)f->nargs;
     if (f->variadic == 0) {
         if (declared != nargs) {
-            fail(p, e->pos, "expected %zu argument(s) in call to \"%s\", got %zu", declared,
-                 f->name, nargs);
+            parser_fail(p, e->pos, "expected %zu argument(s) in call to \"%s\", got %zu", declared,
+                        f->name, nargs);
             return;
         }
     } else {
         size_t na = declared - 1;
         if (na > nargs) {
-            fail(p, e->pos, "expected at least %zu argument(s) in call to \"%s\", got %zu", na,
-                 f->name, nargs);
+            parser_fail(p, e->pos, "expected at least %zu argument(s) in call to \"%s\", got %zu",
+                        na, f->name, nargs);
             return;
         }
         if (f->variadic > 0 && na + (size_t)f->variadic < nargs) {
-            fail(p, e->pos, "expected at most %zu argument(s) in call to \"%s\", got %zu",
-                 na + (size_t)f->variadic, f->name, nargs);
+            parser_fail(p, e->pos, "expected at most %zu argument(s) in call to \"%s\", got %zu",
+                        na + (size_t)f->variadic, f->name, nargs);
             return;
         }
     }
@@ -1738,8 +1369,9 @@ static void check_call(struct parser *p, struct promql_expr *e)
         if (p->failed)
             return;
         if (t != f->arg_types[k]) {
-            fail(p, e->u.call.args[i]->pos, "expected type %s in call to function \"%s\", got %s",
-                 promql_type_name(f->arg_types[k]), f->name, promql_type_name(t));
+            parser_fail(p, e->u.call.args[i]->pos,
+                        "expected type %s in call to function \"%s\", got %s",
+                        promql_type_name(f->arg_types[k]), f->name, promql_type_name(t));
             return;
         }
     }
@@ -1754,9 +1386,9 @@ static void check_vector_selector(struct parser *p, struct promql_expr *e)
             const struct promql_matcher *m = &vs->matchers[i];
             if (m->name.len == 8 && memcmp(m->name.ptr, "__name__", 8) == 0) {
                 char q1[160], q2[160];
-                fail(p, e->pos, "metric name must not be set twice: %s or %s",
-                     goq(vs->name.ptr, vs->name.len, q1, sizeof(q1)),
-                     goq(m->value.ptr, m->value.len, q2, sizeof(q2)));
+                parser_fail(p, e->pos, "metric name must not be set twice: %s or %s",
+                            goq(vs->name.ptr, vs->name.len, q1, sizeof(q1)),
+                            goq(m->value.ptr, m->value.len, q2, sizeof(q2)));
                 return;
             }
         }
@@ -1765,7 +1397,7 @@ static void check_vector_selector(struct parser *p, struct promql_expr *e)
     for (size_t i = 0; i < vs->nmatchers; i++)
         if (!vs->matchers[i].matches_empty)
             return;
-    fail(p, e->pos, "vector selector must contain at least one non-empty matcher");
+    parser_fail(p, e->pos, "vector selector must contain at least one non-empty matcher");
 }
 
 static enum promql_type check(struct parser *p, struct promql_expr *e)
@@ -1793,17 +1425,18 @@ static enum promql_type check(struct parser *p, struct promql_expr *e)
     case PROMQL_UNARY: {
         enum promql_type t = check(p, e->u.unary.expr);
         if (!p->failed && t != PROMQL_TYPE_SCALAR && t != PROMQL_TYPE_VECTOR)
-            fail(p, e->pos,
-                 "unary expression only allowed on expressions of type scalar or instant vector, "
-                 "got \"%s\"",
-                 promql_type_name(t));
+            parser_fail(
+                p, e->pos,
+                "unary expression only allowed on expressions of type scalar or instant vector, "
+                "got \"%s\"",
+                promql_type_name(t));
         break;
     }
     case PROMQL_SUBQUERY: {
         enum promql_type t = check(p, e->u.sq.expr);
         if (!p->failed && t != PROMQL_TYPE_VECTOR)
-            fail(p, e->pos, "subquery is only allowed on instant vector, got %s instead",
-                 promql_type_short_name(t));
+            parser_fail(p, e->pos, "subquery is only allowed on instant vector, got %s instead",
+                        promql_type_short_name(t));
         break;
     }
     case PROMQL_MATRIX_SELECTOR:
@@ -1868,15 +1501,15 @@ int promql_parse(const char *query, size_t len, const struct promql_parse_opts *
     if (rc)
         return rc;
     p.experimental = opts && opts->experimental_functions;
-    if (peek(&p) == PT_EOF) {
-        fail(&p, 0, "no expression found in input");
+    if (parser_peek(&p) == PT_EOF) {
+        parser_fail(&p, 0, "no expression found in input");
         goto out;
     }
     root = parse_expr(&p, 0);
     if (!root)
         goto out;
-    if (peek(&p) != PT_EOF) {
-        unexpected(&p, NULL, NULL);
+    if (parser_peek(&p) != PT_EOF) {
+        parser_unexpected(&p, NULL, NULL);
         goto out;
     }
     check(&p, root);
@@ -1894,22 +1527,22 @@ int promql_parse_selector(const char *sel, size_t len, struct promql_ast **out,
     int rc = begin(&p, sel, len, &arena, err);
     if (rc)
         return rc;
-    struct promql_token t = *peek_tok(&p);
+    struct promql_token t = *parser_peek_tok(&p);
     if (p.failed)
         goto out;
     if (t.type == PT_LEFT_BRACE) {
         root = parse_vector_selector(&p, NULL);
     } else if (is_metric_word(t.type)) {
-        advance(&p);
+        parser_advance(&p);
         root = parse_vector_selector(&p, &t);
     } else {
-        unexpected(&p, NULL, NULL);
+        parser_unexpected(&p, NULL, NULL);
         goto out;
     }
     if (!root)
         goto out;
-    if (peek(&p) != PT_EOF) {
-        unexpected(&p, NULL, NULL);
+    if (parser_peek(&p) != PT_EOF) {
+        parser_unexpected(&p, NULL, NULL);
         goto out;
     }
 out:
