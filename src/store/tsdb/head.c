@@ -218,61 +218,41 @@ static void scratch_release(struct scratch *x)
     memset(x, 0, sizeof *x);
 }
 
-static int scratch_dec(struct scratch *x, size_t n)
+/* grow_pair makes room for n samples in a pair of time and value arrays of
+ * capacity *cap (doubling from first). 0 or TT_ENOMEM (the arrays stay
+ * valid). */
+static int grow_pair(int64_t **ts, double **vs, size_t *cap, size_t n, size_t first)
 {
-    if (n <= x->cap)
+    if (n <= *cap)
         return 0;
-    size_t c = x->cap ? x->cap : 256;
+    size_t c = *cap ? *cap : first;
     while (c < n)
         c *= 2;
-    int64_t *t = realloc(x->ts, c * sizeof *t);
+    int64_t *t = realloc(*ts, c * sizeof *t);
     if (t == NULL)
         return TT_ENOMEM;
-    x->ts = t;
-    double *v = realloc(x->vs, c * sizeof *v);
+    *ts = t;
+    double *v = realloc(*vs, c * sizeof *v);
     if (v == NULL)
         return TT_ENOMEM;
-    x->vs = v;
-    x->cap = c;
+    *vs = v;
+    *cap = c;
     return 0;
+}
+
+static int scratch_dec(struct scratch *x, size_t n)
+{
+    return grow_pair(&x->ts, &x->vs, &x->cap, n, 256);
 }
 
 static int scratch_merge(struct scratch *x, size_t n)
 {
-    if (n <= x->mcap)
-        return 0;
-    size_t c = x->mcap ? x->mcap : 256;
-    while (c < n)
-        c *= 2;
-    int64_t *t = realloc(x->mt, c * sizeof *t);
-    if (t == NULL)
-        return TT_ENOMEM;
-    x->mt = t;
-    double *v = realloc(x->mv, c * sizeof *v);
-    if (v == NULL)
-        return TT_ENOMEM;
-    x->mv = v;
-    x->mcap = c;
-    return 0;
+    return grow_pair(&x->mt, &x->mv, &x->mcap, n, 256);
 }
 
 static int scratch_seal(struct scratch *x, size_t n)
 {
-    if (n <= x->pcap)
-        return 0;
-    size_t c = x->pcap ? x->pcap : 1024;
-    while (c < n)
-        c *= 2;
-    int64_t *t = realloc(x->pt, c * sizeof *t);
-    if (t == NULL)
-        return TT_ENOMEM;
-    x->pt = t;
-    double *v = realloc(x->pv, c * sizeof *v);
-    if (v == NULL)
-        return TT_ENOMEM;
-    x->pv = v;
-    x->pcap = c;
-    return 0;
+    return grow_pair(&x->pt, &x->pv, &x->pcap, n, 1024);
 }
 
 static void scratch_publish(struct head *h, struct scratch *x)
