@@ -164,6 +164,9 @@ static int respond_failure(struct http_req *req, struct import *im, int rc)
                                   (unsigned long long)im->imported, im->err);
     if (rc == TT_ENOMEM)
         return http_respond_error(req, 500, NULL, "import: out of memory");
+    if (im->parser.err.line == 0) /* stopped by the store, not by a bad line */
+        return http_respond_error(req, 500, NULL, "import: %s after %llu samples", tt_strerror(rc),
+                                  (unsigned long long)im->imported);
     return http_respond_error(req, 400, "bad_data",
                               "import: %s; %llu samples were imported before the batch holding "
                               "this line (batches of %u samples), nothing from that batch on",
