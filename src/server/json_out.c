@@ -167,8 +167,43 @@ void json_out_raw(struct json_out *j, const char *s, size_t n)
  * back as v: digits[] gets them without a point, *exp10 the exponent of the
  * first digit (v = d.ddd x 10^exp10). Round-tripping is monotonic in the
  * digit count, so a binary search over 1..17 digits needs about 4 tries. */
+/* shortest_decimal: the fast path of shortest for the values monitoring data
+ * is made of (integers, and decimals with few digits): the first k for which
+ * m = round(v * 10^k) gives back exactly v as m / 10^k (one correctly rounded
+ * division) has the fewest digits, since a shorter decimal would have been
+ * found at a smaller k. Returns the digit count, or -1 to take the slow path
+ * (v outside [1e-6, 1e15) or needing 16 or more digits). */
+static int shortest_decimal(double v, char *digits, int *exp10)
+{
+    if (!(v >= 1e-6 && v < 1e15))
+        return -1;
+    double p10 = 1;
+    for (int k = 0; k <= 21; k++, p10 *= 10) {
+        double x = v * p10;
+        if (x >= 1e15)
+            return -1;
+        double m = floor(x + 0.5);
+        if (m == 0 || m / p10 != v)
+            continue;
+        char rev[24];
+        int n = 0;
+        for (uint64_t u = (uint64_t)m; u; u /= 10)
+            rev[n++] = (char)('0' + u % 10);
+        for (int i = 0; i < n; i++)
+            digits[i] = rev[n - 1 - i];
+        *exp10 = n - 1 - k;
+        while (n > 1 && digits[n - 1] == '0')
+            n--;
+        return n;
+    }
+    return -1;
+}
+
 static int shortest(double v, char *digits, int *exp10)
 {
+    int fast = shortest_decimal(v, digits, exp10);
+    if (fast > 0)
+        return fast;
     char tmp[40];
     int lo = 0, hi = 16, p, n = 0;
     const char *e;

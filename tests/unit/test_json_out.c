@@ -4,6 +4,8 @@
  * with three decimals, misuse turned into a sticky error.
  */
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "unit.h"
@@ -146,5 +148,58 @@ static void test_json_out_misuse(void **state)
     wbuf_release(&b);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_json_out_prom_floats), cmocka_unit_test(test_json_out_nesting),
-           cmocka_unit_test(test_json_out_misuse))
+/* Significant digits in a formatted float ("0.0125" -> 3, "1.5e-07" -> 2). */
+static int sig_digits(const char *s)
+{
+    int n = 0, started = 0, trailing = 0;
+    for (; *s && *s != 'e'; s++) {
+        if (*s < '0' || *s > '9')
+            continue;
+        if (*s != '0' || started) {
+            started = 1;
+            n++;
+            trailing = *s == '0' ? trailing + 1 : 0;
+        }
+    }
+    return n - trailing;
+}
+
+/* Every value comes back exactly, with the fewest significant digits that
+ * do (checked against a brute-force search), over decimals of the kind
+ * monitoring data holds and random doubles. */
+static void test_json_out_prom_floats_shortest(void **state)
+{
+    (void)state;
+    srand(7);
+    char out[64], tmp[64];
+    for (int i = 0; i < 200000; i++) {
+        double v;
+        if (i % 2) {
+            double m = (double)(rand() % 100000000);
+            v = m / pow(10, rand() % 10) * (rand() % 2 ? 1 : -1);
+        } else {
+            uint64_t b = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 11) ^ (uint64_t)rand();
+            memcpy(&v, &b, sizeof v);
+            if (!isfinite(v))
+                continue;
+        }
+        json_format_prom_float(v, out, sizeof out);
+        if (strtod(out, NULL) != v)
+            fail_msg("%.17g formatted as %s does not come back", v, out);
+        if (v == 0)
+            continue;
+        int p = 0;
+        for (; p < 17; p++) {
+            snprintf(tmp, sizeof tmp, "%.*e", p, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+        if (sig_digits(out) > p + 1)
+            fail_msg("%.17g formatted as %s: %d digits, %d would do", v, out, sig_digits(out),
+                     p + 1);
+    }
+}
+
+UNIT_TESTS(cmocka_unit_test(test_json_out_prom_floats),
+           cmocka_unit_test(test_json_out_prom_floats_shortest),
+           cmocka_unit_test(test_json_out_nesting), cmocka_unit_test(test_json_out_misuse))
