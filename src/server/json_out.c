@@ -5,6 +5,7 @@
  * position used; a key outside an object or nesting past the limit sets the
  * buffer's sticky error instead of writing invalid JSON.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,19 +205,34 @@ static int shortest(double v, char *digits, int *exp10)
     int fast = shortest_decimal(v, digits, exp10);
     if (fast > 0)
         return fast;
+    /* For normal doubles, 15 significant digits always name v's shortest
+     * form padded with zeros when that form has 15 digits or fewer (DBL_DIG);
+     * otherwise the correctly rounded 16 digits if they come back, else 17,
+     * which always do. */
     char tmp[40];
-    int lo = 0, hi = 16, p, n = 0;
+    int n = 0;
     const char *e;
 
-    while (lo < hi) {
-        p = (lo + hi) / 2;
-        snprintf(tmp, sizeof(tmp), "%.*e", p, v);
-        if (strtod(tmp, NULL) == v)
-            hi = p;
-        else
-            lo = p + 1;
+    if (v < DBL_MIN) {
+        /* Subnormals have fewer significant bits: search the precision. */
+        int lo = 0, hi = 16;
+        while (lo < hi) {
+            int p = (lo + hi) / 2;
+            snprintf(tmp, sizeof(tmp), "%.*e", p, v);
+            if (strtod(tmp, NULL) == v)
+                hi = p;
+            else
+                lo = p + 1;
+        }
+        snprintf(tmp, sizeof(tmp), "%.*e", lo, v);
+    } else {
+        snprintf(tmp, sizeof(tmp), "%.14e", v);
+        if (strtod(tmp, NULL) != v) {
+            snprintf(tmp, sizeof(tmp), "%.15e", v);
+            if (strtod(tmp, NULL) != v)
+                snprintf(tmp, sizeof(tmp), "%.16e", v);
+        }
     }
-    snprintf(tmp, sizeof(tmp), "%.*e", lo, v);
     for (const char *c = tmp; *c != 'e' && *c != '\0'; c++)
         if (*c != '.')
             digits[n++] = *c;
