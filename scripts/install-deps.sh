@@ -19,9 +19,11 @@ PACKAGES=(
     libpcre2-dev       # regex label matchers (PromQL =~, !~)
     libmicrohttpd-dev  # the server's HTTP API
     libjansson-dev     # JSON request bodies and configs
+    libsnappy-dev      # Prometheus remote write bodies (snappy block format)
     libcmocka-dev      # unit tests
     python3            # tests/check_source.sh, integration tests
     zstd
+    prometheus         # a real remote-write client for tests/integration/remote_write_prometheus.sh
 )
 
 missing=()

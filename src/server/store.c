@@ -13,6 +13,7 @@
 #include "server/api_series.h"
 #include "server/head_storage.h"
 #include "server/metrics_self.h"
+#include "server/remote_write.h"
 #include "server/server.h"
 #include "store/tsdb/head.h"
 #include "telltale.h"
@@ -71,6 +72,8 @@ int server_store_init(struct server_store *st, struct server *srv)
         rc = api_query_register(srv, &st->storage);
     if (rc == 0)
         rc = api_series_register(srv, st);
+    if (rc == 0)
+        rc = remote_write_register(srv, st);
     if (rc == 0)
         rc = metrics_add_collector(server_metrics(srv), collect, st);
     return rc;

@@ -23,7 +23,7 @@ struct head_replay_stats;
 
 /* server_store_init prepares st (no head yet) and registers the APIs that use
  * it on srv, before the server starts: /api/v1/import/prometheus,
- * /api/v1/query, /api/v1/query_range, /api/v1/series, /api/v1/labels,
+ * /api/v1/write, /api/v1/query, /api/v1/query_range, /api/v1/series, /api/v1/labels,
  * /api/v1/label/<name>/values, and the head's figures on /metrics. Returns 0
  * or TT_ENOMEM/TT_EINVAL. st must outlive srv. */
 int server_store_init(struct server_store *st, struct server *srv);
