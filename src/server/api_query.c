@@ -185,19 +185,32 @@ static void write_result(struct json_out *j, const struct promql_result *r)
 
 /* ---- handlers --------------------------------------------------------------- */
 
-static int param_time(struct http_req *req, const char *name, int64_t dflt, int64_t *ms)
+int api_param_time(struct http_req *req, const char *name, int required, int64_t dflt, int64_t *ms)
 {
     const char *v = http_req_param(req, name);
-    if (!v || !*v) {
+    if (!required && (!v || !*v)) {
         *ms = dflt;
         return 0;
     }
-    if (api_parse_time(v, ms) != 0)
-        return http_respond_error(req, 400, "bad_data",
-                                  "invalid parameter \"%s\": cannot parse \"%s\" to a valid "
-                                  "timestamp",
-                                  name, v),
-               TT_ESYNTAX;
+    if (!v || !*v || api_parse_time(v, ms) != 0) {
+        http_respond_error(req, 400, "bad_data",
+                           "invalid parameter \"%s\": cannot parse \"%s\" to a valid timestamp",
+                           name, v ? v : "");
+        return TT_ESYNTAX;
+    }
+    return 0;
+}
+
+int api_param_range(struct http_req *req, int required, int64_t dmin, int64_t dmax, int64_t *start,
+                    int64_t *end)
+{
+    if (api_param_time(req, "start", required, dmin, start) != 0 ||
+        api_param_time(req, "end", required, dmax, end) != 0)
+        return TT_ESYNTAX;
+    if (*end < *start) {
+        http_respond_error(req, 400, "bad_data", "end timestamp must not be before start time");
+        return TT_ESYNTAX;
+    }
     return 0;
 }
 
@@ -250,7 +263,7 @@ static int handle_query(struct http_req *req, void *ctx)
 {
     const struct promql_storage *st = ctx;
     int64_t t;
-    if (param_time(req, "time", clock_realtime_ns() / TT_NS_PER_MS, &t) != 0)
+    if (api_param_time(req, "time", 0, clock_realtime_ns() / TT_NS_PER_MS, &t) != 0)
         return 0;
     struct promql_ast *ast = parse_query(req);
     if (!ast)
@@ -272,24 +285,9 @@ static int handle_query_range(struct http_req *req, void *ctx)
 {
     const struct promql_storage *st = ctx;
     int64_t start, end, step;
-    const char *s = http_req_param(req, "start"), *e = http_req_param(req, "end"),
-               *p = http_req_param(req, "step");
-    if (!s || !*s || api_parse_time(s, &start) != 0)
-        return http_respond_error(req, 400, "bad_data",
-                                  "invalid parameter \"start\": cannot parse \"%s\" to a valid "
-                                  "timestamp",
-                                  s ? s : ""),
-               0;
-    if (!e || !*e || api_parse_time(e, &end) != 0)
-        return http_respond_error(req, 400, "bad_data",
-                                  "invalid parameter \"end\": cannot parse \"%s\" to a valid "
-                                  "timestamp",
-                                  e ? e : ""),
-               0;
-    if (end < start)
-        return http_respond_error(req, 400, "bad_data",
-                                  "end timestamp must not be before start time"),
-               0;
+    const char *p = http_req_param(req, "step");
+    if (api_param_range(req, 1, 0, 0, &start, &end) != 0)
+        return 0;
     if (!p || !*p || api_parse_duration(p, &step) != 0)
         return http_respond_error(req, 400, "bad_data",
                                   "invalid parameter \"step\": cannot parse \"%s\" to a valid "

@@ -10,6 +10,7 @@
 #include "query/promql/engine.h"
 
 struct server;
+struct http_req;
 
 /* Limits of the query API. */
 #define API_QUERY_MAX_POINTS 11000 /* per series of a range query, as Prometheus */
@@ -23,6 +24,18 @@ int api_query_register(struct server *srv, const struct promql_storage *st);
  * with an offset or 'Z') or Unix seconds with an optional fraction
  * ("1435781451.781"). Returns 0 with milliseconds in *ms, or TT_ESYNTAX. */
 int api_parse_time(const char *s, int64_t *ms);
+
+/* api_param_time reads the time parameter name of req (api_parse_time):
+ * absent or empty gives dflt, unless required, when that is an error like a
+ * bad value. On an error it answers 400 with Prometheus's message ("invalid
+ * parameter \"time\": cannot parse \"x\" to a valid timestamp") and returns
+ * TT_ESYNTAX; the handler then returns 0. */
+int api_param_time(struct http_req *req, const char *name, int required, int64_t dflt, int64_t *ms);
+
+/* api_param_range reads start and end the same way (defaults dmin and dmax
+ * when not required) and answers 400 when end is before start. */
+int api_param_range(struct http_req *req, int required, int64_t dmin, int64_t dmax, int64_t *start,
+                    int64_t *end);
 
 /* api_parse_duration parses a step or timeout: a Prometheus duration ("15s",
  * "1m30s") or seconds as a float ("15", "0.5"). Returns 0 with milliseconds

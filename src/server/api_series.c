@@ -90,26 +90,7 @@ static int selectors_parse(struct http_req *req, struct selectors *s)
 
 static int time_range(struct http_req *req, int64_t *mint, int64_t *maxt)
 {
-    const char *s = http_req_param(req, "start"), *e = http_req_param(req, "end");
-    *mint = INT64_MIN / 2;
-    *maxt = INT64_MAX / 2;
-    if (s && *s && api_parse_time(s, mint) != 0) {
-        http_respond_error(req, 400, "bad_data",
-                           "invalid parameter \"start\": cannot parse \"%s\" to a valid timestamp",
-                           s);
-        return TT_ESYNTAX;
-    }
-    if (e && *e && api_parse_time(e, maxt) != 0) {
-        http_respond_error(req, 400, "bad_data",
-                           "invalid parameter \"end\": cannot parse \"%s\" to a valid timestamp",
-                           e);
-        return TT_ESYNTAX;
-    }
-    if (*maxt < *mint) {
-        http_respond_error(req, 400, "bad_data", "end timestamp must not be before start time");
-        return TT_ESYNTAX;
-    }
-    return 0;
+    return api_param_range(req, 0, INT64_MIN / 2, INT64_MAX / 2, mint, maxt);
 }
 
 static int cmp_labels_ptr(const void *a, const void *b)
