@@ -26,10 +26,12 @@
 #include "core/log.h"
 #include "server/server.h"
 #include "server/store.h"
-#include "store/tsdb/head.h"
+#include "query/promql/lexer.h"
+#include "store/tsdb/db.h"
 
 struct server_opts {
     struct server_config cfg;
+    struct db_options db;
     enum log_level level;
     /* strings read from the config file (owned) */
     char *file_data, *file_http;
@@ -39,6 +41,7 @@ void cmd_server_usage(FILE *out)
 {
     fprintf(out,
             "usage: telltale server [--config FILE] [--data DIR] [--http ADDR:PORT]\n"
+            "                       [--retention DURATION] [--retention-size SIZE]\n"
             "                       [--log-level LEVEL]\n\n"
             "Runs the Telltale server: the metric store and its Prometheus-compatible\n"
             "HTTP API, the server's own metrics at /metrics, and /-/healthy, /-/ready.\n\n"
@@ -48,6 +51,10 @@ void cmd_server_usage(FILE *out)
             "  --data DIR         data directory, created if missing (default %s)\n"
             "  --http ADDR:PORT   listen address (default %s; ':PORT' for every\n"
             "                     interface, '[::1]:PORT' for IPv6)\n"
+            "  --retention DURATION   keep this much history (default 15d; 0 keeps\n"
+            "                     everything); Prometheus durations: 90d, 12h, 1w\n"
+            "  --retention-size SIZE  delete the oldest blocks while blocks and WAL\n"
+            "                     exceed SIZE (512MB, 20GiB; default: no limit)\n"
             "  --log-level LEVEL  debug, info, warn or error (default warn); logs go\n"
             "                     to stderr as logfmt lines\n\n"
             "SIGINT or SIGTERM stop the server cleanly (exit status 0). It exits 1 if it\n"
@@ -97,6 +104,79 @@ static int parse_uint(const char *s, unsigned *out)
     return 0;
 }
 
+/* parse_duration_ms reads a Prometheus duration ("15d", "1h30m") or "0". */
+static int parse_duration_ms(const char *s, int64_t *ms)
+{
+    char e[128];
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    return promql_parse_duration(s, strlen(s), ms, e, sizeof e) == 0 ? 0 : -1;
+}
+
+/* parse_size reads a byte size: a number with an optional unit B, KB, MB,
+ * GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024); "0" is no
+ * limit. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mul;
+    } units[] = { { "", 1 },
+                  { "B", 1 },
+                  { "KB", 1000 },
+                  { "MB", 1000000 },
+                  { "GB", 1000000000 },
+                  { "TB", 1000000000000 },
+                  { "KiB", 1ull << 10 },
+                  { "MiB", 1ull << 20 },
+                  { "GiB", 1ull << 30 },
+                  { "TiB", 1ull << 40 } };
+    char *end;
+    errno = 0;
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            if (v > UINT64_MAX / units[i].mul)
+                return -1;
+            *out = v * units[i].mul;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* apply_store_setting applies one store setting (retention, retention_size,
+ * out_of_order_window, maintenance_interval) from the file or the command
+ * line: 0, -1 (bad value), 1 (not a store setting). */
+static int apply_store_setting(struct server_opts *o, const char *key, const char *val)
+{
+    int64_t ms;
+    if (strcmp(key, "retention") == 0) {
+        if (parse_duration_ms(val, &ms) != 0)
+            return -1;
+        o->db.retention_ms = ms;
+    } else if (strcmp(key, "retention_size") == 0) {
+        return parse_size(val, &o->db.retention_bytes);
+    } else if (strcmp(key, "out_of_order_window") == 0) {
+        if (parse_duration_ms(val, &ms) != 0)
+            return -1;
+        o->db.head.ooo_window_ms = ms;
+    } else if (strcmp(key, "maintenance_interval") == 0) {
+        if (parse_duration_ms(val, &ms) != 0 || ms == 0)
+            return -1;
+        o->db.maintenance_ms = ms;
+    } else {
+        return 1;
+    }
+    return 0;
+}
+
 /* read_config applies the settings of path to o. Returns 0, or prints the
  * problem with file and line and returns -1. */
 static int read_config(const char *path, struct server_opts *o)
@@ -143,8 +223,17 @@ static int read_config(const char *path, struct server_opts *o)
                 goto out;
             }
         } else {
-            fprintf(stderr, "telltale server: %s:%d: unknown setting '%s'\n", path, lineno, key);
-            goto out;
+            int r = apply_store_setting(o, key, val);
+            if (r < 0) {
+                fprintf(stderr, "telltale server: %s:%d: bad value '%s' for '%s'\n", path, lineno,
+                        val, key);
+                goto out;
+            }
+            if (r > 0) {
+                fprintf(stderr, "telltale server: %s:%d: unknown setting '%s'\n", path, lineno,
+                        key);
+                goto out;
+            }
         }
         if (dst != NULL) {
             if (*val == '\0') {
@@ -174,12 +263,17 @@ out:
  * 0 or CLI_USAGE / CLI_PROBLEMS after printing why. */
 static int parse_args(int argc, char **argv, struct server_opts *o)
 {
-    const char *config = NULL, *data = NULL, *http = NULL, *level = NULL;
+    const char *config = NULL, *data = NULL, *http = NULL, *level = NULL, *retention = NULL,
+               *retention_size = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], **dst = NULL;
         if (strcmp(a, "--config") == 0)
             dst = &config;
+        else if (strcmp(a, "--retention") == 0)
+            dst = &retention;
+        else if (strcmp(a, "--retention-size") == 0)
+            dst = &retention_size;
         else if (strcmp(a, "--data") == 0)
             dst = &data;
         else if (strcmp(a, "--http") == 0)
@@ -188,10 +282,12 @@ static int parse_args(int argc, char **argv, struct server_opts *o)
             dst = &level;
         if (dst == NULL) {
             /* --flag=value too */
-            static const char *const names[] = { "--config=", "--data=", "--http=",
-                                                 "--log-level=" };
-            const char **dsts[] = { &config, &data, &http, &level };
-            for (size_t k = 0; k < 4; k++) {
+            static const char *const names[] = {
+                "--config=",    "--data=",      "--http=",
+                "--log-level=", "--retention=", "--retention-size="
+            };
+            const char **dsts[] = { &config, &data, &http, &level, &retention, &retention_size };
+            for (size_t k = 0; k < 6; k++) {
                 size_t n = strlen(names[k]);
                 if (strncmp(a, names[k], n) == 0) {
                     *dsts[k] = a + n;
@@ -223,6 +319,16 @@ static int parse_args(int argc, char **argv, struct server_opts *o)
         o->cfg.data_dir = data;
     if (http != NULL)
         o->cfg.http_addr = http;
+    if (retention != NULL && apply_store_setting(o, "retention", retention) != 0) {
+        fprintf(stderr, "telltale server: bad --retention '%s' (a duration: 15d, 12h, 0)\n",
+                retention);
+        return CLI_USAGE;
+    }
+    if (retention_size != NULL && apply_store_setting(o, "retention_size", retention_size) != 0) {
+        fprintf(stderr, "telltale server: bad --retention-size '%s' (512MB, 20GiB, 0)\n",
+                retention_size);
+        return CLI_USAGE;
+    }
     if (level != NULL && log_level_parse(level, &o->level) < 0) {
         fprintf(stderr, "telltale server: bad --log-level '%s' (debug, info, warn, error)\n",
                 level);
@@ -288,6 +394,7 @@ int cmd_server(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     memset(&store, 0, sizeof(store));
     server_config_defaults(&o.cfg);
+    db_options_default(&o.db);
     o.level = LOG_LEVEL_WARN;
     rc = parse_args(argc, argv, &o);
     if (rc != 0) {
@@ -332,27 +439,30 @@ int cmd_server(int argc, char **argv)
     /* Listening (and holding the data directory's lock): open the store,
      * replaying its WAL; /-/ready answers 503 until it is done. */
     struct replay_progress prog = { -1 };
-    struct head_replay_stats rs;
-    memset(&rs, 0, sizeof rs);
-    rc = server_store_open(&store, o.cfg.data_dir, replay_progress, &prog, &rs, err, sizeof(err));
+    struct db_open_stats os;
+    memset(&os, 0, sizeof os);
+    o.db.head.progress = replay_progress;
+    o.db.head.progress_arg = &prog;
+    rc = server_store_open(&store, o.cfg.data_dir, &o.db, &os, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "telltale server: opening the metric store: %s\n",
                 err[0] != '\0' ? err : tt_strerror(rc));
         server_stop(srv);
         goto out;
     }
-    if (rs.wal.problems > 0) {
+    if (os.head.wal.problems > 0) {
         char np[32], nb[32];
-        snprintf(np, sizeof np, "%llu", (unsigned long long)rs.wal.problems);
-        snprintf(nb, sizeof nb, "%llu", (unsigned long long)rs.wal.bytes_skipped);
+        snprintf(np, sizeof np, "%llu", (unsigned long long)os.head.wal.problems);
+        snprintf(nb, sizeof nb, "%llu", (unsigned long long)os.head.wal.bytes_skipped);
         log_warn(&lg, "damaged WAL data skipped at replay", "problems", np, "bytes_skipped", nb,
                  "data", o.cfg.data_dir);
     }
-    char replayed[64];
-    snprintf(replayed, sizeof replayed, "%llu", (unsigned long long)rs.samples);
+    char replayed[64], blocks[64];
+    snprintf(replayed, sizeof replayed, "%llu", (unsigned long long)os.head.samples);
+    snprintf(blocks, sizeof blocks, "%llu", (unsigned long long)os.blocks);
     server_set_ready(srv, 1);
     log_info(&lg, "ready", "addr", o.cfg.http_addr, "data", o.cfg.data_dir, "replayed_samples",
-             replayed);
+             replayed, "blocks", blocks);
 
     sig = wait_for_signal(sfd);
     if (sig < 0) {

@@ -10,7 +10,7 @@
 #include "core/buf.h"
 #include "query/promql/parser.h"
 #include "server/api_query.h"
-#include "server/head_storage.h"
+#include "server/db_storage.h"
 #include "server/http.h"
 #include "server/json_out.h"
 #include "server/server.h"
@@ -31,7 +31,7 @@ static void selectors_free(struct selectors *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         if (s->ms[i]) {
-            head_matchers_free(s->ms[i], s->nms[i]);
+            store_matchers_free(s->ms[i], s->nms[i]);
             free(s->ms[i]);
         }
         promql_ast_free(s->ast[i]);
@@ -76,7 +76,7 @@ static int selectors_parse(struct http_req *req, struct selectors *s)
             return TT_ENOMEM;
         }
         char err[256] = "";
-        rc = head_matchers_compile(vs->matchers, vs->nmatchers, s->ms[i], err, sizeof err);
+        rc = store_matchers_compile(vs->matchers, vs->nmatchers, s->ms[i], err, sizeof err);
         if (rc != 0) {
             free(s->ms[i]);
             s->ms[i] = NULL;
@@ -98,10 +98,54 @@ static int cmp_labels_ptr(const void *a, const void *b)
     return labels_cmp(*(const struct labels *const *)a, *(const struct labels *const *)b);
 }
 
+/* The series a request lists: owned copies (labels and strings in one
+ * allocation each). */
+struct series_list {
+    struct labels **v;
+    size_t n, cap;
+};
+
+static int collect_series(void *arg, const struct labels *ls, const int64_t *ts, const double *vs,
+                          size_t n)
+{
+    (void)ts;
+    (void)vs;
+    (void)n;
+    struct series_list *sl = arg;
+    if (sl->n == sl->cap) {
+        size_t ncap = sl->cap ? sl->cap * 2 : 256;
+        struct labels **nv = realloc(sl->v, ncap * sizeof *nv);
+        if (!nv)
+            return TT_ENOMEM;
+        sl->v = nv;
+        sl->cap = ncap;
+    }
+    size_t bytes = sizeof(struct labels) + ls->n * sizeof(struct label);
+    for (size_t k = 0; k < ls->n; k++)
+        bytes += strlen(ls->v[k].name) + strlen(ls->v[k].value) + 2;
+    struct labels *c = malloc(bytes);
+    if (!c)
+        return TT_ENOMEM;
+    c->v = (struct label *)(c + 1);
+    c->n = c->cap = ls->n;
+    char *p = (char *)(c->v + ls->n);
+    for (size_t k = 0; k < ls->n; k++) {
+        size_t a = strlen(ls->v[k].name) + 1, b = strlen(ls->v[k].value) + 1;
+        memcpy(p, ls->v[k].name, a);
+        c->v[k].name = p;
+        p += a;
+        memcpy(p, ls->v[k].value, b);
+        c->v[k].value = p;
+        p += b;
+    }
+    sl->v[sl->n++] = c;
+    return 0;
+}
+
 static int handle_series(struct http_req *req, void *ctx)
 {
-    struct head *h = server_store_head(ctx);
-    if (!h)
+    struct db *d = server_store_db(ctx);
+    if (!d)
         return http_respond_error(req, 503, NULL, "the store is opening (WAL replay)");
     struct selectors sel;
     int64_t mint, maxt;
@@ -115,44 +159,28 @@ static int handle_series(struct http_req *req, void *ctx)
         selectors_free(&sel);
         return http_respond_error(req, 400, "bad_data", "no match[] parameter provided");
     }
-    struct head_querier *q = NULL;
-    struct head_series_set *sets[MAX_MATCH_PARAMS] = { 0 };
-    const struct labels **all = NULL;
-    size_t nall = 0, cap = 0;
-    int rc = head_querier_new(h, mint, maxt, &q);
-    for (size_t i = 0; i < sel.n && rc == 0; i++) {
-        rc = head_querier_select(q, sel.ms[i], sel.nms[i], &sets[i]);
-        size_t c = rc == 0 ? head_series_set_count(sets[i]) : 0;
-        for (size_t k = 0; k < c && rc == 0; k++) {
-            if (nall == cap) {
-                size_t ncap = cap ? cap * 2 : 256;
-                const struct labels **na = realloc(all, ncap * sizeof *na);
-                if (!na) {
-                    rc = TT_ENOMEM;
-                    break;
-                }
-                all = na;
-                cap = ncap;
-            }
-            all[nall++] = head_series_set_labels(sets[i], k);
-        }
-    }
+    struct series_list sl = { 0 };
+    char err[256] = "";
+    int rc = 0;
+    for (size_t i = 0; i < sel.n && rc == 0; i++)
+        rc = db_select(d, sel.ms[i], sel.nms[i], mint, maxt, 1, collect_series, &sl, err,
+                       sizeof err);
     if (rc == 0) {
         if (sel.n > 1)
-            qsort(all, nall, sizeof *all, cmp_labels_ptr);
+            qsort(sl.v, sl.n, sizeof *sl.v, cmp_labels_ptr);
         struct wbuf b;
         wbuf_init(&b, 0);
         struct json_out j;
         json_out_init(&j, &b);
         json_out_success_begin(&j);
         json_out_array_begin(&j);
-        for (size_t i = 0; i < nall; i++) {
-            if (i > 0 && labels_equal(all[i], all[i - 1]))
+        for (size_t i = 0; i < sl.n; i++) {
+            if (i > 0 && labels_equal(sl.v[i], sl.v[i - 1]))
                 continue;
             json_out_object_begin(&j);
-            for (size_t k = 0; k < all[i]->n; k++) {
-                json_out_key(&j, all[i]->v[k].name);
-                json_out_str(&j, all[i]->v[k].value);
+            for (size_t k = 0; k < sl.v[i]->n; k++) {
+                json_out_key(&j, sl.v[i]->v[k].name);
+                json_out_str(&j, sl.v[i]->v[k].value);
             }
             json_out_object_end(&j);
         }
@@ -161,12 +189,11 @@ static int handle_series(struct http_req *req, void *ctx)
         http_respond_json(req, 200, &b);
         wbuf_release(&b);
     } else {
-        http_respond_error(req, 500, NULL, "series: %s", tt_strerror(rc));
+        http_respond_error(req, 500, NULL, "series: %s", err[0] ? err : tt_strerror(rc));
     }
-    free(all);
-    for (size_t i = 0; i < sel.n; i++)
-        head_series_set_free(sets[i]);
-    head_querier_free(q);
+    for (size_t i = 0; i < sl.n; i++)
+        free(sl.v[i]);
+    free(sl.v);
     selectors_free(&sel);
     return 0;
 }
@@ -178,7 +205,7 @@ static int cmp_str_ptr(const void *a, const void *b)
 
 /* Names (name == NULL) or the values of label name, for the union of the
  * match[] selectors (all series without any). */
-static int list_strings(struct http_req *req, struct head *h, const char *name)
+static int list_strings(struct http_req *req, struct db *d, const char *name)
 {
     struct selectors sel;
     int64_t mint, maxt;
@@ -188,16 +215,15 @@ static int list_strings(struct http_req *req, struct head *h, const char *name)
         selectors_free(&sel);
         return 0;
     }
-    struct head_querier *q = NULL;
-    struct index_strs lists[MAX_MATCH_PARAMS];
+    struct db_strs lists[MAX_MATCH_PARAMS];
     memset(lists, 0, sizeof lists);
     size_t nlists = sel.n ? sel.n : 1;
-    int rc = head_querier_new(h, mint, maxt, &q);
+    int rc = 0;
     for (size_t i = 0; i < nlists && rc == 0; i++) {
         struct matcher **ms = sel.n ? sel.ms[i] : NULL;
         size_t nms = sel.n ? sel.nms[i] : 0;
-        rc = name ? head_querier_label_values(q, name, ms, nms, &lists[i])
-                  : head_querier_label_names(q, ms, nms, &lists[i]);
+        rc = name ? db_label_values(d, name, ms, nms, mint, maxt, &lists[i])
+                  : db_label_names(d, ms, nms, mint, maxt, &lists[i]);
     }
     const char **all = NULL;
     size_t nall = 0;
@@ -233,29 +259,28 @@ static int list_strings(struct http_req *req, struct head *h, const char *name)
     }
     free(all);
     for (size_t i = 0; i < nlists; i++)
-        index_strs_release(&lists[i]);
-    head_querier_free(q);
+        db_strs_release(&lists[i]);
     selectors_free(&sel);
     return 0;
 }
 
 static int handle_labels(struct http_req *req, void *ctx)
 {
-    struct head *h = server_store_head(ctx);
-    if (!h)
+    struct db *d = server_store_db(ctx);
+    if (!d)
         return http_respond_error(req, 503, NULL, "the store is opening (WAL replay)");
-    return list_strings(req, h, NULL);
+    return list_strings(req, d, NULL);
 }
 
 static int handle_label_values(struct http_req *req, void *ctx)
 {
-    struct head *h = server_store_head(ctx);
-    if (!h)
+    struct db *d = server_store_db(ctx);
+    if (!d)
         return http_respond_error(req, 503, NULL, "the store is opening (WAL replay)");
     const char *name = http_req_path_param(req, "name");
     if (!name || !*name)
         return http_respond_error(req, 400, "bad_data", "invalid label name \"\"");
-    return list_strings(req, h, name);
+    return list_strings(req, d, name);
 }
 
 int api_series_register(struct server *srv, struct server_store *store)

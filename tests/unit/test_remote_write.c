@@ -357,7 +357,7 @@ static int setup(void **state)
 static int open_store(void)
 {
     char err[256];
-    return server_store_open(&fx.st, fx.dir, NULL, NULL, NULL, err, sizeof err);
+    return server_store_open(&fx.st, fx.dir, NULL, NULL, err, sizeof err);
 }
 
 static int teardown(void **state)

@@ -106,6 +106,7 @@ struct head {
     atomic_uint_fast64_t samples, ooo_ok, ooo_rej, dups, conflicts, commits, rollbacks;
     atomic_int_fast64_t chunks, chunk_bytes, series_bytes;
     atomic_int_fast64_t min_t, max_t;
+    atomic_int_fast64_t min_valid; /* samples older are refused (head_set_min_valid) */
 };
 
 struct head_appender {
@@ -564,6 +565,8 @@ static int series_append(struct head *h, struct memseries *s, struct scratch *x,
 {
     int rc;
     *ooo = 0;
+    if (t < atomic_load_explicit(&h->min_valid, memory_order_relaxed))
+        return TT_ERANGE;
     if (t > s->max_t) {
         if (s->hbuf.len > 0 && s->ooo_n > 0 && need_cut(h, s, t) && (rc = flush_ooo(h, s, x)) != 0)
             return rc;
@@ -818,6 +821,7 @@ void head_options_default(struct head_options *o)
     o->chunk_range_ms = HEAD_DEF_CHUNK_RANGE_MS;
     o->ooo_window_ms = HEAD_DEF_OOO_WINDOW_MS;
     o->chunk_samples = HEAD_DEF_CHUNK_SAMPLES;
+    o->min_valid_t = INT64_MIN;
     wal_options_default(&o->wal);
 }
 
@@ -885,6 +889,7 @@ int head_open(struct head **out, const char *data_dir, const struct head_options
     wbuf_init(&h->rstr, 0);
     h->next_ref = 1;
     atomic_init(&h->min_t, INT64_MAX);
+    atomic_init(&h->min_valid, h->o.min_valid_t);
     atomic_init(&h->max_t, INT64_MIN);
     h->rs = rs;
     if ((rc = index_new(&h->idx)) != 0)
@@ -1031,7 +1036,9 @@ static int add_series(struct head_appender *a, struct memseries *s, int64_t t, d
         return TT_EFULL;
     pthread_mutex_t *mu = stripe(h, s);
     pthread_mutex_lock(mu);
-    if (t == s->max_t)
+    if (t < atomic_load_explicit(&h->min_valid, memory_order_relaxed))
+        rc = TT_ERANGE;
+    else if (t == s->max_t)
         rc = bits == s->last_bits ? APP_DUP : TT_EEXIST;
     else if (t < s->max_t && too_old(h, s, t))
         rc = TT_ERANGE;
@@ -1778,6 +1785,21 @@ int head_truncate(struct head *h, int64_t before_t, struct head_truncate_stats *
     }
     pthread_mutex_unlock(&h->trunc_mu);
     return rc;
+}
+
+void head_set_min_valid(struct head *h, int64_t t)
+{
+    /* Exclusive: no commit is between its checks and its apply. */
+    pthread_rwlock_wrlock(&h->commit_rw);
+    int64_t cur = atomic_load(&h->min_valid);
+    if (t > cur)
+        atomic_store(&h->min_valid, t);
+    pthread_rwlock_unlock(&h->commit_rw);
+}
+
+int64_t head_min_valid(struct head *h)
+{
+    return atomic_load(&h->min_valid);
 }
 
 void head_stats(struct head *h, struct head_stats *st)

@@ -55,6 +55,9 @@ struct head_options {
     uint32_t chunk_samples; /* cut a chunk at this many samples (16..1024) */
     struct wal_options wal; /* sync policy, compression, segment size */
     int no_wal;             /* tests and benchmarks only: no WAL, nothing is durable */
+    /* Samples older than this are refused (TT_ERANGE) and dropped by the
+     * replay: what blocks already hold (db.h). INT64_MIN: none. */
+    int64_t min_valid_t;
     /* Replay progress (may be NULL): bytes of WAL read so far of total. */
     void (*progress)(void *arg, uint64_t done_bytes, uint64_t total_bytes);
     void *progress_arg;
@@ -271,6 +274,14 @@ struct head_truncate_stats {
  * dropped from memory all the same, the WAL keeps them); TT_ENOMEM. */
 int head_truncate(struct head *h, int64_t before_t, struct head_truncate_stats *st, char *err,
                   size_t errlen);
+
+/* head_set_min_valid raises the time below which samples are refused
+ * (TT_ERANGE at add, counted too old at apply): the db calls it before it
+ * copies a time range into a block, so no sample can land in the head behind
+ * the block's back. It waits for commits being applied. Lowering is ignored. */
+void head_set_min_valid(struct head *h, int64_t t);
+/* head_min_valid: the current limit (INT64_MIN: none). */
+int64_t head_min_valid(struct head *h);
 
 /* Counters for /metrics (monotonic unless said). */
 struct head_stats {

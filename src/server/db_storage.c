@@ -1,0 +1,103 @@
+/*
+ * db_storage.c - struct promql_storage over the metric store (db.h): each
+ * engine select is one db_select over [mint, maxt], which merges the head
+ * and the blocks; every selected series' samples are handed to the engine
+ * with its labels.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "server/db_storage.h"
+#include "server/store.h"
+#include "telltale.h"
+
+static enum matcher_type match_type(enum promql_match_op op)
+{
+    switch (op) {
+    case PROMQL_MATCH_NEQ:
+        return MATCH_NEQ;
+    case PROMQL_MATCH_RE:
+        return MATCH_RE;
+    case PROMQL_MATCH_NRE:
+        return MATCH_NRE;
+    default:
+        return MATCH_EQ;
+    }
+}
+
+int store_matchers_compile(const struct promql_matcher *m, size_t n, struct matcher **out,
+                           char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = matcher_new(&out[i], match_type(m[i].op), m[i].name.ptr, m[i].value.ptr, 0, err,
+                             errlen);
+        if (rc != 0) {
+            store_matchers_free(out, i);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void store_matchers_free(struct matcher **ms, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        matcher_free(ms[i]);
+}
+
+/* The engine's labels for one series: a view of the store's. */
+struct emit_ctx {
+    promql_series_fn emit;
+    void *arg;
+    struct promql_label *pl;
+    size_t plcap;
+};
+
+static int emit_series(void *arg, const struct labels *ls, const int64_t *ts, const double *vs,
+                       size_t n)
+{
+    struct emit_ctx *c = arg;
+    if (ls->n > c->plcap) {
+        struct promql_label *np = realloc(c->pl, ls->n * sizeof *np);
+        if (!np)
+            return TT_ENOMEM;
+        c->pl = np;
+        c->plcap = ls->n;
+    }
+    for (size_t k = 0; k < ls->n; k++) {
+        c->pl[k].name = ls->v[k].name;
+        c->pl[k].value = ls->v[k].value;
+    }
+    struct promql_labels pls = { c->pl, ls->n };
+    return c->emit(c->arg, &pls, ts, vs, n);
+}
+
+static int db_storage_select(void *ctx, const struct promql_matcher *m, size_t nm, int64_t mint_ms,
+                             int64_t maxt_ms, promql_series_fn emit, void *arg, char *err,
+                             size_t errlen)
+{
+    struct db *d = server_store_db(ctx);
+    if (!d) {
+        snprintf(err, errlen, "the store is opening (WAL replay): try again shortly");
+        return TT_ESTATE;
+    }
+    struct matcher *stack[16], **ms = stack;
+    if (nm > 16 && !(ms = calloc(nm, sizeof *ms)))
+        return TT_ENOMEM;
+    struct emit_ctx c = { emit, arg, NULL, 0 };
+    int rc = store_matchers_compile(m, nm, ms, err, errlen);
+    if (rc == 0) {
+        rc = db_select(d, ms, nm, mint_ms, maxt_ms, 0, emit_series, &c, err, errlen);
+        store_matchers_free(ms, nm);
+    }
+    if (ms != stack)
+        free(ms);
+    free(c.pl);
+    return rc;
+}
+
+void db_storage_init(struct promql_storage *st, struct server_store *store)
+{
+    st->ctx = store;
+    st->select = db_storage_select;
+}
