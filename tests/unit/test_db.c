@@ -521,7 +521,154 @@ static void test_queries_during_maintenance(void **state)
     rm_rf(dir);
 }
 
+/* Rollups equal what the raw samples give, whether they come from the
+ * blocks' stored rollups (sources disjoint in time), from the head, or from
+ * overlapping blocks rolled up from raw samples. */
+struct raw_copy {
+    int64_t *ts;
+    double *vs;
+    size_t n;
+};
+
+static int copy_raw(void *arg, const struct labels *ls, const int64_t *ts, const double *vs,
+                    size_t n)
+{
+    (void)ls;
+    struct raw_copy *c = arg;
+    c->ts = realloc(c->ts, (c->n + n) * sizeof *ts);
+    c->vs = realloc(c->vs, (c->n + n) * sizeof *vs);
+    memcpy(c->ts + c->n, ts, n * sizeof *ts);
+    memcpy(c->vs + c->n, vs, n * sizeof *vs);
+    c->n += n;
+    return 0;
+}
+
+struct rollup_check {
+    struct raw_copy raw;
+    int64_t res;
+    size_t points;
+    int bad;
+};
+
+static int check_rollup(void *arg, const struct labels *ls, const struct db_rollup_point *p,
+                        size_t n)
+{
+    (void)ls;
+    struct rollup_check *c = arg;
+    for (size_t i = 0; i < n; i++) {
+        double mn = NAN, mx = NAN, sum = 0, cnt = 0, last = NAN;
+        int64_t last_t = 0;
+        for (size_t k = 0; k < c->raw.n; k++) {
+            int64_t t = c->raw.ts[k];
+            uint64_t bits;
+            memcpy(&bits, &c->raw.vs[k], 8);
+            if (t <= p[i].t - c->res || t > p[i].t || bits == UINT64_C(0x7ff0000000000002))
+                continue;
+            double v = c->raw.vs[k];
+            if (cnt == 0) {
+                mn = mx = v;
+            } else {
+                if (v < mn || (mn != mn && v == v))
+                    mn = v;
+                if (v > mx || (mx != mx && v == v))
+                    mx = v;
+            }
+            sum += v;
+            cnt++;
+            last = v;
+            last_t = t;
+        }
+        if (p[i].t % c->res != 0 || cnt != p[i].count || last_t != p[i].last_t ||
+            memcmp(&last, &p[i].last, 8) != 0 || memcmp(&sum, &p[i].sum, 8) != 0 ||
+            memcmp(&mn, &p[i].min, 8) != 0 || memcmp(&mx, &p[i].max, 8) != 0)
+            c->bad++;
+        if (i > 0 && p[i].t <= p[i - 1].t)
+            c->bad++;
+    }
+    c->points += n;
+    return 0;
+}
+
+static size_t rollup_vs_raw(struct db *d, int64_t mint, int64_t maxt, int64_t res)
+{
+    struct rollup_check c = { .res = res };
+    char err[256] = "";
+    assert_int_equal(db_select(d, NULL, 0, mint + 1, maxt, 0, copy_raw, &c.raw, err, sizeof err),
+                     0);
+    int rc = db_select_rollup(d, NULL, 0, mint, maxt, res, check_rollup, &c, err, sizeof err);
+    if (rc != 0)
+        fail_msg("db_select_rollup: %s: %s", tt_strerror(rc), err);
+    assert_int_equal(c.bad, 0);
+    free(c.raw.ts);
+    free(c.raw.vs);
+    return c.points;
+}
+
+static void test_rollups_match_raw(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    struct db_options o = test_opts();
+    o.compact_range_ms = 0;
+    struct db *d = open_db(dir, &o, NULL);
+    const int64_t t0 = 80 * 24 * HOUR;
+    /* One series, 10 s samples with jitter, NaNs, a stale run, exact
+     * boundary timestamps (t0 + k * 5 min is a sample time). */
+    struct head_appender *a = NULL;
+    assert_int_equal(head_appender_new(db_head(d), &a), 0);
+    struct labels ls;
+    labels_init(&ls);
+    labels_push(&ls, "__name__", "g");
+    uint64_t stale = UINT64_C(0x7ff0000000000002);
+    double stale_v;
+    memcpy(&stale_v, &stale, 8);
+    for (int64_t i = 0; i < 6 * 360; i++) {
+        int64_t t = t0 + i * 10000 + (i % 3 == 1 ? 7 : 0);
+        double v = (double)((i * 37) % 101) - 50.0;
+        if (i % 97 == 5)
+            v = NAN;
+        if (i >= 700 && i < 760)
+            v = stale_v;
+        assert_int_equal(head_appender_add(a, &ls, t, v, NULL), 0);
+        if (i % 100 == 99)
+            assert_int_equal(head_appender_commit(a, NULL, NULL, 0), 0);
+    }
+    assert_int_equal(head_appender_commit(a, NULL, NULL, 0), 0);
+    char err[256];
+    /* Head only. */
+    assert_true(rollup_vs_raw(d, t0 - HOUR, t0 + 7 * HOUR, BLOCK_ROLLUP_5M_MS) > 60);
+    assert_true(rollup_vs_raw(d, t0, t0 + 6 * HOUR, BLOCK_ROLLUP_1H_MS) == 6);
+    /* Cut 2 h into a block; the rest stays in the head: disjoint sources. */
+    assert_int_equal(db_maintain(d, NULL, err, sizeof err), 0);
+    struct db_stats ds;
+    db_stats(d, &ds);
+    assert_true(ds.blocks >= 1);
+    assert_true(rollup_vs_raw(d, t0 - HOUR, t0 + 7 * HOUR, BLOCK_ROLLUP_5M_MS) > 60);
+    assert_int_equal(rollup_vs_raw(d, t0, t0 + 6 * HOUR, BLOCK_ROLLUP_1H_MS), 6);
+    assert_true(rollup_vs_raw(d, t0 + 55 * 60000, t0 + 125 * 60000, BLOCK_ROLLUP_5M_MS) == 14);
+    /* Everything in blocks. */
+    assert_int_equal(db_flush(d, NULL, err, sizeof err), 0);
+    assert_int_equal(rollup_vs_raw(d, t0, t0 + 6 * HOUR, BLOCK_ROLLUP_1H_MS), 6);
+    /* A late sample is refused; newer ones make a second, later block. */
+    for (int64_t i = 6 * 360; i < 6 * 360 + 50; i++)
+        assert_int_equal(head_appender_add(a, &ls, t0 + i * 10000, (double)i, NULL), 0);
+    assert_int_equal(head_appender_commit(a, NULL, NULL, 0), 0);
+    assert_true(rollup_vs_raw(d, t0 - HOUR, t0 + 8 * HOUR, BLOCK_ROLLUP_5M_MS) > 70);
+    assert_int_equal(db_flush(d, NULL, err, sizeof err), 0);
+    assert_true(rollup_vs_raw(d, t0 - HOUR, t0 + 8 * HOUR, BLOCK_ROLLUP_5M_MS) > 70);
+    /* Unaligned ranges are refused. */
+    assert_int_equal(db_select_rollup(d, NULL, 0, t0 + 1, t0 + HOUR, BLOCK_ROLLUP_5M_MS,
+                                      check_rollup, NULL, err, sizeof err),
+                     TT_EINVAL);
+    labels_release(&ls);
+    head_appender_free(a);
+    assert_int_equal(db_close(d), 0);
+    rm_rf(dir);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_cut_as_head_grows), cmocka_unit_test(test_flush_and_restart),
            cmocka_unit_test(test_overlap_and_compaction), cmocka_unit_test(test_retention),
            cmocka_unit_test(test_damaged_block_and_leftovers), cmocka_unit_test(test_labels_union),
-           cmocka_unit_test(test_queries_during_maintenance))
+           cmocka_unit_test(test_queries_during_maintenance),
+           cmocka_unit_test(test_rollups_match_raw))

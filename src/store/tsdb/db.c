@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "telltale.h"
+#include "core/buf.h"
+#include "store/tsdb/chunk.h"
 
 #define DB_DEF_RETENTION_MS (INT64_C(15) * 24 * 3600 * 1000)
 #define DB_DEF_COMPACT_MS   (INT64_C(24) * 3600 * 1000)
@@ -922,119 +924,354 @@ static void *maint_main(void *arg)
 
 /* ---- reading ----------------------------------------------------------------------- */
 
+/* A walk over the series a selection matches in every source (the blocks
+ * overlapping the range in time order, then the head), in label order. */
+struct walk {
+    struct snap s;
+    size_t n; /* sources: s.n blocks + the head */
+    struct block_series_set **sets;
+    size_t *cur, *cnt;
+    int *hold; /* sources holding the current series */
+    struct head_querier *q;
+    struct head_series_set *hss;
+};
+
+static void walk_close(struct walk *w)
+{
+    for (size_t i = 0; w->sets != NULL && i < w->s.n; i++)
+        block_series_set_free(w->sets[i]);
+    head_series_set_free(w->hss);
+    head_querier_free(w->q);
+    free(w->sets);
+    free(w->cur);
+    free(w->cnt);
+    free(w->hold);
+    snap_release(&w->s);
+    memset(w, 0, sizeof *w);
+}
+
+static int walk_open(struct walk *w, struct db *d, struct matcher *const *ms, size_t nms,
+                     int64_t mint, int64_t maxt, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    int rc = snap_take(d, mint, maxt, &w->s);
+    if (rc != 0)
+        return rc;
+    w->n = w->s.n + 1;
+    w->sets = calloc(w->n, sizeof *w->sets);
+    w->cur = calloc(w->n, sizeof *w->cur);
+    w->cnt = calloc(w->n, sizeof *w->cnt);
+    w->hold = calloc(w->n, sizeof *w->hold);
+    if (w->sets == NULL || w->cur == NULL || w->cnt == NULL || w->hold == NULL) {
+        walk_close(w);
+        return TT_ENOMEM;
+    }
+    for (size_t i = 0; i < w->s.n; i++) {
+        if ((rc = block_select(w->s.v[i]->b, ms, nms, mint, maxt, &w->sets[i])) != 0) {
+            set_err(err, errlen, "block %s: %s", w->s.v[i]->m->id, tt_strerror(rc));
+            walk_close(w);
+            return rc;
+        }
+        w->cnt[i] = block_series_set_count(w->sets[i]);
+    }
+    if ((rc = head_querier_new(d->head, mint, maxt, &w->q)) != 0 ||
+        (rc = head_querier_select(w->q, ms, nms, &w->hss)) != 0) {
+        walk_close(w);
+        return rc;
+    }
+    w->cnt[w->s.n] = head_series_set_count(w->hss);
+    return 0;
+}
+
+static const struct labels *walk_labels(const struct walk *w, size_t i)
+{
+    return i == w->s.n ? head_series_set_labels(w->hss, w->cur[i])
+                       : block_series_set_labels(w->sets[i], w->cur[i]);
+}
+
+/* walk_next returns the labels of the next series (valid until walk_close)
+ * and marks the sources holding it, or NULL at the end. */
+static const struct labels *walk_next(struct walk *w)
+{
+    const struct labels *at = NULL;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->cur[i] >= w->cnt[i])
+            continue;
+        const struct labels *ls = walk_labels(w, i);
+        if (at == NULL || labels_cmp(ls, at) < 0)
+            at = ls;
+    }
+    for (size_t i = 0; at != NULL && i < w->n; i++)
+        w->hold[i] = w->cur[i] < w->cnt[i] && labels_cmp(walk_labels(w, i), at) == 0;
+    return at;
+}
+
+/* walk_advance moves past the current series. */
+static void walk_advance(struct walk *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        w->cur[i] += (size_t)w->hold[i];
+}
+
+/* walk_read_raw appends source i's samples of the current series in [mint,
+ * maxt] to acc. */
+static int walk_read_raw(struct walk *w, size_t i, int64_t mint, int64_t maxt, struct points *acc,
+                         char *err, size_t errlen)
+{
+    int rc = 0, r;
+    if (i == w->s.n) {
+        struct head_iter it;
+        if ((rc = head_iter_init(&it, w->hss, w->cur[i])) != 0)
+            return rc;
+        while ((r = head_iter_next(&it)) == 1) {
+            if ((rc = points_reserve(acc, 1)) != 0)
+                break;
+            acc->ts[acc->n] = it.t;
+            acc->vs[acc->n++] = it.v;
+        }
+        head_iter_release(&it);
+        if (rc == 0 && r < 0) {
+            set_err(err, errlen, "head: %s", tt_strerror(r));
+            rc = r;
+        }
+        return rc;
+    }
+    struct block_iter it;
+    if ((rc = block_iter_init(&it, w->sets[i], w->cur[i], mint, maxt, BLOCK_RAW, 0)) != 0)
+        return rc;
+    while ((r = block_iter_next(&it)) == 1) {
+        if ((rc = points_reserve(acc, 1)) != 0)
+            break;
+        acc->ts[acc->n] = it.t;
+        acc->vs[acc->n++] = it.v;
+    }
+    if (rc == 0 && r < 0) {
+        set_err(err, errlen, "block %s: %s", w->s.v[i]->m->id, block_iter_error(&it));
+        rc = r;
+    }
+    block_iter_release(&it);
+    return rc;
+}
+
+/* walk_read_merged reads every source of the current series into acc (each
+ * timestamp once). */
+static int walk_read_merged(struct walk *w, int64_t mint, int64_t maxt, struct points *acc,
+                            struct points *tmp, char *err, size_t errlen)
+{
+    acc->n = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (!w->hold[i])
+            continue;
+        size_t from = acc->n;
+        int rc = walk_read_raw(w, i, mint, maxt, acc, err, errlen);
+        if (rc == 0)
+            rc = merge_run(acc, from, tmp);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int db_select(struct db *d, struct matcher *const *ms, size_t nms, int64_t mint, int64_t maxt,
               int labels_only, db_series_fn emit, void *arg, char *err, size_t errlen)
 {
     if (mint > maxt)
         return 0;
-    struct snap s;
-    int rc = snap_take(d, mint, maxt, &s);
+    struct walk w;
+    int rc = walk_open(&w, d, ms, nms, mint, maxt, err, errlen);
     if (rc != 0)
         return rc;
-    /* Sources: the blocks in time order, then the head (newest last). */
-    size_t n = s.n + 1;
-    struct block_series_set **sets = calloc(n, sizeof *sets);
-    size_t *cur = calloc(n, sizeof *cur), *cnt = calloc(n, sizeof *cnt);
-    struct head_querier *q = NULL;
-    struct head_series_set *hss = NULL;
     struct points acc = { 0 }, tmp = { 0 };
-    if (sets == NULL || cur == NULL || cnt == NULL) {
-        rc = TT_ENOMEM;
-        goto out;
+    const struct labels *at;
+    while (rc == 0 && (at = walk_next(&w)) != NULL) {
+        if (labels_only) {
+            rc = emit(arg, at, NULL, NULL, 0);
+        } else {
+            rc = walk_read_merged(&w, mint, maxt, &acc, &tmp, err, errlen);
+            if (rc == 0 && acc.n > 0)
+                rc = emit(arg, at, acc.ts, acc.vs, acc.n);
+        }
+        walk_advance(&w);
     }
-    for (size_t i = 0; i < s.n; i++) {
-        if ((rc = block_select(s.v[i]->b, ms, nms, mint, maxt, &sets[i])) != 0) {
-            set_err(err, errlen, "block %s: %s", s.v[i]->m->id, tt_strerror(rc));
-            goto out;
-        }
-        cnt[i] = block_series_set_count(sets[i]);
-    }
-    if ((rc = head_querier_new(d->head, mint, maxt, &q)) != 0 ||
-        (rc = head_querier_select(q, ms, nms, &hss)) != 0)
-        goto out;
-    cnt[s.n] = head_series_set_count(hss);
-#define SRC_LABELS(i) \
-    ((i) == s.n ? head_series_set_labels(hss, cur[i]) : block_series_set_labels(sets[i], cur[i]))
-    for (;;) {
-        const struct labels *at = NULL;
-        for (size_t i = 0; i < n; i++) {
-            if (cur[i] >= cnt[i])
-                continue;
-            const struct labels *ls = SRC_LABELS(i);
-            if (at == NULL || labels_cmp(ls, at) < 0)
-                at = ls;
-        }
-        if (at == NULL)
-            break;
-        /* Which sources hold this series (at stays valid: its set is alive). */
-        int hold[64], *holdp = hold;
-        if (n > 64 && (holdp = malloc(n * sizeof *holdp)) == NULL) {
-            rc = TT_ENOMEM;
-            break;
-        }
-        for (size_t i = 0; i < n; i++)
-            holdp[i] = cur[i] < cnt[i] && labels_cmp(SRC_LABELS(i), at) == 0;
-        acc.n = 0;
-        for (size_t i = 0; i < n && rc == 0 && !labels_only; i++) {
-            if (!holdp[i])
-                continue;
-            size_t from = acc.n;
-            int r;
-            if (i == s.n) {
-                struct head_iter it;
-                if ((rc = head_iter_init(&it, hss, cur[i])) != 0)
-                    break;
-                while ((r = head_iter_next(&it)) == 1) {
-                    if ((rc = points_reserve(&acc, 1)) != 0)
-                        break;
-                    acc.ts[acc.n] = it.t;
-                    acc.vs[acc.n++] = it.v;
-                }
-                head_iter_release(&it);
-                if (rc == 0 && r < 0)
-                    rc = r;
-            } else {
-                struct block_iter it;
-                if ((rc = block_iter_init(&it, sets[i], cur[i], mint, maxt, BLOCK_RAW, 0)) != 0)
-                    break;
-                while ((r = block_iter_next(&it)) == 1) {
-                    if ((rc = points_reserve(&acc, 1)) != 0)
-                        break;
-                    acc.ts[acc.n] = it.t;
-                    acc.vs[acc.n++] = it.v;
-                }
-                if (rc == 0 && r < 0) {
-                    set_err(err, errlen, "block %s: %s", s.v[i]->m->id, block_iter_error(&it));
-                    rc = r;
-                }
-                block_iter_release(&it);
-            }
-            if (rc == 0)
-                rc = merge_run(&acc, from, &tmp);
-        }
-        if (rc == 0 && (labels_only || acc.n > 0))
-            rc = emit(arg, at, labels_only ? NULL : acc.ts, labels_only ? NULL : acc.vs,
-                      labels_only ? 0 : acc.n);
-        for (size_t i = 0; i < n; i++)
-            if (holdp[i])
-                cur[i]++;
-        if (holdp != hold)
-            free(holdp);
-        if (rc != 0)
-            break;
-    }
-#undef SRC_LABELS
-out:
-    for (size_t i = 0; sets != NULL && i < s.n; i++)
-        block_series_set_free(sets[i]);
-    head_series_set_free(hss);
-    head_querier_free(q);
-    free(sets);
-    free(cur);
-    free(cnt);
     points_release(&acc);
     points_release(&tmp);
-    snap_release(&s);
+    walk_close(&w);
+    return rc;
+}
+
+/* ---- rollups ------------------------------------------------------------------------ */
+
+struct rollup_rows {
+    struct db_rollup_point *p;
+    size_t n, cap;
+};
+
+static void nan_min(double *a, double v)
+{
+    if (v < *a || (*a != *a && v == v))
+        *a = v;
+}
+
+static void nan_max(double *a, double v)
+{
+    if (v > *a || (*a != *a && v == v))
+        *a = v;
+}
+
+/* rows_add appends r, or combines it into the last row when it is the same
+ * interval (r is later in time). */
+static int rows_add(struct rollup_rows *rr, const struct db_rollup_point *r)
+{
+    if (rr->n > 0 && rr->p[rr->n - 1].t == r->t) {
+        struct db_rollup_point *a = &rr->p[rr->n - 1];
+        nan_min(&a->min, r->min);
+        nan_max(&a->max, r->max);
+        a->sum += r->sum;
+        a->count += r->count;
+        if (r->last_t >= a->last_t) {
+            a->last = r->last;
+            a->last_t = r->last_t;
+        }
+        return 0;
+    }
+    if (rr->n == rr->cap) {
+        size_t nc = rr->cap ? rr->cap * 2 : 64;
+        struct db_rollup_point *np = realloc(rr->p, nc * sizeof *np);
+        if (np == NULL)
+            return TT_ENOMEM;
+        rr->p = np;
+        rr->cap = nc;
+    }
+    rr->p[rr->n++] = *r;
+    return 0;
+}
+
+/* rows_from_raw rolls up samples (time order) with t in (mint, maxt]. */
+static int rows_from_raw(struct rollup_rows *rr, const int64_t *ts, const double *vs, size_t n,
+                         int64_t mint, int64_t maxt, int64_t res)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ts[i] <= mint || ts[i] > maxt || f64_bits(vs[i]) == CHUNK_STALE_NAN_BITS)
+            continue;
+        struct db_rollup_point r = {
+            (floor_div(ts[i] - 1, res) + 1) * res, ts[i], vs[i], vs[i], vs[i], 1, vs[i]
+        };
+        int rc = rows_add(rr, &r);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* rows_from_block appends block source i's stored rollup rows in (mint, maxt]. */
+static int rows_from_block(struct walk *w, size_t i, int64_t mint, int64_t maxt, int64_t res,
+                           struct rollup_rows *rr, char *err, size_t errlen)
+{
+    static const enum block_series_kind kinds[5] = { BLOCK_ROLLUP_MIN, BLOCK_ROLLUP_MAX,
+                                                     BLOCK_ROLLUP_SUM, BLOCK_ROLLUP_COUNT,
+                                                     BLOCK_ROLLUP_LAST };
+    struct block_iter it[5];
+    int rc = 0, k;
+    for (k = 0; k < 5 && rc == 0; k++)
+        rc = block_iter_init(&it[k], w->sets[i], w->cur[i], mint + 1, maxt, kinds[k], res);
+    if (rc != 0) {
+        for (int j = 0; j < k - 1; j++)
+            block_iter_release(&it[j]);
+        return rc;
+    }
+    for (;;) {
+        int r[5];
+        for (k = 0; k < 5; k++)
+            r[k] = block_iter_next(&it[k]);
+        if (r[0] == 0)
+            break;
+        for (k = 0; k < 5 && rc == 0; k++)
+            if (r[k] != 1 || it[k].t != it[0].t) {
+                rc = r[k] < 0 ? r[k] : TT_ECORRUPT;
+                set_err(err, errlen, "block %s: rollup columns disagree: %s", w->s.v[i]->m->id,
+                        block_iter_error(&it[k]));
+            }
+        if (rc != 0)
+            break;
+        struct db_rollup_point p = { (floor_div(it[0].t - 1, res) + 1) * res,
+                                     it[0].t,
+                                     it[0].v,
+                                     it[1].v,
+                                     it[2].v,
+                                     it[3].v,
+                                     it[4].v };
+        if ((rc = rows_add(rr, &p)) != 0)
+            break;
+    }
+    for (k = 0; k < 5; k++)
+        block_iter_release(&it[k]);
+    return rc;
+}
+
+/* disjoint: the walk's sources hold samples in disjoint time ranges (in
+ * source order) and every block has rollups. */
+static int sources_disjoint(struct db *d, const struct walk *w)
+{
+    int64_t prev = INT64_MIN;
+    for (size_t i = 0; i < w->s.n; i++) {
+        const struct block_meta *m = w->s.v[i]->m;
+        if (!m->has_rollups || m->mint <= prev)
+            return 0;
+        prev = m->maxt;
+    }
+    struct head_stats hs;
+    head_stats(d->head, &hs);
+    return hs.min_t == INT64_MAX || hs.min_t > prev;
+}
+
+int db_select_rollup(struct db *d, struct matcher *const *ms, size_t nms, int64_t mint,
+                     int64_t maxt, int64_t res_ms, db_rollup_fn emit, void *arg, char *err,
+                     size_t errlen)
+{
+    if ((res_ms != BLOCK_ROLLUP_5M_MS && res_ms != BLOCK_ROLLUP_1H_MS) || mint % res_ms != 0 ||
+        maxt % res_ms != 0) {
+        set_err(err, errlen, "rollup range (%lld, %lld] not aligned to %lld ms", (long long)mint,
+                (long long)maxt, (long long)res_ms);
+        return TT_EINVAL;
+    }
+    if (mint >= maxt)
+        return 0;
+    struct walk w;
+    int rc = walk_open(&w, d, ms, nms, mint + 1, maxt, err, errlen);
+    if (rc != 0)
+        return rc;
+    int fast = sources_disjoint(d, &w);
+    struct points acc = { 0 }, tmp = { 0 };
+    struct rollup_rows rr = { 0 };
+    const struct labels *at;
+    while (rc == 0 && (at = walk_next(&w)) != NULL) {
+        rr.n = 0;
+        if (fast) {
+            for (size_t i = 0; i < w.n && rc == 0; i++) {
+                if (!w.hold[i])
+                    continue;
+                if (i < w.s.n) {
+                    rc = rows_from_block(&w, i, mint, maxt, res_ms, &rr, err, errlen);
+                } else {
+                    acc.n = 0;
+                    rc = walk_read_raw(&w, i, mint + 1, maxt, &acc, err, errlen);
+                    if (rc == 0)
+                        rc = rows_from_raw(&rr, acc.ts, acc.vs, acc.n, mint, maxt, res_ms);
+                }
+            }
+        } else {
+            rc = walk_read_merged(&w, mint + 1, maxt, &acc, &tmp, err, errlen);
+            if (rc == 0)
+                rc = rows_from_raw(&rr, acc.ts, acc.vs, acc.n, mint, maxt, res_ms);
+        }
+        if (rc == 0 && rr.n > 0)
+            rc = emit(arg, at, rr.p, rr.n);
+        walk_advance(&w);
+    }
+    free(rr.p);
+    points_release(&acc);
+    points_release(&tmp);
+    walk_close(&w);
     return rc;
 }
 

@@ -128,6 +128,30 @@ typedef int (*db_series_fn)(void *arg, const struct labels *ls, const int64_t *t
 int db_select(struct db *d, struct matcher *const *ms, size_t nms, int64_t mint, int64_t maxt,
               int labels_only, db_series_fn emit, void *arg, char *err, size_t errlen);
 
+/* One rollup interval of a series: the samples with t in (t - res, t], t a
+ * multiple of res, stale markers left out (as PromQL range selections do).
+ * min and max ignore NaNs unless every value is NaN; count >= 1; last is the
+ * value at last_t, the newest sample's time. */
+struct db_rollup_point {
+    int64_t t, last_t;
+    double min, max, sum, count, last;
+};
+
+/* db_rollup_fn receives one series' rollup points in time order (n >= 1). */
+typedef int (*db_rollup_fn)(void *arg, const struct labels *ls, const struct db_rollup_point *p,
+                            size_t n);
+
+/* db_select_rollup is db_select for rollups: for every selected series, the
+ * points of resolution res_ms (BLOCK_ROLLUP_5M_MS or BLOCK_ROLLUP_1H_MS) of
+ * the intervals inside (mint, maxt] (both multiples of res_ms) that hold a
+ * sample. Blocks' stored rollups are used where the sources do not overlap
+ * in time; the head's samples (and overlapping sources) are rolled up from
+ * raw samples, so the result is always that of the raw data. Returns as
+ * db_select; TT_EINVAL for an unaligned range or resolution. */
+int db_select_rollup(struct db *d, struct matcher *const *ms, size_t nms, int64_t mint,
+                     int64_t maxt, int64_t res_ms, db_rollup_fn emit, void *arg, char *err,
+                     size_t errlen);
+
 /* db_label_names / db_label_values: the union over the head and the blocks
  * overlapping [mint, maxt] of index_label_names / index_label_values (sorted,
  * each once). The strings are copied into out->owned (free everything with
