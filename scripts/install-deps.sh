@@ -23,6 +23,7 @@ PACKAGES=(
     libcmocka-dev      # unit tests
     python3            # tests/check_source.sh, integration tests
     zstd
+    curl               # scripts/run.sh talks to the server
     prometheus         # a real remote-write client for tests/integration/remote_write_prometheus.sh
 )
 

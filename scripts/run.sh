@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # run.sh - the README's build-and-run command. Installs the build dependencies
 # if missing, builds Telltale (Release, into build-release/), runs the
-# instrumented example examples/hello.c with a fresh spool directory, then
-# prints every record it wrote with `telltale spool dump`. Until the agent and
-# server exist, this is what "running Telltale" means.
+# instrumented example examples/hello.c with a fresh spool directory and
+# prints every record it wrote with `telltale spool dump`; then starts
+# `telltale server` on 127.0.0.1:7070 (data in ./data-run), feeds it the real
+# node_exporter recording of the shared data (or, without it, a generated
+# hour of metrics), shows a few PromQL queries through the Prometheus API,
+# seals the data into blocks (POST /api/tt/admin/flush) and prints what is on
+# disk. On a terminal the server then keeps running for Grafana, promtool or
+# curl until Ctrl-C; otherwise (CI) it is stopped.
 #
 # Usage: scripts/run.sh [--json]          (--json: dump records as JSON lines)
 # Environment: TT_BUILD_DIR (default build-release; an already configured dir
 # is only built, not reconfigured), TT_BUILD_TYPE (default Release), TT_JOBS
 # (default 2), TT_KEEP_SPOOL=1 to keep the spool directory afterwards,
-# TT_SKIP_DEPS=1 to skip the package check. TELLTALE_* variables reach hello.
+# TT_SKIP_DEPS=1 to skip the package check, TT_HTTP (default 127.0.0.1:7070),
+# TT_SERVE=1/0 to keep the server running or not (default: on a terminal).
+# TELLTALE_* variables reach hello.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,9 +49,8 @@ cmake --build "$BUILD" --parallel "$JOBS" --target hello telltale_cli
 SPOOL=$(mktemp -d "${TMPDIR:-/tmp}/telltale-spool.XXXXXX")
 if [[ "${TT_KEEP_SPOOL:-0}" = 1 ]]; then
     echo "run: keeping the spool in $SPOOL"
-else
-    trap 'rm -rf "$SPOOL"' EXIT
 fi
+trap '[[ "${TT_KEEP_SPOOL:-0}" = 1 ]] || rm -rf "$SPOOL"' EXIT
 
 echo
 echo "\$ $BUILD/hello $SPOOL"
@@ -52,3 +58,81 @@ echo "\$ $BUILD/hello $SPOOL"
 echo
 echo "\$ $BUILD/telltale spool dump $SPOOL ${dump_args[*]}"
 "$BUILD/telltale" spool dump "$SPOOL" "${dump_args[@]}"
+
+# ---- the server --------------------------------------------------------------
+HTTP=${TT_HTTP:-127.0.0.1:7070}
+BASE=http://$HTTP
+DATA=$ROOT/data-run
+rm -rf "$DATA"
+echo
+echo "\$ $BUILD/telltale server --data $DATA --http $HTTP &"
+"$BUILD/telltale" server --data "$DATA" --http "$HTTP" --log-level info &
+SERVER=$!
+stop_server() {
+    if kill -0 "$SERVER" 2>/dev/null; then
+        kill -TERM "$SERVER"
+        wait "$SERVER" || true
+    fi
+}
+trap 'stop_server; [[ "${TT_KEEP_SPOOL:-0}" = 1 ]] || rm -rf "$SPOOL"' EXIT
+ready=0
+for _ in $(seq 1 100); do
+    if curl -fsS "$BASE/-/ready" >/dev/null 2>&1; then ready=1; break; fi
+    kill -0 "$SERVER" 2>/dev/null || { echo "run: the server exited" >&2; exit 1; }
+    sleep 0.1
+done
+[[ $ready = 1 ]] || { echo "run: the server is not ready after 10 s" >&2; exit 1; }
+
+RECORDING=$ROOT/../shared/data/node-exporter/nodeexp-1s-600s.prom.zst
+FEED=$(mktemp "${TMPDIR:-/tmp}/telltale-feed.XXXXXX")
+if [[ -f "$RECORDING" ]] && command -v zstd >/dev/null; then
+    zstd -dcq "$RECORDING" >"$FEED"
+    what="the node_exporter recording (600 scrapes at 1 s)"
+else
+    # An hour of a small fleet every 15 s, ending now.
+    python3 - "$FEED" <<'PY'
+import sys, time, math
+now = int(time.time() * 1000) // 15000 * 15000
+with open(sys.argv[1], "w") as f:
+    for i in range(240):
+        t = now - (239 - i) * 15000
+        for h in range(3):
+            for mode, share in (("user", 0.3), ("system", 0.1), ("idle", 0.6)):
+                f.write(f'node_cpu_seconds_total{{instance="host-{h}:9100",job="node",cpu="0",mode="{mode}"}} {i * 15 * share:.1f} {t}\n')
+            f.write(f'node_load1{{instance="host-{h}:9100",job="node"}} {1 + math.sin(i / 20 + h):.2f} {t}\n')
+PY
+    what="a generated hour of host metrics"
+fi
+echo "\$ curl --data-binary @FEED $BASE/api/v1/import/prometheus    # $what"
+curl -fsS --data-binary "@$FEED" "$BASE/api/v1/import/prometheus"
+# The newest sample's time, to query at.
+END=$(awk 'NF >= 2 && $1 !~ /^#/ && $NF > m {m = $NF} END {printf "%.3f", m / 1000}' "$FEED")
+rm -f "$FEED"
+query() {
+    echo
+    echo "\$ curl $BASE/api/v1/query --data-urlencode 'query=$1' -d time=$END"
+    curl -fsS "$BASE/api/v1/query" --data-urlencode "query=$1" -d "time=$END"
+    echo
+}
+query 'count by (__name__) ({__name__=~"node_(cpu_seconds_total|load1|memory_MemAvailable_bytes)"})'
+query 'sum by (mode) (rate(node_cpu_seconds_total[1m]))'
+query 'node_load1'
+echo
+echo "\$ curl -X POST $BASE/api/tt/admin/flush"
+curl -fsS -X POST "$BASE/api/tt/admin/flush"
+echo
+echo
+echo "\$ du -sh $DATA/blocks/* $DATA/wal"
+du -sh "$DATA"/blocks/* "$DATA/wal"
+query 'count_over_time(node_load1[10m])'
+
+serve=${TT_SERVE:-}
+if [[ -z "$serve" ]]; then
+    if [[ -t 0 && -t 1 ]]; then serve=1; else serve=0; fi
+fi
+if [[ $serve = 1 ]]; then
+    echo
+    echo "Telltale server at $BASE (data in $DATA). Point Grafana's Prometheus data source"
+    echo "or 'promtool query instant $BASE up' at it (docs/server.md). Ctrl-C stops it."
+    wait "$SERVER" || true
+fi

@@ -86,6 +86,11 @@ stage_run() {
         echo "run: the spool dump shows no span records" >&2
         rc=1
     fi
+    # The server part: queries answered, the head sealed into blocks.
+    if [[ $rc -eq 0 ]] && ! grep -q '"blocksWritten"' "$out"; then
+        echo "run: the server part did not flush blocks" >&2
+        rc=1
+    fi
     rm -f "$out"
     return "$rc"
 }
