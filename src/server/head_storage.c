@@ -2,7 +2,7 @@
  * head_storage.c - struct promql_storage over the TSDB head: each engine
  * select is one head querier over [mint, maxt]; every selected series'
  * samples are decoded once into growable arrays and handed to the engine
- * with its labels.
+ * with its labels. Samples are copied a decoded chunk at a time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,10 +51,13 @@ struct points {
     size_t n, cap;
 };
 
-static int points_push(struct points *p, int64_t t, double v)
+/* points_append adds n samples (one run of the head iterator). */
+static int points_append(struct points *p, const int64_t *ts, const double *vs, size_t n)
 {
-    if (p->n == p->cap) {
-        size_t ncap = p->cap ? p->cap * 2 : 256;
+    if (p->cap - p->n < n) {
+        size_t ncap = p->cap ? p->cap : 256;
+        while (ncap - p->n < n)
+            ncap *= 2;
         int64_t *nt = realloc(p->ts, ncap * sizeof *nt);
         if (!nt)
             return TT_ENOMEM;
@@ -65,9 +68,9 @@ static int points_push(struct points *p, int64_t t, double v)
         p->vs = nv;
         p->cap = ncap;
     }
-    p->ts[p->n] = t;
-    p->vs[p->n] = v;
-    p->n++;
+    memcpy(p->ts + p->n, ts, n * sizeof *ts);
+    memcpy(p->vs + p->n, vs, n * sizeof *vs);
+    p->n += n;
     return 0;
 }
 
@@ -101,12 +104,14 @@ static int head_select(void *ctx, const struct promql_matcher *m, size_t nm, int
         if ((rc = head_iter_init(&it, ss, i)) != 0)
             break;
         pts.n = 0;
-        int r;
-        while ((r = head_iter_next(&it)) == 1 && rc == 0)
-            rc = points_push(&pts, it.t, it.v);
+        long r;
+        const int64_t *rts;
+        const double *rvs;
+        while ((r = head_iter_next_run(&it, &rts, &rvs)) > 0 && rc == 0)
+            rc = points_append(&pts, rts, rvs, (size_t)r);
         head_iter_release(&it);
         if (rc == 0 && r < 0)
-            rc = r;
+            rc = (int)r;
         if (rc != 0 || pts.n == 0)
             continue;
         const struct labels *ls = head_series_set_labels(ss, i);

@@ -156,6 +156,8 @@ void hmap_release(struct hmap *h)
 
 int64_t ev_ref_time(const struct ev *ev, const struct promql_time_mods *m, int64_t t)
 {
+    if (m->at == PROMQL_AT_NONE && m->offset_expr == NULL)
+        return t - m->offset_ms;
     int64_t base = t;
     switch (m->at) {
     case PROMQL_AT_TIMESTAMP:

@@ -1333,17 +1333,23 @@ int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labe
     m.range_ms = range_ms;
     c.m = &m;
     c.src = &ss;
-    /* What ev_eval_ms and eval_range_fn do at each step, with the window
-     * found from the previous one. */
+    /* What ev_eval_ms and eval_range_fn do at each step. The reference
+     * time only moves forward with the steps (t - offset, or a fixed @),
+     * so the window's edges a (first point > r - range) and b (first
+     * point > r) do too. */
+    const struct promql_point *p = ss.clean;
+    size_t a = 0, b = 0, np = ss.nclean;
     for (size_t i = 0; i < ev->nsteps; i++) {
         int64_t t = ev->start + (int64_t)i * ev->step;
         int64_t r = ev_ref_time(ev, mods, t);
-        size_t a = ev_seek_upper(ss.clean, ss.nclean, r - range_ms, &ss.hint_lo);
-        size_t b = ev_seek_upper(ss.clean, ss.nclean, r, &ss.hint_hi);
+        while (a < np && p[a].t <= r - range_ms)
+            a++;
+        while (b < np && p[b].t <= r)
+            b++;
         double v = 0;
         int got = 0;
         if (b > a) {
-            struct promql_series w = { row->labels, ss.clean + a, b - a, 0 };
+            struct promql_series w = { row->labels, p + a, b - a, 0 };
             m.win_end = r;
             c.t = t;
             got = def->fn(&c, &w, &v);
