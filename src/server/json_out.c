@@ -173,13 +173,14 @@ void json_out_raw(struct json_out *j, const char *s, size_t n)
  * m = round(v * 10^k) gives back exactly v as m / 10^k (one correctly rounded
  * division) has the fewest digits, since a shorter decimal would have been
  * found at a smaller k. Returns the digit count, or -1 to take the slow path
- * (v outside [1e-6, 1e15) or needing 16 or more digits). */
-static int shortest_decimal(double v, char *digits, int *exp10)
+ * (v outside [1e-6, 1e15), needing 16 or more digits, or more than max_k
+ * decimals). */
+static int shortest_decimal(double v, int max_k, char *digits, int *exp10)
 {
     if (!(v >= 1e-6 && v < 1e15))
         return -1;
     double p10 = 1;
-    for (int k = 0; k <= 21; k++, p10 *= 10) {
+    for (int k = 0; k <= max_k; k++, p10 *= 10) {
         double x = v * p10;
         if (x >= 1e15)
             return -1;
@@ -200,10 +201,140 @@ static int shortest_decimal(double v, char *digits, int *exp10)
     return -1;
 }
 
+__extension__ typedef unsigned __int128 u128;
+
+static const uint64_t pow5[28] = { UINT64_C(1),
+                                   UINT64_C(5),
+                                   UINT64_C(25),
+                                   UINT64_C(125),
+                                   UINT64_C(625),
+                                   UINT64_C(3125),
+                                   UINT64_C(15625),
+                                   UINT64_C(78125),
+                                   UINT64_C(390625),
+                                   UINT64_C(1953125),
+                                   UINT64_C(9765625),
+                                   UINT64_C(48828125),
+                                   UINT64_C(244140625),
+                                   UINT64_C(1220703125),
+                                   UINT64_C(6103515625),
+                                   UINT64_C(30517578125),
+                                   UINT64_C(152587890625),
+                                   UINT64_C(762939453125),
+                                   UINT64_C(3814697265625),
+                                   UINT64_C(19073486328125),
+                                   UINT64_C(95367431640625),
+                                   UINT64_C(476837158203125),
+                                   UINT64_C(2384185791015625),
+                                   UINT64_C(11920928955078125),
+                                   UINT64_C(59604644775390625),
+                                   UINT64_C(298023223876953125),
+                                   UINT64_C(1490116119384765625),
+                                   UINT64_C(7450580596923828125) };
+
+static const uint64_t pow10[18] = { UINT64_C(1),
+                                    UINT64_C(10),
+                                    UINT64_C(100),
+                                    UINT64_C(1000),
+                                    UINT64_C(10000),
+                                    UINT64_C(100000),
+                                    UINT64_C(1000000),
+                                    UINT64_C(10000000),
+                                    UINT64_C(100000000),
+                                    UINT64_C(1000000000),
+                                    UINT64_C(10000000000),
+                                    UINT64_C(100000000000),
+                                    UINT64_C(1000000000000),
+                                    UINT64_C(10000000000000),
+                                    UINT64_C(100000000000000),
+                                    UINT64_C(1000000000000000),
+                                    UINT64_C(10000000000000000),
+                                    UINT64_C(100000000000000000) };
+
+/* shortest_exact: the shortest form of v (finite, > 0) by exact integer
+ * arithmetic, as Go's strconv picks it: the fewest digits d such that some
+ * d-digit decimal lies in v's rounding interval (bounds included when v's
+ * mantissa is even, since strtod rounds half to even; the lower half as
+ * wide when v is a power of two), and of those the closest to v (ties to
+ * even). With X = v * 10^k scaled to about 17 integer digits, v's
+ * mantissa m and exponent e2, X = m * 5^k / 2^sh exactly, so X and the
+ * interval bounds are integers in units of 2^-(sh + 2) that fit 128 bits
+ * for v in about [1e-11, 1e15]. Returns the digit count, or -1 outside that
+ * range (the caller then takes the printf path). */
+static int shortest_exact(double v, char *digits, int *exp10)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int be = (int)(bits >> 52) & 0x7ff;
+    if (be == 0 || be == 0x7ff)
+        return -1;
+    uint64_t m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+    int k = 16 - (int)floor(log10(v));
+    int sh = -(be - 1075 + k);
+    if (k < 0 || k > 27 || sh < 0 || sh > 68)
+        return -1;
+    int ws = sh + 2;
+    u128 p5 = pow5[k];
+    u128 x = (u128)(m * 4) * p5;
+    u128 lo = x - (m == (UINT64_C(1) << 52) && be > 1 ? p5 : 2 * p5);
+    u128 hi = x + 2 * p5;
+    u128 wmask = ((u128)1 << ws) - 1;
+    int incl = (m & 1) == 0;
+    uint64_t lf = (uint64_t)(lo >> ws), hf = (uint64_t)(hi >> ws);
+    /* At precision j (multiples of 10^j), the candidates are [dmin, dmax]:
+     * ceil(lo / 10^j) or floor(lo / 10^j) + 1, and floor(hi / 10^j) or
+     * floor((hi - 1) / 10^j), computed from the integer parts alone. */
+    uint64_t cmin = incl ? lf + ((lo & wmask) != 0) : lf;
+    uint64_t cmax = incl || (hi & wmask) != 0 ? hf : hf - 1;
+    uint64_t dmin = incl ? cmin : cmin + 1, dmax = cmax;
+    if (dmin > dmax)
+        return -1;
+    int j = 0;
+    uint64_t bmin = dmin, bmax = dmax;
+    while (j < 17) {
+        cmin = incl ? (cmin + 9) / 10 : cmin / 10;
+        cmax /= 10;
+        dmin = incl ? cmin : cmin + 1;
+        if (dmin > cmax)
+            break;
+        j++;
+        bmin = dmin;
+        bmax = cmax;
+    }
+    /* The closest multiple of 10^j to x, kept inside the interval. */
+    u128 p = (u128)pow10[j] << ws;
+    uint64_t q = (uint64_t)(x >> ws) / pow10[j];
+    u128 r = x - (u128)q * p;
+    if (2 * r > p || (2 * r == p && (q & 1)))
+        q++;
+    if (q < bmin)
+        q = bmin;
+    if (q > bmax)
+        q = bmax;
+    char rev[24];
+    int n = 0;
+    for (; q; q /= 10)
+        rev[n++] = (char)('0' + q % 10);
+    if (n == 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        digits[i] = rev[n - 1 - i];
+    *exp10 = n - 1 + j - k;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    return n;
+}
+
 static int shortest(double v, char *digits, int *exp10)
 {
-    int fast = shortest_decimal(v, digits, exp10);
+    /* Integers and short decimals are cheapest found by trying; other
+     * values in range take the exact integer path. */
+    int fast = shortest_decimal(v, 4, digits, exp10);
     if (fast > 0)
+        return fast;
+    if ((fast = shortest_exact(v, digits, exp10)) > 0)
+        return fast;
+    if ((fast = shortest_decimal(v, 21, digits, exp10)) > 0)
         return fast;
     /* For normal doubles, 15 significant digits always name v's shortest
      * form padded with zeros when that form has 15 digits or fewer (DBL_DIG);
@@ -317,15 +448,25 @@ void json_out_prom_time(struct json_out *j, int64_t ms)
 {
     char tmp[32];
     uint64_t u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
-    int n;
+    unsigned frac = (unsigned)(u % 1000);
+    size_t n = sizeof(tmp);
 
-    if (u % 1000 != 0)
-        n = snprintf(tmp, sizeof(tmp), "%s%llu.%03u", ms < 0 ? "-" : "",
-                     (unsigned long long)(u / 1000), (unsigned)(u % 1000));
-    else
-        n = snprintf(tmp, sizeof(tmp), "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(u / 1000));
+    /* Written backwards from the end of tmp: no printf on the hot path of
+     * large matrices. */
+    if (frac != 0) {
+        for (int i = 0; i < 3; i++, frac /= 10)
+            tmp[--n] = (char)('0' + frac % 10);
+        tmp[--n] = '.';
+    }
+    u /= 1000;
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (ms < 0)
+        tmp[--n] = '-';
     value(j);
-    wbuf_put(j->b, tmp, (size_t)n);
+    wbuf_put(j->b, tmp + n, sizeof(tmp) - n);
 }
 
 void json_out_prom_sample(struct json_out *j, int64_t ms, double v)

@@ -122,8 +122,19 @@ struct got {
 
 /* collect reads every sample of the series that has __name__=name (and
  * job=job when not NULL) in [mint, maxt]; returns the number of series. */
+static size_t collect_how(struct head *h, const char *name, const char *job, int64_t mint,
+                          int64_t maxt, struct got *g, int runs);
+
 static size_t collect(struct head *h, const char *name, const char *job, int64_t mint, int64_t maxt,
                       struct got *g)
+{
+    return collect_how(h, name, job, mint, maxt, g, 0);
+}
+
+/* collect_how is collect reading with head_iter_next (runs 0), with
+ * head_iter_next_run (1), or alternating the two (2). */
+static size_t collect_how(struct head *h, const char *name, const char *job, int64_t mint,
+                          int64_t maxt, struct got *g, int runs)
 {
     struct head_querier *q;
     struct head_series_set *ss;
@@ -137,9 +148,27 @@ static size_t collect(struct head *h, const char *name, const char *job, int64_t
     size_t nser = head_series_set_count(ss);
     for (size_t i = 0; i < nser; i++) {
         struct head_iter it;
-        int rc;
+        int rc = 0;
         assert_int_equal(head_iter_init(&it, ss, i), 0);
-        while ((rc = head_iter_next(&it)) == 1) {
+        for (int k = 0;; k++) {
+            if (runs == 1 || (runs == 2 && k % 2 == 1)) {
+                const int64_t *ts;
+                const double *vs;
+                long n = head_iter_next_run(&it, &ts, &vs);
+                assert_true(n >= 0);
+                rc = n > 0;
+                if (n == 0)
+                    break;
+                for (long j = 0; j < n; j++) {
+                    assert_true(g->n < 20000);
+                    g->t[g->n] = ts[j];
+                    g->bits[g->n++] = f64_bits(vs[j]);
+                }
+                assert_int_equal(it.t, ts[n - 1]);
+                continue;
+            }
+            if ((rc = head_iter_next(&it)) != 1)
+                break;
             assert_true(g->n < 20000);
             g->t[g->n] = it.t;
             g->bits[g->n++] = f64_bits(it.v);
@@ -466,6 +495,59 @@ static void test_ooo_window_and_duplicates(void **state)
     free(g);
     free(g2);
     free(m);
+    assert_int_equal(head_close(h), 0);
+    rm_rf(dir);
+}
+
+/* head_iter_next_run gives the samples head_iter_next gives, over sealed
+ * chunks, the open chunk and out-of-order samples, for ranges that start
+ * and end inside chunks, on their edges, or hold nothing. */
+static void test_iter_runs(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    struct head *h = open_head(dir, WAL_SYNC_INTERVAL);
+    struct head_appender *a;
+    assert_int_equal(head_appender_new(h, &a), 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(add_kv(a, "r", "j", 10000 + (int64_t)i * 10000, i * 1.5), 0);
+    assert_int_equal(head_appender_commit(a, NULL, NULL, 0), 0);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(add_kv(a, "s", "j", 10000 + (int64_t)i * 10000, i), 0);
+    assert_int_equal(head_appender_commit(a, NULL, NULL, 0), 0);
+    /* Late samples for s, in the out-of-order buffer. */
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(add_kv(a, "s", "j", 10000 + 990 * 10000 + i * 500 + 1, -i), 0);
+    assert_int_equal(head_appender_commit(a, NULL, NULL, 0), 0);
+    static const int64_t ranges[][2] = {
+        { INT64_MIN, INT64_MAX }, { 0, 9999 },
+        { 10000, 10000 },         { 15000, 1215000 },
+        { 1210000, 1220000 },     { 9000000, 10000000 },
+        { 9905000, 9906000 },     { 20000000, 30000000 },
+    };
+    struct got *g0 = malloc(sizeof *g0), *g1 = malloc(sizeof *g1);
+    assert_non_null(g0);
+    assert_non_null(g1);
+    for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++) {
+        for (int how = 1; how <= 2; how++) {
+            const char *const names[] = { "r", "s" };
+            for (size_t n = 0; n < 2; n++) {
+                collect_how(h, names[n], NULL, ranges[k][0], ranges[k][1], g0, 0);
+                collect_how(h, names[n], NULL, ranges[k][0], ranges[k][1], g1, how);
+                assert_int_equal(g1->n, g0->n);
+                for (size_t i = 0; i < g0->n; i++) {
+                    assert_int_equal(g1->t[i], g0->t[i]);
+                    assert_int_equal(g1->bits[i], g0->bits[i]);
+                }
+            }
+        }
+    }
+    collect_how(h, "r", NULL, INT64_MIN, INT64_MAX, g1, 1);
+    assert_int_equal(g1->n, 1000);
+    free(g0);
+    free(g1);
+    head_appender_free(a);
     assert_int_equal(head_close(h), 0);
     rm_rf(dir);
 }
@@ -1024,7 +1106,8 @@ static void test_append_throughput(void **state)
     rm_rf(dir);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_roundtrip_matchers), cmocka_unit_test(test_visibility_rollback),
+UNIT_TESTS(cmocka_unit_test(test_roundtrip_matchers), cmocka_unit_test(test_iter_runs),
+           cmocka_unit_test(test_visibility_rollback),
            cmocka_unit_test(test_ooo_window_and_duplicates), cmocka_unit_test(test_ooo_window_zero),
            cmocka_unit_test(test_truncate_checkpoint), cmocka_unit_test(test_restart_identical),
            cmocka_unit_test(test_kill9_committed_survive),

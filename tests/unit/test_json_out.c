@@ -202,6 +202,70 @@ static void test_json_out_prom_floats_shortest(void **state)
     }
 }
 
+/* sig_string: the significant digits of s, without sign, point, exponent,
+ * leading or trailing zeros ("0.0125" -> "125", "1.5e-07" -> "15"). */
+static void sig_string(const char *s, char *out)
+{
+    size_t n = 0;
+    for (; *s && *s != 'e'; s++)
+        if (*s >= '0' && *s <= '9' && (*s != '0' || n > 0))
+            out[n++] = *s;
+    while (n > 1 && out[n - 1] == '0')
+        n--;
+    out[n] = '\0';
+}
+
+/* Values of 16 and 17 digits, in the range of the exact integer path:
+ * every value comes back, with no more digits than the correctly rounded
+ * form needs, and the same digits when the counts agree (both are then the
+ * decimal nearest to v). Powers of two have a narrower interval below, so
+ * their shortest form may not be the nearest one: checked against what Go
+ * (and Python's repr) print. */
+static void test_json_out_prom_floats_exact(void **state)
+{
+    static const struct {
+        double v;
+        const char *want;
+    } fixed[] = {
+        { 0x1p-24, "5.960464477539063e-08" },
+        { 0x1p-20, "9.5367431640625e-07" },
+        { 0.1 + 0.2, "0.30000000000000004" },
+        { 1.0 / 3, "0.3333333333333333" },
+        { 2.0 / 3, "0.6666666666666666" },
+        { 123456.789e-3, "123.456789" },
+        { 0x1.fffffffffffffp+49, "1125899906842623.9" },
+        { 1e-11, "1e-11" },
+    };
+    char out[64], tmp[64], a[40], b[40];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        json_format_prom_float(fixed[i].v, out, sizeof out);
+        assert_string_equal(out, fixed[i].want);
+    }
+    srand(11);
+    for (int i = 0; i < 100000; i++) {
+        double v = exp((double)rand() / RAND_MAX * 59.8 - 25.3); /* ~1e-11 .. 1e15 */
+        if (i % 4 == 0)
+            v = ldexp(1.0, rand() % 84 - 36) / 3;
+        json_format_prom_float(v, out, sizeof out);
+        if (strtod(out, NULL) != v)
+            fail_msg("%.17g formatted as %s does not come back", v, out);
+        int p = 0;
+        for (; p < 17; p++) {
+            snprintf(tmp, sizeof tmp, "%.*e", p, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+        snprintf(tmp, sizeof tmp, "%.*e", p, v);
+        sig_string(out, a);
+        sig_string(tmp, b);
+        if (strlen(a) > strlen(b) || (strlen(a) == strlen(b) && strcmp(a, b) != 0))
+            fail_msg("%.17g formatted as %s, nearest shortest is %s", v, out, tmp);
+    }
+}
+
 UNIT_TESTS(cmocka_unit_test(test_json_out_prom_floats),
+           cmocka_unit_test(test_json_out_prom_floats_exact),
            cmocka_unit_test(test_json_out_prom_floats_shortest),
            cmocka_unit_test(test_json_out_nesting), cmocka_unit_test(test_json_out_misuse))

@@ -350,7 +350,99 @@ static void test_extended_range_selectors(void **state)
     promql_memstore_free(f.ms);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_xxh64), cmocka_unit_test(test_experimental_features),
+/* check_range_vs_instant: every step of the range query q equals the
+ * instant query at that time (same label sets, same value bits). Range
+ * queries compute range functions of plain selectors series by series and
+ * cache grouping keys; instant queries do neither, so they are the oracle. */
+static void check_range_vs_instant(struct fx *f, const char *q, int64_t start, int64_t end,
+                                   int64_t step)
+{
+    struct promql_ast *ast = NULL;
+    struct promql_error perr;
+    struct promql_result *rr = NULL;
+    struct promql_eval_error err;
+    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &perr), 0);
+    assert_int_equal(promql_eval_range(NULL, &f->st, ast->root, start, end, step, &rr, &err), 0);
+    size_t seen = 0, total = 0;
+    for (size_t i = 0; i < rr->nseries; i++)
+        total += rr->series[i].npoints;
+    for (int64_t t = start; t <= end; t += step) {
+        struct promql_result *ir = NULL;
+        assert_int_equal(promql_eval_instant(NULL, &f->st, ast->root, t, &ir, &err), 0);
+        assert_int_equal(ir->type, PROMQL_TYPE_VECTOR);
+        for (size_t k = 0; k < ir->nsamples; k++) {
+            const struct promql_sample *smp = &ir->samples[k];
+            const struct promql_point *p = NULL;
+            for (size_t i = 0; i < rr->nseries && p == NULL; i++) {
+                const struct promql_series *s = &rr->series[i];
+                if (!promql_labels_equal(&s->labels, &smp->labels))
+                    continue;
+                for (size_t j = 0; j < s->npoints; j++)
+                    if (s->points[j].t == t)
+                        p = &s->points[j];
+            }
+            if (p == NULL)
+                fail_msg("%s at %lld: sample %zu missing from the range result", q, (long long)t,
+                         k);
+            if (memcmp(&p->v, &smp->v, sizeof p->v) != 0)
+                fail_msg("%s at %lld: range %.17g, instant %.17g", q, (long long)t, p->v, smp->v);
+            seen++;
+        }
+        promql_result_free(ir);
+    }
+    assert_int_equal(seen, total);
+    promql_result_free(rr);
+    promql_ast_free(ast);
+}
+
+static void test_range_matches_instant(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    srand(5);
+    /* Counters with resets, a gap, staleness markers and jittered times. */
+    for (int s = 0; s < 6; s++) {
+        char g[8], id[8];
+        snprintf(g, sizeof g, "g%d", s % 2);
+        snprintf(id, sizeof id, "%d", s);
+        double c = 0;
+        for (int64_t t = 0; t < 3600000; t += 10000 + rand() % 3000) {
+            if (t > 1200000 + s * 60000 && t < 1500000 + s * 60000)
+                continue;
+            struct promql_label ls[3] = { { "__name__", "c" }, { "g", g }, { "id", id } };
+            double v = c;
+            if (rand() % 97 == 0)
+                c = 0;
+            else
+                c += rand() % 100 / 10.0;
+            if (rand() % 151 == 0)
+                v = promql_stale_nan();
+            assert_int_equal(promql_memstore_add(f.ms, ls, 3, t, v), 0);
+        }
+    }
+    static const char *const qs[] = {
+        "rate(c[5m])",
+        "sum by (g) (rate(c[5m]))",
+        "sum without (id) (increase(c[2m] offset 1m))",
+        "count_over_time(c[3m] @ 600)",
+        "resets(c[10m])",
+        "max by (g) (max_over_time(c[1m]))",
+        "deriv(c[4m]) * 2",
+        "last_over_time(c[1m])",
+        "avg(irate(c[1m])) + sum(delta(c[90s]))",
+        "sum by (g) (rate(c[5m])) / on (g) group_left count by (g) (c)",
+        "max_over_time(rate(c[2m])[10m:1m])",
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        check_range_vs_instant(&f, qs[i], 0, 3600000, 45000);
+        check_range_vs_instant(&f, qs[i], 1234567, 1334567, 7000);
+    }
+    promql_memstore_free(f.ms);
+}
+
+UNIT_TESTS(cmocka_unit_test(test_xxh64), cmocka_unit_test(test_range_matches_instant),
+           cmocka_unit_test(test_experimental_features),
            cmocka_unit_test(test_selectors_lookback_staleness),
            cmocka_unit_test(test_rate_and_functions),
            cmocka_unit_test(test_aggregation_and_matching), cmocka_unit_test(test_range_query),

@@ -25,7 +25,19 @@ struct promql_arena_chunk {
     _Alignas(16) unsigned char data[];
 };
 
+/* Largest chunk promql_arena_reset keeps: a bigger step's memory is given
+ * back instead of being held for the rest of the query. */
+#define ARENA_KEEP_MAX ((size_t)64 << 20)
+
 void *promql_arena_alloc(struct promql_arena *a, size_t n)
+{
+    void *p = promql_arena_alloc_raw(a, n);
+    if (p != NULL)
+        memset(p, 0, n);
+    return p;
+}
+
+void *promql_arena_alloc_raw(struct promql_arena *a, size_t n)
 {
     if (n > ((size_t)1 << 40))
         return NULL;
@@ -50,8 +62,33 @@ void *promql_arena_alloc(struct promql_arena *a, size_t n)
     }
     void *p = c->data + c->used;
     c->used += n;
-    memset(p, 0, n);
     return p;
+}
+
+void promql_arena_reset(struct promql_arena *a)
+{
+    struct promql_arena_chunk *c = a->head;
+    if (c == NULL)
+        return;
+    if (c->next == NULL) {
+        c->used = 0;
+        return;
+    }
+    size_t total = 0;
+    for (; c != NULL; c = c->next)
+        total += c->cap;
+    promql_arena_release(a);
+    if (total > ARENA_KEEP_MAX)
+        return;
+    /* One chunk as large as everything the last round used: the next round
+     * of similar allocations fits in it without calling malloc. */
+    c = malloc(sizeof(*c) + total);
+    if (c == NULL)
+        return; /* not an error: the next allocation tries again */
+    c->next = NULL;
+    c->used = 0;
+    c->cap = total;
+    a->head = c;
 }
 
 void promql_arena_release(struct promql_arena *a)

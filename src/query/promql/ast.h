@@ -38,6 +38,13 @@ struct promql_arena {
 /* promql_arena_alloc returns n zeroed bytes owned by the arena, or NULL when
  * out of memory (or n is absurdly large). */
 void *promql_arena_alloc(struct promql_arena *a, size_t n);
+/* promql_arena_alloc_raw is promql_arena_alloc without the zeroing, for
+ * memory the caller fills completely. */
+void *promql_arena_alloc_raw(struct promql_arena *a, size_t n);
+/* promql_arena_reset invalidates every allocation but keeps (up to 64 MiB
+ * of) the memory for the next ones: for arenas refilled in rounds, like the
+ * engine's per-step arena. */
+void promql_arena_reset(struct promql_arena *a);
 /* promql_arena_release frees every allocation; the arena may be reused. */
 void promql_arena_release(struct promql_arena *a);
 

@@ -154,10 +154,10 @@ void hmap_release(struct hmap *h)
 
 /* ---- time modifiers ----------------------------------------------------------------- */
 
-/* ref_time: the time a selector or subquery with mods looks at when its
- * expression is evaluated at t. */
-static int64_t ref_time(const struct ev *ev, const struct promql_time_mods *m, int64_t t)
+int64_t ev_ref_time(const struct ev *ev, const struct promql_time_mods *m, int64_t t)
 {
+    if (m->at == PROMQL_AT_NONE && m->offset_expr == NULL)
+        return t - m->offset_ms;
     int64_t base = t;
     switch (m->at) {
     case PROMQL_AT_TIMESTAMP:
@@ -247,7 +247,7 @@ static void ref_span(const struct ev *ev, const struct promql_time_mods *m, int6
                      int64_t *a, int64_t *b)
 {
     if (m->at != PROMQL_AT_NONE) {
-        *a = *b = ref_time(ev, m, lo);
+        *a = *b = ev_ref_time(ev, m, lo);
         return;
     }
     int64_t off = ev_dur(ev, m->offset_ms, m->offset_expr);
@@ -288,11 +288,20 @@ static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64
             (rc = check_dur(ev, e->u.sq.mods.offset_expr, 0)) != 0)
             return rc;
         ref_span(ev, &e->u.sq.mods, lo, hi, &a, &b);
-        return prepass(ev, e->u.sq.expr,
-                       sat_sub(a, ev_dur(ev, e->u.sq.range_ms, e->u.sq.range_expr)), b);
+        ev->in_sq++;
+        rc = prepass(ev, e->u.sq.expr, sat_sub(a, ev_dur(ev, e->u.sq.range_ms, e->u.sq.range_expr)),
+                     b);
+        ev->in_sq--;
+        return rc;
     case PROMQL_CALL:
         for (size_t i = 0; i < e->u.call.nargs && rc == 0; i++)
             rc = prepass(ev, e->u.call.args[i], lo, hi);
+        /* Only the steps of the range query itself are known ahead. */
+        if (rc == 0 && ev->step > 0 && ev->in_sq == 0 && ev_stream_eligible(e)) {
+            struct sel_data *d = find_sel(ev, ev_unparen(e->u.call.args[0])->u.ms.vs);
+            if (d != NULL)
+                d->stream = e;
+        }
         return rc;
     case PROMQL_AGGREGATE:
         if (e->u.agg.param != NULL)
@@ -314,6 +323,66 @@ static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64
 
 /* ---- fetching ------------------------------------------------------------------------ */
 
+/* note_resets lists s's counter resets (clean[i].v < clean[i - 1].v). A
+ * NaN compares false both ways, as in the scan it replaces. */
+static int note_resets(struct ev *ev, struct sel_series *s)
+{
+    const struct promql_point *p = s->clean;
+    size_t n = 0;
+    for (size_t i = 1; i < s->nclean; i++)
+        n += p[i].v < p[i - 1].v;
+    s->nresets = n;
+    s->resets = NULL;
+    if (n == 0)
+        return 0;
+    if (s->nclean > UINT32_MAX)
+        return TT_ENOMEM; /* never with the sample limit's sizes */
+    s->resets = promql_arena_alloc_raw(ev->qa, n * sizeof *s->resets);
+    if (s->resets == NULL)
+        return TT_ENOMEM;
+    n = 0;
+    for (size_t i = 1; i < s->nclean; i++)
+        if (p[i].v < p[i - 1].v)
+            s->resets[n++] = (uint32_t)i;
+    return 0;
+}
+
+/* ptr_key: the hash table key of a label array's address. */
+static uint64_t ptr_key(const void *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p * UINT64_C(0x9e3779b97f4a7c15);
+    return x ^ (x >> 32);
+}
+
+/* ev_register_labels remembers the label array's address, so that
+ * ev_series_id recognises the labels wherever they travel. */
+int ev_register_labels(struct ev *ev, const struct promql_labels *ls, uint32_t *id)
+{
+    int isnew;
+    *id = UINT32_MAX;
+    if (ls->v == NULL || ev->nids == UINT32_MAX - 1)
+        return 0;
+    if (ev->ids.cap == 0 && hmap_init(&ev->ids, 64) != 0)
+        return TT_ENOMEM;
+    /* ptr_key is a bijection and every series has its own label array, so
+     * the key is new. */
+    uint32_t *slot = hmap_put(&ev->ids, ptr_key(ls->v), &isnew);
+    if (slot == NULL)
+        return TT_ENOMEM;
+    *id = *slot = ev->nids++;
+    return 0;
+}
+
+uint32_t ev_series_id(const struct ev *ev, const struct promql_labels *ls)
+{
+    if (ev->ids.cap == 0 || ls->v == NULL)
+        return UINT32_MAX;
+    const uint32_t *slot = hmap_get(&ev->ids, ptr_key(ls->v));
+    if (slot == NULL || *slot >= ev->nids)
+        return UINT32_MAX;
+    return *slot;
+}
+
 static int emit_series(void *arg, const struct promql_labels *labels, const int64_t *ts,
                        const double *vs, size_t n)
 {
@@ -327,6 +396,8 @@ static int emit_series(void *arg, const struct promql_labels *labels, const int6
     ev->samples += n;
     if (ev->samples > ev->max_samples)
         return ev_errorf(ev, TT_ERANGE, TOO_MANY_SAMPLES_MSG);
+    if (d->stream != NULL)
+        return ev_stream_series(ev, d, labels, ts, vs, n);
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
         struct sel_series *ns = promql_arena_alloc(ev->qa, cap * sizeof *ns);
@@ -338,29 +409,32 @@ static int emit_series(void *arg, const struct promql_labels *labels, const int6
         d->cap = cap;
     }
     s = &d->s[d->n];
+    memset(s, 0, sizeof *s);
     if (promql_labels_copy(ev->qa, labels, &s->labels) != 0)
         return ev_nomem(ev);
-    s->all = promql_arena_alloc(ev->qa, n * sizeof *s->all);
+    s->all = promql_arena_alloc_raw(ev->qa, n * sizeof *s->all);
     if (s->all == NULL)
         return ev_nomem(ev);
     for (size_t i = 0; i < n; i++) {
         s->all[i].t = ts[i];
         s->all[i].v = vs[i];
-        nstale += promql_is_stale(vs[i]);
+        nstale += f64_bits(vs[i]) == PROMQL_STALE_NAN_BITS;
     }
     s->nall = n;
     if (nstale == 0) {
         s->clean = s->all;
         s->nclean = n;
     } else {
-        s->clean = promql_arena_alloc(ev->qa, (n - nstale + 1) * sizeof *s->clean);
+        s->clean = promql_arena_alloc_raw(ev->qa, (n - nstale + 1) * sizeof *s->clean);
         if (s->clean == NULL)
             return ev_nomem(ev);
         s->nclean = 0;
         for (size_t i = 0; i < n; i++)
-            if (!promql_is_stale(vs[i]))
+            if (f64_bits(vs[i]) != PROMQL_STALE_NAN_BITS)
                 s->clean[s->nclean++] = s->all[i];
     }
+    if (note_resets(ev, s) != 0 || ev_register_labels(ev, &s->labels, &s->id) != 0)
+        return ev_nomem(ev);
     d->n++;
     return 0;
 }
@@ -383,10 +457,10 @@ static int fetch_all(struct ev *ev)
 
 /* ---- selectors --------------------------------------------------------------------- */
 
-/* upper: index of the first point with t > x. */
-static size_t upper(const struct promql_point *p, size_t n, int64_t x)
+/* upper_from: index of the first point of p[lo..hi) with t > x (hi when
+ * none), for p sorted by time. */
+static size_t upper_from(const struct promql_point *p, size_t lo, size_t hi, int64_t x)
 {
-    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (p[mid].t <= x)
@@ -397,13 +471,30 @@ static size_t upper(const struct promql_point *p, size_t n, int64_t x)
     return lo;
 }
 
+size_t ev_seek_upper(const struct promql_point *p, size_t n, int64_t x, size_t *hint)
+{
+    size_t h = *hint < n ? *hint : n;
+    size_t r;
+    if (h > 0 && p[h - 1].t > x) {
+        r = upper_from(p, 0, h, x);
+    } else {
+        /* Forward from the hint: a step usually moves a few points. */
+        size_t end = n - h > 8 ? h + 8 : n;
+        while (h < end && p[h].t <= x)
+            h++;
+        r = h < end || h == n ? h : upper_from(p, h, n, x);
+    }
+    *hint = r;
+    return r;
+}
+
 /* eval_vs: an instant vector selector. keep_ts: samples keep the time of
  * the point found (for timestamp()); otherwise they carry t. */
 static int eval_vs(struct ev *ev, const struct promql_expr *e, int64_t t, int keep_ts,
                    struct val *out)
 {
     struct sel_data *d = find_sel(ev, e);
-    int64_t r = ref_time(ev, &e->u.vs.mods, t);
+    int64_t r = ev_ref_time(ev, &e->u.vs.mods, t);
 
     out->type = PROMQL_TYPE_VECTOR;
     out->n = 0;
@@ -413,8 +504,8 @@ static int eval_vs(struct ev *ev, const struct promql_expr *e, int64_t t, int ke
     if (out->s == NULL)
         return TT_ENOMEM;
     for (size_t i = 0; i < d->n; i++) {
-        const struct sel_series *s = &d->s[i];
-        size_t k = upper(s->all, s->nall, r);
+        struct sel_series *s = &d->s[i];
+        size_t k = ev_seek_upper(s->all, s->nall, r, &s->hint_all);
         if (k == 0)
             continue;
         const struct promql_point *p = &s->all[k - 1];
@@ -472,7 +563,7 @@ int ev_eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, int raw, s
 {
     const struct promql_expr *vs = e->u.ms.vs;
     struct sel_data *d = find_sel(ev, vs);
-    int64_t r = ref_time(ev, &vs->u.vs.mods, t);
+    int64_t r = ev_ref_time(ev, &vs->u.vs.mods, t);
     int64_t range_ms = ev_dur(ev, e->u.ms.range_ms, e->u.ms.range_expr);
     int64_t from = r - range_ms;
     int anchored = vs->u.vs.anchored, smoothed = vs->u.vs.smoothed;
@@ -485,16 +576,18 @@ int ev_eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, int raw, s
     out->range_ms = range_ms;
     if (d == NULL || d->n == 0)
         return 0;
-    out->m = ev_alloc(ev, d->n * sizeof *out->m);
-    if (out->m == NULL)
-        return TT_ENOMEM;
+    out->m = promql_arena_alloc_raw(&ev->sa, d->n * sizeof *out->m);
+    out->src = promql_arena_alloc_raw(&ev->sa, d->n * sizeof *out->src);
+    if (out->m == NULL || out->src == NULL)
+        return ev_nomem(ev);
     for (size_t i = 0; i < d->n; i++) {
-        const struct sel_series *s = &d->s[i];
-        size_t a = upper(s->clean, s->nclean, lo);
-        size_t b = upper(s->clean, s->nclean, hi);
+        struct sel_series *s = &d->s[i];
+        size_t a = ev_seek_upper(s->clean, s->nclean, lo, &s->hint_lo);
+        size_t b = ev_seek_upper(s->clean, s->nclean, hi, &s->hint_hi);
         if (b <= a)
             continue;
         struct promql_series *o = &out->m[out->nm];
+        out->src[out->nm] = s;
         o->labels = s->labels;
         o->points = s->clean + a;
         o->npoints = b - a;
@@ -505,6 +598,7 @@ int ev_eval_ms(struct ev *ev, const struct promql_expr *e, int64_t t, int raw, s
                 return rc;
             if (rc == 0)
                 continue;
+            out->src[out->nm] = NULL; /* a copy with new edge points */
         }
         out->nm++;
     }
@@ -585,7 +679,7 @@ static struct acc_series *acc_add(struct acc *a, uint64_t key, const struct prom
 static int eval_subquery(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
 {
     const struct promql_subquery *sq = &e->u.sq;
-    int64_t r = ref_time(ev, &sq->mods, t);
+    int64_t r = ev_ref_time(ev, &sq->mods, t);
     int64_t sq_step = ev_dur(ev, sq->step_ms, sq->step_expr);
     int64_t step = sq_step > 0 ? sq_step : ev->sq_step_ms;
     int64_t x = r - ev_dur(ev, sq->range_ms, sq->range_expr);
@@ -737,6 +831,14 @@ static int setup(struct ev *ev, const struct promql_engine_opts *opts,
 static void teardown(struct ev *ev)
 {
     promql_arena_release(&ev->sa);
+    hmap_release(&ev->ids);
+    free(ev->scratch);
+    free(ev->scratch_resets);
+    for (size_t i = 0; i < ev->nsigs; i++) {
+        free(ev->sigs[i].sig);
+        free(ev->sigs[i].have);
+    }
+    free(ev->sigs);
     free(ev->sels);
     promql_lbuilder_release(&ev->lb);
 }
@@ -963,12 +1065,13 @@ int promql_eval_range(const struct promql_engine_opts *opts, const struct promql
     ev.start = start_ms;
     ev.end = end_ms;
     ev.step = step_ms;
+    ev.nsteps = (size_t)((end_ms - start_ms) / step_ms) + 1;
     rc = prepass(&ev, e, start_ms, end_ms);
     if (rc == 0)
         rc = fetch_all(&ev);
     for (int64_t t = start_ms; rc == 0 && t <= end_ms; t += step_ms) {
         struct val v;
-        promql_arena_release(&ev.sa);
+        promql_arena_reset(&ev.sa);
         rc = ev_eval(&ev, e, t, &v);
         if (rc == 0)
             rc = range_add(&ev, &a, &v, t);

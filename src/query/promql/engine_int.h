@@ -27,6 +27,23 @@ struct sel_series {
     size_t nall;
     struct promql_point *clean;
     size_t nclean;
+    /* Indexes i of clean where clean[i].v < clean[i - 1].v (counter resets),
+     * increasing; rate() and friends look them up instead of scanning
+     * their window. */
+    uint32_t *resets;
+    size_t nresets;
+    /* Search hints: the answers of the last window lookups. Steps move
+     * forward, so the next answer is usually at or just after them. */
+    size_t hint_all, hint_lo, hint_hi;
+    uint32_t id; /* index among all selected series of the query */
+};
+
+/* One series of a streamed range-vector function: its value at each step
+ * of the range query (has[i]: there is one at step i). */
+struct stream_row {
+    struct promql_labels labels;
+    double *v;
+    uint8_t *has;
 };
 
 /* The data of one vector selector node, fetched once per query. */
@@ -36,6 +53,28 @@ struct sel_data {
     struct sel_series *s;
     size_t n, cap;
     int fetched;
+    /* Range queries: when the selector's only reader is a range-vector
+     * function call outside subqueries (stream, e.g. rate(x[5m])), the call
+     * is computed for every step series by series while fetching, into
+     * rows, and the points are not kept (s stays empty). */
+    const struct promql_expr *stream;
+    struct stream_row *rows;
+    size_t nrows, caprows;
+};
+
+/* ---- hash table: 64-bit key -> index ------------------------------------------- */
+
+struct hmap {
+    uint64_t *keys;
+    uint32_t *vals; /* UINT32_MAX: empty */
+    size_t cap, n;
+};
+
+/* Grouping signatures of one aggregation node, per series id. */
+struct sig_cache {
+    const void *node;
+    uint64_t *sig;
+    uint8_t *have;
 };
 
 struct ev {
@@ -51,6 +90,18 @@ struct ev {
     size_t nsels, capsels;
     struct promql_lbuilder lb;
     struct promql_eval_error *err;
+    /* Label sets of the selected series (ev_series_id): the address of
+     * their label array -> sel_series id. */
+    struct hmap ids;
+    uint32_t nids;
+    /* Grouping signatures cached per aggregation node and series id. */
+    struct sig_cache *sigs;
+    size_t nsigs;
+    size_t nsteps;                /* steps of a range query */
+    int in_sq;                    /* pre-pass: inside a subquery */
+    struct promql_point *scratch; /* streaming: one series' clean points */
+    uint32_t *scratch_resets;     /* ... and its resets */
+    size_t cap_scratch, cap_resets;
 };
 
 /* The value of an expression at one step. For a range vector, win_end and
@@ -65,6 +116,10 @@ struct val {
     struct promql_series *m;
     size_t nm;
     int64_t win_end, range_ms;
+    /* For a range vector cut from selected data: src[i] is the series
+     * m[i].points lie in (its clean points), or NULL; src itself may be
+     * NULL. */
+    const struct sel_series **src;
 };
 
 /* copy_n is memcpy that accepts NULL pointers when n is 0 (empty vectors
@@ -125,16 +180,37 @@ int ev_drop_name_labels(struct ev *ev, const struct promql_labels *ls, struct pr
 uint64_t ev_signature(const struct promql_labels *ls, int on, const struct promql_str *names,
                       size_t n);
 
+/* ev_register_labels gives the label set ls (in the query arena, never
+ * changed) the next series id for ev_series_id, stored in *id (UINT32_MAX
+ * when ids ran out). Returns 0 or TT_ENOMEM. */
+int ev_register_labels(struct ev *ev, const struct promql_labels *ls, uint32_t *id);
+
+/* ev_ref_time: the time a selector with mods looks at when evaluated at t. */
+int64_t ev_ref_time(const struct ev *ev, const struct promql_time_mods *m, int64_t t);
+
+/* ev_stream_eligible: 1 when call e can be streamed (see struct sel_data):
+ * a range-vector function whose only argument is a plain (not anchored or
+ * smoothed) range selector. */
+int ev_stream_eligible(const struct promql_expr *e);
+
+/* ev_stream_series computes d->stream over all steps for one fetched series
+ * (labels borrowed; ts, vs as the storage gives them) and appends a row.
+ * Returns 0 or a TT_E* code (recorded). */
+int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
+                     const int64_t *ts, const double *vs, size_t n);
+
+/* ev_series_id: the sel_series id of the selected series whose label set ls
+ * is (the same array, not an equal copy), or UINT32_MAX. */
+uint32_t ev_series_id(const struct ev *ev, const struct promql_labels *ls);
+
+/* ev_seek_upper: the index of the first point of p[0..n) with t > x,
+ * searched from *hint (a previous answer), which it updates. */
+size_t ev_seek_upper(const struct promql_point *p, size_t n, int64_t x, size_t *hint);
+
 /* eval_quantile: Prometheus's quantile() over v[0..n) (sorted in place). */
 double eval_quantile(double q, double *v, size_t n);
 
-/* ---- hash table: 64-bit key -> index ------------------------------------------- */
-
-struct hmap {
-    uint64_t *keys;
-    uint32_t *vals; /* UINT32_MAX: empty */
-    size_t cap, n;
-};
+/* ---- hash table (struct hmap above) --------------------------------------------- */
 
 /* hmap_init sizes the table for about n entries. Returns 0 or TT_ENOMEM. */
 int hmap_init(struct hmap *h, size_t n);

@@ -384,6 +384,44 @@ out:
     return rc;
 }
 
+/* agg_signature: ev_signature of ls's grouping labels for aggregation a
+ * (node e), remembered per selected series: the label sets of a selector's
+ * series come back at every step of a range query. */
+static uint64_t agg_signature(struct ev *ev, const struct promql_expr *e,
+                              const struct promql_labels *ls)
+{
+    const struct promql_aggregate *a = &e->u.agg;
+    uint32_t id = ev_series_id(ev, ls);
+    struct sig_cache *c = NULL;
+
+    if (id == UINT32_MAX)
+        return ev_signature(ls, !a->without, a->grouping, a->ngrouping);
+    for (size_t i = 0; i < ev->nsigs && c == NULL; i++)
+        if (ev->sigs[i].node == e)
+            c = &ev->sigs[i];
+    if (c == NULL) {
+        struct sig_cache *n = realloc(ev->sigs, (ev->nsigs + 1) * sizeof *n);
+        if (n == NULL)
+            return ev_signature(ls, !a->without, a->grouping, a->ngrouping);
+        ev->sigs = n;
+        c = &ev->sigs[ev->nsigs];
+        c->node = e;
+        c->sig = malloc(ev->nids * sizeof *c->sig);
+        c->have = calloc(ev->nids, 1);
+        if (c->sig == NULL || c->have == NULL) {
+            free(c->sig);
+            free(c->have);
+            return ev_signature(ls, !a->without, a->grouping, a->ngrouping);
+        }
+        ev->nsigs++;
+    }
+    if (!c->have[id]) {
+        c->sig[id] = ev_signature(ls, !a->without, a->grouping, a->ngrouping);
+        c->have[id] = 1;
+    }
+    return c->sig[id];
+}
+
 int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
 {
     const struct promql_aggregate *a = &e->u.agg;
@@ -411,12 +449,14 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
     out->n = 0;
     if (in.n == 0)
         return 0;
-    g = calloc(in.n, sizeof *g);
+    g = ev_alloc(ev, in.n * sizeof *g);
     double *qv = a->op == PROMQL_AGG_QUANTILE ? ev_alloc(ev, in.n * sizeof *qv) : NULL;
     size_t *order = ev_alloc(ev, in.n * sizeof *order);
     out->s = ev_alloc(ev, in.n * sizeof *out->s);
+    /* Sized for a few groups: aggregations usually reduce a lot, and the
+     * table grows when they do not. */
     if (g == NULL || order == NULL || out->s == NULL ||
-        (a->op == PROMQL_AGG_QUANTILE && qv == NULL) || hmap_init(&h, in.n) != 0) {
+        (a->op == PROMQL_AGG_QUANTILE && qv == NULL) || hmap_init(&h, in.n < 32 ? in.n : 32) != 0) {
         rc = ev_nomem(ev);
         goto out;
     }
@@ -424,8 +464,7 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
         const struct promql_sample *s = &in.s[i];
         double f = s->v;
         int isnew;
-        uint32_t *slot =
-            hmap_put(&h, ev_signature(&s->labels, !a->without, a->grouping, a->ngrouping), &isnew);
+        uint32_t *slot = hmap_put(&h, agg_signature(ev, e, &s->labels), &isnew);
         if (slot == NULL) {
             rc = ev_nomem(ev);
             goto out;
@@ -558,7 +597,6 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
     }
     rc = 0;
 out:
-    free(g);
     hmap_release(&h);
     return rc;
 }

@@ -30,6 +30,8 @@ struct rctx {
     int64_t t;    /* evaluation time */
     int ext;      /* the selector is anchored or smoothed (raw window) */
     int smoothed; /* ... and which */
+    /* The selected series the window lies in (its clean points), or NULL. */
+    const struct sel_series *src;
 };
 
 typedef int (*range_fn)(const struct rctx *c, const struct promql_series *s, double *out);
@@ -153,10 +155,25 @@ static int extrapolated(const struct rctx *c, const struct promql_series *s, dou
     if (n < 2)
         return 0;
     double result = p[n - 1].v - p[0].v;
-    if (is_counter)
+    if (is_counter && c->src != NULL) {
+        /* The same additions in the same order as the scan below, taken
+         * from the series' list of resets. */
+        const struct sel_series *src = c->src;
+        size_t base = (size_t)(p - src->clean), k = 0, hi = src->nresets;
+        while (k < hi) {
+            size_t mid = k + (hi - k) / 2;
+            if (src->resets[mid] <= base)
+                k = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; k < src->nresets && src->resets[k] < base + n; k++)
+            result += src->clean[src->resets[k] - 1].v;
+    } else if (is_counter) {
         for (size_t i = 1; i < n; i++)
             if (p[i].v < p[i - 1].v)
                 result += p[i - 1].v;
+    }
     double to_start = (double)(p[0].t - range_start) / 1000;
     double to_end = (double)(range_end - p[n - 1].t) / 1000;
     double sampled = (double)(p[n - 1].t - p[0].t) / 1000;
@@ -1225,6 +1242,156 @@ static int check_ext(struct ev *ev, const struct promql_call *c)
     return 0;
 }
 
+int ev_stream_eligible(const struct promql_expr *e)
+{
+    if (e->kind != PROMQL_CALL || e->u.call.nargs != 1 ||
+        find_range_def(e->u.call.func->name) == NULL)
+        return 0;
+    const struct promql_expr *ma = ev_unparen(e->u.call.args[0]);
+    return ma->kind == PROMQL_MATRIX_SELECTOR && !ma->u.ms.vs->u.vs.anchored &&
+           !ma->u.ms.vs->u.vs.smoothed;
+}
+
+/* stream_clean copies the points of ts/vs without staleness markers into
+ * ev->scratch and lists their counter resets in ev->scratch_resets, as
+ * emit_series and note_resets do for kept series. */
+static int stream_clean(struct ev *ev, const int64_t *ts, const double *vs, size_t n,
+                        struct sel_series *s)
+{
+    if (n > ev->cap_scratch) {
+        struct promql_point *p = realloc(ev->scratch, n * sizeof *p);
+        if (p == NULL)
+            return TT_ENOMEM;
+        ev->scratch = p;
+        ev->cap_scratch = n;
+    }
+    struct promql_point *p = ev->scratch;
+    size_t k = 0, nr = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (f64_bits(vs[i]) == PROMQL_STALE_NAN_BITS)
+            continue;
+        p[k].t = ts[i];
+        p[k].v = vs[i];
+        nr += k > 0 && p[k].v < p[k - 1].v;
+        k++;
+    }
+    if (nr > ev->cap_resets) {
+        uint32_t *r = realloc(ev->scratch_resets, nr * sizeof *r);
+        if (r == NULL)
+            return TT_ENOMEM;
+        ev->scratch_resets = r;
+        ev->cap_resets = nr;
+    }
+    if (k > UINT32_MAX)
+        return TT_ENOMEM; /* never with the sample limit's sizes */
+    nr = 0;
+    for (size_t i = 1; i < k; i++)
+        if (p[i].v < p[i - 1].v)
+            ev->scratch_resets[nr++] = (uint32_t)i;
+    memset(s, 0, sizeof *s);
+    s->all = s->clean = p;
+    s->nall = s->nclean = k;
+    s->resets = ev->scratch_resets;
+    s->nresets = nr;
+    return 0;
+}
+
+int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
+                     const int64_t *ts, const double *vs, size_t n)
+{
+    const struct promql_expr *e = d->stream;
+    const struct range_def *def = find_range_def(e->u.call.func->name);
+    const struct promql_expr *ma = ev_unparen(e->u.call.args[0]);
+    const struct promql_time_mods *mods = &ma->u.ms.vs->u.vs.mods;
+    int64_t range_ms = ev_dur(ev, ma->u.ms.range_ms, ma->u.ms.range_expr);
+    struct sel_series ss;
+    struct stream_row *row;
+    struct val m;
+    struct rctx c = { 0 };
+    uint32_t id;
+
+    if (stream_clean(ev, ts, vs, n, &ss) != 0)
+        return ev_nomem(ev);
+    if (d->nrows == d->caprows) {
+        size_t cap = d->caprows ? d->caprows * 2 : 16;
+        struct stream_row *nr = promql_arena_alloc_raw(ev->qa, cap * sizeof *nr);
+        if (nr == NULL)
+            return ev_nomem(ev);
+        copy_n(nr, d->rows, d->nrows * sizeof *nr);
+        d->rows = nr;
+        d->caprows = cap;
+    }
+    row = &d->rows[d->nrows];
+    row->v = promql_arena_alloc_raw(ev->qa, ev->nsteps * sizeof *row->v);
+    row->has = promql_arena_alloc_raw(ev->qa, ev->nsteps);
+    if (row->v == NULL || row->has == NULL ||
+        promql_labels_copy(ev->qa, labels, &row->labels) != 0 ||
+        ev_register_labels(ev, &row->labels, &id) != 0)
+        return ev_nomem(ev);
+    memset(&m, 0, sizeof m);
+    m.type = PROMQL_TYPE_MATRIX;
+    m.range_ms = range_ms;
+    c.m = &m;
+    c.src = &ss;
+    /* What ev_eval_ms and eval_range_fn do at each step. The reference
+     * time only moves forward with the steps (t - offset, or a fixed @),
+     * so the window's edges a (first point > r - range) and b (first
+     * point > r) do too. */
+    const struct promql_point *p = ss.clean;
+    size_t a = 0, b = 0, np = ss.nclean;
+    for (size_t i = 0; i < ev->nsteps; i++) {
+        int64_t t = ev->start + (int64_t)i * ev->step;
+        int64_t r = ev_ref_time(ev, mods, t);
+        while (a < np && p[a].t <= r - range_ms)
+            a++;
+        while (b < np && p[b].t <= r)
+            b++;
+        double v = 0;
+        int got = 0;
+        if (b > a) {
+            struct promql_series w = { row->labels, p + a, b - a, 0 };
+            m.win_end = r;
+            c.t = t;
+            got = def->fn(&c, &w, &v);
+            if (got < 0)
+                return ev_nomem(ev);
+        }
+        row->has[i] = got > 0;
+        row->v[i] = v;
+    }
+    d->nrows++;
+    return 0;
+}
+
+/* stream_step: the value of streamed call e (data in d) at step time t. */
+static int stream_step(struct ev *ev, const struct promql_expr *e, const struct sel_data *d,
+                       int64_t t, struct val *out)
+{
+    const struct range_def *def = find_range_def(e->u.call.func->name);
+    int64_t off = t - ev->start;
+    size_t i = (size_t)(off / ev->step);
+
+    if (off < 0 || off % ev->step != 0 || i >= ev->nsteps)
+        return ev_errorf(ev, TT_EINVAL, "internal error: %s evaluated outside the query's steps",
+                         e->u.call.func->name);
+    out->type = PROMQL_TYPE_VECTOR;
+    out->n = 0;
+    out->s = promql_arena_alloc_raw(&ev->sa, (d->nrows + 1) * sizeof *out->s);
+    if (out->s == NULL)
+        return ev_nomem(ev);
+    for (size_t k = 0; k < d->nrows; k++) {
+        const struct stream_row *row = &d->rows[k];
+        if (!row->has[i])
+            continue;
+        struct promql_sample *o = &out->s[out->n++];
+        o->labels = row->labels;
+        o->v = row->v[i];
+        o->t = t;
+        o->drop_name = def->keep_name ? 0 : 1;
+    }
+    return 0;
+}
+
 static int eval_range_fn(struct ev *ev, const struct promql_expr *e, const struct range_def *d,
                          int64_t t, struct val *out)
 {
@@ -1234,6 +1401,9 @@ static int eval_range_fn(struct ev *ev, const struct promql_expr *e, const struc
     size_t mi = 0;
     int rc;
 
+    for (size_t i = 0; i < ev->nsels; i++)
+        if (ev->sels[i].stream == e)
+            return stream_step(ev, e, &ev->sels[i], t, out);
     for (size_t i = 0; i < c->nargs; i++)
         if (c->args[i]->type == PROMQL_TYPE_MATRIX)
             mi = i;
@@ -1280,6 +1450,7 @@ static int eval_range_fn(struct ev *ev, const struct promql_expr *e, const struc
         double v;
         if (s->npoints == 0)
             continue;
+        rc_.src = m.src != NULL ? m.src[i] : NULL;
         int got = d->fn(&rc_, s, &v);
         if (got < 0)
             return ev_nomem(ev);

@@ -1023,16 +1023,20 @@ static int walk_read_raw(struct walk *w, size_t i, int64_t mint, int64_t maxt, s
         struct head_iter it;
         if ((rc = head_iter_init(&it, w->hss, w->cur[i])) != 0)
             return rc;
-        while ((r = head_iter_next(&it)) == 1) {
-            if ((rc = points_reserve(acc, 1)) != 0)
+        long k;
+        const int64_t *rts;
+        const double *rvs;
+        while ((k = head_iter_next_run(&it, &rts, &rvs)) > 0) {
+            if ((rc = points_reserve(acc, (size_t)k)) != 0)
                 break;
-            acc->ts[acc->n] = it.t;
-            acc->vs[acc->n++] = it.v;
+            memcpy(acc->ts + acc->n, rts, (size_t)k * sizeof *rts);
+            memcpy(acc->vs + acc->n, rvs, (size_t)k * sizeof *rvs);
+            acc->n += (size_t)k;
         }
         head_iter_release(&it);
-        if (rc == 0 && r < 0) {
-            set_err(err, errlen, "head: %s", tt_strerror(r));
-            rc = r;
+        if (rc == 0 && k < 0) {
+            set_err(err, errlen, "head: %s", tt_strerror((int)k));
+            rc = (int)k;
         }
         return rc;
     }

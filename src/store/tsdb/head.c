@@ -1433,6 +1433,63 @@ int head_iter_next(struct head_iter *it)
     }
 }
 
+long head_iter_next_run(struct head_iter *it, const int64_t **ts, const double **vs)
+{
+    if (it->err)
+        return it->err;
+    if (it->done)
+        return 0;
+    if (it->oi < it->on) {
+        /* Out-of-order samples to merge: one at a time. */
+        int rc = head_iter_next(it);
+        if (rc <= 0)
+            return rc;
+        *ts = &it->t;
+        *vs = &it->v;
+        return 1;
+    }
+    for (;;) {
+        while (it->ci >= it->cn) {
+            int rc = load_chunk(it, it->mint);
+            if (rc < 0)
+                return it->err = rc;
+            if (rc == 0) {
+                it->done = 1;
+                return 0;
+            }
+        }
+        size_t a = it->ci, b = it->cn;
+        while (a < b && it->ts[a] < it->mint)
+            a++;
+        if (a == b) {
+            it->ci = b;
+            continue;
+        }
+        if (it->ts[b - 1] > it->maxt) {
+            /* The run ends inside this chunk: find the last sample <= maxt. */
+            size_t lo = a, hi = b;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (it->ts[mid] <= it->maxt)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            b = lo;
+            it->done = 1;
+            if (a == b)
+                return 0;
+        }
+        it->ci = b;
+        it->t = it->ts[b - 1];
+        it->v = it->vs[b - 1];
+        it->cur = 1;
+        *ts = it->ts + a;
+        *vs = it->vs + a;
+        return (long)(b - a);
+    }
+}
+
 int head_iter_seek(struct head_iter *it, int64_t ts)
 {
     if (it->err)

@@ -237,6 +237,14 @@ int head_iter_init(struct head_iter *it, const struct head_series_set *ss, size_
 /* head_iter_next moves to the next sample: 1, 0 at the end, or TT_ECORRUPT /
  * TT_ENOMEM (sticky). */
 int head_iter_next(struct head_iter *it);
+/* head_iter_next_run is head_iter_next for many samples at once: it moves
+ * over the next run of samples and points *ts and *vs at their times and
+ * values (borrowed from the iterator, valid until its next call or
+ * release; t and v are then the last of them). Returns how many (> 0), 0
+ * at the end, or TT_ECORRUPT / TT_ENOMEM (sticky). Runs are whole decoded
+ * chunks cut to [mint, maxt]; with out-of-order samples to merge they are
+ * single samples. Calls may be mixed with head_iter_next. */
+long head_iter_next_run(struct head_iter *it, const int64_t **ts, const double **vs);
 /* head_iter_seek moves forward to the first sample with t >= ts (staying put
  * when the current one qualifies): 1, 0 when there is none, or an error. */
 int head_iter_seek(struct head_iter *it, int64_t ts);
