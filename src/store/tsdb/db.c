@@ -582,17 +582,20 @@ static int cut_range(struct db *d, int64_t ws, int64_t we, struct db_maint_stats
         if ((rc = head_iter_init(&it, ss, i)) != 0)
             break;
         pts.n = 0;
-        int r;
-        while ((r = head_iter_next(&it)) == 1) {
-            if ((rc = points_reserve(&pts, 1)) != 0)
+        long r;
+        const int64_t *rts;
+        const double *rvs;
+        while ((r = head_iter_next_run(&it, &rts, &rvs)) > 0) {
+            if ((rc = points_reserve(&pts, (size_t)r)) != 0)
                 break;
-            pts.ts[pts.n] = it.t;
-            pts.vs[pts.n++] = it.v;
+            memcpy(pts.ts + pts.n, rts, (size_t)r * sizeof *rts);
+            memcpy(pts.vs + pts.n, rvs, (size_t)r * sizeof *rvs);
+            pts.n += (size_t)r;
         }
         head_iter_release(&it);
         if (rc == 0 && r < 0) {
-            set_err(err, errlen, "reading the head for a block: %s", tt_strerror(r));
-            rc = r;
+            set_err(err, errlen, "reading the head for a block: %s", tt_strerror((int)r));
+            rc = (int)r;
         }
         if (rc == 0 && pts.n > 0) {
             rc = block_writer_add_series(w, head_series_set_labels(ss, i), pts.ts, pts.vs, pts.n,
