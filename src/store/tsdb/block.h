@@ -108,6 +108,13 @@ struct block;
  * and checks the index). Returns 0, TT_ECORRUPT (message names the file and
  * what was wrong), TT_ENOTFOUND, TT_ESYS, TT_ENOMEM. */
 int block_open(struct block **out, const char *dir, char *err, size_t errlen);
+/* block_open_mem opens a block held in memory (the fuzzer, tools): the
+ * contents of meta.json, index, chunks and rollups (rollups may be NULL/0
+ * when the block has none), borrowed until block_close. name stands for the
+ * directory in messages and block_dir. Errors as block_open. */
+int block_open_mem(struct block **out, const char *name, const void *meta, size_t meta_len,
+                   const void *index, size_t index_len, const void *chunks, size_t chunks_len,
+                   const void *rollups, size_t rollups_len, char *err, size_t errlen);
 /* block_close unmaps and frees b (NULL is fine). */
 void block_close(struct block *b);
 /* block_get_meta: b's meta (valid until block_close). */
