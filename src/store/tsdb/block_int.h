@@ -38,7 +38,7 @@
 /* Index header: "TTIX", u8 version, u8 flags, u16 0, i64 mint, i64 maxt. */
 #define BLOCK_INDEX_HDR    24
 #define BLOCK_FLAG_ROLLUPS 1u
-enum { SEC_SYMBOLS, SEC_PAGES, SEC_RPAGES, SEC_SERIES, SEC_LABELS, SEC_COUNT };
+enum { SEC_SYMBOLS, SEC_PAGES, SEC_RPAGES, SEC_TSCOLS, SEC_SERIES, SEC_LABELS, SEC_COUNT };
 /* TOC at the end of the index: per section u64 offset, u64 length, u32
  * crc32c; then u32 crc32c of the header and the TOC before it. */
 #define BLOCK_TOC_BYTES (SEC_COUNT * 20 + 4)
@@ -75,6 +75,11 @@ struct bpair {
     size_t post;
 };
 
+/* A timestamp column (chunks reference them by number: shared ones once). */
+struct btscol {
+    uint32_t page, off, len;
+};
+
 struct block {
     char *dir; /* for messages and block_dir */
     struct block_meta meta;
@@ -88,6 +93,8 @@ struct block {
     uint32_t *symoff; /* string start (after its length) in ix, by symbol */
     uint32_t *symlen;
     struct bpages pages[2];
+    uint32_t ntscols;
+    struct btscol *tscols;
     uint32_t nseries;
     size_t *seroff; /* record start in ix, by series */
     uint32_t nnames, npairs;
@@ -95,16 +102,18 @@ struct block {
     struct bpair *pairs;
 };
 
-/* One chunk (raw) or rollup segment reference decoded from a series record. */
+/* One chunk reference decoded from a series record (or a rollup segment). */
 struct bchunk {
     int64_t mint, maxt;
     uint32_t n;
-    uint32_t tpage, toff, tlen; /* raw: the timestamp column */
-    uint32_t page, off, len;    /* raw: the value column; rollup: the record */
+    uint32_t tcol;              /* the timestamp column's number */
+    uint32_t tpage, toff, tlen; /* and where it is */
+    uint32_t page, off, len;    /* the value column */
 };
 
-/* A cursor over the chunk (or segment) list of one series record. */
+/* A cursor over the chunk list of one series record. */
 struct bcursor {
+    const struct block *b;
     struct rbuf r;
     uint32_t left;
     int64_t prev_t;
@@ -136,11 +145,14 @@ static inline const char *block_sym(const struct block *b, uint32_t s)
  * of the mapped index). 0 or TT_ENOMEM. */
 int block_series_labels(const struct block *b, uint32_t id, struct labels *ls);
 
-/* block_cursor_init positions c on series id's raw chunks (res_ms 0) or on
- * its rollup segments of resolution res_ms (the block must have rollups). */
-void block_cursor_init(const struct block *b, uint32_t id, int64_t res_ms, struct bcursor *c);
+/* block_cursor_init positions c on series id's chunk references. */
+void block_cursor_init(const struct block *b, uint32_t id, struct bcursor *c);
 /* block_cursor_next decodes the next reference: 1, or 0 at the end. */
 int block_cursor_next(struct bcursor *c, struct bchunk *ch);
+/* block_series_rollups: where series id's rollup record is (the block must
+ * have rollups; the record itself is checked when read). */
+void block_series_rollups(const struct block *b, uint32_t id, uint32_t *page, uint32_t *off,
+                          uint32_t *len);
 
 /* block_res_index: 0 for 5 min, 1 for 1 h, -1 otherwise. */
 static inline int block_res_index(int64_t res_ms)

@@ -146,7 +146,7 @@ static int bcache_get(struct bcache *c, int f, uint32_t no, struct bpage **out, 
         if (p == NULL || (c->slot[victim] != NULL && p->used < c->slot[victim]->used))
             victim = i;
     }
-    struct bpage *p;
+    struct bpage *p = NULL;
     int rc = page_load(c, f, no, &p, msg, msglen);
     if (rc)
         return rc;
@@ -172,6 +172,14 @@ struct iter {
     size_t cap, n, pos;
     int started, done, err;
     struct bpage *pin[2]; /* last timestamp (or rollup record) page, last value page */
+    /* rollups: the series' record (in pin[0]) and the current segment */
+    int res, ropen, rfirst;
+    struct rbuf rec;
+    uint32_t roff;
+    uint64_t rleft;
+    int64_t rprev;
+    const uint8_t *rts, *rval;
+    size_t rts_len, rval_len;
     char msg[320];
 };
 
@@ -249,31 +257,93 @@ static int load_chunk(struct iter *s, const struct bchunk *ch)
         if (rc)
             return damaged(s, BFILE_CHUNKS, p, ch->off, "value column", rc);
     } else {
-        if ((rc = get_page(s, 0, BFILE_ROLLUPS, ch->page, &p)) != 0)
-            return rc;
-        struct rbuf r;
-        rbuf_init(&r, p->data + ch->off, ch->len);
-        uint64_t lens[BLOCK_ROLLUP_COLS], sum = 0;
-        for (int i = 0; i < BLOCK_ROLLUP_COLS; i++) {
-            lens[i] = rbuf_uvarint(&r);
-            sum += lens[i] > ch->len ? ch->len + 1u : lens[i];
-        }
-        if (r.err || sum != rbuf_left(&r))
-            return damaged(s, BFILE_ROLLUPS, p, ch->off, "rollup record", TT_ECORRUPT);
-        const uint8_t *col = r.p;
-        rc = sealed_ts_decode(sc, col, (size_t)lens[0], s->ts, ch->n);
+        p = s->pin[0];
+        rc = sealed_ts_decode(sc, s->rts, s->rts_len, s->ts, ch->n);
         if (rc)
-            return damaged(s, BFILE_ROLLUPS, p, ch->off, "rollup timestamp column", rc);
-        if ((rc = check_times(s, BFILE_ROLLUPS, p, ch->off, ch)) != 0)
+            return damaged(s, BFILE_ROLLUPS, p, s->roff, "rollup timestamp column", rc);
+        if ((rc = check_times(s, BFILE_ROLLUPS, p, s->roff, ch)) != 0)
             return rc;
-        for (int i = 0; i < s->field; i++)
-            col += lens[i];
-        rc = sealed_values_decode(sc, col, (size_t)lens[s->field], s->vs, ch->n);
+        rc = sealed_values_decode(sc, s->rval, s->rval_len, s->vs, ch->n);
         if (rc)
-            return damaged(s, BFILE_ROLLUPS, p, ch->off, "rollup value column", rc);
+            return damaged(s, BFILE_ROLLUPS, p, s->roff, "rollup value column", rc);
     }
     s->n = ch->n;
     return 0;
+}
+
+/* rollup_seg reads the next segment header of the record and points at its
+ * timestamp column and the wanted value column: 1, 0 at the end, or an
+ * error. Checked like chunk references are when the index is opened. */
+static int rollup_seg(struct iter *s, int want, struct bchunk *ch)
+{
+    struct rbuf *r = &s->rec;
+    const struct block *b = s->b;
+    uint64_t dmint = rbuf_uvarint(r), span = rbuf_uvarint(r), n = rbuf_uvarint(r) + 1;
+    uint64_t lens[BLOCK_ROLLUP_COLS], total = 0;
+    for (int c = 0; c < BLOCK_ROLLUP_COLS; c++) {
+        lens[c] = rbuf_uvarint(r);
+        total += lens[c] > rbuf_left(r) ? rbuf_left(r) + 1 : lens[c];
+    }
+    const uint8_t *cols = r->err || total > rbuf_left(r) ? NULL : rbuf_bytes(r, (size_t)total);
+    if (cols == NULL || (!s->rfirst && dmint == 0) ||
+        dmint > (uint64_t)b->maxt - (uint64_t)s->rprev || n > SEALED_MAX_SAMPLES || n - 1 > span ||
+        span > (uint64_t)b->maxt - ((uint64_t)s->rprev + dmint))
+        return damaged(s, BFILE_ROLLUPS, s->pin[0], s->roff, "rollup record", TT_ECORRUPT);
+    s->rfirst = 0;
+    ch->mint = (int64_t)((uint64_t)s->rprev + dmint);
+    ch->maxt = (int64_t)((uint64_t)ch->mint + span);
+    ch->n = (uint32_t)n;
+    s->rprev = ch->maxt;
+    if (want) {
+        s->rts = cols;
+        s->rts_len = (size_t)lens[0];
+        s->rval = cols;
+        for (int c = 0; c < s->field; c++)
+            s->rval += lens[c];
+        s->rval_len = (size_t)lens[s->field];
+    }
+    return 1;
+}
+
+/* rollup_open finds the segments of the iterator's resolution. */
+static int rollup_open(struct iter *s)
+{
+    uint32_t page, off, len;
+    struct bpage *p;
+    block_series_rollups(s->b, s->id, &page, &off, &len);
+    int rc = get_page(s, 0, BFILE_ROLLUPS, page, &p);
+    if (rc)
+        return rc;
+    s->roff = off;
+    rbuf_init(&s->rec, p->data + off, len);
+    s->ropen = 1;
+    for (int r = 0; r <= s->res; r++) {
+        s->rleft = rbuf_uvarint(&s->rec);
+        s->rprev = s->b->mint;
+        s->rfirst = 1;
+        if (s->rec.err || s->rleft > rbuf_left(&s->rec))
+            return damaged(s, BFILE_ROLLUPS, p, off, "rollup record", TT_ECORRUPT);
+        for (; r < s->res && s->rleft > 0; s->rleft--) {
+            struct bchunk ch;
+            if ((rc = rollup_seg(s, 0, &ch)) != 1)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* next_ref: the next chunk (or rollup segment) reference: 1, 0 or an error. */
+static int next_ref(struct iter *s, struct bchunk *ch)
+{
+    if (s->field == 0)
+        return block_cursor_next(&s->cur, ch);
+    int rc;
+    if (!s->ropen && (rc = rollup_open(s)) != 0)
+        return rc;
+    if (s->rleft == 0)
+        return 0;
+    s->rleft--;
+    return rollup_seg(s, 1, ch);
 }
 
 static size_t lower_bound(const int64_t *ts, size_t lo, size_t n, int64_t t)
@@ -294,18 +364,20 @@ static size_t lower_bound(const int64_t *ts, size_t lo, size_t n, int64_t t)
 static int advance(struct iter *s, int64_t target)
 {
     struct bchunk ch;
+    int rc;
     s->n = s->pos = 0;
-    while (block_cursor_next(&s->cur, &ch)) {
+    while ((rc = next_ref(s, &ch)) == 1) {
         if (ch.maxt < target)
             continue;
         if (ch.mint > s->maxt)
             break;
-        int rc = load_chunk(s, &ch);
-        if (rc)
+        if ((rc = load_chunk(s, &ch)) != 0)
             return rc;
         s->pos = lower_bound(s->ts, 0, s->n, target);
         return 1;
     }
+    if (rc < 0)
+        return rc;
     s->done = 1;
     return 0;
 }
@@ -327,13 +399,12 @@ int block_iter_init(struct block_iter *it, const struct block_series_set *ss, si
     memset(it, 0, sizeof *it);
     if (i >= ss->n || kind < BLOCK_RAW || kind > BLOCK_ROLLUP_LAST)
         return TT_EINVAL;
-    int64_t res = 0;
+    int res = 0;
     if (kind != BLOCK_RAW) {
-        if (block_res_index(resolution_ms) < 0)
+        if ((res = block_res_index(resolution_ms)) < 0)
             return TT_EINVAL;
         if (!ss->b->has_rollups)
             return TT_ENOTFOUND;
-        res = resolution_ms;
     }
     struct iter *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -346,7 +417,8 @@ int block_iter_init(struct block_iter *it, const struct block_series_set *ss, si
     s->mint = mint;
     s->maxt = maxt;
     s->done = mint > maxt;
-    block_cursor_init(s->b, s->id, res, &s->cur);
+    s->res = res;
+    block_cursor_init(s->b, s->id, &s->cur);
     it->priv = s;
     return 0;
 }

@@ -51,13 +51,9 @@ static void ref_read(struct rbuf *r, int rollup, int64_t *prev_t, uint32_t *prev
     ch->maxt = (int64_t)((uint64_t)ch->mint + *span);
     uint64_t n = rbuf_uvarint(r) + 1;
     ch->n = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-    if (!rollup) {
-        ch->tpage = (uint32_t)rbuf_uvarint(r);
-        ch->toff = (uint32_t)rbuf_uvarint(r);
-        ch->tlen = (uint32_t)rbuf_uvarint(r);
-    } else {
-        ch->tpage = ch->toff = ch->tlen = 0;
-    }
+    uint64_t tcol = rollup ? 0 : rbuf_uvarint(r);
+    ch->tcol = tcol > UINT32_MAX ? UINT32_MAX : (uint32_t)tcol;
+    ch->tpage = ch->toff = ch->tlen = 0;
     ch->page = *prev_page + (uint32_t)rbuf_uvarint(r);
     ch->off = (uint32_t)rbuf_uvarint(r);
     ch->len = (uint32_t)rbuf_uvarint(r);
@@ -83,19 +79,27 @@ static void skip_refs(struct rbuf *r, int rollup)
         ref_read(r, rollup, &t, &p, &ch, &d, &s);
 }
 
-void block_cursor_init(const struct block *b, uint32_t id, int64_t res_ms, struct bcursor *c)
+void block_cursor_init(const struct block *b, uint32_t id, struct bcursor *c)
 {
+    c->b = b;
     rbuf_init(&c->r, b->ix + b->seroff[id], b->ixlen - b->seroff[id]);
     skip_labels(&c->r);
-    c->rollup = res_ms != 0;
+    c->rollup = 0;
     c->prev_t = b->mint;
     c->prev_page = 0;
-    if (c->rollup) {
-        skip_refs(&c->r, 0);
-        if (block_res_index(res_ms) == 1)
-            skip_refs(&c->r, 1);
-    }
     c->left = (uint32_t)rbuf_uvarint(&c->r);
+}
+
+void block_series_rollups(const struct block *b, uint32_t id, uint32_t *page, uint32_t *off,
+                          uint32_t *len)
+{
+    struct rbuf r;
+    rbuf_init(&r, b->ix + b->seroff[id], b->ixlen - b->seroff[id]);
+    skip_labels(&r);
+    skip_refs(&r, 0);
+    *page = (uint32_t)rbuf_uvarint(&r);
+    *off = (uint32_t)rbuf_uvarint(&r);
+    *len = (uint32_t)rbuf_uvarint(&r);
 }
 
 int block_cursor_next(struct bcursor *c, struct bchunk *ch)
@@ -105,6 +109,12 @@ int block_cursor_next(struct bcursor *c, struct bchunk *ch)
     uint64_t d, s;
     ref_read(&c->r, c->rollup, &c->prev_t, &c->prev_page, ch, &d, &s);
     c->left--;
+    if (ch->tcol < c->b->ntscols) { /* checked when opened */
+        const struct btscol *tc = &c->b->tscols[ch->tcol];
+        ch->tpage = tc->page;
+        ch->toff = tc->off;
+        ch->tlen = tc->len;
+    }
     return c->r.err ? 0 : 1;
 }
 
@@ -303,9 +313,36 @@ static int check_pages(struct ck *c, const uint8_t *p, size_t len, int f)
     }
     if (rbuf_left(&r) != 0)
         return CORRUPT(c, roff(b, &r), "trailing bytes after the %s pages", block_file_name(1 + f));
-    if (b->file[f] != NULL && off != flen)
+    if ((f == BFILE_CHUNKS || b->has_rollups) && off != flen)
         return CORRUPT(c, (size_t)(p - b->ix), "%s pages end at %llu, the file at %zu",
                        block_file_name(1 + f), (unsigned long long)off, flen);
+    return 0;
+}
+
+static int check_tscols(struct ck *c, const uint8_t *p, size_t len)
+{
+    struct block *b = c->b;
+    const struct bpages *pg = &b->pages[BFILE_CHUNKS];
+    struct rbuf r;
+    rbuf_init(&r, p, len);
+    uint64_t n = rbuf_uvarint(&r);
+    if (r.err || n > len / 3 || n > UINT32_MAX - 1)
+        return CORRUPT(c, roff(b, &r), "bad timestamp column count");
+    b->ntscols = (uint32_t)n;
+    b->tscols = malloc((n + 1) * sizeof *b->tscols);
+    if (b->tscols == NULL)
+        return TT_ENOMEM;
+    uint64_t page = 0;
+    for (uint32_t i = 0; i < b->ntscols; i++) {
+        size_t at = roff(b, &r);
+        page += rbuf_uvarint(&r);
+        uint64_t off = rbuf_uvarint(&r), l = rbuf_uvarint(&r);
+        if (r.err || page >= pg->n || l == 0 || off > pg->raw[page] || l > pg->raw[page] - off)
+            return CORRUPT(c, at, "timestamp column %u outside its page", i);
+        b->tscols[i] = (struct btscol){ (uint32_t)page, (uint32_t)off, (uint32_t)l };
+    }
+    if (rbuf_left(&r) != 0)
+        return CORRUPT(c, roff(b, &r), "trailing bytes after the timestamp columns");
     return 0;
 }
 
@@ -314,16 +351,15 @@ static int check_ref(struct ck *c, size_t at, uint32_t s, int rollup, const stru
                      uint64_t dmint, uint64_t span, int first, int64_t prev_t)
 {
     struct block *b = c->b;
-    const struct bpages *pg = &b->pages[rollup ? BFILE_ROLLUPS : BFILE_CHUNKS];
+    const struct bpages *pg = &b->pages[BFILE_CHUNKS];
     const char *what = NULL;
     if ((!first && dmint == 0) || dmint > (uint64_t)b->maxt - (uint64_t)prev_t ||
         span > (uint64_t)b->maxt - (uint64_t)ch->mint)
         what = "time range outside the block or out of order";
     else if (ch->n > SEALED_MAX_SAMPLES || (uint64_t)ch->n - 1 > span || (ch->n == 1 && span))
         what = "bad sample count";
-    else if (!rollup && (ch->tpage >= pg->n || ch->tlen == 0 ||
-                         (uint64_t)ch->toff + ch->tlen > pg->raw[ch->tpage]))
-        what = "timestamp column outside its page";
+    else if (!rollup && ch->tcol >= b->ntscols)
+        what = "no such timestamp column";
     else if (ch->page >= pg->n || ch->len == 0 || (uint64_t)ch->off + ch->len > pg->raw[ch->page])
         what = rollup ? "rollup record outside its page" : "value column outside its page";
     if (what)
@@ -390,33 +426,34 @@ static int check_series(struct ck *c, const uint8_t *p, size_t len, uint64_t *sa
         }
         memcpy(prev, cur, (size_t)nl * 2 * sizeof *cur);
         nprev = (size_t)nl * 2;
-        for (int list = 0; list < 1 + (b->has_rollups ? BLOCK_NRES : 0) && rc == 0; list++) {
-            int rollup = list > 0;
-            uint64_t nc = rbuf_uvarint(&r);
-            if (r.err || nc > rbuf_left(&r) || (!rollup && nc == 0)) {
-                rc = CORRUPT(c, roff(b, &r), "series %u: bad %s count", s,
-                             rollup ? "rollup segment" : "chunk");
+        uint64_t nc = rbuf_uvarint(&r);
+        if (r.err || nc > rbuf_left(&r) || nc == 0) {
+            rc = CORRUPT(c, roff(b, &r), "series %u: bad chunk count", s);
+            break;
+        }
+        int64_t prev_t = b->mint;
+        uint32_t prev_page = 0;
+        for (uint64_t i = 0; i < nc; i++) {
+            size_t cat = roff(b, &r);
+            int64_t pt = prev_t;
+            struct bchunk ch;
+            uint64_t dmint, span;
+            ref_read(&r, 0, &prev_t, &prev_page, &ch, &dmint, &span);
+            if (r.err) {
+                rc = CORRUPT(c, cat, "series %u: truncated chunk reference", s);
                 break;
             }
-            int64_t prev_t = b->mint;
-            uint32_t prev_page = 0;
-            for (uint64_t i = 0; i < nc; i++) {
-                size_t cat = roff(b, &r);
-                int64_t pt = prev_t;
-                struct bchunk ch;
-                uint64_t dmint, span;
-                ref_read(&r, rollup, &prev_t, &prev_page, &ch, &dmint, &span);
-                if (r.err) {
-                    rc = CORRUPT(c, cat, "series %u: truncated reference", s);
-                    break;
-                }
-                if ((rc = check_ref(c, cat, s, rollup, &ch, dmint, span, i == 0, pt)) != 0)
-                    break;
-                if (!rollup) {
-                    *samples += ch.n;
-                    *chunks += 1;
-                }
-            }
+            if ((rc = check_ref(c, cat, s, 0, &ch, dmint, span, i == 0, pt)) != 0)
+                break;
+            *samples += ch.n;
+            *chunks += 1;
+        }
+        if (rc == 0 && b->has_rollups) {
+            size_t rat = roff(b, &r);
+            uint64_t pg = rbuf_uvarint(&r), off = rbuf_uvarint(&r), rl = rbuf_uvarint(&r);
+            const struct bpages *rp = &b->pages[BFILE_ROLLUPS];
+            if (r.err || pg >= rp->n || rl == 0 || off > rp->raw[pg] || rl > rp->raw[pg] - off)
+                rc = CORRUPT(c, rat, "series %u: rollup record outside its page", s);
         }
     }
     free(prev);
@@ -560,6 +597,8 @@ static int block_load(struct block *b, char *err, size_t errlen)
         rc = CORRUPT(&c, sp[SEC_RPAGES] - ix, "rollup pages in a block without rollups");
     uint64_t samples = 0, chunks = 0;
     if (rc == 0)
+        rc = check_tscols(&c, sp[SEC_TSCOLS], sl[SEC_TSCOLS]);
+    if (rc == 0)
         rc = check_series(&c, sp[SEC_SERIES], sl[SEC_SERIES], &samples, &chunks);
     if (rc == 0)
         rc = check_labels(&c, sp[SEC_LABELS], sl[SEC_LABELS]);
@@ -606,6 +645,7 @@ void block_close(struct block *b)
         free(b->pages[f].bytes);
         free(b->pages[f].raw);
     }
+    free(b->tscols);
     free(b->seroff);
     free(b->names);
     free(b->pairs);
@@ -643,7 +683,7 @@ int block_open_mem(struct block **out, const char *name, const void *meta, size_
         b->ixlen = index_len;
         b->file[0] = chunks;
         b->filelen[0] = chunks_len;
-        b->file[1] = rollups;
+        b->file[1] = rollups_len > 0 ? rollups : NULL;
         b->filelen[1] = rollups_len;
         rc = block_load(b, err, errlen);
     }

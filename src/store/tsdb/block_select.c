@@ -261,7 +261,7 @@ static int overlaps(const struct block *b, uint32_t id, int64_t mint, int64_t ma
 {
     struct bcursor c;
     struct bchunk ch;
-    block_cursor_init(b, id, 0, &c);
+    block_cursor_init(b, id, &c);
     while (block_cursor_next(&c, &ch)) {
         if (ch.mint > maxt)
             return 0;

@@ -50,7 +50,7 @@ struct pwriter {
 struct tsent {
     uint64_t hash;
     size_t arena_off;
-    uint32_t len, page, off;
+    uint32_t len, col;
 };
 
 struct block_writer {
@@ -78,6 +78,8 @@ struct block_writer {
     size_t nslot;
     struct wbuf arena;
     uint64_t seed;
+    struct wbuf tscols; /* the timestamp column table (section TSCOLS) */
+    uint32_t ntscols, tscol_page;
     /* rollup scratch */
     int64_t *rt;
     double *rv[BLOCK_ROLLUP_COLS - 1];
@@ -285,8 +287,7 @@ static struct tsent *dedup_find(struct block_writer *w, const uint8_t *p, size_t
     return NULL;
 }
 
-static int dedup_add(struct block_writer *w, const uint8_t *p, size_t len, uint64_t h,
-                     uint32_t page, uint32_t off)
+static int dedup_add(struct block_writer *w, const uint8_t *p, size_t len, uint64_t h, uint32_t col)
 {
     if (w->arena.len + len > DEDUP_ARENA_MAX || w->nts >= UINT32_MAX / 4)
         return 0;
@@ -320,8 +321,7 @@ static int dedup_add(struct block_writer *w, const uint8_t *p, size_t len, uint6
     e->hash = h;
     e->arena_off = w->arena.len;
     e->len = (uint32_t)len;
-    e->page = page;
-    e->off = off;
+    e->col = col;
     wbuf_put(&w->arena, p, len);
     if (w->arena.err)
         return w->arena.err;
@@ -329,22 +329,31 @@ static int dedup_add(struct block_writer *w, const uint8_t *p, size_t len, uint6
     return 0;
 }
 
-/* put_ts_column writes (or finds) the timestamp column in w->col. */
-static int put_ts_column(struct block_writer *w, uint32_t *page, uint32_t *off, char *err,
-                         size_t errlen)
+/* put_ts_column writes (or finds) the timestamp column in w->col and
+ * returns its number. */
+static int put_ts_column(struct block_writer *w, uint32_t *col, char *err, size_t errlen)
 {
     uint64_t h = labels_hash_bytes(w->col.data, w->col.len, w->seed);
     size_t slot = 0;
     struct tsent *e = dedup_find(w, w->col.data, w->col.len, h, &slot);
     if (e != NULL) {
-        *page = e->page;
-        *off = e->off;
+        *col = e->col;
         return 0;
     }
-    int rc = pw_add(&w->ck, w->col.data, w->col.len, page, off, err, errlen);
-    if (rc == 0)
-        rc = dedup_add(w, w->col.data, w->col.len, h, *page, *off);
-    return rc;
+    if (w->ntscols == UINT32_MAX - 1)
+        return block_set_err(err, errlen, TT_EFULL, "block: too many timestamp columns");
+    uint32_t page, off;
+    int rc = pw_add(&w->ck, w->col.data, w->col.len, &page, &off, err, errlen);
+    if (rc)
+        return rc;
+    wbuf_put_uvarint(&w->tscols, page - w->tscol_page);
+    wbuf_put_uvarint(&w->tscols, off);
+    wbuf_put_uvarint(&w->tscols, w->col.len);
+    if (w->tscols.err)
+        return w->tscols.err;
+    w->tscol_page = page;
+    *col = w->ntscols++;
+    return dedup_add(w, w->col.data, w->col.len, h, *col);
 }
 
 /* ---- writer lifecycle -------------------------------------------------------------- */
@@ -411,6 +420,7 @@ static void writer_free(struct block_writer *w)
     wbuf_release(&w->col);
     wbuf_release(&w->seg);
     wbuf_release(&w->arena);
+    wbuf_release(&w->tscols);
     labels_release(&w->prev);
     free(w->lsyms);
     free(w->ts);
@@ -468,6 +478,7 @@ int block_writer_new(struct block_writer **out, const char *blocks_dir, int64_t 
     wbuf_init(&w->col, 0);
     wbuf_init(&w->seg, 0);
     wbuf_init(&w->arena, 0);
+    wbuf_init(&w->tscols, 0);
     wbuf_init(&w->ck.page, 0);
     wbuf_init(&w->ck.z, 0);
     wbuf_init(&w->ck.table, 0);
@@ -644,12 +655,11 @@ static int add_raw_chunks(struct block_writer *w, const int64_t *ts, const doubl
                floor_div(ts[j], w->o.chunk_range_ms) == win)
             j++;
         size_t k = j - i;
-        uint32_t tpage, toff, tlen, vpage, voff, vlen;
+        uint32_t tcol = 0, vpage = 0, voff = 0, vlen;
         wbuf_reset(&w->col);
         if ((rc = sealed_ts_encode(&w->sc, &w->col, ts + i, k)) != 0)
             return rc;
-        tlen = (uint32_t)w->col.len;
-        if ((rc = put_ts_column(w, &tpage, &toff, err, errlen)) != 0)
+        if ((rc = put_ts_column(w, &tcol, err, errlen)) != 0)
             return rc;
         wbuf_reset(&w->col);
         if ((rc = sealed_values_encode(&w->sc, &w->col, vs + i, k)) != 0)
@@ -658,9 +668,7 @@ static int add_raw_chunks(struct block_writer *w, const int64_t *ts, const doubl
         if ((rc = pw_add(&w->ck, w->col.data, w->col.len, &vpage, &voff, err, errlen)) != 0)
             return rc;
         put_ref(cb, ts[i], ts[j - 1], k, &prev_t);
-        wbuf_put_uvarint(cb, tpage);
-        wbuf_put_uvarint(cb, toff);
-        wbuf_put_uvarint(cb, tlen);
+        wbuf_put_uvarint(cb, tcol);
         wbuf_put_uvarint(cb, vpage - prev_vpage);
         wbuf_put_uvarint(cb, voff);
         wbuf_put_uvarint(cb, vlen);
@@ -674,6 +682,9 @@ static int add_raw_chunks(struct block_writer *w, const int64_t *ts, const doubl
     return cb->err ? cb->err : w->rec.err;
 }
 
+/* add_rollups writes the series' rollup record (both resolutions, one
+ * record, so the index holds one reference per series) and appends that
+ * reference to the series record. */
 static int add_rollups(struct block_writer *w, const int64_t *ts, const double *vs, size_t n,
                        char *err, size_t errlen)
 {
@@ -681,14 +692,15 @@ static int add_rollups(struct block_writer *w, const int64_t *ts, const double *
     int rc = grow_rollup(w, n);
     if (rc)
         return rc;
+    struct wbuf *rec = &w->col;
+    wbuf_reset(rec);
     for (int r = 0; r < BLOCK_NRES; r++) {
         size_t rows = rollup_compute(w, ts, vs, n, res[r]);
-        wbuf_reset(&w->chunks);
-        uint32_t nseg = 0, prev_page = 0;
+        size_t max = w->o.chunk_max_samples;
+        wbuf_put_uvarint(rec, (rows + max - 1) / max);
         int64_t prev_t = w->mint;
-        for (size_t i = 0; i < rows; i += w->o.chunk_max_samples) {
-            size_t k = rows - i < w->o.chunk_max_samples ? rows - i : w->o.chunk_max_samples;
-            /* The record: six column lengths, then the columns. */
+        for (size_t i = 0; i < rows; i += max) {
+            size_t k = rows - i < max ? rows - i : max;
             wbuf_reset(&w->seg);
             size_t lens[BLOCK_ROLLUP_COLS];
             for (int c = 0; c < BLOCK_ROLLUP_COLS; c++) {
@@ -699,28 +711,21 @@ static int add_rollups(struct block_writer *w, const int64_t *ts, const double *
                     return rc;
                 lens[c] = w->seg.len - before;
             }
-            wbuf_reset(&w->col);
+            put_ref(rec, w->rt[i], w->rt[i + k - 1], k, &prev_t);
             for (int c = 0; c < BLOCK_ROLLUP_COLS; c++)
-                wbuf_put_uvarint(&w->col, lens[c]);
-            wbuf_put(&w->col, w->seg.data, w->seg.len);
-            if (w->col.err)
-                return w->col.err;
-            uint32_t page, off;
-            if ((rc = pw_add(&w->ru, w->col.data, w->col.len, &page, &off, err, errlen)) != 0)
-                return rc;
-            put_ref(&w->chunks, w->rt[i], w->rt[i + k - 1], k, &prev_t);
-            wbuf_put_uvarint(&w->chunks, page - prev_page);
-            wbuf_put_uvarint(&w->chunks, off);
-            wbuf_put_uvarint(&w->chunks, w->col.len);
-            prev_page = page;
-            nseg++;
+                wbuf_put_uvarint(rec, lens[c]);
+            wbuf_put(rec, w->seg.data, w->seg.len);
         }
-        wbuf_put_uvarint(&w->rec, nseg);
-        wbuf_put(&w->rec, w->chunks.data, w->chunks.len);
-        if (w->chunks.err || w->rec.err)
-            return w->chunks.err ? w->chunks.err : w->rec.err;
     }
-    return 0;
+    if (rec->err)
+        return rec->err;
+    uint32_t page, off;
+    if ((rc = pw_add(&w->ru, rec->data, rec->len, &page, &off, err, errlen)) != 0)
+        return rc;
+    wbuf_put_uvarint(&w->rec, page);
+    wbuf_put_uvarint(&w->rec, off);
+    wbuf_put_uvarint(&w->rec, rec->len);
+    return w->rec.err;
 }
 
 int block_writer_add_series(struct block_writer *w, const struct labels *ls, const int64_t *ts,
@@ -858,6 +863,8 @@ static int build_index(struct block_writer *w, struct wbuf *sec)
     wbuf_put(&sec[SEC_PAGES], w->ck.table.data, w->ck.table.len);
     wbuf_put_uvarint(&sec[SEC_RPAGES], w->ru.npages);
     wbuf_put(&sec[SEC_RPAGES], w->ru.table.data, w->ru.table.len);
+    wbuf_put_uvarint(&sec[SEC_TSCOLS], w->ntscols);
+    wbuf_put(&sec[SEC_TSCOLS], w->tscols.data, w->tscols.len);
     /* Series: rewrite the labels with the final symbol ids. */
     b = &sec[SEC_SERIES];
     wbuf_put_uvarint(b, w->nseries);
