@@ -2,8 +2,8 @@
  * codec.c - benchmark and study of the TSDB chunk codecs (src/store/tsdb/
  * chunk.c, the head codec, and sealed_codec.c, the sealed-block codec).
  *
- * Usage: codec [--quick] [--json] [--study] [--data FILE] [--name NAME]
- *              [--synthetic HOSTS]
+ * Usage: codec [--quick] [--json] [--study] [--block] [--data FILE]
+ *              [--name NAME] [--synthetic HOSTS]
  *
  * Reads Prometheus text with millisecond timestamps (FILE, default the
  * node_exporter recording ../shared/data/node-exporter/nodeexp-1s-600s.prom.zst,
@@ -20,19 +20,33 @@
  * (docs/design/tsdb.md). Every chunk is decoded and compared bit for bit; a
  * mismatch exits 1. --json prints one JSON object a line (BENCH.md).
  *
+ * --block writes real blocks (src/store/tsdb/block.h) into a temporary
+ * directory instead of the speed runs: the node_exporter recording as one
+ * block, the synthetic day as 2 h blocks and as one 24 h block, each with and
+ * without rollups; it reads every sample back (bit for bit) and prints the
+ * bytes per sample of the whole block directories (meta.json, index, chunks,
+ * rollups) and of each file.
+ *
+ * CODEC_KEEP_BLOCKS=1 keeps the blocks --block writes (their paths go to
+ * stderr); CODEC_ZSTD_LEVEL, CODEC_CHUNK_HOURS and CODEC_CHUNK_SAMPLES set
+ * the writer's page compression level, chunk range and chunk size.
+ *
  * CODEC_DEBUG=1 in the environment prints, with --study, each value column's
  * size, sample count, mode byte and series to stderr (per-family breakdowns).
  *
  * The codec sources are compiled into this program (bench targets link
- * libtelltale, zstd and lz4).
+ * libtelltale, zstd and lz4; this one also the store library for --block).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
+
+#include "../src/store/tsdb/block.h"
 
 #include "../src/core/buf.c"
 #include "../src/store/tsdb/chunk.c"
@@ -67,7 +81,7 @@ struct dataset {
 };
 
 struct opts {
-    int json, quick, study;
+    int json, quick, study, block;
 };
 
 static double now_s(void)
@@ -674,6 +688,237 @@ static void speed(const struct opts *o, const char *name, const struct dataset *
     free(raw2);
 }
 
+/* ---- real blocks (--block) ------------------------------------------------ */
+
+/* parse_key turns a text-format series key, name{a="b",...}, into a
+ * normalized label set whose strings live in *store (caller frees). */
+static int parse_key(const char *key, struct labels *ls, char **store)
+{
+    size_t n = strlen(key);
+    char *s = xrealloc(NULL, n + 16);
+    *store = s;
+    size_t w = 0, i = 0;
+    labels_init(ls);
+    const char *name = s + w;
+    while (i < n && key[i] != '{')
+        s[w++] = key[i++];
+    s[w++] = 0;
+    if (*name && labels_push(ls, "__name__", name) != 0)
+        return -1;
+    if (i < n)
+        i++; /* '{' */
+    while (i < n && key[i] != '}') {
+        const char *ln = s + w;
+        while (i < n && key[i] != '=')
+            s[w++] = key[i++];
+        s[w++] = 0;
+        if (i + 1 >= n || key[i + 1] != '"')
+            return -1;
+        i += 2;
+        const char *lv = s + w;
+        while (i < n && key[i] != '"') {
+            if (key[i] == '\\' && i + 1 < n) {
+                i++;
+                s[w++] = key[i] == 'n' ? '\n' : key[i];
+                i++;
+            } else {
+                s[w++] = key[i++];
+            }
+        }
+        s[w++] = 0;
+        i++; /* '"' */
+        if (i < n && key[i] == ',')
+            i++;
+        if (labels_push(ls, ln, lv) != 0)
+            return -1;
+    }
+    return labels_normalize(ls);
+}
+
+struct bseries {
+    struct labels ls;
+    char *store;
+    const struct series *s;
+};
+
+static int cmp_bseries(const void *a, const void *b)
+{
+    return labels_cmp(&((const struct bseries *)a)->ls, &((const struct bseries *)b)->ls);
+}
+
+static size_t lower(const int64_t *ts, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static uint64_t file_size(const char *dir, const char *name)
+{
+    char p[512];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* verify reads every sample of the block back and compares. */
+static void verify(const char *path, const struct bseries *bs, size_t ns, int64_t mint,
+                   int64_t maxt)
+{
+    char err[512];
+    struct block *b;
+    struct block_series_set *ss;
+    if (block_open(&b, path, err, sizeof err) != 0) {
+        fprintf(stderr, "codec: %s\n", err);
+        exit(1);
+    }
+    if (block_select(b, NULL, 0, mint, maxt, &ss) != 0)
+        exit(2);
+    size_t k = 0;
+    for (size_t i = 0; i < ns; i++) {
+        const struct series *s = bs[i].s;
+        size_t a = lower(s->ts, s->n, mint), e = lower(s->ts, s->n, maxt + 1);
+        if (a == e)
+            continue;
+        if (k >= block_series_set_count(ss) ||
+            !labels_equal(block_series_set_labels(ss, k), &bs[i].ls))
+            fail("block series", i);
+        struct block_iter it;
+        if (block_iter_init(&it, ss, k, mint, maxt, BLOCK_RAW, 0) != 0)
+            exit(2);
+        for (size_t j = a; j < e; j++) {
+            if (block_iter_next(&it) != 1 || it.t != s->ts[j] ||
+                f64_bits(it.v) != f64_bits(s->vs[j]))
+                fail("block sample", i);
+        }
+        if (block_iter_next(&it) != 0)
+            fail("block end", i);
+        block_iter_release(&it);
+        k++;
+    }
+    if (k != block_series_set_count(ss))
+        fail("block series count", k);
+    block_series_set_free(ss);
+    block_close(b);
+}
+
+/* block_run writes d as blocks of block_len ms (0: one block over all of d)
+ * and prints bytes per sample. */
+static void block_run(const struct opts *o, const char *name, const struct dataset *d,
+                      int64_t block_len, int rollups, const char *label)
+{
+    struct bseries *bs = xrealloc(NULL, d->ns * sizeof *bs);
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < d->ns; i++) {
+        bs[i].s = &d->s[i];
+        if (parse_key(d->s[i].key, &bs[i].ls, &bs[i].store) != 0) {
+            fprintf(stderr, "codec: cannot parse series %s\n", d->s[i].key);
+            exit(2);
+        }
+        if (d->s[i].n) {
+            lo = d->s[i].ts[0] < lo ? d->s[i].ts[0] : lo;
+            hi = d->s[i].ts[d->s[i].n - 1] > hi ? d->s[i].ts[d->s[i].n - 1] : hi;
+        }
+    }
+    qsort(bs, d->ns, sizeof *bs, cmp_bseries);
+    char tmpl[] = "/tmp/tt-codec-blocks-XXXXXX";
+    if (mkdtemp(tmpl) == NULL)
+        exit(2);
+    struct block_writer_options bo;
+    block_writer_options_default(&bo);
+    bo.rollups = rollups;
+    if (getenv("CODEC_ZSTD_LEVEL"))
+        bo.zstd_level = (int)strtol(getenv("CODEC_ZSTD_LEVEL"), NULL, 10);
+    if (getenv("CODEC_CHUNK_HOURS"))
+        bo.chunk_range_ms = strtol(getenv("CODEC_CHUNK_HOURS"), NULL, 10) * INT64_C(3600000);
+    if (getenv("CODEC_CHUNK_SAMPLES"))
+        bo.chunk_max_samples = (uint32_t)strtoul(getenv("CODEC_CHUNK_SAMPLES"), NULL, 10);
+    uint64_t bytes[4] = { 0, 0, 0, 0 }, samples = 0;
+    size_t nblocks = 0;
+    double t0 = now_s();
+    int64_t w0 = block_len ? (lo / block_len) * block_len : lo;
+    int64_t step = block_len ? block_len : hi - lo + 1;
+    for (int64_t mint = w0; mint <= hi; mint += step) {
+        int64_t maxt = mint + step - 1;
+        char err[512];
+        struct block_writer *w;
+        if (block_writer_new(&w, tmpl, mint, maxt, &bo, err, sizeof err) != 0) {
+            fprintf(stderr, "codec: %s\n", err);
+            exit(2);
+        }
+        for (size_t i = 0; i < d->ns; i++) {
+            const struct series *s = bs[i].s;
+            size_t a = lower(s->ts, s->n, mint), e = lower(s->ts, s->n, maxt + 1);
+            if (a < e && block_writer_add_series(w, &bs[i].ls, s->ts + a, s->vs + a, e - a, err,
+                                                 sizeof err) != 0) {
+                fprintf(stderr, "codec: %s\n", err);
+                exit(2);
+            }
+        }
+        struct block_meta m;
+        int rc = block_writer_finish(w, &m, err, sizeof err);
+        if (rc == TT_ENOTFOUND)
+            continue;
+        if (rc != 0) {
+            fprintf(stderr, "codec: %s\n", err);
+            exit(2);
+        }
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", tmpl, m.id);
+        bytes[0] += file_size(path, "meta.json");
+        bytes[1] += file_size(path, "index");
+        bytes[2] += file_size(path, "chunks");
+        bytes[3] += file_size(path, "rollups");
+        samples += m.samples;
+        nblocks++;
+        verify(path, bs, d->ns, mint, maxt);
+        char e2[256];
+        if (getenv("CODEC_KEEP_BLOCKS"))
+            fprintf(stderr, "codec: kept %s\n", path);
+        else if (block_remove(path, e2, sizeof e2) != 0)
+            fprintf(stderr, "codec: %s\n", e2);
+        block_meta_release(&m);
+    }
+    double secs = now_s() - t0;
+    if (!getenv("CODEC_KEEP_BLOCKS"))
+        rmdir(tmpl);
+    if (samples != d->samples)
+        fail("block sample total", (size_t)samples);
+    double s = (double)samples, tot = (double)(bytes[0] + bytes[1] + bytes[2] + bytes[3]);
+    char fig[128];
+    snprintf(fig, sizeof fig, "block_%s_bytes_per_sample", label);
+    figure(o, name, fig, tot / s, "bytes", 0);
+    if (!o->json)
+        printf("  %zu blocks: meta.json %.4f, index %.4f, chunks %.4f, rollups %.4f bytes/sample; "
+               "written and read back in %.2f s\n",
+               nblocks, (double)bytes[0] / s, (double)bytes[1] / s, (double)bytes[2] / s,
+               (double)bytes[3] / s, secs);
+    for (size_t i = 0; i < d->ns; i++) {
+        labels_release(&bs[i].ls);
+        free(bs[i].store);
+    }
+    free(bs);
+}
+
+static void blocks(const struct opts *o, const char *name, const struct dataset *d, int synthetic)
+{
+    if (!synthetic) {
+        block_run(o, name, d, 0, 0, "one");
+        block_run(o, name, d, 0, 1, "one_rollups");
+    } else {
+        block_run(o, name, d, INT64_C(7200000), 0, "2h");
+        block_run(o, name, d, INT64_C(7200000), 1, "2h_rollups");
+        block_run(o, name, d, INT64_C(86400000), 0, "24h");
+        block_run(o, name, d, INT64_C(86400000), 1, "24h_rollups");
+    }
+}
+
 static void run(const struct opts *o, const char *name, const char *path)
 {
     struct dataset d;
@@ -682,15 +927,18 @@ static void run(const struct opts *o, const char *name, const char *path)
         fprintf(stderr, "codec: cannot read %s\n", path);
         exit(2);
     }
-    if (o->study)
+    if (o->block)
+        blocks(o, name, &d, strcmp(name, "synthetic") == 0);
+    else if (o->study)
         study(o, name, &d);
-    speed(o, name, &d);
+    if (!o->block)
+        speed(o, name, &d);
     dataset_free(&d);
 }
 
 int main(int argc, char **argv)
 {
-    struct opts o = { 0, 0, 0 };
+    struct opts o = { 0, 0, 0, 0 };
     const char *data = "../shared/data/node-exporter/nodeexp-1s-600s.prom.zst";
     const char *name = "nodeexp";
     long hosts = 0;
@@ -701,6 +949,8 @@ int main(int argc, char **argv)
             o.quick = 1;
         else if (strcmp(argv[i], "--study") == 0)
             o.study = 1;
+        else if (strcmp(argv[i], "--block") == 0)
+            o.block = 1;
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data = argv[++i];
         else if (strcmp(argv[i], "--block-hours") == 0 && i + 1 < argc)
@@ -715,8 +965,10 @@ int main(int argc, char **argv)
         } else
             hosts = -1;
         if (hosts < 0) {
-            fprintf(stderr, "usage: codec [--quick] [--json] [--study] [--data FILE] [--name NAME] "
-                            "[--synthetic HOSTS]\n");
+            fprintf(
+                stderr,
+                "usage: codec [--quick] [--json] [--study] [--block] [--data FILE] [--name NAME] "
+                "[--synthetic HOSTS]\n");
             return 2;
         }
     }

@@ -12,7 +12,9 @@
  *              with zstd level 0), each page zstd-compressed with its own
  *              header and CRC32C; timestamp columns deduplicated by content;
  *   rollups    (optional) per series, 5 min and 1 h aggregates (min, max,
- *              sum, count, last) in the same page format.
+ *              sum, count, last) in the same page format. Stale markers are
+ *              not counted; min and max skip NaNs unless every value of the
+ *              interval is NaN; sum adds in time order (NaN propagates).
  * The writer builds it in BLOCKS_DIR/<id>.tmp, fsyncs every file and the
  * directory, then renames it into place: a block directory without the .tmp
  * suffix is complete. The id is 26 characters, sortable by creation time
@@ -56,7 +58,7 @@ struct block_meta {
 /* ---- writing ---------------------------------------------------------------- */
 
 struct block_writer_options {
-    int zstd_level;                          /* page compression level (default 3) */
+    int zstd_level;                          /* page compression level (default 3; 0: none) */
     uint32_t level;                          /* meta level (default 1) */
     const char (*sources)[BLOCK_ID_LEN + 1]; /* copied; NULL: the block itself */
     size_t nsources;
@@ -108,6 +110,13 @@ struct block;
  * and checks the index). Returns 0, TT_ECORRUPT (message names the file and
  * what was wrong), TT_ENOTFOUND, TT_ESYS, TT_ENOMEM. */
 int block_open(struct block **out, const char *dir, char *err, size_t errlen);
+/* block_open_mem opens a block held in memory (the fuzzer, tools): the
+ * contents of meta.json, index, chunks and rollups (rollups may be NULL/0
+ * when the block has none), borrowed until block_close. name stands for the
+ * directory in messages and block_dir. Errors as block_open. */
+int block_open_mem(struct block **out, const char *name, const void *meta, size_t meta_len,
+                   const void *index, size_t index_len, const void *chunks, size_t chunks_len,
+                   const void *rollups, size_t rollups_len, char *err, size_t errlen);
 /* block_close unmaps and frees b (NULL is fine). */
 void block_close(struct block *b);
 /* block_get_meta: b's meta (valid until block_close). */
@@ -150,7 +159,8 @@ enum block_series_kind {
 };
 
 /* An iterator over series i of a set within [mint, maxt] (caller-owned, one
- * thread). It decodes one chunk at a time. */
+ * thread). It decodes one chunk at a time; pages come through a small cache
+ * shared by the set's iterators. It may outlive its set, not its block. */
 struct block_iter {
     int64_t t;
     double v;
@@ -161,7 +171,8 @@ struct block_iter {
 /* block_iter_init positions it before the first sample of series i in
  * [mint, maxt]. kind selects raw samples or a rollup field (resolution
  * BLOCK_ROLLUP_5M_MS or BLOCK_ROLLUP_1H_MS; ignored for BLOCK_RAW). Returns 0,
- * TT_ENOTFOUND (the block has no rollups), TT_ENOMEM. */
+ * TT_ENOTFOUND (the block has no rollups), TT_EINVAL (i, kind or resolution
+ * out of range), TT_ENOMEM. Pages are read by next/seek, not here. */
 int block_iter_init(struct block_iter *it, const struct block_series_set *ss, size_t i,
                     int64_t mint, int64_t maxt, enum block_series_kind kind, int64_t resolution_ms);
 /* block_iter_next: 1 (it->t, it->v hold the next sample), 0 at the end,
@@ -178,7 +189,11 @@ void block_iter_release(struct block_iter *it);
 /* ---- maintenance ------------------------------------------------------------- */
 
 /* block_remove deletes the block directory dir (renaming it to dir.deleted
- * first so a crash leaves no half block). 0, TT_ESYS. */
+ * first so a crash leaves no half block; a dir.deleted left by an earlier
+ * crash is removed too). 0, TT_ESYS (also when dir does not exist).
+ * Directories <id>.tmp (an unfinished writer) and <id>.deleted (an unfinished
+ * removal) left in BLOCKS_DIR by a crash are never blocks: whoever scans
+ * BLOCKS_DIR deletes them. */
 int block_remove(const char *dir, char *err, size_t errlen);
 
 /* block_new_id writes a fresh id (BLOCK_ID_LEN chars + NUL) into out. */
