@@ -664,11 +664,11 @@ static void check_rollup(struct block_series_set *ss, size_t i, const struct tse
             k++;
         if (k == s->n)
             break;
-        int64_t iv = floor_div_ms(s->ts[k], res);
+        int64_t iv = floor_div_ms(s->ts[k] - 1, res);
         double mn = NAN, mx = NAN, sum = 0, cnt = 0, last = 0;
         int64_t t = 0;
         int first = 1;
-        for (; k < s->n && floor_div_ms(s->ts[k], res) == iv; k++) {
+        for (; k < s->n && floor_div_ms(s->ts[k] - 1, res) == iv; k++) {
             double v = s->vs[k];
             if (f64_bits(v) == BLOCK_STALE_BITS)
                 continue;

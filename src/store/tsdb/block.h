@@ -45,7 +45,8 @@
 
 struct block_meta {
     char id[BLOCK_ID_LEN + 1];
-    int64_t mint, maxt; /* inclusive; every sample has mint <= t <= maxt */
+    int64_t mint, maxt; /* the declared range, inclusive; every sample has mint <= t <= maxt */
+    int64_t min_time, max_time; /* the oldest and the newest sample */
     uint64_t series, samples, chunks;
     uint32_t level;  /* 1: cut from the head; n+1: compacted from level <= n */
     int has_rollups; /* rollups file present */
@@ -147,8 +148,10 @@ int block_label_values(struct block *b, const char *name, struct matcher *const 
                        struct index_strs *out);
 
 /* Which samples an iterator reads: the raw samples, or one field of a
- * rollup (t is the end of the rollup interval: the time of its last raw
- * sample; count is a float). */
+ * rollup. A rollup row covers the samples with t in (k res, (k + 1) res],
+ * left-open like PromQL's range windows, so windows ending on a multiple of
+ * res are unions of whole rows; its t is the time of its last counted raw
+ * sample (stale markers are not counted); count is a float. */
 enum block_series_kind {
     BLOCK_RAW = 0,
     BLOCK_ROLLUP_MIN,

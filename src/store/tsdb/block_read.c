@@ -173,6 +173,14 @@ static int parse_meta(struct block *b, const void *buf, size_t len, uint64_t fil
         memcpy(m->id, json_string_value(id), BLOCK_ID_LEN + 1);
         m->mint = mint;
         m->maxt = maxt;
+        /* The samples' bounds; blocks without them: the declared range. */
+        json_int_t dmin = mint, dmax = maxt;
+        if ((json_object_get(root, "minTime") && !get_int(root, "minTime", INT64_MIN, &dmin)) ||
+            (json_object_get(root, "maxTime") && !get_int(root, "maxTime", INT64_MIN, &dmax)) ||
+            dmin < mint || dmax > maxt || dmin > dmax)
+            what = "bad minTime/maxTime";
+        m->min_time = dmin;
+        m->max_time = dmax;
         m->has_rollups = json_is_true(ru);
         static const char *const counts[] = { "series", "samples", "chunks", "level" };
         for (int i = 0; i < 4 && what == NULL; i++) {

@@ -57,6 +57,7 @@ struct block_writer {
     char *dir, *tmp, *final;
     char id[BLOCK_ID_LEN + 1];
     int64_t mint, maxt;
+    int64_t dmin, dmax; /* the samples' bounds (INT64_MAX/MIN: none yet) */
     struct block_writer_options o;
     char (*sources)[BLOCK_ID_LEN + 1];
     size_t nsources;
@@ -471,6 +472,8 @@ int block_writer_new(struct block_writer **out, const char *blocks_dir, int64_t 
     w->o.sources = NULL;
     w->mint = mint;
     w->maxt = maxt;
+    w->dmin = INT64_MAX;
+    w->dmax = INT64_MIN;
     symtab_init(&w->syms, 0x9e3779b97f4a7c15u);
     wbuf_init(&w->recs, 0);
     wbuf_init(&w->rec, 0);
@@ -563,6 +566,10 @@ static int check_series(struct block_writer *w, const struct labels *ls, const i
         return block_set_err(err, errlen, TT_EINVAL,
                              "block: sample time outside [%lld, %lld] in series %u",
                              (long long)w->mint, (long long)w->maxt, w->nseries);
+    if (ts[0] < w->dmin)
+        w->dmin = ts[0];
+    if (ts[n - 1] > w->dmax)
+        w->dmax = ts[n - 1];
     for (size_t i = 1; i < n; i++) {
         if (ts[i] <= ts[i - 1])
             return block_set_err(err, errlen, TT_EINVAL,
@@ -603,7 +610,7 @@ static size_t rollup_compute(struct block_writer *w, const int64_t *ts, const do
     for (size_t i = 0; i < n; i++) {
         if (f64_bits(vs[i]) == BLOCK_STALE_BITS)
             continue;
-        int64_t k = floor_div(ts[i], res_ms);
+        int64_t k = floor_div(ts[i] - 1, res_ms); /* (k res, (k + 1) res] */
         double v = vs[i];
         if (!open || k != cur) {
             w->rt[rows] = ts[i];
@@ -1011,6 +1018,10 @@ static int write_meta(struct block_writer *w, const uint64_t sizes[3], uint64_t 
     json_put_i64(&b, w->mint);
     wbuf_put(&b, ",\n  \"maxt\": ", 12);
     json_put_i64(&b, w->maxt);
+    wbuf_put(&b, ",\n  \"minTime\": ", 15);
+    json_put_i64(&b, w->dmin);
+    wbuf_put(&b, ",\n  \"maxTime\": ", 15);
+    json_put_i64(&b, w->dmax);
     wbuf_put(&b, ",\n  \"series\": ", 14);
     json_put_u64(&b, w->nseries);
     wbuf_put(&b, ",\n  \"samples\": ", 15);
@@ -1099,6 +1110,8 @@ int block_writer_finish(struct block_writer *w, struct block_meta *meta, char *e
         memcpy(meta->id, w->id, sizeof meta->id);
         meta->mint = w->mint;
         meta->maxt = w->maxt;
+        meta->min_time = w->dmin;
+        meta->max_time = w->dmax;
         meta->series = w->nseries;
         meta->samples = w->nsamples;
         meta->chunks = w->nchunks;

@@ -42,6 +42,11 @@ struct db {
     size_t nblocks, capblocks;
 
     pthread_mutex_t maint_mu; /* one maintenance at a time */
+    /* Reads hold it shared for their whole walk; dropping a range from the
+     * head takes it exclusively, so a read never misses samples that move
+     * from the head into a block while it runs (it sees the block or the
+     * head's copy, or both, which the merge deduplicates). */
+    pthread_rwlock_t move_rw;
 
     pthread_mutex_t thr_mu;
     pthread_cond_t thr_cv;
@@ -457,6 +462,11 @@ int db_open(struct db **out, const char *dir, const struct db_options *o, db_log
     d->log_arg = log_arg;
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->maint_mu, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&d->move_rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&d->thr_mu, NULL);
     pthread_cond_init(&d->thr_cv, NULL);
     int rc = TT_ENOMEM;
@@ -476,8 +486,9 @@ int db_open(struct db **out, const char *dir, const struct db_options *o, db_log
     struct head_options ho = o->head;
     ho.chunk_range_ms = o->block_range_ms;
     for (size_t i = 0; i < d->nblocks; i++)
-        if (d->blocks[i]->m->maxt != INT64_MAX && d->blocks[i]->m->maxt + 1 > ho.min_valid_t)
-            ho.min_valid_t = d->blocks[i]->m->maxt + 1;
+        if (d->blocks[i]->m->max_time != INT64_MAX &&
+            d->blocks[i]->m->max_time + 1 > ho.min_valid_t)
+            ho.min_valid_t = d->blocks[i]->m->max_time + 1;
     if ((rc = head_open(&d->head, dir, &ho, &st->head, err, errlen)) != 0)
         goto fail;
     if (o->maintenance_ms > 0) {
@@ -512,6 +523,7 @@ int db_close(struct db *d)
     free(d->blocks);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->maint_mu);
+    pthread_rwlock_destroy(&d->move_rw);
     pthread_mutex_destroy(&d->thr_mu);
     pthread_cond_destroy(&d->thr_cv);
     free(d->dir);
@@ -658,7 +670,9 @@ static int cut(struct db *d, int force, struct db_maint_stats *st, char *err, si
         }
         struct head_truncate_stats ts;
         char e[256];
+        pthread_rwlock_wrlock(&d->move_rw);
         int rc = head_truncate(d->head, upto, &ts, e, sizeof e);
+        pthread_rwlock_unlock(&d->move_rw);
         if (rc != 0 && rc != TT_ESTATE)
             logf_db(d, "head truncation after a block cut: %s", e);
         if (force)
@@ -849,8 +863,8 @@ static void retention(struct db *d, struct db_maint_stats *st)
     int64_t newest = hs.max_t;
     uint64_t total = hs.wal.disk_bytes;
     for (size_t i = 0; i < d->nblocks; i++) {
-        if (d->blocks[i]->m->maxt > newest)
-            newest = d->blocks[i]->m->maxt;
+        if (d->blocks[i]->m->max_time > newest)
+            newest = d->blocks[i]->m->max_time;
         total += d->blocks[i]->m->bytes;
     }
     for (size_t i = 0; i < d->nblocks;) {
@@ -930,6 +944,7 @@ static void *maint_main(void *arg)
 /* A walk over the series a selection matches in every source (the blocks
  * overlapping the range in time order, then the head), in label order. */
 struct walk {
+    struct db *d; /* holds d->move_rw shared while open */
     struct snap s;
     size_t n; /* sources: s.n blocks + the head */
     struct block_series_set **sets;
@@ -941,6 +956,8 @@ struct walk {
 
 static void walk_close(struct walk *w)
 {
+    if (w->d != NULL)
+        pthread_rwlock_unlock(&w->d->move_rw);
     for (size_t i = 0; w->sets != NULL && i < w->s.n; i++)
         block_series_set_free(w->sets[i]);
     head_series_set_free(w->hss);
@@ -957,9 +974,13 @@ static int walk_open(struct walk *w, struct db *d, struct matcher *const *ms, si
                      int64_t mint, int64_t maxt, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
+    pthread_rwlock_rdlock(&d->move_rw);
+    w->d = d;
     int rc = snap_take(d, mint, maxt, &w->s);
-    if (rc != 0)
+    if (rc != 0) {
+        walk_close(w);
         return rc;
+    }
     w->n = w->s.n + 1;
     w->sets = calloc(w->n, sizeof *w->sets);
     w->cur = calloc(w->n, sizeof *w->cur);
@@ -1222,9 +1243,9 @@ static int sources_disjoint(struct db *d, const struct walk *w)
     int64_t prev = INT64_MIN;
     for (size_t i = 0; i < w->s.n; i++) {
         const struct block_meta *m = w->s.v[i]->m;
-        if (!m->has_rollups || m->mint <= prev)
+        if (!m->has_rollups || m->min_time <= prev)
             return 0;
-        prev = m->maxt;
+        prev = m->max_time;
     }
     struct head_stats hs;
     head_stats(d->head, &hs);
@@ -1310,9 +1331,12 @@ static int labels_list(struct db *d, const char *name, struct matcher *const *ms
 {
     memset(out, 0, sizeof *out);
     struct snap s;
+    pthread_rwlock_rdlock(&d->move_rw);
     int rc = snap_take(d, mint, maxt, &s);
-    if (rc != 0)
+    if (rc != 0) {
+        pthread_rwlock_unlock(&d->move_rw);
         return rc;
+    }
     const char **all = NULL;
     size_t n = 0, cap = 0;
     struct index_strs *parts = calloc(s.n + 1, sizeof *parts);
@@ -1363,6 +1387,7 @@ out:
     free(all);
     head_querier_free(q);
     snap_release(&s);
+    pthread_rwlock_unlock(&d->move_rw);
     return rc;
 }
 
@@ -1397,10 +1422,10 @@ void db_stats(struct db *d, struct db_stats *st)
         st->block_bytes += m->bytes;
         st->block_series += m->series;
         st->block_samples += m->samples;
-        if (m->mint < st->min_t)
-            st->min_t = m->mint;
-        if (m->maxt > st->max_t)
-            st->max_t = m->maxt;
+        if (m->min_time < st->min_t)
+            st->min_t = m->min_time;
+        if (m->max_time > st->max_t)
+            st->max_t = m->max_time;
     }
     pthread_mutex_unlock(&d->mu);
     st->cuts = atomic_load(&d->cuts);
