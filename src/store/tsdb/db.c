@@ -18,8 +18,11 @@
 #include "core/buf.h"
 #include "store/tsdb/chunk.h"
 
-#define DB_DEF_RETENTION_MS (INT64_C(15) * 24 * 3600 * 1000)
-#define DB_DEF_COMPACT_MS   (INT64_C(24) * 3600 * 1000)
+#define DB_DEF_RETENTION_MS    (INT64_C(15) * 24 * 3600 * 1000)
+#define DB_DEF_COMPACT_MS      (INT64_C(24) * 3600 * 1000)
+#define DB_DEF_ROLLUP_AFTER_MS (INT64_C(40) * 3600 * 1000)
+/* Compacted blocks: chunks as long as the window, up to this many samples. */
+#define DB_COMPACT_CHUNK_SAMPLES 16384
 
 /* A block in the store's list. refs: one for the list, one per reader. */
 struct dbblock {
@@ -54,6 +57,7 @@ struct db {
     int thr_on, stop;
 
     atomic_uint_fast64_t cuts, compactions, expired, failures, bad_blocks;
+    atomic_uint_fast64_t rollup_selects, rollup_fallback;
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -323,7 +327,9 @@ void db_options_default(struct db_options *o)
     o->retention_ms = DB_DEF_RETENTION_MS;
     o->retention_bytes = 0;
     o->zstd_level = 3;
+    o->compact_zstd_level = 9;
     o->rollups = 1;
+    o->rollup_after_ms = DB_DEF_ROLLUP_AFTER_MS;
     o->maintenance_ms = 60000;
 }
 
@@ -539,12 +545,34 @@ struct head *db_head(struct db *d)
 
 /* ---- maintenance ------------------------------------------------------------------ */
 
+/* block_opts: how blocks cut from the head are written (fast, no rollups:
+ * they are recent). */
 static void block_opts(struct db *d, struct block_writer_options *bo)
 {
     block_writer_options_default(bo);
     bo->zstd_level = d->o.zstd_level;
-    bo->rollups = d->o.rollups;
+    bo->rollups = 0;
     bo->chunk_range_ms = d->o.block_range_ms;
+}
+
+/* newest_time: the newest sample of the store (INT64_MIN: none). */
+static int64_t newest_time(struct db *d)
+{
+    struct head_stats hs;
+    head_stats(d->head, &hs);
+    int64_t newest = hs.max_t;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < d->nblocks; i++)
+        if (d->blocks[i]->m->max_time > newest)
+            newest = d->blocks[i]->m->max_time;
+    pthread_mutex_unlock(&d->mu);
+    return newest;
+}
+
+/* wants_rollups: data ending at max_time is old enough for rollups. */
+static int wants_rollups(struct db *d, int64_t max_time, int64_t newest)
+{
+    return d->o.rollups && newest != INT64_MIN && max_time < newest - d->o.rollup_after_ms;
 }
 
 /* publish_block opens the block just written at id and adds it to the list. */
@@ -710,6 +738,15 @@ static int merge_write(struct db *d, struct dbblock **g, size_t n, int64_t mint,
     bo.level = level + 1;
     bo.sources = (const char(*)[BLOCK_ID_LEN + 1]) src;
     bo.nsources = nsrc;
+    bo.zstd_level = d->o.compact_zstd_level;
+    if (d->o.compact_range_ms > 0)
+        bo.chunk_range_ms = d->o.compact_range_ms;
+    bo.chunk_max_samples = DB_COMPACT_CHUNK_SAMPLES;
+    int64_t max_time = INT64_MIN;
+    for (size_t i = 0; i < n; i++)
+        if (g[i]->m->max_time > max_time)
+            max_time = g[i]->m->max_time;
+    bo.rollups = wants_rollups(d, max_time, newest_time(d));
     for (size_t i = 0; i < n; i++) {
         if ((rc = block_select(g[i]->b, NULL, 0, mint, maxt, &sets[i])) != 0) {
             set_err(err, errlen, "compaction: reading block %s: %s", g[i]->m->id, tt_strerror(rc));
@@ -795,12 +832,16 @@ static int compact(struct db *d, int force, struct db_maint_stats *st, char *err
     if (C <= 0)
         return 0;
     int64_t valid = head_min_valid(d->head);
+    int64_t newest = newest_time(d);
     for (;;) {
         struct snap s;
         int rc = snap_take(d, INT64_MIN, INT64_MAX, &s);
         if (rc != 0)
             return rc;
-        /* The first window (in time order) with >= 2 blocks that may be compacted. */
+        /* The first window (in time order) to compact: closed (the head can
+         * add nothing to it; every window with force) with several blocks
+         * or one cut from the head (rewritten with long chunks and stronger
+         * compression), or a block old enough for rollups without them. */
         size_t lo = 0, hi = 0;
         int found = 0;
         for (size_t i = 0; i < s.n && !found;) {
@@ -809,7 +850,11 @@ static int compact(struct db *d, int force, struct db_maint_stats *st, char *err
             while (j < s.n && window_start(s.v[j]->m->mint, C) == w)
                 j++;
             int closed = force || (valid != INT64_MIN && w + C <= valid);
-            if (j - i >= 2 && closed) {
+            const struct block_meta *m0 = s.v[i]->m;
+            int single =
+                j - i == 1 && ((closed && m0->level == 1) ||
+                               (!m0->has_rollups && wants_rollups(d, m0->max_time, newest)));
+            if ((j - i >= 2 && closed) || single) {
                 lo = i;
                 hi = j;
                 found = 1;
@@ -844,8 +889,15 @@ static int compact(struct db *d, int force, struct db_maint_stats *st, char *err
             }
             pthread_mutex_unlock(&d->mu);
             atomic_fetch_add(&d->compactions, 1);
-            if (st != NULL)
+            if (st != NULL) {
                 st->blocks_compacted += hi - lo;
+                pthread_mutex_lock(&d->mu);
+                for (size_t i = 0; i < d->nblocks; i++)
+                    if (strcmp(d->blocks[i]->m->id, id) == 0 && d->blocks[i]->m->has_rollups &&
+                        !s.v[lo]->m->has_rollups)
+                        st->blocks_rolled_up++;
+                pthread_mutex_unlock(&d->mu);
+            }
         }
         snap_release(&s);
         if (rc != 0)
@@ -1269,6 +1321,7 @@ int db_select_rollup(struct db *d, struct matcher *const *ms, size_t nms, int64_
     if (rc != 0)
         return rc;
     int fast = sources_disjoint(d, &w);
+    atomic_fetch_add(fast ? &d->rollup_selects : &d->rollup_fallback, 1);
     struct points acc = { 0 }, tmp = { 0 };
     struct rollup_rows rr = { 0 };
     const struct labels *at;
@@ -1433,4 +1486,6 @@ void db_stats(struct db *d, struct db_stats *st)
     st->expired = atomic_load(&d->expired);
     st->failures = atomic_load(&d->failures);
     st->bad_blocks = atomic_load(&d->bad_blocks);
+    st->rollup_selects = atomic_load(&d->rollup_selects);
+    st->rollup_fallback = atomic_load(&d->rollup_fallback);
 }

@@ -15,7 +15,11 @@
  *  - compaction: the blocks of one aligned compaction window (24 h by
  *    default) are merged into one block once the head has moved past the
  *    window (or on flush), overlapping blocks included (samples deduplicated
- *    by timestamp);
+ *    by timestamp); compacted blocks use chunks as long as the window and a
+ *    stronger page compression;
+ *  - rollups: a block whose newest sample is older than rollup_after (40 h,
+ *    as Thanos downsamples) is given 5 min and 1 h rollups (rewritten once,
+ *    by its compaction or on its own), which long-range queries use;
  *  - retention: blocks whose newest sample is older than the retention
  *    period (measured from the newest sample of the store), and the oldest
  *    blocks while the store is over its size limit, are deleted.
@@ -50,8 +54,11 @@ struct db_options {
     int64_t compact_range_ms; /* compaction window, a multiple of block_range (24 h); 0: none */
     int64_t retention_ms;     /* keep this much history (15 d); 0: forever */
     uint64_t retention_bytes; /* blocks + WAL on disk at most this (0: no limit) */
-    int zstd_level;           /* block page compression (3) */
-    int rollups;              /* blocks carry 5 min and 1 h rollups (1) */
+    int zstd_level;           /* page compression of blocks cut from the head (3) */
+    int compact_zstd_level;   /* page compression of compacted blocks (9) */
+    int rollups;              /* give old blocks 5 min and 1 h rollups (1) */
+    int64_t rollup_after_ms;  /* a block gets rollups once its newest sample is
+                                 this much older than the store's newest (40 h) */
     int64_t maintenance_ms;   /* background cut/compact/retention period (60 s); 0: no thread */
 };
 
@@ -95,6 +102,7 @@ struct db_maint_stats {
     uint64_t blocks_written;   /* level-1 blocks cut from the head */
     uint64_t blocks_compacted; /* blocks merged away */
     uint64_t blocks_expired;   /* blocks deleted by retention */
+    uint64_t blocks_rolled_up; /* blocks rewritten with rollups */
     uint64_t samples_written;  /* samples written into level-1 blocks */
 };
 
@@ -175,7 +183,9 @@ struct db_stats {
     uint64_t block_samples;
     int64_t min_t, max_t; /* time range held by blocks (INT64_MAX/MIN: none) */
     uint64_t cuts, compactions, expired, failures; /* counters */
-    uint64_t bad_blocks;                           /* gauge: skipped at open */
+    uint64_t rollup_selects;  /* db_select_rollup calls served from stored rollups */
+    uint64_t rollup_fallback; /* ... computed from raw samples */
+    uint64_t bad_blocks;      /* gauge: skipped at open */
 };
 void db_stats(struct db *d, struct db_stats *st);
 
