@@ -152,7 +152,7 @@ static int parse_size(const char *s, uint64_t *out)
 }
 
 /* apply_store_setting applies one store setting (retention, retention_size,
- * out_of_order_window, maintenance_interval) from the file or the command
+ * out_of_order_window, rollup_after, maintenance_interval) from the file or the command
  * line: 0, -1 (bad value), 1 (not a store setting). */
 static int apply_store_setting(struct server_opts *o, const char *key, const char *val)
 {
@@ -167,6 +167,10 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         if (parse_duration_ms(val, &ms) != 0)
             return -1;
         o->db.head.ooo_window_ms = ms;
+    } else if (strcmp(key, "rollup_after") == 0) {
+        if (parse_duration_ms(val, &ms) != 0)
+            return -1;
+        o->db.rollup_after_ms = ms;
     } else if (strcmp(key, "maintenance_interval") == 0) {
         if (parse_duration_ms(val, &ms) != 0 || ms == 0)
             return -1;

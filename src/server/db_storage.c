@@ -96,8 +96,77 @@ static int db_storage_select(void *ctx, const struct promql_matcher *m, size_t n
     return rc;
 }
 
+/* Rollups: the store's points in the engine's type (same fields). */
+struct rollup_ctx {
+    struct emit_ctx e;
+    promql_rollup_fn emit;
+    struct promql_rollup_point *p;
+    size_t cap;
+};
+
+static int emit_rollup(void *arg, const struct labels *ls, const struct db_rollup_point *p,
+                       size_t n)
+{
+    struct rollup_ctx *c = arg;
+    if (n > c->cap) {
+        struct promql_rollup_point *np = realloc(c->p, n * sizeof *np);
+        if (!np)
+            return TT_ENOMEM;
+        c->p = np;
+        c->cap = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->p[i].t = p[i].t;
+        c->p[i].last_t = p[i].last_t;
+        c->p[i].min = p[i].min;
+        c->p[i].max = p[i].max;
+        c->p[i].sum = p[i].sum;
+        c->p[i].count = p[i].count;
+        c->p[i].last = p[i].last;
+    }
+    if (ls->n > c->e.plcap) {
+        struct promql_label *np = realloc(c->e.pl, ls->n * sizeof *np);
+        if (!np)
+            return TT_ENOMEM;
+        c->e.pl = np;
+        c->e.plcap = ls->n;
+    }
+    for (size_t k = 0; k < ls->n; k++) {
+        c->e.pl[k].name = ls->v[k].name;
+        c->e.pl[k].value = ls->v[k].value;
+    }
+    struct promql_labels pls = { c->e.pl, ls->n };
+    return c->emit(c->e.arg, &pls, c->p, n);
+}
+
+static int db_storage_select_rollup(void *ctx, const struct promql_matcher *m, size_t nm,
+                                    int64_t mint_ms, int64_t maxt_ms, int64_t res_ms,
+                                    promql_rollup_fn emit, void *arg, char *err, size_t errlen)
+{
+    struct db *d = server_store_db(ctx);
+    if (!d) {
+        snprintf(err, errlen, "the store is opening (WAL replay): try again shortly");
+        return TT_ESTATE;
+    }
+    struct matcher *stack[16], **ms = stack;
+    if (nm > 16 && !(ms = calloc(nm, sizeof *ms)))
+        return TT_ENOMEM;
+    struct rollup_ctx c = { { NULL, arg, NULL, 0 }, emit, NULL, 0 };
+    int rc = store_matchers_compile(m, nm, ms, err, errlen);
+    if (rc == 0) {
+        rc = db_select_rollup(d, ms, nm, mint_ms, maxt_ms, res_ms, emit_rollup, &c, err, errlen);
+        store_matchers_free(ms, nm);
+    }
+    if (ms != stack)
+        free(ms);
+    free(c.e.pl);
+    free(c.p);
+    return rc;
+}
+
 void db_storage_init(struct promql_storage *st, struct server_store *store)
 {
     st->ctx = store;
     st->select = db_storage_select;
+    st->select_rollup = db_storage_select_rollup;
 }

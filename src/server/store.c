@@ -55,6 +55,11 @@ static void collect(void *ctx, struct wbuf *out)
                "Blocks deleted by retention (age or size).", ds.expired);
     put_metric(out, "telltale_tsdb_maintenance_failures_total", "counter",
                "Block cuts or compactions that failed (see the log).", ds.failures);
+    put_metric(out, "telltale_tsdb_rollup_selects_total", "counter",
+               "Long-range selections answered from stored rollups.", ds.rollup_selects);
+    put_metric(out, "telltale_tsdb_rollup_raw_selects_total", "counter",
+               "Long-range selections rolled up from raw samples (head or overlapping blocks).",
+               ds.rollup_fallback);
     put_metric(out, "telltale_tsdb_blocks_damaged", "gauge",
                "Blocks skipped at start-up because they could not be read.", ds.bad_blocks);
     put_metric(out, "telltale_tsdb_head_series", "gauge", "Series in the head.", s.series);

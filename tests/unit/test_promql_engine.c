@@ -441,9 +441,160 @@ static void test_range_matches_instant(void **state)
     promql_memstore_free(f.ms);
 }
 
+/* ---- rollups: range queries answered from rollup points equal raw ------------ */
+
+/* A storage whose select_rollup rolls up the memstore's raw samples (an
+ * oracle independent of the store's code), counting its calls. */
+struct ru_store {
+    struct promql_storage inner;
+    int calls;
+    int64_t res, mint, maxt;
+    promql_rollup_fn emit;
+    void *arg;
+};
+
+static int ru_collect(void *arg, const struct promql_labels *labels, const int64_t *ts,
+                      const double *vs, size_t n)
+{
+    struct ru_store *rs = arg;
+    struct promql_rollup_point *p = calloc(n + 1, sizeof *p);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bits;
+        memcpy(&bits, &vs[i], 8);
+        if (ts[i] <= rs->mint || ts[i] > rs->maxt || bits == PROMQL_STALE_NAN_BITS)
+            continue;
+        int64_t end = ts[i] % rs->res == 0 ? ts[i] : (ts[i] / rs->res + 1) * rs->res;
+        if (k > 0 && p[k - 1].t == end) {
+            struct promql_rollup_point *q = &p[k - 1];
+            if (vs[i] < q->min || (q->min != q->min && vs[i] == vs[i]))
+                q->min = vs[i];
+            if (vs[i] > q->max || (q->max != q->max && vs[i] == vs[i]))
+                q->max = vs[i];
+            q->sum += vs[i];
+            q->count++;
+            q->last = vs[i];
+            q->last_t = ts[i];
+        } else {
+            p[k++] = (struct promql_rollup_point){ end, ts[i], vs[i], vs[i], vs[i], 1, vs[i] };
+        }
+    }
+    int rc = k > 0 ? rs->emit(rs->arg, labels, p, k) : 0;
+    free(p);
+    return rc;
+}
+
+static int ru_select_rollup(void *ctx, const struct promql_matcher *m, size_t nm, int64_t mint,
+                            int64_t maxt, int64_t res, promql_rollup_fn emit, void *arg, char *err,
+                            size_t errlen)
+{
+    struct ru_store *rs = ctx;
+    rs->calls++;
+    assert_true(mint % res == 0 && maxt % res == 0 && mint < maxt);
+    rs->res = res;
+    rs->mint = mint;
+    rs->maxt = maxt;
+    rs->emit = emit;
+    rs->arg = arg;
+    return rs->inner.select(rs->inner.ctx, m, nm, mint + 1, maxt, ru_collect, rs, err, errlen);
+}
+
+static int ru_select(void *ctx, const struct promql_matcher *m, size_t nm, int64_t mint,
+                     int64_t maxt, promql_series_fn emit, void *arg, char *err, size_t errlen)
+{
+    struct ru_store *rs = ctx;
+    return rs->inner.select(rs->inner.ctx, m, nm, mint, maxt, emit, arg, err, errlen);
+}
+
+static struct promql_result *range_q(const struct promql_storage *st, const char *q, int64_t start,
+                                     int64_t end, int64_t step)
+{
+    struct promql_ast *ast = NULL;
+    struct promql_error perr;
+    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &perr), 0);
+    struct promql_result *r = NULL;
+    struct promql_eval_error e;
+    int rc = promql_eval_range(NULL, st, ast->root, start, end, step, &r, &e);
+    if (rc != 0)
+        fail_msg("%s: %s", q, e.msg);
+    promql_ast_free(ast);
+    return r;
+}
+
+static void test_rollup_range_queries(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    /* Two series over 30 h at 10 s: jitter, NaNs, a stale run, a gap. */
+    for (int64_t i = 0; i < 30 * 360; i++) {
+        int64_t t = INT64_C(1700000000000) / 3600000 * 3600000 + i * 10000 + (i % 5 == 2 ? 3 : 0);
+        double v = (double)((i * 7919) % 1000) / 8.0;
+        if (i % 211 == 7)
+            v = NAN;
+        if (i >= 4000 && i < 4300)
+            continue; /* gap of 50 min */
+        if (i >= 5000 && i < 5050) {
+            uint64_t b = PROMQL_STALE_NAN_BITS;
+            memcpy(&v, &b, 8);
+        }
+        add(&f, "g", "host", "a", t, v);
+        add(&f, "g", "host", "b", t, -v + 3);
+    }
+    struct ru_store rs = { f.st, 0, 0, 0, 0, NULL, NULL };
+    struct promql_storage with = { &rs, ru_select, ru_select_rollup };
+    const int64_t h = 3600000, t0 = INT64_C(1700000000000) / h * h;
+    static const char *const fns[] = { "min_over_time",    "max_over_time", "sum_over_time",
+                                       "count_over_time",  "avg_over_time", "last_over_time",
+                                       "present_over_time" };
+    static const char *const ranges[] = { "1h", "3h", "25m" };
+    for (size_t fi = 0; fi < sizeof fns / sizeof fns[0]; fi++) {
+        for (size_t ri = 0; ri < 3; ri++) {
+            char q[128];
+            snprintf(q, sizeof q, "%s(g[%s])", fns[fi], ranges[ri]);
+            int calls = rs.calls;
+            /* Aligned to the hour, steps of an hour and of 5 min; 25m is
+             * under an hour: raw. */
+            for (int st = 0; st < 2; st++) {
+                int64_t step = st == 0 ? h : 300000;
+                struct promql_result *a = range_q(&f.st, q, t0 + 2 * h, t0 + 29 * h, step);
+                struct promql_result *b = range_q(&with, q, t0 + 2 * h, t0 + 29 * h, step);
+                assert_int_equal(a->nseries, b->nseries);
+                for (size_t k = 0; k < a->nseries; k++) {
+                    assert_int_equal(a->series[k].npoints, b->series[k].npoints);
+                    for (size_t j = 0; j < a->series[k].npoints; j++) {
+                        double x = a->series[k].points[j].v, y = b->series[k].points[j].v;
+                        assert_int_equal(a->series[k].points[j].t, b->series[k].points[j].t);
+                        if (isnan(x) || isnan(y))
+                            assert_true(isnan(x) && isnan(y));
+                        else if (fabs(x - y) > 1e-9 * fmax(1, fabs(x)))
+                            fail_msg("%s step %lld point %zu: raw %.17g rollup %.17g", q,
+                                     (long long)step, j, x, y);
+                    }
+                }
+                promql_result_free(a);
+                promql_result_free(b);
+            }
+            if (ri < 2)
+                assert_int_equal(rs.calls, calls + 2);
+            else
+                assert_int_equal(rs.calls, calls);
+        }
+    }
+    /* Unaligned start or offset: raw. */
+    int calls = rs.calls;
+    promql_result_free(range_q(&with, "max_over_time(g[1h])", t0 + 2 * h + 1000, t0 + 5 * h, h));
+    promql_result_free(range_q(&with, "max_over_time(g[1h] offset 1m)", t0 + 2 * h, t0 + 5 * h, h));
+    assert_int_equal(rs.calls, calls);
+    promql_result_free(range_q(&with, "max_over_time(g[1h] offset 5m)", t0 + 2 * h, t0 + 5 * h, h));
+    assert_int_equal(rs.calls, calls + 1);
+    promql_memstore_free(f.ms);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_xxh64), cmocka_unit_test(test_range_matches_instant),
            cmocka_unit_test(test_experimental_features),
            cmocka_unit_test(test_selectors_lookback_staleness),
            cmocka_unit_test(test_rate_and_functions),
            cmocka_unit_test(test_aggregation_and_matching), cmocka_unit_test(test_range_query),
-           cmocka_unit_test(test_runner_counts), cmocka_unit_test(test_extended_range_selectors))
+           cmocka_unit_test(test_runner_counts), cmocka_unit_test(test_extended_range_selectors),
+           cmocka_unit_test(test_rollup_range_queries))

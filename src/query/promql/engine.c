@@ -439,6 +439,19 @@ static int emit_series(void *arg, const struct promql_labels *labels, const int6
     return 0;
 }
 
+static int emit_rollup(void *arg, const struct promql_labels *labels,
+                       const struct promql_rollup_point *p, size_t n)
+{
+    struct ev *ev = ((void **)arg)[0];
+    struct sel_data *d = ((void **)arg)[1];
+    if (n == 0)
+        return 0;
+    ev->samples += n;
+    if (ev->samples > ev->max_samples)
+        return ev_errorf(ev, TT_ERANGE, TOO_MANY_SAMPLES_MSG);
+    return ev_stream_rollup_series(ev, d, labels, p, n);
+}
+
 static int fetch_all(struct ev *ev)
 {
     for (size_t i = 0; i < ev->nsels; i++) {
@@ -446,8 +459,11 @@ static int fetch_all(struct ev *ev)
         const struct promql_vector_selector *vs = &d->vs->u.vs;
         void *arg[2] = { ev, d };
         char msg[256] = "";
-        int rc = ev->st->select(ev->st->ctx, vs->matchers, vs->nmatchers, d->mint, d->maxt,
-                                emit_series, arg, msg, sizeof msg);
+        int64_t lo, hi, res = ev_rollup_res(ev, d, &lo, &hi);
+        int rc = res > 0 ? ev->st->select_rollup(ev->st->ctx, vs->matchers, vs->nmatchers, lo, hi,
+                                                 res, emit_rollup, arg, msg, sizeof msg)
+                         : ev->st->select(ev->st->ctx, vs->matchers, vs->nmatchers, d->mint,
+                                          d->maxt, emit_series, arg, msg, sizeof msg);
         if (rc != 0)
             return ev_errorf(ev, rc, "%s", msg[0] ? msg : tt_strerror(rc));
         d->fetched = 1;

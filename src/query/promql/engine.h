@@ -31,6 +31,18 @@
 typedef int (*promql_series_fn)(void *arg, const struct promql_labels *labels, const int64_t *ts,
                                 const double *vs, size_t n);
 
+/* One rollup interval of a series (storages with rollups): the samples with
+ * t in (t - res, t] without stale markers; min and max ignore NaNs unless
+ * all are NaN; count >= 1; last is the value at last_t, the newest one. */
+struct promql_rollup_point {
+    int64_t t, last_t;
+    double min, max, sum, count, last;
+};
+
+/* promql_rollup_fn receives one series' rollup points in time order. */
+typedef int (*promql_rollup_fn)(void *arg, const struct promql_labels *labels,
+                                const struct promql_rollup_point *p, size_t n);
+
 /* The storage the engine reads: an adapter over the TSDB head and blocks,
  * or promql_memstore (memstore.h). */
 struct promql_storage {
@@ -44,6 +56,16 @@ struct promql_storage {
      * message in err, errlen bytes, for TT_ESYNTAX: a bad regex). */
     int (*select)(void *ctx, const struct promql_matcher *m, size_t nm, int64_t mint_ms,
                   int64_t maxt_ms, promql_series_fn emit, void *arg, char *err, size_t errlen);
+    /* select_rollup (NULL when the storage has none) is select for rollups
+     * of resolution res_ms (5 min or 1 h): the intervals inside (mint_ms,
+     * maxt_ms], both multiples of res_ms, holding a sample. The engine uses
+     * it for min/max/sum/count/avg/last/present_over_time over ranges of an
+     * hour or more in range queries whose windows fall on interval
+     * boundaries, where the answer is that of the raw samples (sum and avg
+     * may differ in the last bits: the sums are added in another order). */
+    int (*select_rollup)(void *ctx, const struct promql_matcher *m, size_t nm, int64_t mint_ms,
+                         int64_t maxt_ms, int64_t res_ms, promql_rollup_fn emit, void *arg,
+                         char *err, size_t errlen);
 };
 
 struct promql_engine_opts {

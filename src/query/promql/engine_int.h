@@ -199,6 +199,18 @@ int ev_stream_eligible(const struct promql_expr *e);
 int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
                      const int64_t *ts, const double *vs, size_t n);
 
+/* ev_rollup_res: the rollup resolution (ms) at which d->stream can be
+ * computed exactly from rollups over every step of the range query, or 0
+ * (not a rollup-able function, range under an hour, windows not on
+ * interval boundaries, or the storage has no rollups). *lo and *hi get the
+ * span (lo, hi] to ask for. */
+int64_t ev_rollup_res(const struct ev *ev, const struct sel_data *d, int64_t *lo, int64_t *hi);
+
+/* ev_stream_rollup_series is ev_stream_series from one series' rollup
+ * points (ev_rollup_res said yes). */
+int ev_stream_rollup_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
+                            const struct promql_rollup_point *p, size_t n);
+
 /* ev_series_id: the sel_series id of the selected series whose label set ls
  * is (the same array, not an equal copy), or UINT32_MAX. */
 uint32_t ev_series_id(const struct ev *ev, const struct promql_labels *ls);

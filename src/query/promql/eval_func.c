@@ -1363,6 +1363,142 @@ int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labe
     return 0;
 }
 
+/* ---- rollups ----------------------------------------------------------------------- */
+
+enum rollup_fn { RU_NONE, RU_MIN, RU_MAX, RU_SUM, RU_COUNT, RU_AVG, RU_LAST, RU_PRESENT };
+
+static enum rollup_fn rollup_fn_of(const char *name)
+{
+    static const struct {
+        const char *name;
+        enum rollup_fn fn;
+    } fns[] = { { "min_over_time", RU_MIN },        { "max_over_time", RU_MAX },
+                { "sum_over_time", RU_SUM },        { "count_over_time", RU_COUNT },
+                { "avg_over_time", RU_AVG },        { "last_over_time", RU_LAST },
+                { "present_over_time", RU_PRESENT } };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+        if (strcmp(fns[i].name, name) == 0)
+            return fns[i].fn;
+    return RU_NONE;
+}
+
+#define ROLLUP_MIN_RANGE_MS INT64_C(3600000) /* "long ranges": an hour or more */
+
+int64_t ev_rollup_res(const struct ev *ev, const struct sel_data *d, int64_t *lo, int64_t *hi)
+{
+    static const int64_t res[2] = { INT64_C(3600000), INT64_C(300000) };
+    const struct promql_expr *e = d->stream;
+    if (e == NULL || ev->st->select_rollup == NULL || ev->nsteps == 0 ||
+        rollup_fn_of(e->u.call.func->name) == RU_NONE)
+        return 0;
+    const struct promql_expr *ma = ev_unparen(e->u.call.args[0]);
+    const struct promql_time_mods *mods = &ma->u.ms.vs->u.vs.mods;
+    int64_t range = ev_dur(ev, ma->u.ms.range_ms, ma->u.ms.range_expr);
+    int64_t r0 = ev_ref_time(ev, mods, ev->start);
+    int64_t r1 = ev_ref_time(ev, mods, ev->start + (int64_t)(ev->nsteps - 1) * ev->step);
+    int64_t dr = ev->nsteps > 1 ? ev_ref_time(ev, mods, ev->start + ev->step) - r0 : 0;
+    if (range < ROLLUP_MIN_RANGE_MS || r0 < INT64_MIN / 4 || r1 > INT64_MAX / 4)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        if (range % res[k] == 0 && r0 % res[k] == 0 && dr % res[k] == 0) {
+            *lo = r0 - range;
+            *hi = r1;
+            return res[k];
+        }
+    }
+    return 0;
+}
+
+static void ru_min(double *a, double v)
+{
+    if (v < *a || (*a != *a && v == v))
+        *a = v;
+}
+
+static void ru_max(double *a, double v)
+{
+    if (v > *a || (*a != *a && v == v))
+        *a = v;
+}
+
+int ev_stream_rollup_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
+                            const struct promql_rollup_point *p, size_t np)
+{
+    const struct promql_expr *e = d->stream;
+    enum rollup_fn fn = rollup_fn_of(e->u.call.func->name);
+    const struct promql_expr *ma = ev_unparen(e->u.call.args[0]);
+    const struct promql_time_mods *mods = &ma->u.ms.vs->u.vs.mods;
+    int64_t range_ms = ev_dur(ev, ma->u.ms.range_ms, ma->u.ms.range_expr);
+    uint32_t id;
+
+    if (d->nrows == d->caprows) {
+        size_t cap = d->caprows ? d->caprows * 2 : 16;
+        struct stream_row *nr = promql_arena_alloc_raw(ev->qa, cap * sizeof *nr);
+        if (nr == NULL)
+            return ev_nomem(ev);
+        copy_n(nr, d->rows, d->nrows * sizeof *nr);
+        d->rows = nr;
+        d->caprows = cap;
+    }
+    struct stream_row *row = &d->rows[d->nrows];
+    row->v = promql_arena_alloc_raw(ev->qa, ev->nsteps * sizeof *row->v);
+    row->has = promql_arena_alloc_raw(ev->qa, ev->nsteps);
+    if (row->v == NULL || row->has == NULL ||
+        promql_labels_copy(ev->qa, labels, &row->labels) != 0 ||
+        ev_register_labels(ev, &row->labels, &id) != 0)
+        return ev_nomem(ev);
+    /* The window (r - range, r] is the rows a..b-1 (r and range are
+     * multiples of the resolution, so rows are whole inside or outside). */
+    size_t a = 0, b = 0;
+    for (size_t i = 0; i < ev->nsteps; i++) {
+        int64_t r = ev_ref_time(ev, mods, ev->start + (int64_t)i * ev->step);
+        while (a < np && p[a].t <= r - range_ms)
+            a++;
+        while (b < np && p[b].t <= r)
+            b++;
+        row->has[i] = b > a;
+        row->v[i] = 0;
+        if (b <= a)
+            continue;
+        double v = 0, c = 0, cnt = 0;
+        switch (fn) {
+        case RU_MIN:
+            v = p[a].min;
+            for (size_t k = a + 1; k < b; k++)
+                ru_min(&v, p[k].min);
+            break;
+        case RU_MAX:
+            v = p[a].max;
+            for (size_t k = a + 1; k < b; k++)
+                ru_max(&v, p[k].max);
+            break;
+        case RU_SUM:
+        case RU_AVG:
+            for (size_t k = a; k < b; k++) {
+                kahan_inc(p[k].sum, &v, &c);
+                cnt += p[k].count;
+            }
+            v = fn == RU_SUM ? v + c : (v + c) / cnt;
+            break;
+        case RU_COUNT:
+            for (size_t k = a; k < b; k++)
+                v += p[k].count;
+            break;
+        case RU_LAST:
+            v = p[b - 1].last;
+            break;
+        case RU_PRESENT:
+            v = 1;
+            break;
+        case RU_NONE:
+            break;
+        }
+        row->v[i] = v;
+    }
+    d->nrows++;
+    return 0;
+}
+
 /* stream_step: the value of streamed call e (data in d) at step time t. */
 static int stream_step(struct ev *ev, const struct promql_expr *e, const struct sel_data *d,
                        int64_t t, struct val *out)

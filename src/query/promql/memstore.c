@@ -213,4 +213,5 @@ void promql_memstore_storage(struct promql_memstore *ms, struct promql_storage *
 {
     st->ctx = ms;
     st->select = ms_select;
+    st->select_rollup = NULL;
 }
