@@ -53,10 +53,9 @@ struct emit_ctx {
     size_t plcap;
 };
 
-static int emit_series(void *arg, const struct labels *ls, const int64_t *ts, const double *vs,
-                       size_t n)
+/* engine_labels points c->pl at ls's pairs (borrowed) and fills out. */
+static int engine_labels(struct emit_ctx *c, const struct labels *ls, struct promql_labels *out)
 {
-    struct emit_ctx *c = arg;
     if (ls->n > c->plcap) {
         struct promql_label *np = realloc(c->pl, ls->n * sizeof *np);
         if (!np)
@@ -68,7 +67,18 @@ static int emit_series(void *arg, const struct labels *ls, const int64_t *ts, co
         c->pl[k].name = ls->v[k].name;
         c->pl[k].value = ls->v[k].value;
     }
-    struct promql_labels pls = { c->pl, ls->n };
+    out->v = c->pl;
+    out->n = ls->n;
+    return 0;
+}
+
+static int emit_series(void *arg, const struct labels *ls, const int64_t *ts, const double *vs,
+                       size_t n)
+{
+    struct emit_ctx *c = arg;
+    struct promql_labels pls;
+    if (engine_labels(c, ls, &pls) != 0)
+        return TT_ENOMEM;
     return c->emit(c->arg, &pls, ts, vs, n);
 }
 
@@ -124,18 +134,9 @@ static int emit_rollup(void *arg, const struct labels *ls, const struct db_rollu
         c->p[i].count = p[i].count;
         c->p[i].last = p[i].last;
     }
-    if (ls->n > c->e.plcap) {
-        struct promql_label *np = realloc(c->e.pl, ls->n * sizeof *np);
-        if (!np)
-            return TT_ENOMEM;
-        c->e.pl = np;
-        c->e.plcap = ls->n;
-    }
-    for (size_t k = 0; k < ls->n; k++) {
-        c->e.pl[k].name = ls->v[k].name;
-        c->e.pl[k].value = ls->v[k].value;
-    }
-    struct promql_labels pls = { c->e.pl, ls->n };
+    struct promql_labels pls;
+    if (engine_labels(&c->e, ls, &pls) != 0)
+        return TT_ENOMEM;
     return c->emit(c->e.arg, &pls, c->p, n);
 }
 

@@ -7,59 +7,8 @@
 # is back after the WAL replay, then stop it cleanly.
 set -euo pipefail
 build=${2:?usage: server_import_query.sh SRC_DIR BUILD_DIR}
-tt=$build/telltale
-work=$(mktemp -d /tmp/tt-import.XXXXXX)
-pid=
-cleanup() {
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*"
-    [[ -f "$work/server.err" ]] && { echo "--- server stderr:"; cat "$work/server.err"; }
-    exit 1
-}
-
-# http METHOD URL [BODY_FILE]: prints the body; the status goes to $work/code.
-http() {
-    python3 - "$@" "$work/code" <<'PY'
-import sys, urllib.request, urllib.error
-method, url = sys.argv[1], sys.argv[2]
-body = open(sys.argv[3], "rb").read() if len(sys.argv) > 4 else None
-req = urllib.request.Request(url, data=body, method=method)
-try:
-    with urllib.request.urlopen(req, timeout=30) as r:
-        code, out = r.status, r.read()
-except urllib.error.HTTPError as e:
-    code, out = e.code, e.read()
-open(sys.argv[-1], "w").write(str(code))
-sys.stdout.write(out.decode())
-PY
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-start() {
-    "$tt" server --data "$work/data" --http "127.0.0.1:$port" 2>"$work/server.err" &
-    pid=$!
-    for _ in $(seq 1 100); do
-        [[ "$(http GET "$base/-/ready" >/dev/null; cat "$work/code")" == 200 ]] && return 0
-        kill -0 "$pid" 2>/dev/null || fail "server exited at start"
-        sleep 0.1
-    done
-    fail "server not ready in 10 s"
-}
-
-port=$(free_port)
-base=http://127.0.0.1:$port
-start
+source "$(dirname "${BASH_SOURCE[0]}")/lib/server.sh"
+start_server
 
 # 120 samples a series, every 15 s from t = 1,700,000,000 s.
 python3 - "$work/batch.prom" <<'PY'
@@ -75,11 +24,6 @@ with open(sys.argv[1], "w") as f:
 PY
 out=$(http POST "$base/api/v1/import/prometheus" "$work/batch.prom")
 [[ "$(cat "$work/code")" == 204 ]] || fail "import: status $(cat "$work/code"): $out"
-
-check_json() { # check_json JSON PYTHON_EXPR_ON_j MESSAGE
-    python3 -c "import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if ($2) else 1)" "$1" ||
-        fail "$3: $1"
-}
 
 # Instant query at the end: rate over 5 m of a counter growing 10 per 15 s.
 q=$(http GET "$base/api/v1/query?query=rate(http_requests_total%7Bcode%3D%22200%22%7D%5B5m%5D)&time=1700001785")
@@ -117,19 +61,13 @@ out=$(http POST "$base/api/v1/import/prometheus" "$work/refused.prom")
 check_json "$out" 'j["data"]["imported"]==1 and j["data"]["refused_too_old"]==1 and j["data"]["refused_conflicting_value"]==1' "refused samples summary"
 
 # kill -9, restart: every acknowledged sample is back from the WAL.
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null || true
-pid=
-start
+kill9_server
+start_server
 q=$(http GET "$base/api/v1/query?query=count_over_time(http_requests_total%5B1h%5D)&time=1700001785")
 check_json "$q" 'sorted(float(r["value"][1]) for r in j["data"]["result"])==[120.0, 120.0]' "samples after kill -9 and replay"
 
 # /metrics shows the head, then a clean stop.
 m=$(http GET "$base/metrics")
 grep -q '^telltale_tsdb_head_series [45]$' <<<"$m" || fail "/metrics head series: $(grep tsdb_head_series <<<"$m")"
-kill -TERM "$pid"
-for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$pid" 2>/dev/null && fail "server did not stop in 5 s"
-wait "$pid" || fail "server exit status $?"
-pid=
+stop_server
 echo "server_import_query: ok"
