@@ -188,8 +188,6 @@ static int select_ids(const struct block *b, struct matcher *const *ms, size_t n
 {
     int rc = 0;
     struct plan *plans = calloc(nms + 1, sizeof *plans);
-    struct postings tmp;
-    postings_init(&tmp);
     out->n = 0;
     if (plans == NULL)
         return TT_ENOMEM;
@@ -202,55 +200,19 @@ static int select_ids(const struct block *b, struct matcher *const *ms, size_t n
     }
     if (rc)
         goto out;
-    int have = 0;
-    for (;;) {
-        size_t best = nms;
-        for (size_t i = 0; i < nms; i++) {
-            if (plans[i].state == PLAN_GO && !plans[i].neg &&
-                (best == nms || plans[i].set.n < plans[best].set.n))
-                best = i;
-        }
-        if (best == nms)
-            break;
-        struct plan *pl = &plans[best];
-        pl->state = PLAN_SKIP;
-        if (!have) {
-            postings_release(out);
-            *out = pl->set;
-            postings_init(&pl->set);
-            have = 1;
-        } else {
-            if ((rc = postings_intersect(&tmp, out->ids, out->n, pl->set.ids, pl->set.n)) != 0)
-                goto out;
-            struct postings t = *out;
-            *out = tmp;
-            tmp = t;
-        }
-        if (out->n == 0)
-            goto out;
+    struct postings_term *t = calloc(nms + 1, sizeof *t);
+    if (t == NULL) {
+        rc = TT_ENOMEM;
+        goto out;
     }
-    if (!have) {
-        if ((rc = postings_reserve(out, b->nseries)) != 0)
-            goto out;
-        for (uint32_t i = 0; i < b->nseries; i++)
-            out->ids[i] = i;
-        out->n = b->nseries;
-    }
-    for (size_t i = 0; i < nms && out->n > 0; i++) {
-        struct plan *pl = &plans[i];
-        if (pl->state != PLAN_GO || !pl->neg || pl->set.n == 0)
-            continue;
-        if ((rc = postings_difference(&tmp, out->ids, out->n, pl->set.ids, pl->set.n)) != 0)
-            goto out;
-        struct postings t = *out;
-        *out = tmp;
-        tmp = t;
-    }
+    for (size_t i = 0; i < nms; i++)
+        t[i] = (struct postings_term){ &plans[i].set, plans[i].neg, plans[i].state != PLAN_GO };
+    rc = postings_combine(out, t, nms, b->nseries);
+    free(t);
 out:
     for (size_t i = 0; i < nms; i++)
         postings_release(&plans[i].set);
     free(plans);
-    postings_release(&tmp);
     if (rc)
         out->n = 0;
     return rc;

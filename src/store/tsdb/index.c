@@ -796,6 +796,53 @@ static int fill_range(struct postings *out, uint32_t n)
     return 0;
 }
 
+int postings_combine(struct postings *out, struct postings_term *t, size_t n, uint32_t universe)
+{
+    struct postings tmp;
+    postings_init(&tmp);
+    int rc = 0, have = 0;
+    for (;;) {
+        size_t best = n;
+        for (size_t i = 0; i < n; i++)
+            if (!t[i].skip && !t[i].neg && (best == n || t[i].set->n < t[best].set->n))
+                best = i;
+        if (best == n)
+            break;
+        t[best].skip = 1;
+        if (!have) {
+            postings_release(out);
+            *out = *t[best].set;
+            postings_init(t[best].set);
+            have = 1;
+        } else {
+            if ((rc = postings_intersect(&tmp, out->ids, out->n, t[best].set->ids,
+                                         t[best].set->n)) != 0)
+                goto out;
+            struct postings x = *out;
+            *out = tmp;
+            tmp = x;
+        }
+        if (out->n == 0)
+            goto out;
+    }
+    if (!have && (rc = fill_range(out, universe)) != 0)
+        goto out;
+    for (size_t i = 0; i < n && out->n > 0; i++) {
+        if (t[i].skip || !t[i].neg || t[i].set->n == 0)
+            continue;
+        if ((rc = postings_difference(&tmp, out->ids, out->n, t[i].set->ids, t[i].set->n)) != 0)
+            goto out;
+        struct postings x = *out;
+        *out = tmp;
+        tmp = x;
+    }
+out:
+    postings_release(&tmp);
+    if (rc)
+        out->n = 0;
+    return rc;
+}
+
 /* complement replaces p with [0, n) minus p. */
 static int complement(struct postings *p, uint32_t n)
 {
@@ -1029,8 +1076,6 @@ static int select_ids(struct index *idx, struct matcher *const *ms, size_t nms,
     int rc = 0;
     struct plan *plans = calloc(nms + 1, sizeof *plans);
     struct postings *nps = calloc(nms + 1, sizeof *nps);
-    struct postings tmp;
-    postings_init(&tmp);
     out->n = 0;
     if (plans == NULL || nps == NULL) {
         rc = TT_ENOMEM;
@@ -1064,45 +1109,16 @@ static int select_ids(struct index *idx, struct matcher *const *ms, size_t nms,
     }
     if (rc)
         goto out;
-    /* Intersect the positive sets, smallest first, then take out the negative. */
-    int have = 0;
-    for (;;) {
-        size_t best = nms;
-        for (size_t i = 0; i < nms; i++) {
-            if (plans[i].state == PLAN_GO && !plans[i].neg &&
-                (best == nms || plans[i].set.n < plans[best].set.n))
-                best = i;
-        }
-        if (best == nms)
-            break;
-        struct plan *pl = &plans[best];
-        pl->state = PLAN_SKIP;
-        if (!have) {
-            postings_release(out);
-            *out = pl->set;
-            postings_init(&pl->set);
-            have = 1;
-        } else {
-            if ((rc = postings_intersect(&tmp, out->ids, out->n, pl->set.ids, pl->set.n)) != 0)
-                goto out;
-            struct postings t = *out;
-            *out = tmp;
-            tmp = t;
-        }
-        if (out->n == 0)
+    {
+        struct postings_term *t = calloc(nms + 1, sizeof *t);
+        if (t == NULL) {
+            rc = TT_ENOMEM;
             goto out;
-    }
-    if (!have && (rc = fill_range(out, limit)) != 0)
-        goto out;
-    for (size_t i = 0; i < nms && out->n > 0; i++) {
-        struct plan *pl = &plans[i];
-        if (pl->state != PLAN_GO || !pl->neg || pl->set.n == 0)
-            continue;
-        if ((rc = postings_difference(&tmp, out->ids, out->n, pl->set.ids, pl->set.n)) != 0)
-            goto out;
-        struct postings t = *out;
-        *out = tmp;
-        tmp = t;
+        }
+        for (size_t i = 0; i < nms; i++)
+            t[i] = (struct postings_term){ &plans[i].set, plans[i].neg, plans[i].state != PLAN_GO };
+        rc = postings_combine(out, t, nms, limit);
+        free(t);
     }
 out:
     if (plans) {
@@ -1115,7 +1131,6 @@ out:
     }
     free(plans);
     free(nps);
-    postings_release(&tmp);
     if (rc)
         out->n = 0;
     return rc;

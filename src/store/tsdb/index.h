@@ -65,6 +65,20 @@ int postings_difference(struct postings *out, const uint32_t *a, size_t na, cons
 /* postings_intersects: 1 when a and b share an id (stops at the first). */
 int postings_intersects(const uint32_t *a, size_t na, const uint32_t *b, size_t nb);
 
+/* One matcher's part in postings_combine: the ids it accepts (neg 0) or
+ * rejects (neg 1); skip 1 when it constrains nothing. */
+struct postings_term {
+    struct postings *set;
+    int neg, skip;
+};
+
+/* postings_combine writes into out the intersection of the positive terms'
+ * sets (smallest first; [0, universe) when there is none) minus every
+ * negative term's set: the selection rule of index_select and block_select.
+ * Positive sets may be moved from (left empty). Returns 0 or TT_ENOMEM (out
+ * is then empty). */
+int postings_combine(struct postings *out, struct postings_term *t, size_t n, uint32_t universe);
+
 /* ---- the index -------------------------------------------------------------- */
 
 struct index;
