@@ -576,8 +576,7 @@ static int wants_rollups(struct db *d, int64_t max_time, int64_t newest)
 }
 
 /* publish_block opens the block just written at id and adds it to the list. */
-static int publish_block(struct db *d, const char *id, struct block **opened, char *err,
-                         size_t errlen)
+static int publish_block(struct db *d, const char *id, char *err, size_t errlen)
 {
     char *p = path_join(d->blocks_dir, id);
     if (p == NULL)
@@ -590,13 +589,9 @@ static int publish_block(struct db *d, const char *id, struct block **opened, ch
     pthread_mutex_lock(&d->mu);
     rc = list_add_locked(d, b);
     pthread_mutex_unlock(&d->mu);
-    if (rc != 0) {
+    if (rc != 0)
         block_close(b);
-        return rc;
-    }
-    if (opened != NULL)
-        *opened = b;
-    return 0;
+    return rc;
 }
 
 /* cut_range writes the head's samples in [ws, we) as a level-1 block. */
@@ -657,7 +652,7 @@ out:
         return 0; /* nothing in the range */
     if (rc != 0)
         return rc;
-    rc = publish_block(d, m.id, NULL, err, errlen);
+    rc = publish_block(d, m.id, err, errlen);
     block_meta_release(&m);
     if (rc != 0)
         return rc;
@@ -880,7 +875,7 @@ static int compact(struct db *d, int force, struct db_maint_stats *st, char *err
         char id[BLOCK_ID_LEN + 1];
         rc = merge_write(d, s.v + lo, hi - lo, mint, maxt, id, err, errlen);
         if (rc == 0)
-            rc = publish_block(d, id, NULL, err, errlen);
+            rc = publish_block(d, id, err, errlen);
         if (rc == 0) {
             pthread_mutex_lock(&d->mu);
             for (size_t i = lo; i < hi; i++) {
