@@ -25,25 +25,35 @@ check() { # check FILE MIN_SPANS: per origin and thread, seq values are 0..max
 import json, sys
 from collections import defaultdict
 seqs = defaultdict(set)
+dropped = defaultdict(int)
 spans = 0
 for line in open(sys.argv[1]):
     line = line.strip()
     if not line:
         continue
     o = json.loads(line)
-    if o.get("type") != "span" or o.get("name") != "loadgen.op":
-        continue
     attrs = o.get("attrs", {})
     if isinstance(attrs, list):
         attrs = {a["key"]: a["value"] for a in attrs}
+    if o.get("type") == "event" and o.get("name") == "telltale.buffer.dropped":
+        dropped[o.get("origin_id") or o.get("origin")] += int(attrs["records"])
+    if o.get("type") != "span" or o.get("name") != "loadgen.op":
+        continue
     seqs[(o.get("origin_id") or o.get("origin"), attrs["thread"])].add(int(attrs["seq"]))
     spans += 1
 if spans < int(sys.argv[2]):
     sys.exit(f"only {spans} spans read back, expected at least {sys.argv[2]}")
+# The hot path never blocks: when the flusher falls behind (a slow, loaded or
+# sanitized machine) a full thread buffer drops records and the library says
+# so with telltale.buffer.dropped events. Gaps are accepted only when such
+# reports of the same origin account for them.
 for key, s in seqs.items():
     missing = set(range(max(s) + 1)) - s
     if missing:
-        sys.exit(f"{key}: {len(missing)} spans missing inside the prefix, first {min(missing)}")
+        if len(missing) > dropped[key[0]]:
+            sys.exit(f"{key}: {len(missing)} spans missing inside the prefix, first {min(missing)}, "
+                     f"{dropped[key[0]]} records reported dropped by the origin")
+        print(f"note: {key}: {len(missing)} spans dropped by full buffers, and reported")
 print(f"ok: {spans} spans in {len(seqs)} (origin, thread) streams, each a gapless prefix")
 PY
 }
