@@ -738,6 +738,8 @@ static int parse_sample(struct promtext *p, const char *l, size_t len, size_t i)
     if (i < len && l[i] != '{' && !IS(l[i], C_BLANK))
         return bad_line(p, i, TT_ESYNTAX, "unexpected %s in metric name %s",
                         quote_at(q2, sizeof q2, l, len, i), quote(q, sizeof q, s.name, s.name_len));
+    s.series = l + start;
+    s.series_len = s.name_len;
     i = skip_blanks(l, len, i);
     p->scratch_len = 0;
     int braces = i < len && l[i] == '{';
@@ -745,6 +747,7 @@ static int parse_sample(struct promtext *p, const char *l, size_t len, size_t i)
         rc = parse_labels(p, l, len, &i, &s.nlabels);
         if (rc)
             return rc;
+        s.series_len = i - start;
         i = skip_blanks(l, len, i);
     }
     if (i >= len)

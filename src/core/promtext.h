@@ -94,6 +94,13 @@ struct promtext_sample {
     size_t name_len;
     const struct promtext_label *labels; /* in input order, no two with one name */
     size_t nlabels;
+    /* The series as written: from the first byte of the name to the end of
+     * the label set ('}' included; just the name without one), escapes and
+     * blanks as in the input. Equal texts are the same series (the converse
+     * need not hold: label order and blanks may differ), so a caller may
+     * key a cache of its own series lookups on it. */
+    const char *series;
+    size_t series_len;
     double value;
     int has_timestamp;
     int64_t timestamp_ms; /* 0 when has_timestamp is 0 */
