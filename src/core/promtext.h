@@ -176,6 +176,13 @@ struct promtext {
     size_t numbuf_cap;
     struct promtext_label *labels; /* max_labels entries (allocated lazily) */
     size_t labels_cap;
+    /* The last sample's series text when it had a label set without
+     * escapes, and where its labels were in it: a line that starts with the
+     * same text has the same labels, which are not parsed again. */
+    char *prev;
+    size_t prev_len, prev_cap, prev_name_len, prev_nlabels;
+    size_t *prev_offs; /* name and value offsets of each label */
+    size_t prev_offs_cap;
 
     struct promtext_family fam; /* the current family (fam.name_len 0: none) */
     char *fam_name;

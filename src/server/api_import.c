@@ -32,6 +32,7 @@ struct scache_ent {
     uint64_t hash; /* 0: empty slot */
     uint32_t off, len;
     head_ref ref;
+    uint32_t next; /* slot + 1 of the series that followed this one last time */
 };
 
 struct scache {
@@ -42,6 +43,7 @@ struct scache {
     uint32_t last_off; /* the last series looked up (last_ref 0: none) */
     uint32_t last_len;
     head_ref last_ref;
+    size_t last_slot; /* its slot + 1 (0: none) */
 };
 
 static void scache_release(struct scache *c)
@@ -57,24 +59,42 @@ static uint64_t scache_hash(const char *p, size_t n)
     return h ? h : 1;
 }
 
-/* scache_get returns the ref cached for series text p[0..n), or 0. */
+/* scache_hit makes slot j the last series looked up and returns its ref,
+ * noting it as the successor of the one before. */
+static head_ref scache_hit(struct scache *c, size_t j)
+{
+    if (c->last_slot != 0)
+        c->tab[c->last_slot - 1].next = (uint32_t)(j + 1);
+    c->last_slot = j + 1;
+    c->last_off = c->tab[j].off;
+    c->last_len = c->tab[j].len;
+    c->last_ref = c->tab[j].ref;
+    return c->last_ref;
+}
+
+/* scache_get returns the ref cached for series text p[0..n), or 0. It tries
+ * the last series (a body grouped by series), then the one that followed it
+ * last time (a body of scrapes: series come in the same order every time),
+ * then the hash table. */
 static head_ref scache_get(struct scache *c, const char *p, size_t n)
 {
     if (c->last_ref != 0 && n == c->last_len && memcmp(c->keys + c->last_off, p, n) == 0)
         return c->last_ref;
     if (c->n == 0)
         return 0;
+    if (c->last_slot != 0 && c->tab[c->last_slot - 1].next != 0) {
+        size_t j = c->tab[c->last_slot - 1].next - 1;
+        const struct scache_ent *e = &c->tab[j];
+        if (e->len == n && memcmp(c->keys + e->off, p, n) == 0)
+            return scache_hit(c, j);
+    }
     uint64_t h = scache_hash(p, n);
     for (size_t j = h & (c->cap - 1);; j = (j + 1) & (c->cap - 1)) {
         const struct scache_ent *e = &c->tab[j];
         if (e->hash == 0)
             return 0;
-        if (e->hash == h && e->len == n && memcmp(c->keys + e->off, p, n) == 0) {
-            c->last_off = e->off;
-            c->last_len = e->len;
-            c->last_ref = e->ref;
-            return e->ref;
-        }
+        if (e->hash == h && e->len == n && memcmp(c->keys + e->off, p, n) == 0)
+            return scache_hit(c, j);
     }
 }
 
@@ -88,6 +108,7 @@ static void scache_put(struct scache *c, const char *p, size_t n, head_ref ref)
         c->n = 0;
         c->klen = 0;
         c->last_ref = 0;
+        c->last_slot = 0;
         memset(c->tab, 0, c->cap * sizeof *c->tab);
     }
     if ((c->n + 1) * 2 > c->cap) {
@@ -102,7 +123,9 @@ static void scache_put(struct scache *c, const char *p, size_t n, head_ref ref)
             while (t[j].hash != 0)
                 j = (j + 1) & (nc - 1);
             t[j] = c->tab[i];
+            t[j].next = 0; /* slots moved: successors are learnt again */
         }
+        c->last_slot = 0;
         free(c->tab);
         c->tab = t;
         c->cap = nc;
@@ -126,11 +149,10 @@ static void scache_put(struct scache *c, const char *p, size_t n, head_ref ref)
     c->tab[j].off = (uint32_t)c->klen;
     c->tab[j].len = (uint32_t)n;
     c->tab[j].ref = ref;
-    c->last_off = (uint32_t)c->klen;
-    c->last_len = (uint32_t)n;
-    c->last_ref = ref;
+    c->tab[j].next = 0;
     c->klen += n;
     c->n++;
+    (void)scache_hit(c, j);
 }
 
 /*
