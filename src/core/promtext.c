@@ -713,12 +713,59 @@ static int parse_labels(struct promtext *p, const char *l, size_t len, size_t *p
     return 0;
 }
 
+/* remember_series keeps the series text ser[0..n) (name and label set) of
+ * the sample just parsed, with its labels' offsets, when none of its values
+ * was unescaped into scratch memory; else it forgets the last one. Out of
+ * memory only means no shortcut. */
+static void remember_series(struct promtext *p, const char *ser, size_t n, size_t name_len,
+                            size_t nl)
+{
+    uintptr_t lo = (uintptr_t)ser, hi = lo + n;
+    for (size_t k = 0; k < nl; k++)
+        if ((uintptr_t)p->labels[k].value < lo || (uintptr_t)p->labels[k].value > hi)
+            return; /* unescaped into scratch */
+    if (grow(&p->prev, &p->prev_cap, n))
+        return;
+    if (2 * nl > p->prev_offs_cap) {
+        size_t *o = realloc(p->prev_offs, 2 * nl * sizeof *o);
+        if (!o)
+            return;
+        p->prev_offs = o;
+        p->prev_offs_cap = 2 * nl;
+    }
+    for (size_t k = 0; k < nl; k++) {
+        p->prev_offs[2 * k] = (size_t)(p->labels[k].name - ser);
+        p->prev_offs[2 * k + 1] = (size_t)(p->labels[k].value - ser);
+    }
+    memcpy(p->prev, ser, n);
+    p->prev_len = n;
+    p->prev_name_len = name_len;
+    p->prev_nlabels = nl;
+}
+
 static int parse_sample(struct promtext *p, const char *l, size_t len, size_t i)
 {
     char q[96], q2[32];
     struct promtext_sample s;
     int rc;
     size_t start = i;
+    if (p->prev_len > 0 && len - start > p->prev_len &&
+        memcmp(l + start, p->prev, p->prev_len) == 0) {
+        /* The series of the last sample again: same name, same labels. */
+        s.name = l + start;
+        s.name_len = p->prev_name_len;
+        s.series = l + start;
+        s.series_len = p->prev_len;
+        s.nlabels = p->prev_nlabels;
+        for (size_t k = 0; k < s.nlabels; k++) {
+            p->labels[k].name = l + start + p->prev_offs[2 * k];
+            p->labels[k].value = l + start + p->prev_offs[2 * k + 1];
+        }
+        p->scratch_len = 0;
+        i = skip_blanks(l, len, start + p->prev_len);
+        goto value;
+    }
+    p->prev_len = 0; /* p->labels is about to change */
     if (!IS(l[i], C_MSTART)) {
         if (l[i] == '{')
             return bad_line(p, i, TT_ESYNTAX,
@@ -738,6 +785,8 @@ static int parse_sample(struct promtext *p, const char *l, size_t len, size_t i)
     if (i < len && l[i] != '{' && !IS(l[i], C_BLANK))
         return bad_line(p, i, TT_ESYNTAX, "unexpected %s in metric name %s",
                         quote_at(q2, sizeof q2, l, len, i), quote(q, sizeof q, s.name, s.name_len));
+    s.series = l + start;
+    s.series_len = s.name_len;
     i = skip_blanks(l, len, i);
     p->scratch_len = 0;
     int braces = i < len && l[i] == '{';
@@ -745,11 +794,14 @@ static int parse_sample(struct promtext *p, const char *l, size_t len, size_t i)
         rc = parse_labels(p, l, len, &i, &s.nlabels);
         if (rc)
             return rc;
+        s.series_len = i - start;
+        remember_series(p, l + start, s.series_len, s.name_len, s.nlabels);
         i = skip_blanks(l, len, i);
     }
     if (i >= len)
         return bad_line(p, i, TT_ESYNTAX, "expected a value after %s",
                         braces ? "the label set" : "the metric name");
+value:;
     size_t vs = i;
     while (i < len && !IS(l[i], C_BLANK))
         i++;
@@ -990,6 +1042,8 @@ void promtext_release(struct promtext *p)
     free(p->labels);
     free(p->fam_name);
     free(p->fam_help);
+    free(p->prev);
+    free(p->prev_offs);
     memset(p, 0, sizeof *p);
 }
 

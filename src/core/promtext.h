@@ -94,6 +94,13 @@ struct promtext_sample {
     size_t name_len;
     const struct promtext_label *labels; /* in input order, no two with one name */
     size_t nlabels;
+    /* The series as written: from the first byte of the name to the end of
+     * the label set ('}' included; just the name without one), escapes and
+     * blanks as in the input. Equal texts are the same series (the converse
+     * need not hold: label order and blanks may differ), so a caller may
+     * key a cache of its own series lookups on it. */
+    const char *series;
+    size_t series_len;
     double value;
     int has_timestamp;
     int64_t timestamp_ms; /* 0 when has_timestamp is 0 */
@@ -169,6 +176,13 @@ struct promtext {
     size_t numbuf_cap;
     struct promtext_label *labels; /* max_labels entries (allocated lazily) */
     size_t labels_cap;
+    /* The last sample's series text when it had a label set without
+     * escapes, and where its labels were in it: a line that starts with the
+     * same text has the same labels, which are not parsed again. */
+    char *prev;
+    size_t prev_len, prev_cap, prev_name_len, prev_nlabels;
+    size_t *prev_offs; /* name and value offsets of each label */
+    size_t prev_offs_cap;
 
     struct promtext_family fam; /* the current family (fam.name_len 0: none) */
     char *fam_name;

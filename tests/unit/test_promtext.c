@@ -928,6 +928,95 @@ static char *read_node_exporter(size_t *len)
     return buf;
 }
 
+/* ---- series text and repeated series ----------------------------------------- */
+
+static int on_sample_series(void *ctx, const struct promtext_sample *s)
+{
+    struct rec *r = ctx;
+    rec_printf(r, "[");
+    rec_bytes(r, s->series, s->series_len);
+    rec_printf(r, "] ");
+    rec_bytes(r, s->name, s->name_len);
+    for (size_t i = 0; i < s->nlabels; i++) {
+        rec_printf(r, " ");
+        rec_bytes(r, s->labels[i].name, s->labels[i].name_len);
+        rec_printf(r, "=");
+        rec_bytes(r, s->labels[i].value, s->labels[i].value_len);
+    }
+    rec_printf(r, " %a %" PRId64 "\n", s->value, s->timestamp_ms);
+    return 0;
+}
+
+static int on_error_quiet(void *ctx, const struct promtext_error *e)
+{
+    rec_printf(ctx, "E %zu %s\n", e->column, e->msg + strcspn(e->msg, ":"));
+    return 0;
+}
+
+/* series/series_len is the name and label set as written, and a line
+ * repeating the last series (whose labels are then not parsed again) gives
+ * exactly what a fresh parser gives for that line alone. */
+static void test_series_text_and_repeats(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "a{x=\"1\",y=\"2\"} 1 10",
+        "a{x=\"1\",y=\"2\"} 2 20",
+        "a{x=\"1\",y=\"2\"}3 30",
+        "a{x=\"1\",y=\"2\"} 4",
+        "a{x=\"1\",y=\"2\"} bad 50",
+        "a{x=\"1\",y=\"2\"} 6 60",
+        "a{x=\"1\",y=\"2\",z=\"3\"} 7 70",
+        "a{x=\"1\",y=\"2\"} 8 80",
+        "a{x=\"1\",y=\"2\"}} 9 90",
+        "a{x=\"1\",y=\"2\"} 10 100",
+        "a{x=\"1\" , y=\"2\"} 11 110",
+        "a{x=\"q\\\"\\n\",y=\"\\\\\"} 12 120",
+        "a{x=\"q\\\"\\n\",y=\"\\\\\"} 13 130",
+        "a{x=\"\xc3\xa9\"} 14 140",
+        "a{x=\"\xc3\xa9\"} 15 150",
+        "a{x=\"\xc3\xa9\",y=\"oops} 16 160",
+        "a{x=\"\xc3\xa9\"} 17 170",
+        "b 18 180",
+        "b 19 190",
+        "bc 20 200",
+        "b {x=\"1\"} 21 210",
+        "b{} 22 220",
+        "b{} 23 230",
+    };
+    size_t nl = sizeof lines / sizeof lines[0];
+    struct promtext_opts o = { 0 };
+    o.flags = PROMTEXT_SKIP_BAD_LINES;
+    struct promtext_callbacks cb = { on_sample_series, NULL, NULL, on_error_quiet, NULL };
+    struct rec whole = { 0 }, alone = { 0 };
+    struct promtext p;
+    cb.ctx = &whole;
+    assert_int_equal(promtext_init(&p, &o, &cb), 0);
+    for (size_t i = 0; i < nl; i++) {
+        /* Fed line by line, split in the middle: carry and direct paths. */
+        size_t n = strlen(lines[i]);
+        assert_int_equal(promtext_feed(&p, lines[i], n / 2), 0);
+        assert_int_equal(promtext_feed(&p, lines[i] + n / 2, n - n / 2), 0);
+        assert_int_equal(promtext_feed(&p, "\n", 1), 0);
+    }
+    assert_int_equal(promtext_finish(&p), 0);
+    assert_int_equal(p.stats.bad_lines, 3);
+    promtext_release(&p);
+    cb.ctx = &alone;
+    for (size_t i = 0; i < nl; i++) {
+        assert_int_equal(promtext_init(&p, &o, &cb), 0);
+        assert_int_equal(promtext_feed(&p, lines[i], strlen(lines[i])), 0);
+        assert_int_equal(promtext_finish(&p), 0);
+        promtext_release(&p);
+    }
+    assert_string_equal(whole.buf, alone.buf);
+    assert_non_null(strstr(whole.buf, "[a{x=\\x221\\x22,y=\\x222\\x22}] a x=1 y=2 0x1.8p+1 30\n"));
+    assert_non_null(strstr(whole.buf, "[b] b 0x1.3p+4 190\n"));
+    assert_non_null(strstr(whole.buf, "[b {x=\\x221\\x22}] b x=1 "));
+    rec_free(&whole);
+    rec_free(&alone);
+}
+
 static void test_node_exporter_recording(void **state)
 {
     (void)state;
@@ -967,7 +1056,7 @@ static void test_node_exporter_recording(void **state)
     free(buf);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_basic_document),
+UNIT_TESTS(cmocka_unit_test(test_basic_document), cmocka_unit_test(test_series_text_and_repeats),
            cmocka_unit_test(test_whitespace_crlf_and_trailing_comma),
            cmocka_unit_test(test_label_escapes_and_utf8),
            cmocka_unit_test(test_help_type_and_families), cmocka_unit_test(test_comments_and_eof),

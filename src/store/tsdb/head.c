@@ -42,8 +42,13 @@
 #define OOO_CAP    32         /* out-of-order samples kept before a merge */
 #define SENT_HDR   16         /* sealed entry: min_t i64, span u32, len u32 */
 #define SNAP_HDR   21         /* snapshot entry: kind u8, min i64, max i64, len u32 */
-#define HBUF_ROOM  64         /* > chunk.c's 32 bytes of slack + one sample */
-#define HBUF_START 112
+#define HBUF_ROOM  32 /* chunk.c's zeroed slack; one sample (<= 19 bytes) writes within it */
+/* The head chunk buffer starts with room for the header, the slack and one
+ * step, and grows by HBUF_STEP (or 1/8 when larger): a few dozen bytes of
+ * slack a series rather than up to half the buffer. Sizes are 16 k + 8, what
+ * glibc's malloc hands out without rounding. */
+#define HBUF_STEP  32
+#define HBUF_START (CHUNK_HDR_BYTES + HBUF_ROOM + HBUF_STEP)
 
 enum { APP_DUP = 1 }; /* series_append: an exact duplicate, dropped */
 
@@ -52,23 +57,46 @@ struct head_sample {
     uint64_t bits;
 };
 
+/* One series (104 bytes: memory per series at millions of series is this
+ * struct, its chunks and its index entry). The open head chunk is kept as
+ * its bytes plus the appender state of chunk.c in compact form (hopen ..
+ * hsig): app_load/app_store turn them into a struct chunk_app and back
+ * around an append. Fields are 32-bit where bounded: a chunk spans less
+ * than HEAD_MAX_CHUNK_RANGE_MS < 2^31 ms, so a timestamp delta inside it
+ * fits; its bytes are bounded by chunk_samples * 20 + the header. */
 struct memseries {
     uint64_t ref; /* WAL ref */
     uint32_t id;  /* index id; the public head_ref is id + 1 */
     atomic_uchar logged;
     uint8_t ooo_n, ooo_cap;
+    uint8_t hopen; /* a head chunk is open (hdata holds it) */
     uint32_t nsealed;
     uint32_t sealed_len;
     int64_t min_t, max_t; /* min of data in memory (INT64_MAX: none); newest ever */
     uint64_t last_bits;   /* value bits of the sample at max_t */
     uint8_t *sealed;      /* nsealed entries: header + sealed chunk */
     struct head_sample *ooo;
-    struct wbuf hbuf;     /* the open head chunk; len 0: none */
-    struct chunk_app app; /* valid while hbuf.len > 0 */
+    uint8_t *hdata;  /* the open head chunk's buffer (hcap bytes) */
+    uint32_t hcap;   /* bytes allocated at hdata */
+    uint32_t hbits;  /* payload bits of the head chunk */
+    int64_t ht;      /* its last timestamp */
+    uint64_t href;   /* its XOR reference value bits */
+    uint32_t hdelta; /* its last timestamp delta */
+    uint16_t hcount; /* its samples */
+    uint8_t hlead;   /* its XOR window */
+    uint8_t hsig;
 };
 
 struct page {
     _Atomic(struct memseries *) s[PAGE_SLOTS];
+};
+
+/* Series structs are carved from slabs (no malloc header or rounding per
+ * series); slabs are freed by head_close only, as series are. */
+#define SLAB_SERIES 1024
+struct slab {
+    struct slab *next;
+    struct memseries s[SLAB_SERIES];
 };
 
 /* Scratch memory of one thread applying samples (an appender, the replay,
@@ -93,7 +121,9 @@ struct head {
     struct index *idx;
     struct wal *wal;
     pthread_mutex_t stripes[NSTRIPES];
-    pthread_mutex_t series_mu; /* creation of series, next_ref */
+    pthread_mutex_t series_mu; /* creation of series, next_ref, slabs */
+    struct slab *slabs;        /* newest first; the first has slab_used taken */
+    uint32_t slab_used;
     pthread_mutex_t trunc_mu;
     pthread_rwlock_t commit_rw;
     uint64_t next_ref;
@@ -125,6 +155,12 @@ struct head_appender {
     size_t nrl, caprl;
     struct wal_series *ws;
     size_t capws;
+    /* The series of the last add() that checked in order (t > max_t) and
+     * its time: a later add of that series with a newer time passes the
+     * same check without taking the stripe lock (it is the check made at
+     * that earlier add; commit handles what changed since, see head.h). */
+    struct memseries *last_s;
+    int64_t last_t;
 };
 
 /* ---- small helpers ----------------------------------------------------------------- */
@@ -282,30 +318,79 @@ static uint32_t sent_len(const uint8_t *e)
 
 static int64_t head_min(const struct memseries *s)
 {
-    return (int64_t)get_le64(s->hbuf.data + 8);
+    return (int64_t)get_le64(s->hdata + 8);
+}
+
+/* hlen: bytes of the open head chunk (0: none). */
+static size_t hlen(const struct memseries *s)
+{
+    return s->hopen ? CHUNK_HDR_BYTES + (size_t)((s->hbits + 7) >> 3) : 0;
+}
+
+/* app_load makes a chunk appender (over buffer b) of s's head chunk. */
+static void app_load(const struct head *h, const struct memseries *s, struct chunk_app *a,
+                     struct wbuf *b)
+{
+    b->data = s->hdata;
+    b->len = hlen(s);
+    b->cap = s->hcap;
+    b->max = 0;
+    b->err = 0;
+    memset(a, 0, sizeof *a);
+    a->buf = b;
+    a->start = 0;
+    a->nbits = s->hbits;
+    a->max_samples = h->o.chunk_samples;
+    a->max_bytes = CHUNK_HDR_BYTES + 20 * h->o.chunk_samples;
+    a->count = s->hcount;
+    a->t = s->ht;
+    a->delta = s->hdelta;
+    a->ref = s->href;
+    a->lead = s->hlead;
+    a->sig = s->hsig;
+}
+
+/* app_store saves what an append changed back into s. */
+static void app_store(struct memseries *s, const struct chunk_app *a, const struct wbuf *b)
+{
+    s->hdata = b->data;
+    s->hcap = (uint32_t)b->cap;
+    s->hbits = (uint32_t)a->nbits;
+    s->hcount = (uint16_t)a->count;
+    s->ht = a->t;
+    s->hdelta = (uint32_t)a->delta;
+    s->href = a->ref;
+    s->hlead = a->lead;
+    s->hsig = a->sig;
 }
 
 /* ---- appending to one series (stripe lock held) ------------------------------------ */
 
 static int hbuf_resize(struct memseries *s, struct scratch *x, size_t nc)
 {
-    uint8_t *d = realloc(s->hbuf.data, nc);
+    uint8_t *d = realloc(s->hdata, nc);
     if (d == NULL)
         return TT_ENOMEM;
-    x->d_bytes += (int64_t)nc - (int64_t)s->hbuf.cap;
-    s->hbuf.data = d;
-    s->hbuf.cap = nc;
+    x->d_bytes += (int64_t)nc - (int64_t)s->hcap;
+    s->hdata = d;
+    s->hcap = (uint32_t)nc;
     return 0;
 }
 
-/* hbuf_room grows the head chunk buffer by half before chunk.c would double
- * it (it keeps 32 zeroed bytes after the payload): memory per series is
- * dominated by this buffer and the sealed chunks. */
+/* hbuf_room grows the head chunk buffer before chunk.c would (it keeps 32
+ * zeroed bytes after the payload and doubles its buffer): memory per series
+ * is dominated by this buffer and the sealed chunks, so it grows in small
+ * steps. */
 static int hbuf_room(struct memseries *s, struct scratch *x)
 {
-    if (s->hbuf.cap - s->hbuf.len >= HBUF_ROOM)
+    size_t len = hlen(s);
+    if (s->hcap - len >= HBUF_ROOM + (s->hopen ? 0 : CHUNK_HDR_BYTES))
         return 0;
-    return hbuf_resize(s, x, s->hbuf.cap < HBUF_START ? HBUF_START : s->hbuf.cap + s->hbuf.cap / 2);
+    if (s->hcap < HBUF_START)
+        return hbuf_resize(s, x, HBUF_START);
+    size_t step = s->hcap / 8 > HBUF_STEP ? s->hcap / 8 : HBUF_STEP;
+    size_t nc = (len + HBUF_ROOM + step + 15) / 16 * 16 + 8;
+    return hbuf_resize(s, x, nc);
 }
 
 /* seal_samples appends ts/vs[0..n) to s's sealed chunks. Samples of the
@@ -363,27 +448,25 @@ static int seal_samples(struct head *h, struct memseries *s, struct scratch *x, 
 /* seal_head turns the open head chunk into a sealed chunk. */
 static int seal_head(struct head *h, struct memseries *s, struct scratch *x)
 {
-    size_t len;
-    const uint8_t *p = chunk_app_bytes(&s->app, &len);
-    int rc = scratch_dec(x, s->app.count);
+    int rc = scratch_dec(x, s->hcount);
     if (rc != 0)
         return rc;
-    int n = chunk_decode_all(p, len, x->ts, x->vs, x->cap);
+    int n = chunk_decode_all(s->hdata, hlen(s), x->ts, x->vs, x->cap);
     if (n < 0)
         return n;
     if (n > 0 && (rc = seal_samples(h, s, x, x->ts, x->vs, (size_t)n)) != 0)
         return rc;
-    s->hbuf.len = 0;
+    s->hopen = 0;
     x->d_chunks--;
     /* The next chunk grows again from a small buffer. */
-    if (s->hbuf.cap > HBUF_START)
+    if (s->hcap > HBUF_START)
         (void)hbuf_resize(s, x, HBUF_START);
     return 0;
 }
 
 static int need_cut(const struct head *h, const struct memseries *s, int64_t t)
 {
-    return s->app.count >= h->o.chunk_samples || t >= range_end(h, head_min(s));
+    return s->hcount >= h->o.chunk_samples || t >= range_end(h, head_min(s));
 }
 
 /* raw_append appends t (after everything in the chunks) to the head chunk,
@@ -392,19 +475,27 @@ static int raw_append(struct head *h, struct memseries *s, struct scratch *x, in
                       uint64_t bits)
 {
     int rc;
+    struct chunk_app app;
+    struct wbuf b;
     for (int tries = 0; tries < 2; tries++) {
-        if (s->hbuf.len == 0) {
+        if (!s->hopen) {
             if ((rc = hbuf_room(s, x)) != 0)
                 return rc;
-            rc = chunk_app_init(&s->app, &s->hbuf, h->o.chunk_samples,
+            app_load(h, s, &app, &b);
+            b.len = 0;
+            rc = chunk_app_init(&app, &b, h->o.chunk_samples,
                                 CHUNK_HDR_BYTES + 20 * h->o.chunk_samples);
             if (rc != 0)
                 return rc;
+            app_store(s, &app, &b);
+            s->hopen = 1;
             x->d_chunks++;
         }
         if ((rc = hbuf_room(s, x)) != 0)
             return rc;
-        rc = chunk_append(&s->app, t, f64_from_bits(bits));
+        app_load(h, s, &app, &b);
+        rc = chunk_append(&app, t, f64_from_bits(bits));
+        app_store(s, &app, &b);
         if (rc != TT_EFULL)
             return rc;
         if ((rc = seal_head(h, s, x)) != 0)
@@ -417,7 +508,7 @@ static int raw_append(struct head *h, struct memseries *s, struct scratch *x, in
 static int append_cut(struct head *h, struct memseries *s, struct scratch *x, int64_t t,
                       uint64_t bits)
 {
-    if (s->hbuf.len > 0 && need_cut(h, s, t)) {
+    if (s->hopen && need_cut(h, s, t)) {
         int rc = seal_head(h, s, x);
         if (rc != 0)
             return rc;
@@ -456,8 +547,8 @@ static int flush_ooo(struct head *h, struct memseries *s, struct scratch *x)
     size_t total = s->ooo_n;
     for (uint32_t o = off; o < s->sealed_len; o += SENT_HDR + sent_len(s->sealed + o))
         total += sealed_chunk_count(s->sealed + o + SENT_HDR, sent_len(s->sealed + o));
-    if (s->hbuf.len > 0)
-        total += s->app.count;
+    if (s->hopen)
+        total += s->hcount;
     int rc = scratch_merge(x, total);
     if (rc != 0)
         return rc;
@@ -472,10 +563,8 @@ static int flush_ooo(struct head *h, struct memseries *s, struct scratch *x)
         memcpy(x->mv + m, x->vs, (size_t)n * sizeof(double));
         m += (size_t)n;
     }
-    if (s->hbuf.len > 0) {
-        size_t len;
-        const uint8_t *p = chunk_app_bytes(&s->app, &len);
-        int n = chunk_decode_all(p, len, x->mt + m, x->mv + m, total - m);
+    if (s->hopen) {
+        int n = chunk_decode_all(s->hdata, hlen(s), x->mt + m, x->mv + m, total - m);
         if (n < 0)
             return n;
         m += (size_t)n;
@@ -494,11 +583,11 @@ static int flush_ooo(struct head *h, struct memseries *s, struct scratch *x)
     }
     m += s->ooo_n;
     /* Drop the chunks from k on and append everything again. */
-    x->d_chunks -= (int64_t)(s->nsealed - k) + (s->hbuf.len > 0);
+    x->d_chunks -= (int64_t)(s->nsealed - k) + (s->hopen > 0);
     x->d_bytes -= (int64_t)(s->sealed_len - off);
     s->sealed_len = off;
     s->nsealed = k;
-    s->hbuf.len = 0;
+    s->hopen = 0;
     s->ooo_n = 0;
     for (size_t q = 0; q < m; q++)
         if ((rc = append_cut(h, s, x, x->mt[q], f64_bits(x->mv[q]))) != 0)
@@ -533,11 +622,9 @@ static int find_sample(struct memseries *s, struct scratch *x, int64_t t, uint64
         }
         return 0;
     }
-    if (s->hbuf.len > 0 && head_min(s) <= t) {
+    if (s->hopen && head_min(s) <= t) {
         struct chunk_iter it;
-        size_t len;
-        const uint8_t *p = chunk_app_bytes(&s->app, &len);
-        int rc = chunk_iter_init(&it, p, len);
+        int rc = chunk_iter_init(&it, s->hdata, hlen(s));
         if (rc == 0)
             rc = chunk_iter_seek(&it, t);
         if (rc < 0)
@@ -568,7 +655,7 @@ static int series_append(struct head *h, struct memseries *s, struct scratch *x,
     if (t < atomic_load_explicit(&h->min_valid, memory_order_relaxed))
         return TT_ERANGE;
     if (t > s->max_t) {
-        if (s->hbuf.len > 0 && s->ooo_n > 0 && need_cut(h, s, t) && (rc = flush_ooo(h, s, x)) != 0)
+        if (s->hopen && s->ooo_n > 0 && need_cut(h, s, t) && (rc = flush_ooo(h, s, x)) != 0)
             return rc;
         if ((rc = append_cut(h, s, x, t, bits)) != 0)
             return rc;
@@ -622,12 +709,28 @@ static int series_append(struct head *h, struct memseries *s, struct scratch *x,
 
 /* ---- series table ------------------------------------------------------------------ */
 
+/* series_free frees what s holds (s itself lives in a slab). */
 static void series_free(struct memseries *s)
 {
     free(s->sealed);
     free(s->ooo);
-    wbuf_release(&s->hbuf);
-    free(s);
+    free(s->hdata);
+}
+
+/* series_alloc takes a zeroed series struct from the slabs (series_mu
+ * held): NULL when out of memory. */
+static struct memseries *series_alloc(struct head *h)
+{
+    if (h->slabs == NULL || h->slab_used == SLAB_SERIES) {
+        struct slab *sl = calloc(1, sizeof *sl);
+        if (sl == NULL)
+            return NULL;
+        sl->next = h->slabs;
+        h->slabs = sl;
+        h->slab_used = 0;
+        atomic_fetch_add_explicit(&h->series_bytes, (int64_t)sizeof *sl, memory_order_relaxed);
+    }
+    return &h->slabs->s[h->slab_used++];
 }
 
 /* series_get_or_create finds or makes the series of normalized ls; ref 0
@@ -653,21 +756,19 @@ static int series_get_or_create(struct head *h, const struct labels *ls, uint64_
             atomic_store_explicit(&h->pages[id >> PAGE_BITS], p, memory_order_release);
             atomic_fetch_add_explicit(&h->series_bytes, (int64_t)sizeof *p, memory_order_relaxed);
         }
-        if ((s = calloc(1, sizeof *s)) == NULL) {
+        if ((s = series_alloc(h)) == NULL) {
             rc = TT_ENOMEM;
             goto out;
         }
         s->id = id;
         s->min_t = INT64_MAX;
         s->max_t = INT64_MIN;
-        wbuf_init(&s->hbuf, 0);
         if (ref == 0)
             ref = h->next_ref++;
         else if (ref >= h->next_ref)
             h->next_ref = ref + 1;
         s->ref = ref;
         atomic_store_explicit(&p->s[id & (PAGE_SLOTS - 1)], s, memory_order_release);
-        atomic_fetch_add_explicit(&h->series_bytes, (int64_t)sizeof *s, memory_order_relaxed);
         *created = 1;
     }
     *out = s;
@@ -838,6 +939,11 @@ static void head_destroy(struct head *h)
         }
         free(pg);
     }
+    while (h->slabs != NULL) {
+        struct slab *next = h->slabs->next;
+        free(h->slabs);
+        h->slabs = next;
+    }
     for (uint32_t i = 0; i < NSTRIPES; i++)
         pthread_mutex_destroy(&h->stripes[i]);
     pthread_mutex_destroy(&h->series_mu);
@@ -963,6 +1069,7 @@ static void appender_reset(struct head_appender *a)
     a->n = 0;
     a->nnews = 0;
     a->dups = 0;
+    a->last_s = NULL;
     if (a->newset != NULL)
         memset(a->newset, 0, a->newset_cap * sizeof *a->newset);
 }
@@ -1034,15 +1141,22 @@ static int add_series(struct head_appender *a, struct memseries *s, int64_t t, d
     int rc = 0;
     if (a->n >= HEAD_APPENDER_MAX_SAMPLES)
         return TT_EFULL;
-    pthread_mutex_t *mu = stripe(h, s);
-    pthread_mutex_lock(mu);
-    if (t < atomic_load_explicit(&h->min_valid, memory_order_relaxed))
+    int in_order = 0;
+    if (t < atomic_load_explicit(&h->min_valid, memory_order_relaxed)) {
         rc = TT_ERANGE;
-    else if (t == s->max_t)
-        rc = bits == s->last_bits ? APP_DUP : TT_EEXIST;
-    else if (t < s->max_t && too_old(h, s, t))
-        rc = TT_ERANGE;
-    pthread_mutex_unlock(mu);
+    } else {
+        in_order = s == a->last_s && t > a->last_t;
+        if (!in_order) {
+            pthread_mutex_t *mu = stripe(h, s);
+            pthread_mutex_lock(mu);
+            if (t == s->max_t)
+                rc = bits == s->last_bits ? APP_DUP : TT_EEXIST;
+            else if (t < s->max_t && too_old(h, s, t))
+                rc = TT_ERANGE;
+            in_order = t > s->max_t;
+            pthread_mutex_unlock(mu);
+        }
+    }
     if (rc == APP_DUP) {
         a->dups++;
         return 0;
@@ -1069,6 +1183,10 @@ static int add_series(struct head_appender *a, struct memseries *s, int64_t t, d
     }
     if (!atomic_load_explicit(&s->logged, memory_order_acquire) && (rc = note_new(a, s)) != 0)
         return rc;
+    if (in_order) {
+        a->last_s = s;
+        a->last_t = t;
+    }
     a->ser[a->n] = s;
     a->smp[a->n].ref = s->ref;
     a->smp[a->n].t_ms = t;
@@ -1272,8 +1390,7 @@ static int snap_take(struct head *h, struct memseries *s, struct head_iter *it)
     int rc = 0;
     pthread_mutex_t *mu = stripe(h, s);
     pthread_mutex_lock(mu);
-    size_t bound =
-        s->sealed_len + (size_t)s->nsealed * (SNAP_HDR - SENT_HDR) + s->hbuf.len + SNAP_HDR;
+    size_t bound = s->sealed_len + (size_t)s->nsealed * (SNAP_HDR - SENT_HDR) + hlen(s) + SNAP_HDR;
     it->snap = malloc(bound ? bound : 1);
     if (s->ooo_n > 0)
         it->ooo = malloc(s->ooo_n * sizeof *it->ooo);
@@ -1295,14 +1412,13 @@ static int snap_take(struct head *h, struct memseries *s, struct head_iter *it)
         memcpy(w + SNAP_HDR, e + SENT_HDR, sent_len(e));
         w += SNAP_HDR + sent_len(e);
     }
-    if (s->hbuf.len > 0 && head_min(s) <= it->maxt && s->app.t >= it->mint) {
-        size_t len;
-        const uint8_t *p = chunk_app_bytes(&s->app, &len);
+    if (s->hopen && head_min(s) <= it->maxt && s->ht >= it->mint) {
+        size_t len = hlen(s);
         w[0] = 2;
         put_le64(w + 1, (uint64_t)head_min(s));
-        put_le64(w + 9, (uint64_t)s->app.t);
+        put_le64(w + 9, (uint64_t)s->ht);
         put_le32(w + 17, (uint32_t)len);
-        memcpy(w + SNAP_HDR, p, len);
+        memcpy(w + SNAP_HDR, s->hdata, len);
         w += SNAP_HDR + len;
     }
     it->snap_len = (size_t)(w - it->snap);
@@ -1598,7 +1714,7 @@ int head_querier_select(struct head_querier *q, struct matcher *const *ms, size_
         pthread_mutex_t *mu = stripe(h, s);
         pthread_mutex_lock(mu);
         int hit = s->min_t <= q->maxt && s->max_t >= q->mint &&
-                  (s->nsealed > 0 || s->hbuf.len > 0 || s->ooo_n > 0);
+                  (s->nsealed > 0 || s->hopen || s->ooo_n > 0);
         pthread_mutex_unlock(mu);
         if (!hit)
             continue;
@@ -1773,13 +1889,15 @@ static uint64_t truncate_series(struct memseries *s, struct scratch *x, int64_t 
                 s->sealed = p;
         }
     }
-    if (s->nsealed == 0 && s->hbuf.len > 0 && s->app.t < before_t) {
-        dropped += s->app.count;
-        x->d_bytes -= (int64_t)s->hbuf.cap;
+    if (s->nsealed == 0 && s->hopen && s->ht < before_t) {
+        dropped += s->hcount;
+        x->d_bytes -= (int64_t)s->hcap;
         x->d_chunks--;
         (*chunks)++;
-        wbuf_release(&s->hbuf);
-        wbuf_init(&s->hbuf, 0);
+        free(s->hdata);
+        s->hdata = NULL;
+        s->hcap = 0;
+        s->hopen = 0;
     }
     size_t j = 0;
     while (j < s->ooo_n && s->ooo[j].t < before_t)
@@ -1792,7 +1910,7 @@ static uint64_t truncate_series(struct memseries *s, struct scratch *x, int64_t 
     int64_t mn = INT64_MAX;
     if (s->nsealed > 0)
         mn = sent_min(s->sealed);
-    else if (s->hbuf.len > 0)
+    else if (s->hopen)
         mn = head_min(s);
     if (s->ooo_n > 0 && s->ooo[0].t < mn)
         mn = s->ooo[0].t;
