@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "unit.h"
+#include "tmpdir.h"
 #include "telltale.h"
 #include "core/buf.h"
 #include "store/tsdb/chunk.h"
@@ -41,29 +42,9 @@
 
 /* ---- fixtures ----------------------------------------------------------------------- */
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *e;
-    char p[1024];
-    if (d == NULL) {
-        unlink(path);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-        rm_rf(p);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 static void make_tmpdir(char *dir, size_t len)
 {
-    snprintf(dir, len, "/tmp/tt-head-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(tmpdir_make(dir, len, "head"), 0);
 }
 
 static struct head *open_head(const char *dir, int sync)
