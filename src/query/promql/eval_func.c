@@ -1065,6 +1065,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
     struct hmap h = { 0 };
     size_t *grp = NULL, *start = NULL, ng = 0;
     struct bucket *b = NULL;
+    double *les = NULL; /* each sample's le, parsed once */
     int rc = 0;
 
     out->type = PROMQL_TYPE_VECTOR;
@@ -1075,7 +1076,8 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
     start = ev_alloc(ev, (in->n + 2) * sizeof *start);
     b = ev_alloc(ev, in->n * sizeof *b);
     out->s = ev_alloc(ev, in->n * sizeof *out->s);
-    if (grp == NULL || start == NULL || b == NULL || out->s == NULL)
+    les = ev_alloc(ev, in->n * sizeof *les);
+    if (grp == NULL || start == NULL || b == NULL || out->s == NULL || les == NULL)
         return TT_ENOMEM;
     if (hmap_init(&h, in->n) != 0)
         return ev_nomem(ev);
@@ -1085,7 +1087,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         grp[i] = SIZE_MAX;
         if (lev == NULL)
             continue;
-        strtod(lev, &end);
+        les[i] = strtod(lev, &end);
         if (end == lev || *end != '\0')
             continue;
         /* signature: every label but le, metric name included */
@@ -1130,7 +1132,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
             if (grp[i] == SIZE_MAX)
                 continue;
             struct bucket *bk = &b[fill[grp[i]]++];
-            bk->le = strtod(promql_labels_get(&in->s[i].labels, "le"), NULL);
+            bk->le = les[i];
             bk->count = in->s[i].v;
         }
     }
