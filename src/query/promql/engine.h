@@ -75,7 +75,9 @@ struct promql_engine_opts {
     /* Range queries: threads that compute streamed range functions (e.g.
      * the rate() of sum(rate(x[5m]))) series by series while the calling
      * thread fetches the next ones; 0: none, everything on the calling
-     * thread. Results are the same either way, bit for bit. */
+     * thread. Results are the same either way, bit for bit. The threads
+     * live for one evaluation and never call the storage: select is still
+     * called on the calling thread only. */
     unsigned stream_workers;
 };
 
