@@ -1,10 +1,12 @@
 /*
- * cmd_promqltest.c - `telltale promqltest [-v] FILE...`: runs PromQL test
+ * cmd_promqltest.c - `telltale promqltest [-v] [-j N] FILE...`: runs PromQL test
  * files (Prometheus's promqltest format) against Telltale's engine and
  * prints, per file, how many eval statements passed, failed and were
  * skipped; with -v also every failing statement (file:line, the query, what
  * was expected and what came back) and every skip with its reason. The last
- * line is always "N passed, N failed, N skipped".
+ * line is always "N passed, N failed, N skipped". -j N evaluates range
+ * queries with N stream workers (promql_engine_opts.stream_workers), as the
+ * server does, to check that threads change nothing.
  *
  * Exit status: 0 when nothing failed, 1 when an eval failed or a file could
  * not be read or parsed, 2 for a bad command line.
@@ -21,13 +23,15 @@
 
 void cmd_promqltest_usage(FILE *out)
 {
-    fprintf(out, "usage: telltale promqltest [-v] FILE...\n\n"
+    fprintf(out, "usage: telltale promqltest [-v] [-j N] FILE...\n\n"
                  "Runs PromQL test files (Prometheus's promqltest format: load, clear, eval\n"
                  "with expected results) against Telltale's engine and prints passed, failed\n"
                  "and skipped eval statements per file; the last line is the total as\n"
                  "\"N passed, N failed, N skipped\". Evals that need native histograms, start\n"
                  "timestamps, annotations or syntax Telltale does not enable are skipped.\n\n"
-                 "  -v   also print each failed or skipped statement: file:line, query, why\n\n"
+                 "  -v   also print each failed or skipped statement: file:line, query, why\n"
+                 "  -j N evaluate with N stream worker threads (0 to 16; default 0), as the\n"
+                 "       server evaluates range queries\n\n"
                  "Exit status: 0 all passed or skipped, 1 failures, 2 usage error.\n");
 }
 
@@ -72,6 +76,7 @@ int cmd_promqltest(int argc, char **argv)
 {
     size_t passed = 0, failed = 0, skipped = 0, skipped_hist = 0, nfiles = 0;
     int verbose = 0, problems = 0;
+    struct promql_engine_opts opts = { 0 };
 
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
@@ -80,7 +85,17 @@ int cmd_promqltest(int argc, char **argv)
         }
         if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
             verbose = 1;
-        else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+        else if (strcmp(argv[i], "-j") == 0) {
+            char *end = NULL;
+            long n = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+            if (end == NULL || end == argv[i + 1] || *end != '\0' || n < 0 || n > 16) {
+                fprintf(stderr, "telltale promqltest: -j wants a number of threads from 0 to 16\n");
+                return CLI_USAGE;
+            }
+            opts.stream_workers = (unsigned)n;
+            argv[i + 1] = NULL; /* not a file */
+            i++;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "telltale promqltest: unknown option '%s'\n", argv[i]);
             return CLI_USAGE;
         } else
@@ -93,6 +108,8 @@ int cmd_promqltest(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *path = argv[i];
         struct promqltest_report rep = { 0 };
+        if (path == NULL)
+            continue;
         char err[512] = "";
         size_t len = 0;
         char *text;
@@ -106,7 +123,7 @@ int cmd_promqltest(int argc, char **argv)
             problems = 1;
             continue;
         }
-        rc = promqltest_run(text, len, path, NULL, &rep, err, sizeof err);
+        rc = promqltest_run(text, len, path, &opts, &rep, err, sizeof err);
         free(text);
         if (rc != 0) {
             fprintf(stderr, "telltale promqltest: %s\n", err[0] ? err : tt_strerror(rc));

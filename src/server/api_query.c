@@ -281,6 +281,12 @@ static int handle_query(struct http_req *req, void *ctx)
     return 0;
 }
 
+/* Range queries stream rate() and friends series by series while fetching;
+ * one helper thread computes them while the request's thread reads and
+ * decodes the next series (decoding and computing cost about the same, so
+ * more helpers would mostly wait). */
+#define API_QUERY_STREAM_WORKERS 1
+
 static int handle_query_range(struct http_req *req, void *ctx)
 {
     const struct promql_storage *st = ctx;
@@ -320,7 +326,9 @@ static int handle_query_range(struct http_req *req, void *ctx)
     struct promql_result *res = NULL;
     struct promql_eval_error err;
     memset(&err, 0, sizeof err);
-    int rc = promql_eval_range(NULL, st, root, start, end, step, &res, &err);
+    struct promql_engine_opts opts = { 0 };
+    opts.stream_workers = API_QUERY_STREAM_WORKERS;
+    int rc = promql_eval_range(&opts, st, root, start, end, step, &res, &err);
     if (rc != 0)
         respond_eval_error(req, rc, &err);
     else

@@ -76,6 +76,26 @@ static void read_set(struct block *b, struct block_series_set *ss)
                 block_iter_release(&it);
             }
         }
+        /* Runs over a range cut inside the block: increasing, inside it. */
+        struct block_iter it;
+        int64_t lo = m->mint / 2 + m->maxt / 2, hi = m->maxt;
+        if (block_iter_init(&it, ss, i, lo, hi, BLOCK_RAW, 0) != 0)
+            continue;
+        long k;
+        const int64_t *ts;
+        const double *vs;
+        int64_t prev = INT64_MIN;
+        while ((k = block_iter_next_run(&it, &ts, &vs)) > 0) {
+            for (long j = 0; j < k; j++) {
+                CHECK(ts[j] >= lo && ts[j] <= hi && (prev == INT64_MIN || ts[j] > prev));
+                prev = ts[j];
+            }
+            CHECK(it.t == prev);
+        }
+        CHECK(k == 0 || ok_code((int)k));
+        if (k < 0)
+            CHECK(block_iter_error(&it)[0] != 0);
+        block_iter_release(&it);
     }
 }
 

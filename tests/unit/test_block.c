@@ -618,6 +618,96 @@ static void test_block_time_range_seek(void **state)
     rm_rf(dir);
 }
 
+/* Runs: block_iter_next_run hands over whole chunks cut to [lo, hi], and may
+ * be mixed with next and seek. */
+static void test_block_iter_runs(void **state)
+{
+    (void)state;
+    char dir[64], path[256], err[256];
+    make_tmpdir(dir, sizeof dir);
+    struct dataset d;
+    make_dataset(&d, 40, 1000, INT64_C(5) * 3600 * 1000);
+    struct block_writer_options o;
+    block_writer_options_default(&o);
+    o.chunk_max_samples = 300;
+    write_block(&d, dir, &o, path, sizeof path, NULL);
+    struct block *b;
+    assert_int_equal(block_open(&b, path, err, sizeof err), 0);
+    for (int q = 0; q < 40; q++) {
+        int64_t lo = d.mint + (int64_t)(rnd() % (uint64_t)(d.maxt - d.mint + 1)) - 1000;
+        int64_t hi = lo + (int64_t)(rnd() % (q < 20 ? 100000 : 20000000));
+        if (q == 0) {
+            lo = INT64_MIN;
+            hi = INT64_MAX;
+        }
+        struct block_series_set *ss;
+        assert_int_equal(block_select(b, NULL, 0, lo, hi, &ss), 0);
+        size_t k = 0;
+        for (size_t i = 0; i < d.n && k < block_series_set_count(ss); i++) {
+            const struct tseries *s = &d.s[i];
+            if (!labels_equal(block_series_set_labels(ss, k), &s->ls))
+                continue;
+            size_t j = 0;
+            while (j < s->n && s->ts[j] < lo)
+                j++;
+            struct block_iter it;
+            assert_int_equal(block_iter_init(&it, ss, k, lo, hi, BLOCK_RAW, 0), 0);
+            long got;
+            const int64_t *rts;
+            const double *rvs;
+            for (int step = 0;; step++) {
+                int how = q == 0 ? 0 : (int)(rnd() % 4); /* 0, 1: run; 2: next; 3: seek */
+                if (how < 2) {
+                    got = block_iter_next_run(&it, &rts, &rvs);
+                    if (got == 0)
+                        break;
+                    assert_true(got > 0 && got <= 300);
+                    for (long r = 0; r < got; r++, j++) {
+                        assert_true(j < s->n && s->ts[j] <= hi);
+                        assert_int_equal(rts[r], s->ts[j]);
+                        assert_same_bits(rvs[r], s->vs[j]);
+                    }
+                    assert_int_equal(it.t, rts[got - 1]);
+                    assert_same_bits(it.v, rvs[got - 1]);
+                } else if (how == 2) {
+                    int rc = block_iter_next(&it);
+                    if (rc == 0)
+                        break;
+                    assert_int_equal(rc, 1);
+                    assert_int_equal(it.t, s->ts[j]);
+                    j++;
+                } else {
+                    int64_t target = s->ts[j < s->n ? j : s->n - 1] + (int64_t)(rnd() % 5000);
+                    size_t want = j;
+                    while (want < s->n && s->ts[want] < target)
+                        want++;
+                    int rc = block_iter_seek(&it, target);
+                    if (want >= s->n || s->ts[want] > hi) {
+                        assert_int_equal(rc, 0);
+                        j = want;
+                        break;
+                    }
+                    assert_int_equal(rc, 1);
+                    assert_int_equal(it.t, s->ts[want]);
+                    /* The run after a seek starts after the sample it found. */
+                    j = want + 1;
+                }
+            }
+            assert_true(j >= s->n || s->ts[j] > hi);
+            const int64_t *rts2;
+            const double *rvs2;
+            assert_int_equal(block_iter_next_run(&it, &rts2, &rvs2), 0); /* stays at the end */
+            block_iter_release(&it);
+            k++;
+        }
+        assert_int_equal(k, block_series_set_count(ss));
+        block_series_set_free(ss);
+    }
+    block_close(b);
+    free_dataset(&d);
+    rm_rf(dir);
+}
+
 /* ---- rollups --------------------------------------------------------------------------------- */
 
 static int64_t floor_div_ms(int64_t t, int64_t d)
@@ -916,7 +1006,21 @@ static void test_block_corrupt_pages(void **state)
             seen = 1;
             assert_non_null(strstr(block_iter_error(&it), p));
             assert_int_equal(block_iter_next(&it), TT_ECORRUPT); /* sticky */
+            const int64_t *rts;
+            const double *rvs;
+            assert_int_equal(block_iter_next_run(&it, &rts, &rvs), TT_ECORRUPT);
         }
+        block_iter_release(&it);
+        /* Runs meet the damage the same way. */
+        assert_int_equal(block_iter_init(&it, ss, i, INT64_MIN, INT64_MAX, BLOCK_RAW, 0), 0);
+        long k;
+        const int64_t *rts;
+        const double *rvs;
+        while ((k = block_iter_next_run(&it, &rts, &rvs)) > 0)
+            ;
+        assert_int_equal(k, rc);
+        if (k == TT_ECORRUPT)
+            assert_non_null(strstr(block_iter_error(&it), p));
         block_iter_release(&it);
     }
     assert_true(seen);
@@ -1195,7 +1299,8 @@ static void test_block_meta_remove_ids(void **state)
 
 UNIT_TESTS(cmocka_unit_test(test_block_roundtrip), cmocka_unit_test(test_block_shared_timestamps),
            cmocka_unit_test(test_block_matchers), cmocka_unit_test(test_block_time_range_seek),
-           cmocka_unit_test(test_block_rollups), cmocka_unit_test(test_block_corrupt_index),
-           cmocka_unit_test(test_block_corrupt_pages), cmocka_unit_test(test_block_corrupt_sealed),
-           cmocka_unit_test(test_block_writer_errors), cmocka_unit_test(test_block_empty_and_abort),
-           cmocka_unit_test(test_block_disk_full), cmocka_unit_test(test_block_meta_remove_ids))
+           cmocka_unit_test(test_block_iter_runs), cmocka_unit_test(test_block_rollups),
+           cmocka_unit_test(test_block_corrupt_index), cmocka_unit_test(test_block_corrupt_pages),
+           cmocka_unit_test(test_block_corrupt_sealed), cmocka_unit_test(test_block_writer_errors),
+           cmocka_unit_test(test_block_empty_and_abort), cmocka_unit_test(test_block_disk_full),
+           cmocka_unit_test(test_block_meta_remove_ids))

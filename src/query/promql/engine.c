@@ -464,8 +464,12 @@ static int fetch_all(struct ev *ev)
                                                  res, emit_rollup, arg, msg, sizeof msg)
                          : ev->st->select(ev->st->ctx, vs->matchers, vs->nmatchers, d->mint,
                                           d->maxt, emit_series, arg, msg, sizeof msg);
+        /* Rows computed by stream workers are complete from here on. */
+        int wrc = ev->pool != NULL ? stream_pool_wait(ev->pool) : 0;
         if (rc != 0)
             return ev_errorf(ev, rc, "%s", msg[0] ? msg : tt_strerror(rc));
+        if (wrc != 0)
+            return ev_nomem(ev);
         d->fetched = 1;
     }
     return 0;
@@ -839,6 +843,7 @@ static int setup(struct ev *ev, const struct promql_engine_opts *opts,
     ev->sq_step_ms = opts && opts->default_subquery_step_ms > 0 ? opts->default_subquery_step_ms
                                                                 : DEFAULT_SQ_STEP_MS;
     ev->max_samples = opts && opts->max_samples > 0 ? opts->max_samples : DEFAULT_MAX_SAMPLES;
+    ev->stream_workers = opts ? opts->stream_workers : 0;
     ev->qa = &res->arena;
     ev->err = err;
     return 0;
@@ -846,10 +851,13 @@ static int setup(struct ev *ev, const struct promql_engine_opts *opts,
 
 static void teardown(struct ev *ev)
 {
+    /* First: workers may still write rows (in the query arena) after a
+     * failed fetch. */
+    stream_pool_free(ev->pool);
+    ev->pool = NULL;
     promql_arena_release(&ev->sa);
     hmap_release(&ev->ids);
-    free(ev->scratch);
-    free(ev->scratch_resets);
+    stream_scratch_release(&ev->scratch);
     for (size_t i = 0; i < ev->nsigs; i++) {
         free(ev->sigs[i].sig);
         free(ev->sigs[i].have);

@@ -72,6 +72,13 @@ struct promql_engine_opts {
     int64_t lookback_ms;              /* instant selectors look back this far; 0: 5 min */
     int64_t default_subquery_step_ms; /* step of `[r:]` subqueries; 0: 1 min */
     size_t max_samples;               /* points held at once; 0: 50 M */
+    /* Range queries: threads that compute streamed range functions (e.g.
+     * the rate() of sum(rate(x[5m]))) series by series while the calling
+     * thread fetches the next ones; 0: none, everything on the calling
+     * thread. Results are the same either way, bit for bit. The threads
+     * live for one evaluation and never call the storage: select is still
+     * called on the calling thread only. */
+    unsigned stream_workers;
 };
 
 /* A query's result and the memory it lives in. type is SCALAR (scalar, t),

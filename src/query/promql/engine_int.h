@@ -46,6 +46,29 @@ struct stream_row {
     uint8_t *has;
 };
 
+/* What computing a streamed call needs, fixed for the query (filled on the
+ * main thread before any row is computed; only read afterwards, also by
+ * stream workers). ref[i] is the reference time of step i. */
+struct stream_plan {
+    const void *def; /* the range function (eval_func.c) */
+    int64_t range_ms;
+    int64_t start, step;
+    size_t nsteps;
+    const int64_t *ref; /* in the query arena */
+};
+
+/* Buffers one thread reuses from series to series: a series' clean points
+ * and its counter resets. */
+struct stream_scratch {
+    struct promql_point *p;
+    uint32_t *resets;
+    size_t cap_p, cap_resets;
+};
+
+/* A pool of threads computing streamed rows while the main thread fetches
+ * (eval_stream.c). */
+struct stream_pool;
+
 /* The data of one vector selector node, fetched once per query. */
 struct sel_data {
     const struct promql_expr *vs;
@@ -60,6 +83,7 @@ struct sel_data {
     const struct promql_expr *stream;
     struct stream_row *rows;
     size_t nrows, caprows;
+    struct stream_plan plan; /* plan.ref == NULL: not made yet */
 };
 
 /* ---- hash table: 64-bit key -> index ------------------------------------------- */
@@ -97,11 +121,12 @@ struct ev {
     /* Grouping signatures cached per aggregation node and series id. */
     struct sig_cache *sigs;
     size_t nsigs;
-    size_t nsteps;                /* steps of a range query */
-    int in_sq;                    /* pre-pass: inside a subquery */
-    struct promql_point *scratch; /* streaming: one series' clean points */
-    uint32_t *scratch_resets;     /* ... and its resets */
-    size_t cap_scratch, cap_resets;
+    size_t nsteps;                 /* steps of a range query */
+    int in_sq;                     /* pre-pass: inside a subquery */
+    struct stream_scratch scratch; /* streaming on the main thread */
+    unsigned stream_workers;       /* threads to start for streaming (opts) */
+    struct stream_pool *pool;      /* started at the first streamed series to share */
+    int pool_failed;               /* could not start: compute on this thread */
 };
 
 /* The value of an expression at one step. For a range vector, win_end and
@@ -198,6 +223,37 @@ int ev_stream_eligible(const struct promql_expr *e);
  * Returns 0 or a TT_E* code (recorded). */
 int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
                      const int64_t *ts, const double *vs, size_t n);
+
+/* ev_stream_compute computes the streamed call of plan pl at every step from
+ * one series' samples ts/vs[0..n) (as the storage gives them) into v and has
+ * (nsteps each; labels only for the function's window). It reads nothing
+ * but its arguments and writes only v, has and sc, so any thread may run
+ * it. Returns 0 or TT_ENOMEM (nothing recorded). */
+int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
+                      const struct promql_labels *labels, const int64_t *ts, const double *vs,
+                      size_t n, double *v, uint8_t *has);
+
+/* stream_scratch_release frees sc's buffers. */
+void stream_scratch_release(struct stream_scratch *sc);
+
+/* stream_pool_new starts nworkers threads (>= 1). Returns 0, TT_ENOMEM or
+ * TT_ESYS (a thread could not be started: nothing is left running). */
+int stream_pool_new(struct stream_pool **out, unsigned nworkers);
+/* stream_pool_submit queues the computation of one row: ts/vs are copied,
+ * labels, v and has must stay valid (and v, has untouched) until
+ * stream_pool_wait has returned; pl is copied (its ref array must stay).
+ * Returns 1 when queued, 0 when the queue is full (the caller computes the
+ * row itself), or TT_ENOMEM. Main thread only. */
+int stream_pool_submit(struct stream_pool *p, const struct stream_plan *pl,
+                       const struct promql_labels *labels, const int64_t *ts, const double *vs,
+                       size_t n, double *v, uint8_t *has);
+/* stream_pool_wait computes queued rows on the calling thread too until every
+ * submitted row is done. Returns 0 or the first error of a row (TT_ENOMEM),
+ * which is then cleared. Main thread only. */
+int stream_pool_wait(struct stream_pool *p);
+/* stream_pool_free stops and joins the threads (after finishing what is
+ * queued) and frees p (NULL is fine). */
+void stream_pool_free(struct stream_pool *p);
 
 /* ev_rollup_res: the rollup resolution (ms) at which d->stream can be
  * computed exactly from rollups over every step of the range query, or 0

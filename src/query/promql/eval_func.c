@@ -1065,6 +1065,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
     struct hmap h = { 0 };
     size_t *grp = NULL, *start = NULL, ng = 0;
     struct bucket *b = NULL;
+    double *les = NULL; /* each sample's le, parsed once */
     int rc = 0;
 
     out->type = PROMQL_TYPE_VECTOR;
@@ -1075,7 +1076,8 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
     start = ev_alloc(ev, (in->n + 2) * sizeof *start);
     b = ev_alloc(ev, in->n * sizeof *b);
     out->s = ev_alloc(ev, in->n * sizeof *out->s);
-    if (grp == NULL || start == NULL || b == NULL || out->s == NULL)
+    les = ev_alloc(ev, in->n * sizeof *les);
+    if (grp == NULL || start == NULL || b == NULL || out->s == NULL || les == NULL)
         return TT_ENOMEM;
     if (hmap_init(&h, in->n) != 0)
         return ev_nomem(ev);
@@ -1085,7 +1087,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         grp[i] = SIZE_MAX;
         if (lev == NULL)
             continue;
-        strtod(lev, &end);
+        les[i] = strtod(lev, &end);
         if (end == lev || *end != '\0')
             continue;
         /* signature: every label but le, metric name included */
@@ -1130,7 +1132,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
             if (grp[i] == SIZE_MAX)
                 continue;
             struct bucket *bk = &b[fill[grp[i]]++];
-            bk->le = strtod(promql_labels_get(&in->s[i].labels, "le"), NULL);
+            bk->le = les[i];
             bk->count = in->s[i].v;
         }
     }
@@ -1253,64 +1255,126 @@ int ev_stream_eligible(const struct promql_expr *e)
 }
 
 /* stream_clean copies the points of ts/vs without staleness markers into
- * ev->scratch and lists their counter resets in ev->scratch_resets, as
- * emit_series and note_resets do for kept series. */
-static int stream_clean(struct ev *ev, const int64_t *ts, const double *vs, size_t n,
+ * sc and lists their counter resets there, as emit_series and note_resets
+ * do for kept series. */
+static int stream_clean(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n,
                         struct sel_series *s)
 {
-    if (n > ev->cap_scratch) {
-        struct promql_point *p = realloc(ev->scratch, n * sizeof *p);
+    if (n > UINT32_MAX)
+        return TT_ENOMEM; /* never with the sample limit's sizes */
+    if (n > sc->cap_p) {
+        struct promql_point *p = realloc(sc->p, n * sizeof *p);
         if (p == NULL)
             return TT_ENOMEM;
-        ev->scratch = p;
-        ev->cap_scratch = n;
+        sc->p = p;
+        sc->cap_p = n;
     }
-    struct promql_point *p = ev->scratch;
+    /* Room for a reset at every point: one pass instead of counting first. */
+    if (n > sc->cap_resets) {
+        uint32_t *r = realloc(sc->resets, n * sizeof *r);
+        if (r == NULL)
+            return TT_ENOMEM;
+        sc->resets = r;
+        sc->cap_resets = n;
+    }
+    struct promql_point *p = sc->p;
+    uint32_t *resets = sc->resets;
     size_t k = 0, nr = 0;
     for (size_t i = 0; i < n; i++) {
         if (f64_bits(vs[i]) == PROMQL_STALE_NAN_BITS)
             continue;
         p[k].t = ts[i];
         p[k].v = vs[i];
-        nr += k > 0 && p[k].v < p[k - 1].v;
+        if (k > 0 && p[k].v < p[k - 1].v)
+            resets[nr++] = (uint32_t)k;
         k++;
     }
-    if (nr > ev->cap_resets) {
-        uint32_t *r = realloc(ev->scratch_resets, nr * sizeof *r);
-        if (r == NULL)
-            return TT_ENOMEM;
-        ev->scratch_resets = r;
-        ev->cap_resets = nr;
-    }
-    if (k > UINT32_MAX)
-        return TT_ENOMEM; /* never with the sample limit's sizes */
-    nr = 0;
-    for (size_t i = 1; i < k; i++)
-        if (p[i].v < p[i - 1].v)
-            ev->scratch_resets[nr++] = (uint32_t)i;
     memset(s, 0, sizeof *s);
     s->all = s->clean = p;
     s->nall = s->nclean = k;
-    s->resets = ev->scratch_resets;
+    s->resets = resets;
     s->nresets = nr;
+    return 0;
+}
+
+void stream_scratch_release(struct stream_scratch *sc)
+{
+    free(sc->p);
+    free(sc->resets);
+    memset(sc, 0, sizeof *sc);
+}
+
+int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
+                      const struct promql_labels *labels, const int64_t *ts, const double *vs,
+                      size_t n, double *out_v, uint8_t *has)
+{
+    const struct range_def *def = pl->def;
+    struct sel_series ss;
+    struct val m;
+    struct rctx c = { 0 };
+
+    if (stream_clean(sc, ts, vs, n, &ss) != 0)
+        return TT_ENOMEM;
+    memset(&m, 0, sizeof m);
+    m.type = PROMQL_TYPE_MATRIX;
+    m.range_ms = pl->range_ms;
+    c.m = &m;
+    c.src = &ss;
+    /* What ev_eval_ms and eval_range_fn do at each step. The reference
+     * time only moves forward with the steps (t - offset, or a fixed @),
+     * so the window's edges a (first point > r - range) and b (first
+     * point > r) do too. */
+    const struct promql_point *p = ss.clean;
+    size_t a = 0, b = 0, np = ss.nclean;
+    for (size_t i = 0; i < pl->nsteps; i++) {
+        int64_t r = pl->ref[i];
+        while (a < np && p[a].t <= r - pl->range_ms)
+            a++;
+        while (b < np && p[b].t <= r)
+            b++;
+        double v = 0;
+        int got = 0;
+        if (b > a) {
+            struct promql_series w = { *labels, p + a, b - a, 0 };
+            m.win_end = r;
+            c.t = pl->start + (int64_t)i * pl->step;
+            got = def->fn(&c, &w, &v);
+            if (got < 0)
+                return TT_ENOMEM;
+        }
+        has[i] = got > 0;
+        out_v[i] = v;
+    }
+    return 0;
+}
+
+/* stream_plan_make fills d->plan for d->stream (once per selector). */
+static int stream_plan_make(struct ev *ev, struct sel_data *d)
+{
+    const struct promql_expr *e = d->stream;
+    const struct promql_expr *ma = ev_unparen(e->u.call.args[0]);
+    const struct promql_time_mods *mods = &ma->u.ms.vs->u.vs.mods;
+    int64_t *ref = promql_arena_alloc_raw(ev->qa, (ev->nsteps + 1) * sizeof *ref);
+    if (ref == NULL)
+        return TT_ENOMEM;
+    for (size_t i = 0; i < ev->nsteps; i++)
+        ref[i] = ev_ref_time(ev, mods, ev->start + (int64_t)i * ev->step);
+    d->plan.def = find_range_def(e->u.call.func->name);
+    d->plan.range_ms = ev_dur(ev, ma->u.ms.range_ms, ma->u.ms.range_expr);
+    d->plan.start = ev->start;
+    d->plan.step = ev->step;
+    d->plan.nsteps = ev->nsteps;
+    d->plan.ref = ref;
     return 0;
 }
 
 int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
                      const int64_t *ts, const double *vs, size_t n)
 {
-    const struct promql_expr *e = d->stream;
-    const struct range_def *def = find_range_def(e->u.call.func->name);
-    const struct promql_expr *ma = ev_unparen(e->u.call.args[0]);
-    const struct promql_time_mods *mods = &ma->u.ms.vs->u.vs.mods;
-    int64_t range_ms = ev_dur(ev, ma->u.ms.range_ms, ma->u.ms.range_expr);
-    struct sel_series ss;
     struct stream_row *row;
-    struct val m;
-    struct rctx c = { 0 };
     uint32_t id;
 
-    if (stream_clean(ev, ts, vs, n, &ss) != 0)
+    if (d->plan.ref == NULL && stream_plan_make(ev, d) != 0)
         return ev_nomem(ev);
     if (d->nrows == d->caprows) {
         size_t cap = d->caprows ? d->caprows * 2 : 16;
@@ -1328,38 +1392,23 @@ int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labe
         promql_labels_copy(ev->qa, labels, &row->labels) != 0 ||
         ev_register_labels(ev, &row->labels, &id) != 0)
         return ev_nomem(ev);
-    memset(&m, 0, sizeof m);
-    m.type = PROMQL_TYPE_MATRIX;
-    m.range_ms = range_ms;
-    c.m = &m;
-    c.src = &ss;
-    /* What ev_eval_ms and eval_range_fn do at each step. The reference
-     * time only moves forward with the steps (t - offset, or a fixed @),
-     * so the window's edges a (first point > r - range) and b (first
-     * point > r) do too. */
-    const struct promql_point *p = ss.clean;
-    size_t a = 0, b = 0, np = ss.nclean;
-    for (size_t i = 0; i < ev->nsteps; i++) {
-        int64_t t = ev->start + (int64_t)i * ev->step;
-        int64_t r = ev_ref_time(ev, mods, t);
-        while (a < np && p[a].t <= r - range_ms)
-            a++;
-        while (b < np && p[b].t <= r)
-            b++;
-        double v = 0;
-        int got = 0;
-        if (b > a) {
-            struct promql_series w = { row->labels, p + a, b - a, 0 };
-            m.win_end = r;
-            c.t = t;
-            got = def->fn(&c, &w, &v);
-            if (got < 0)
-                return ev_nomem(ev);
-        }
-        row->has[i] = got > 0;
-        row->v[i] = v;
-    }
     d->nrows++;
+    /* From the second series on, rows go to the workers while this thread
+     * fetches the next series; when they are all busy it computes the row
+     * itself. Each row is computed by one thread from its own series alone,
+     * so where it is computed does not change it. */
+    if (ev->pool == NULL && !ev->pool_failed && ev->stream_workers > 0 && d->nrows > 1 &&
+        stream_pool_new(&ev->pool, ev->stream_workers) != 0)
+        ev->pool_failed = 1;
+    if (ev->pool != NULL) {
+        int rc = stream_pool_submit(ev->pool, &d->plan, &row->labels, ts, vs, n, row->v, row->has);
+        if (rc < 0)
+            return ev_nomem(ev);
+        if (rc == 1)
+            return 0;
+    }
+    if (ev_stream_compute(&d->plan, &ev->scratch, &row->labels, ts, vs, n, row->v, row->has) != 0)
+        return ev_nomem(ev);
     return 0;
 }
 
@@ -1517,6 +1566,10 @@ static int stream_step(struct ev *ev, const struct promql_expr *e, const struct 
         return ev_nomem(ev);
     for (size_t k = 0; k < d->nrows; k++) {
         const struct stream_row *row = &d->rows[k];
+        /* Steps read across the rows: fetch each row's next values ahead
+         * (a row's values are a stream the hardware does not follow). */
+        if (i + 8 < ev->nsteps)
+            __builtin_prefetch(row->v + i + 8);
         if (!row->has[i])
             continue;
         struct promql_sample *o = &out->s[out->n++];

@@ -182,6 +182,13 @@ int block_iter_init(struct block_iter *it, const struct block_series_set *ss, si
  * TT_ECORRUPT (a damaged page: message with block_iter_error) or TT_ENOMEM;
  * errors are sticky. */
 int block_iter_next(struct block_iter *it);
+/* block_iter_next_run is block_iter_next for many samples at once: it moves
+ * over the next run of samples and points *ts and *vs at their times and
+ * values (borrowed from the iterator, valid until its next call or release;
+ * it->t and it->v are then the last of them). Runs are whole decoded chunks
+ * cut to [mint, maxt]. Returns how many (> 0), 0 at the end, or an error as
+ * block_iter_next (sticky). Calls may be mixed with next and seek. */
+long block_iter_next_run(struct block_iter *it, const int64_t **ts, const double **vs);
 /* block_iter_seek: first sample with t >= ts (staying put when the current
  * one qualifies): 1, 0, or an error. */
 int block_iter_seek(struct block_iter *it, int64_t ts);

@@ -443,6 +443,42 @@ int block_iter_next(struct block_iter *it)
     return emit(s, it);
 }
 
+long block_iter_next_run(struct block_iter *it, const int64_t **ts, const double **vs)
+{
+    struct iter *s = it->priv;
+    if (s == NULL)
+        return TT_EINVAL;
+    if (s->err)
+        return s->err;
+    if (s->done)
+        return 0;
+    if (s->started)
+        s->pos++;
+    s->started = 1;
+    if (s->pos >= s->n) {
+        int rc = advance(s, s->mint);
+        if (rc <= 0)
+            return rc;
+    }
+    if (s->ts[s->pos] > s->maxt) {
+        s->done = 1;
+        return 0;
+    }
+    /* The run ends at the chunk's end or before its first sample past maxt
+     * (the first sample, at pos, is inside: it is the upper bound's lower
+     * limit). */
+    size_t end = s->n;
+    if (s->ts[end - 1] > s->maxt)
+        end = lower_bound(s->ts, s->pos, s->n, s->maxt + 1);
+    *ts = s->ts + s->pos;
+    *vs = s->vs + s->pos;
+    long k = (long)(end - s->pos);
+    s->pos = end - 1;
+    it->t = s->ts[s->pos];
+    it->v = s->vs[s->pos];
+    return k;
+}
+
 int block_iter_seek(struct block_iter *it, int64_t ts)
 {
     struct iter *s = it->priv;

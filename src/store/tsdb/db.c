@@ -1089,7 +1089,7 @@ static void walk_advance(struct walk *w)
 static int walk_read_raw(struct walk *w, size_t i, int64_t mint, int64_t maxt, struct points *acc,
                          char *err, size_t errlen)
 {
-    int rc = 0, r;
+    int rc = 0;
     if (i == w->s.n) {
         struct head_iter it;
         if ((rc = head_iter_init(&it, w->hss, w->cur[i])) != 0)
@@ -1114,15 +1114,19 @@ static int walk_read_raw(struct walk *w, size_t i, int64_t mint, int64_t maxt, s
     struct block_iter it;
     if ((rc = block_iter_init(&it, w->sets[i], w->cur[i], mint, maxt, BLOCK_RAW, 0)) != 0)
         return rc;
-    while ((r = block_iter_next(&it)) == 1) {
-        if ((rc = points_reserve(acc, 1)) != 0)
+    long k;
+    const int64_t *rts;
+    const double *rvs;
+    while ((k = block_iter_next_run(&it, &rts, &rvs)) > 0) {
+        if ((rc = points_reserve(acc, (size_t)k)) != 0)
             break;
-        acc->ts[acc->n] = it.t;
-        acc->vs[acc->n++] = it.v;
+        memcpy(acc->ts + acc->n, rts, (size_t)k * sizeof *rts);
+        memcpy(acc->vs + acc->n, rvs, (size_t)k * sizeof *rvs);
+        acc->n += (size_t)k;
     }
-    if (rc == 0 && r < 0) {
+    if (rc == 0 && k < 0) {
         set_err(err, errlen, "block %s: %s", w->s.v[i]->m->id, block_iter_error(&it));
-        rc = r;
+        rc = (int)k;
     }
     block_iter_release(&it);
     return rc;
