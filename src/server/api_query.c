@@ -180,6 +180,21 @@ static void write_result(struct json_out *j, const struct promql_result *r)
         break;
     }
     json_out_object_end(j);
+    /* Annotations, as Prometheus adds them beside "data". */
+    if (r->nwarnings > 0) {
+        json_out_key(j, "warnings");
+        json_out_array_begin(j);
+        for (size_t i = 0; i < r->nwarnings; i++)
+            json_out_str(j, r->warnings[i]);
+        json_out_array_end(j);
+    }
+    if (r->ninfos > 0) {
+        json_out_key(j, "infos");
+        json_out_array_begin(j);
+        for (size_t i = 0; i < r->ninfos; i++)
+            json_out_str(j, r->infos[i]);
+        json_out_array_end(j);
+    }
     json_out_success_end(j);
 }
 
@@ -271,7 +286,9 @@ static int handle_query(struct http_req *req, void *ctx)
     struct promql_result *res = NULL;
     struct promql_eval_error err;
     memset(&err, 0, sizeof err);
-    int rc = promql_eval_instant(NULL, st, ast->root, t, &res, &err);
+    struct promql_engine_opts opts = { 0 };
+    opts.query = http_req_param(req, "query");
+    int rc = promql_eval_instant(&opts, st, ast->root, t, &res, &err);
     if (rc != 0)
         respond_eval_error(req, rc, &err);
     else
@@ -328,6 +345,7 @@ static int handle_query_range(struct http_req *req, void *ctx)
     memset(&err, 0, sizeof err);
     struct promql_engine_opts opts = { 0 };
     opts.stream_workers = API_QUERY_STREAM_WORKERS;
+    opts.query = http_req_param(req, "query");
     int rc = promql_eval_range(&opts, st, root, start, end, step, &res, &err);
     if (rc != 0)
         respond_eval_error(req, rc, &err);

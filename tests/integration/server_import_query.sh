@@ -40,6 +40,11 @@ q=$(http GET "$base/api/v1/labels")
 check_json "$q" 'j["data"]==["__name__","code","instance","job"]' "labels"
 q=$(http GET "$base/api/v1/label/code/values")
 check_json "$q" 'j["data"]==["200","500"]' "label values"
+# Annotations beside the data, as Prometheus gives them.
+q=$(http GET "$base/api/v1/query?query=rate(node_load1%5B5m%5D)&time=1700001785")
+check_json "$q" 'j["status"]=="success" and j["infos"]==["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"node_load1\" (1:6)"] and "warnings" not in j' "info annotation"
+q=$(http GET "$base/api/v1/query_range?query=sort(node_load1)&start=1700000000&end=1700001785&step=60")
+check_json "$q" 'j["warnings"]==["PromQL warning: sort is ineffective for range queries since results are always ordered by labels (1:1)"]' "warning annotation"
 q=$(http GET "$base/api/v1/query?query=sum(")
 [[ "$(cat "$work/code")" == 400 ]] || fail "bad query: status $(cat "$work/code")"
 check_json "$q" 'j["errorType"]=="bad_data" and "parse error" in j["error"]' "bad query error"

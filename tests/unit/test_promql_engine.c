@@ -711,10 +711,71 @@ static void test_stream_workers(void **state)
     promql_memstore_free(f.ms);
 }
 
+/* Annotations: Prometheus's warnings and infos, each once, with the
+ * position of the expression they are about. */
+static void test_annotations(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    for (int64_t i = 0; i <= 20; i++) {
+        add(&f, "requests_total", "job", "a", i * 15000, (double)(i * 3));
+        add(&f, "temperature", "room", "hall", i * 15000, 20 + (double)(i % 4));
+        add(&f, "h_bucket", "le", "1", i * 15000, (double)(i * 5));
+        add(&f, "h_bucket", "le", "+Inf", i * 15000, (double)(i * 4)); /* not monotonic */
+        add(&f, "h_bucket", "le", "x", i * 15000, 1);                  /* malformed */
+    }
+    struct promql_result *r = NULL;
+    struct promql_ast *ast = NULL;
+    struct promql_error perr;
+    struct promql_engine_opts o = { 0 };
+
+    o.query = "rate(temperature[1m]) + on() group_left rate(requests_total[1m])";
+    assert_int_equal(promql_parse(o.query, strlen(o.query), NULL, &ast, &perr), 0);
+    assert_int_equal(promql_eval_instant(&o, &f.st, ast->root, 300000, &r, NULL), 0);
+    assert_int_equal(r->ninfos, 1);
+    assert_string_equal(r->infos[0], "PromQL info: metric might not be a counter, name does not "
+                                     "end in _total/_sum/_count/_bucket: \"temperature\" (1:6)");
+    assert_int_equal(r->nwarnings, 0);
+    promql_result_free(r);
+    promql_ast_free(ast);
+
+    o.query = "quantile(1.5, temperature)\n+ on() quantile_over_time(NaN, temperature[1m])";
+    assert_int_equal(promql_parse(o.query, strlen(o.query), NULL, &ast, &perr), 0);
+    assert_int_equal(promql_eval_range(&o, &f.st, ast->root, 60000, 300000, 60000, &r, NULL), 0);
+    assert_int_equal(r->nwarnings, 2); /* once each, not once per step */
+    assert_string_equal(r->warnings[0],
+                        "PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:10)");
+    assert_string_equal(r->warnings[1],
+                        "PromQL warning: quantile value should be between 0 and 1, got NaN (2:27)");
+    promql_result_free(r);
+    promql_ast_free(ast);
+
+    o.query = "sort(histogram_quantile(0.5, h_bucket))";
+    assert_int_equal(promql_parse(o.query, strlen(o.query), NULL, &ast, &perr), 0);
+    assert_int_equal(promql_eval_range(&o, &f.st, ast->root, 60000, 120000, 60000, &r, NULL), 0);
+    assert_int_equal(r->nwarnings, 2);
+    assert_string_equal(r->warnings[0],
+                        "PromQL warning: bucket label \"le\" is missing or has a malformed value "
+                        "of \"x\" for metric name \"h_bucket\" (1:30)");
+    assert_string_equal(r->warnings[1], "PromQL warning: sort is ineffective for range queries "
+                                        "since results are always ordered by labels (1:1)");
+    assert_int_equal(r->ninfos, 1);
+    assert_non_null(strstr(r->infos[0], "needed to be fixed for monotonicity"));
+    promql_result_free(r);
+    /* The same as an instant query: sort is fine there. */
+    assert_int_equal(promql_eval_instant(&o, &f.st, ast->root, 120000, &r, NULL), 0);
+    assert_int_equal(r->nwarnings, 1);
+    promql_result_free(r);
+    promql_ast_free(ast);
+    promql_memstore_free(f.ms);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_xxh64), cmocka_unit_test(test_range_matches_instant),
            cmocka_unit_test(test_experimental_features),
            cmocka_unit_test(test_selectors_lookback_staleness),
            cmocka_unit_test(test_rate_and_functions),
            cmocka_unit_test(test_aggregation_and_matching), cmocka_unit_test(test_range_query),
            cmocka_unit_test(test_runner_counts), cmocka_unit_test(test_extended_range_selectors),
-           cmocka_unit_test(test_rollup_range_queries), cmocka_unit_test(test_stream_workers))
+           cmocka_unit_test(test_rollup_range_queries), cmocka_unit_test(test_stream_workers),
+           cmocka_unit_test(test_annotations))

@@ -12,6 +12,7 @@
  * their final label set (metric name already dropped where marked), so two
  * samples landing in one series at one step are the "same labelset" error.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +297,16 @@ static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64
     case PROMQL_CALL:
         for (size_t i = 0; i < e->u.call.nargs && rc == 0; i++)
             rc = prepass(ev, e->u.call.args[i], lo, hi);
+        if (rc == 0 && e->u.call.nargs == 1 &&
+            (strcmp(e->u.call.func->name, "rate") == 0 ||
+             strcmp(e->u.call.func->name, "increase") == 0) &&
+            ev_unparen(e->u.call.args[0])->kind == PROMQL_MATRIX_SELECTOR) {
+            struct sel_data *d = find_sel(ev, ev_unparen(e->u.call.args[0])->u.ms.vs);
+            if (d != NULL) {
+                d->counter_check = 1;
+                d->counter_pos = e->u.call.args[0]->pos;
+            }
+        }
         /* Only the steps of the range query itself are known ahead. */
         if (rc == 0 && ev->step > 0 && ev->in_sq == 0 && ev_stream_eligible(e)) {
             struct sel_data *d = find_sel(ev, ev_unparen(e->u.call.args[0])->u.ms.vs);
@@ -383,6 +394,27 @@ uint32_t ev_series_id(const struct ev *ev, const struct promql_labels *ls)
     return *slot;
 }
 
+/* note_non_counter: rate() and increase() of a metric whose name does not
+ * end in _total, _sum, _count or _bucket get an info annotation. */
+static void note_non_counter(struct ev *ev, const struct sel_data *d,
+                             const struct promql_labels *labels)
+{
+    static const char *const suffixes[] = { "_total", "_sum", "_count", "_bucket" };
+    const char *name = promql_labels_get(labels, "__name__");
+    if (name == NULL)
+        return;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < 4; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n >= k && strcmp(name + n - k, suffixes[i]) == 0)
+            return;
+    }
+    ev_annotate(ev, 1, d->counter_pos,
+                "PromQL info: metric might not be a counter, name does not end in "
+                "_total/_sum/_count/_bucket: \"%s\"",
+                name);
+}
+
 static int emit_series(void *arg, const struct promql_labels *labels, const int64_t *ts,
                        const double *vs, size_t n)
 {
@@ -396,6 +428,8 @@ static int emit_series(void *arg, const struct promql_labels *labels, const int6
     ev->samples += n;
     if (ev->samples > ev->max_samples)
         return ev_errorf(ev, TT_ERANGE, TOO_MANY_SAMPLES_MSG);
+    if (d->counter_check)
+        note_non_counter(ev, d, labels);
     if (d->stream != NULL)
         return ev_stream_series(ev, d, labels, ts, vs, n);
     if (d->n == d->cap) {
@@ -846,7 +880,87 @@ static int setup(struct ev *ev, const struct promql_engine_opts *opts,
     ev->stream_workers = opts ? opts->stream_workers : 0;
     ev->qa = &res->arena;
     ev->err = err;
+    ev->res = res;
+    ev->query = opts ? opts->query : NULL;
     return 0;
+}
+
+/* ---- annotations ---------------------------------------------------------------- */
+
+void ev_fmt_float(double v, char *buf, size_t n)
+{
+    if (isnan(v)) {
+        snprintf(buf, n, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(buf, n, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    /* Go's %g: the shortest digits that read back as v, in %e form when
+     * the decimal exponent is below -4 or at least 6, else in %f form. */
+    char e[64];
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(e, sizeof e, "%.*e", prec - 1, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    snprintf(e, sizeof e, "%.*e", prec - 1, v);
+    const char *x = strchr(e, 'e');
+    long exp = x ? strtol(x + 1, NULL, 10) : 0;
+    if (exp < -4 || exp >= 6)
+        snprintf(buf, n, "%s", e);
+    else
+        snprintf(buf, n, "%.*f", (int)(prec - 1 - exp > 0 ? prec - 1 - exp : 0), v);
+}
+
+void ev_check_quantile(struct ev *ev, double q, uint32_t pos)
+{
+    if (!(q >= 0 && q <= 1)) {
+        char b[64];
+        ev_fmt_float(q, b, sizeof b);
+        ev_annotate(ev, 0, pos, "PromQL warning: quantile value should be between 0 and 1, got %s",
+                    b);
+    }
+}
+
+void ev_annotate(struct ev *ev, int info, uint32_t pos, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return;
+    size_t len = strlen(msg);
+    /* line:col of pos, 1-based, columns in bytes from the line's start. */
+    uint32_t line = 1, col = pos + 1;
+    if (ev->query != NULL) {
+        size_t qlen = strlen(ev->query);
+        uint32_t start = 0;
+        for (uint32_t i = 0; i < pos && i < qlen; i++)
+            if (ev->query[i] == '\n') {
+                line++;
+                start = i + 1;
+            }
+        col = pos - start + 1;
+    }
+    snprintf(msg + len, sizeof msg - len, " (%u:%u)", line, col);
+    struct promql_result *r = ev->res;
+    const char ***arr = info ? &r->infos : &r->warnings;
+    size_t *n = info ? &r->ninfos : &r->nwarnings;
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*arr)[i], msg) == 0)
+            return;
+    const char *copy = promql_arena_strdup(ev->qa, msg, strlen(msg));
+    const char **na = promql_arena_alloc_raw(ev->qa, (*n + 1) * sizeof *na);
+    if (copy == NULL || na == NULL)
+        return;
+    copy_n(na, *arr, *n * sizeof *na);
+    na[(*n)++] = copy;
+    *arr = na;
 }
 
 static void teardown(struct ev *ev)

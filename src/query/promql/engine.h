@@ -79,6 +79,9 @@ struct promql_engine_opts {
      * live for one evaluation and never call the storage: select is still
      * called on the calling thread only. */
     unsigned stream_workers;
+    /* The query's text (may be NULL), for the "(line:col)" that ends each
+     * annotation's message; without it the position is counted on one line. */
+    const char *query;
 };
 
 /* A query's result and the memory it lives in. type is SCALAR (scalar, t),
@@ -95,6 +98,14 @@ struct promql_result {
     size_t nsamples;
     struct promql_series *series;
     size_t nseries;
+    /* Annotations, as Prometheus gives them next to a result: warnings
+     * ("PromQL warning: quantile value should be between 0 and 1, got 2
+     * (1:10)") and infos ("PromQL info: metric might not be a counter, ...");
+     * each message once. */
+    const char **warnings;
+    size_t nwarnings;
+    const char **infos;
+    size_t ninfos;
     struct promql_arena arena; /* owns everything above */
 };
 

@@ -81,6 +81,10 @@ struct sel_data {
      * is computed for every step series by series while fetching, into
      * rows, and the points are not kept (s stays empty). */
     const struct promql_expr *stream;
+    /* Read by rate() or increase(): fetched series whose name does not end
+     * like a counter's get Prometheus's info annotation, at counter_pos. */
+    int counter_check;
+    uint32_t counter_pos;
     struct stream_row *rows;
     size_t nrows, caprows;
     struct stream_plan plan; /* plan.ref == NULL: not made yet */
@@ -127,6 +131,8 @@ struct ev {
     unsigned stream_workers;       /* threads to start for streaming (opts) */
     struct stream_pool *pool;      /* started at the first streamed series to share */
     int pool_failed;               /* could not start: compute on this thread */
+    struct promql_result *res;     /* annotations go straight into it */
+    const char *query;             /* opts->query: positions of annotations */
 };
 
 /* The value of an expression at one step. For a range vector, win_end and
@@ -156,6 +162,19 @@ static inline void *copy_n(void *dst, const void *src, size_t n)
 
 /* ev_errorf records the first error (code, printf message) and returns code. */
 int ev_errorf(struct ev *ev, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* ev_annotate adds an annotation to the result: a warning (info 0) or an
+ * info, the printf message followed by " (line:col)" of byte offset pos in
+ * the query; a message already there is not added twice. Running out of
+ * memory drops the annotation (the result stands). Main thread only. */
+void ev_annotate(struct ev *ev, int info, uint32_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* ev_check_quantile warns (Prometheus's message, at pos) when q is NaN or
+ * outside [0, 1]. */
+void ev_check_quantile(struct ev *ev, double q, uint32_t pos);
+/* ev_fmt_float writes v as Go's %g with the shortest precision would
+ * ("NaN", "+Inf", "1.01", "1e+21") into buf. */
+void ev_fmt_float(double v, char *buf, size_t n);
+
 /* ev_nomem records TT_ENOMEM. */
 int ev_nomem(struct ev *ev);
 

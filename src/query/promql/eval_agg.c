@@ -334,6 +334,15 @@ static int limit(struct ev *ev, const struct promql_aggregate *a, double param,
             return ev_errorf(ev, TT_EINVAL, "Ratio value is NaN");
         if (param == 0)
             return 0;
+        if (param < -1 || param > 1) {
+            char g[64], to[64];
+            ev_fmt_float(param, g, sizeof g);
+            ev_fmt_float(param < -1 ? -1 : 1, to, sizeof to);
+            ev_annotate(ev, 0, a->param->pos,
+                        "PromQL warning: ratio value should be between -1 and 1, got %s, capping "
+                        "to %s",
+                        g, to);
+        }
         param = param < -1 ? -1 : param > 1 ? 1 : param;
     }
     if (in->n == 0)
@@ -436,6 +445,8 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
     if (a->param != NULL && (rc = ev_eval(ev, a->param, t, &p)) != 0)
         return rc;
     param = p.scalar;
+    if (a->op == PROMQL_AGG_QUANTILE)
+        ev_check_quantile(ev, param, a->param->pos);
     if ((rc = ev_eval(ev, a->expr, t, &in)) != 0)
         return rc;
     if (a->op == PROMQL_AGG_COUNT_VALUES)

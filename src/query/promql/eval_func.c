@@ -916,7 +916,7 @@ static int almost_eq(double a, double b, double eps)
     return diff / fmin(sum, 1.7976931348623157e308) < eps;
 }
 
-static double bucket_quantile(double q, struct bucket *b, size_t n)
+static double bucket_quantile(double q, struct bucket *b, size_t n, int *forced)
 {
     if (isnan(q))
         return NAN;
@@ -956,6 +956,7 @@ static double bucket_quantile(double q, struct bucket *b, size_t n)
         }
         if (cur < prev) {
             b[i].count = prev;
+            *forced = 1;
             continue;
         }
         prev = cur;
@@ -1059,7 +1060,7 @@ static double bucket_fraction(double lower, double upper, struct bucket *b, size
 }
 
 static int histogram_quantile(struct ev *ev, double q, double upper, int fraction,
-                              const struct val *in, struct val *out)
+                              const struct val *in, struct val *out, uint32_t pos)
 {
     static const struct promql_str le = { (char *)"le", 2 };
     struct hmap h = { 0 };
@@ -1085,11 +1086,17 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         const char *lev = promql_labels_get(&in->s[i].labels, "le");
         char *end;
         grp[i] = SIZE_MAX;
-        if (lev == NULL)
+        if (lev == NULL || (les[i] = strtod(lev, &end), end == lev || *end != '\0')) {
+            const char *mn = promql_labels_get(&in->s[i].labels, "__name__");
+            char suffix[512] = "";
+            if (mn != NULL)
+                snprintf(suffix, sizeof suffix, " for metric name \"%s\"", mn);
+            ev_annotate(ev, 0, pos,
+                        "PromQL warning: bucket label \"le\" is missing or has a malformed value "
+                        "of \"%s\"%s",
+                        lev ? lev : "", suffix);
             continue;
-        les[i] = strtod(lev, &end);
-        if (end == lev || *end != '\0')
-            continue;
+        }
         /* signature: every label but le, metric name included */
         uint64_t sig = ev_signature(&in->s[i].labels, 0, &le, 1);
         const char *name = promql_labels_get(&in->s[i].labels, "__name__");
@@ -1136,9 +1143,23 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
             bk->count = in->s[i].v;
         }
     }
-    for (size_t g = 0; g < ng; g++)
+    for (size_t g = 0; g < ng; g++) {
+        int forced = 0;
         out->s[g].v = fraction ? bucket_fraction(q, upper, b + start[g], start[g + 1] - start[g])
-                               : bucket_quantile(q, b + start[g], start[g + 1] - start[g]);
+                               : bucket_quantile(q, b + start[g], start[g + 1] - start[g], &forced);
+        if (forced) {
+            const char *mn = promql_labels_get(&out->s[g].labels, "__name__");
+            char suffix[512] = "";
+            if (mn != NULL)
+                snprintf(suffix, sizeof suffix, " for metric name \"%s\"", mn);
+            ev_annotate(ev, 1, pos,
+                        "PromQL info: input to histogram_quantile needed to be fixed for "
+                        "monotonicity (see "
+                        "https://prometheus.io/docs/prometheus/latest/querying/functions/"
+                        "#histogram_quantile)%s",
+                        suffix);
+        }
+    }
     out->n = ng;
 out:
     hmap_release(&h);
@@ -1607,6 +1628,8 @@ static int eval_range_fn(struct ev *ev, const struct promql_expr *e, const struc
         else
             rc_.arg2 = a.scalar;
     }
+    if (strcmp(d->name, "quantile_over_time") == 0)
+        ev_check_quantile(ev, rc_.arg, c->args[0]->pos);
     if (strcmp(d->name, "double_exponential_smoothing") == 0) {
         if (rc_.arg <= 0 || rc_.arg >= 1)
             return ev_errorf(ev, TT_EINVAL,
@@ -1758,6 +1781,10 @@ int eval_call(struct ev *ev, const struct promql_expr *e, int64_t t, struct val 
         return 0;
     }
     if (strncmp(name, "sort", 4) == 0) {
+        if (ev->start != ev->end)
+            ev_annotate(ev, 0, e->pos,
+                        "PromQL warning: sort is ineffective for range queries since results are "
+                        "always ordered by labels");
         struct promql_sample *tmp = ev_alloc(ev, (a.n + 1) * sizeof *tmp);
         struct bylabel bl = { c, strcmp(name, "sort_by_label_desc") == 0 };
         if (tmp == NULL)
@@ -1772,16 +1799,17 @@ int eval_call(struct ev *ev, const struct promql_expr *e, int64_t t, struct val 
         return 0;
     }
     if (strcmp(name, "histogram_quantile") == 0) {
+        ev_check_quantile(ev, a.scalar, c->args[0]->pos);
         if ((rc = ev_eval(ev, c->args[1], t, &b2)) != 0)
             return rc;
-        return histogram_quantile(ev, a.scalar, 0, 0, &b2, out);
+        return histogram_quantile(ev, a.scalar, 0, 0, &b2, out, c->args[1]->pos);
     }
     if (strcmp(name, "histogram_fraction") == 0) {
         struct val in;
         if ((rc = ev_eval(ev, c->args[1], t, &b2)) != 0 ||
             (rc = ev_eval(ev, c->args[2], t, &in)) != 0)
             return rc;
-        return histogram_quantile(ev, a.scalar, b2.scalar, 1, &in, out);
+        return histogram_quantile(ev, a.scalar, b2.scalar, 1, &in, out, c->args[2]->pos);
     }
     if (strncmp(name, "histogram_", 10) == 0) {
         /* Native-histogram functions: floats are ignored. */

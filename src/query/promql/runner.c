@@ -523,6 +523,47 @@ static int error_matches(const struct ptf_expect *x, const char *msg)
     return ok;
 }
 
+/* annotations_ok checks the expect warn/info/no_warn/no_info lines of c
+ * against res's annotations: a line with a message (exact or regex) needs
+ * one annotation of its kind to match, one without needs any. Returns 1, or
+ * 0 with the reason in why. */
+static int annotations_ok(const struct ptf_cmd *c, const struct promql_result *res, char *why,
+                          size_t n)
+{
+    for (size_t i = 0; i < c->nexpects; i++) {
+        const struct ptf_expect *e = &c->expects[i];
+        int info = e->kind == PTF_EXPECT_INFO || e->kind == PTF_EXPECT_NO_INFO;
+        const char *const *v = info ? res->infos : res->warnings;
+        size_t nv = info ? res->ninfos : res->nwarnings;
+        const char *what = info ? "info" : "warning";
+        switch (e->kind) {
+        case PTF_EXPECT_WARN:
+        case PTF_EXPECT_INFO: {
+            int hit = e->text == NULL && nv > 0;
+            for (size_t k = 0; k < nv && !hit && e->text != NULL; k++)
+                hit = error_matches(e, v[k]);
+            if (!hit) {
+                snprintf(why, n, "expected %s annotation%s%s%s, got %zu%s%s", what,
+                         e->text ? " \"" : "", e->text ? e->text : "", e->text ? "\"" : "", nv,
+                         nv ? ", first: " : "", nv ? v[0] : "");
+                return 0;
+            }
+            break;
+        }
+        case PTF_EXPECT_NO_WARN:
+        case PTF_EXPECT_NO_INFO:
+            if (nv > 0) {
+                snprintf(why, n, "expected no %s annotation, got: %s", what, v[0]);
+                return 0;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return 1;
+}
+
 /* ---- eval --------------------------------------------------------------------------- */
 
 static int do_eval(struct run *r, const struct ptf_cmd *c)
@@ -568,16 +609,15 @@ static int do_eval(struct run *r, const struct ptf_cmd *c)
         return add_item(r, PROMQLTEST_SKIPPED, c,
                         "skipped: selects native histograms or start timestamps");
     }
-    if (find_expect(c, PTF_EXPECT_WARN) != NULL || find_expect(c, PTF_EXPECT_INFO) != NULL) {
-        promql_ast_free(ast);
-        return add_item(r, PROMQLTEST_SKIPPED, c,
-                        "skipped: warn/info annotations are not implemented");
-    }
+    struct promql_engine_opts eo = { 0 };
+    if (r->opts != NULL)
+        eo = *r->opts;
+    eo.query = c->query; /* positions in annotations */
     if (c->range)
-        rc = promql_eval_range(r->opts, &r->st, ast->root, c->start_ms, c->end_ms, c->step_ms, &res,
+        rc = promql_eval_range(&eo, &r->st, ast->root, c->start_ms, c->end_ms, c->step_ms, &res,
                                &eerr);
     else
-        rc = promql_eval_instant(r->opts, &r->st, ast->root, c->at_ms, &res, &eerr);
+        rc = promql_eval_instant(&eo, &r->st, ast->root, c->at_ms, &res, &eerr);
     promql_ast_free(ast);
     if (rc == TT_ENOMEM)
         return rc;
@@ -593,7 +633,7 @@ static int do_eval(struct run *r, const struct ptf_cmd *c)
         promql_result_free(res);
         return add_item(r, PROMQLTEST_FAILED, c, "expected error evaluating query but got none");
     }
-    int ok = compare(c, res, why, sizeof why);
+    int ok = compare(c, res, why, sizeof why) && annotations_ok(c, res, why, sizeof why);
     promql_result_free(res);
     if (ok)
         return add_item(r, PROMQLTEST_PASSED, c, "-");
