@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "telltale.h"
+#include "core/tvpair.h"
 #include "query/promql/memstore.h"
 #include "query/promql/engine_int.h"
 #include "store/tsdb/matcher.h"
@@ -135,18 +136,8 @@ int promql_memstore_add(struct promql_memstore *ms, const struct promql_label *l
         s->vs[pos - 1] = v;
         return 0;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        int64_t *nt = realloc(s->ts, cap * sizeof *nt);
-        if (nt == NULL)
-            return TT_ENOMEM;
-        s->ts = nt;
-        double *nv = realloc(s->vs, cap * sizeof *nv);
-        if (nv == NULL)
-            return TT_ENOMEM;
-        s->vs = nv;
-        s->cap = cap;
-    }
+    if (tvpair_grow(&s->ts, &s->vs, &s->cap, s->n + 1, 16) != 0)
+        return TT_ENOMEM;
     memmove(&s->ts[pos + 1], &s->ts[pos], (s->n - pos) * sizeof *s->ts);
     memmove(&s->vs[pos + 1], &s->vs[pos], (s->n - pos) * sizeof *s->vs);
     s->ts[pos] = t_ms;

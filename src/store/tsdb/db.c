@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "telltale.h"
 #include "core/buf.h"
+#include "core/tvpair.h"
 #include "store/tsdb/chunk.h"
 
 #define DB_DEF_RETENTION_MS    (INT64_C(15) * 24 * 3600 * 1000)
@@ -149,21 +150,7 @@ struct points {
 
 static int points_reserve(struct points *p, size_t extra)
 {
-    if (p->n + extra <= p->cap)
-        return 0;
-    size_t nc = p->cap ? p->cap : 256;
-    while (nc < p->n + extra)
-        nc *= 2;
-    int64_t *nt = realloc(p->ts, nc * sizeof *nt);
-    if (nt == NULL)
-        return TT_ENOMEM;
-    p->ts = nt;
-    double *nv = realloc(p->vs, nc * sizeof *nv);
-    if (nv == NULL)
-        return TT_ENOMEM;
-    p->vs = nv;
-    p->cap = nc;
-    return 0;
+    return tvpair_grow(&p->ts, &p->vs, &p->cap, p->n + extra, 256);
 }
 
 static void points_release(struct points *p)

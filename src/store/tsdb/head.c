@@ -33,6 +33,7 @@
 #include "core/record.h"
 #include "store/tsdb/chunk.h"
 #include "store/tsdb/head.h"
+#include "core/tvpair.h"
 #include "store/tsdb/sealed_codec.h"
 
 #define NSTRIPES   4096u
@@ -255,41 +256,19 @@ static void scratch_release(struct scratch *x)
     memset(x, 0, sizeof *x);
 }
 
-/* grow_pair makes room for n samples in a pair of time and value arrays of
- * capacity *cap (doubling from first). 0 or TT_ENOMEM (the arrays stay
- * valid). */
-static int grow_pair(int64_t **ts, double **vs, size_t *cap, size_t n, size_t first)
-{
-    if (n <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : first;
-    while (c < n)
-        c *= 2;
-    int64_t *t = realloc(*ts, c * sizeof *t);
-    if (t == NULL)
-        return TT_ENOMEM;
-    *ts = t;
-    double *v = realloc(*vs, c * sizeof *v);
-    if (v == NULL)
-        return TT_ENOMEM;
-    *vs = v;
-    *cap = c;
-    return 0;
-}
-
 static int scratch_dec(struct scratch *x, size_t n)
 {
-    return grow_pair(&x->ts, &x->vs, &x->cap, n, 256);
+    return tvpair_grow(&x->ts, &x->vs, &x->cap, n, 256);
 }
 
 static int scratch_merge(struct scratch *x, size_t n)
 {
-    return grow_pair(&x->mt, &x->mv, &x->mcap, n, 256);
+    return tvpair_grow(&x->mt, &x->mv, &x->mcap, n, 256);
 }
 
 static int scratch_seal(struct scratch *x, size_t n)
 {
-    return grow_pair(&x->pt, &x->pv, &x->pcap, n, 1024);
+    return tvpair_grow(&x->pt, &x->pv, &x->pcap, n, 1024);
 }
 
 static void scratch_publish(struct head *h, struct scratch *x)
