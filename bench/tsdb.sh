@@ -10,7 +10,9 @@
 #   Telltale:        telltale server, POST /api/v1/import/prometheus, then
 #                    POST /api/tt/admin/flush — measured once the server
 #                    answers those endpoints (until then its figures are absent).
-# Figures per dataset (prefixed with it): bytes_per_sample, import_samples_per_s,
+# First the codec speeds (build/codec: encode and decode values/s against a
+# memcpy of the same bytes) and the head's memory per series at 1 M series
+# (build/headmem). Then figures per dataset (prefixed with it): bytes_per_sample, import_samples_per_s,
 # import_cpu_s, query_p50_ms_q1..q5 (shared/bench/query_bench.sh's queries, on
 # the synthetic day only: they name its series).
 # The peers' packages are installed on first use (apt); nothing listens beyond
@@ -234,8 +236,19 @@ tsdb_report() {
 
 bench_tsdb() {
   tsdb_need
-  build telltale_cli
+  build telltale_cli codec headmem
   trap 'tsdb_stop_all; rm -rf "$BENCH_WORK"' EXIT
+  local q=()
+  [ "$QUICK" = 1 ] && q=(--quick)
+  # Codec speed against memcpy of the same bytes, and head memory per series
+  # at 1 M series (--quick: 100 k).
+  if [ "$JSON" = 1 ]; then
+    "$BUILD/codec" "${q[@]}" --json
+    "$BUILD/headmem" "${q[@]}" --json
+  else
+    "$BUILD/codec" "${q[@]}"
+    "$BUILD/headmem" "${q[@]}"
+  fi
   tsdb_data
   local ds
   for ds in nodeexp synthetic; do
