@@ -361,7 +361,8 @@ static void check_range_vs_instant(struct fx *f, const char *q, int64_t start, i
     struct promql_error perr;
     struct promql_result *rr = NULL;
     struct promql_eval_error err;
-    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &perr), 0);
+    struct promql_parse_opts o = { .experimental_functions = 1 };
+    assert_int_equal(promql_parse(q, strlen(q), &o, &ast, &perr), 0);
     assert_int_equal(promql_eval_range(NULL, &f->st, ast->root, start, end, step, &rr, &err), 0);
     size_t seen = 0, total = 0;
     for (size_t i = 0; i < rr->nseries; i++)
@@ -771,7 +772,217 @@ static void test_annotations(void **state)
     promql_memstore_free(f.ms);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_xxh64), cmocka_unit_test(test_range_matches_instant),
+/* ---- info() ----------------------------------------------------------------------- */
+
+static void add_ls(struct fx *f, const struct promql_label *ls, size_t n, int64_t t, double v)
+{
+    assert_int_equal(promql_memstore_add(f->ms, ls, n, t, v), 0);
+}
+
+/* A storage that counts the series it hands out. */
+struct counting_store {
+    struct promql_storage inner;
+    size_t selects, series;
+    promql_series_fn emit;
+    void *arg;
+};
+
+static int cs_emit(void *arg, const struct promql_labels *labels, const int64_t *ts,
+                   const double *vs, size_t n)
+{
+    struct counting_store *cs = arg;
+    cs->series++;
+    return cs->emit(cs->arg, labels, ts, vs, n);
+}
+
+static int cs_select(void *ctx, const struct promql_matcher *m, size_t nm, int64_t mint,
+                     int64_t maxt, promql_series_fn emit, void *arg, char *err, size_t errlen)
+{
+    struct counting_store *cs = ctx;
+    cs->selects++;
+    cs->emit = emit;
+    cs->arg = arg;
+    return cs->inner.select(cs->inner.ctx, m, nm, mint, maxt, cs_emit, cs, err, errlen);
+}
+
+/* label_of: the value of label k of the sample of r whose label "instance"
+ * is inst (NULL when no such sample or label). */
+static const char *label_of(const struct promql_result *r, const char *inst, const char *k)
+{
+    for (size_t i = 0; i < r->nsamples; i++) {
+        const char *v = promql_labels_get(&r->samples[i].labels, "instance");
+        if (v != NULL && strcmp(v, inst) == 0)
+            return promql_labels_get(&r->samples[i].labels, k);
+    }
+    return NULL;
+}
+
+static void test_info(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct promql_result *r = NULL;
+    struct promql_eval_error err;
+    char inst[16], zone[16];
+    fx_init(&f);
+    /* 300 base series, instances 0..299 of job "j"; target_info for the
+     * first 200 only, zone = instance mod 7; one base series without
+     * identifying labels. */
+    for (int i = 0; i < 300; i++) {
+        snprintf(inst, sizeof inst, "%d", i);
+        snprintf(zone, sizeof zone, "z%d", i % 7);
+        struct promql_label b[3] = { { "__name__", "m" }, { "instance", inst }, { "job", "j" } };
+        struct promql_label ti[4] = {
+            { "__name__", "target_info" }, { "instance", inst }, { "job", "j" }, { "zone", zone }
+        };
+        for (int64_t t = 0; t <= 600000; t += 60000) {
+            add_ls(&f, b, 3, t, i);
+            if (i < 200)
+                add_ls(&f, ti, 4, t, 1);
+        }
+    }
+    struct promql_label lone[2] = { { "__name__", "m" }, { "other", "x" } };
+    for (int64_t t = 0; t <= 600000; t += 60000)
+        add_ls(&f, lone, 2, t, 5);
+
+    /* Each enriched with its own zone; the rest (and the lone series)
+     * unchanged. */
+    assert_int_equal(instant(&f, "info(m)", 300000, &r, &err), 0);
+    assert_int_equal(r->nsamples, 301);
+    assert_string_equal(label_of(r, "0", "zone"), "z0");
+    assert_string_equal(label_of(r, "123", "zone"), "z4");
+    assert_string_equal(label_of(r, "199", "zone"), "z3");
+    assert_null(label_of(r, "200", "zone"));
+    assert_non_null(label_of(r, "299", "job"));
+    for (size_t i = 0; i < r->nsamples; i++) /* the name stays (no drop) */
+        assert_string_equal(promql_labels_get(&r->samples[i].labels, "__name__"), "m");
+    promql_result_free(r);
+    /* A data matcher rejecting "" drops what has no info series. */
+    assert_int_equal(count(&f, "info(m, {zone=~\".+\"})", 300000), 200);
+    assert_int_equal(count(&f, "info(m, {zone=\"z0\"})", 300000), 29);
+    /* One that accepts "" keeps the others, unenriched. */
+    assert_int_equal(instant(&f, "info(m, {zone=~\"z0|\"})", 300000, &r, &err), 0);
+    assert_int_equal(r->nsamples, 301);
+    assert_string_equal(label_of(r, "7", "zone"), "z0");
+    assert_null(label_of(r, "8", "zone"));
+    promql_result_free(r);
+    assert_true(one(&f, "count(count by (zone) (info(m, {zone=~\".+\"})))", 300000) == 7);
+    assert_true(one(&f, "sum(info(m) * 0 + 1)", 300000) == 301);
+    /* Lookback: the last info sample is at 10m. */
+    assert_int_equal(count(&f, "info(m, {zone=~\".+\"})", 900000), 0);
+    assert_int_equal(count(&f, "info(m offset 5m, {zone=~\".+\"})", 900000), 200);
+    assert_int_equal(count(&f, "info(m @ 60, {zone=~\".+\"})", 3600000), 200);
+
+    /* The data-label selector only filters: it is never fetched itself
+     * (here it would match every series). */
+    struct counting_store cs = { f.st, 0, 0, NULL, NULL };
+    struct promql_storage st = { &cs, cs_select, NULL };
+    struct promql_ast *ast = NULL;
+    struct promql_error perr;
+    struct promql_parse_opts po = { .experimental_functions = 1 };
+    const char *q = "info(m, {zone=~\".*\"})";
+    assert_int_equal(promql_parse(q, strlen(q), &po, &ast, &perr), 0);
+    assert_int_equal(promql_eval_instant(NULL, &st, ast->root, 300000, &r, &err), 0);
+    assert_int_equal(r->nsamples, 301);
+    assert_int_equal(cs.selects, 2);
+    assert_int_equal(cs.series, 301 + 200);
+    promql_result_free(r);
+    promql_ast_free(ast);
+
+    /* A range query agrees with instant queries at every step. */
+    check_range_vs_instant(&f, "info(m)", 0, 900000, 60000);
+    check_range_vs_instant(&f, "sum by (zone) (info(rate(m[5m])))", 0, 900000, 30000);
+    check_range_vs_instant(&f, "info(m offset 3m, {zone=~\"z[12]\"})", 0, 900000, 60000);
+    promql_memstore_free(f.ms);
+}
+
+/* info() with no info series at all, churning info series over a range
+ * query, and Prometheus's errors. */
+static void test_info_churn_and_errors(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct promql_result *r = NULL;
+    struct promql_eval_error err;
+    fx_init(&f);
+    struct promql_label b[3] = { { "__name__", "m" }, { "instance", "a" }, { "job", "j" } };
+    for (int64_t t = 0; t <= 600000; t += 60000)
+        add_ls(&f, b, 3, t, (double)t / 60000);
+
+    /* No info series: unchanged, or nothing when a matcher needs a value. */
+    assert_int_equal(instant(&f, "info(m)", 60000, &r, &err), 0);
+    assert_int_equal(r->nsamples, 1);
+    assert_int_equal(r->samples[0].labels.n, 3);
+    promql_result_free(r);
+    assert_int_equal(count(&f, "info(m, {v=~\".+\"})", 60000), 0);
+    assert_int_equal(count(&f, "info(m, {__name__=\"nope_info\"})", 60000), 1);
+
+    /* build_info with v1 until 4m, v2 from 5m (no staleness marker: the
+     * newer sample wins while both are within lookback). */
+    struct promql_label v1[4] = {
+        { "__name__", "build_info" }, { "instance", "a" }, { "job", "j" }, { "version", "v1" }
+    };
+    struct promql_label v2[4] = {
+        { "__name__", "build_info" }, { "instance", "a" }, { "job", "j" }, { "version", "v2" }
+    };
+    for (int64_t t = 0; t <= 240000; t += 60000)
+        add_ls(&f, v1, 4, t, 1);
+    for (int64_t t = 300000; t <= 600000; t += 60000)
+        add_ls(&f, v2, 4, t, 1);
+    struct promql_ast *ast = NULL;
+    struct promql_error perr;
+    struct promql_parse_opts po = { .experimental_functions = 1 };
+    const char *q = "info(m, {__name__=\"build_info\"})";
+    assert_int_equal(promql_parse(q, strlen(q), &po, &ast, &perr), 0);
+    assert_int_equal(promql_eval_range(NULL, &f.st, ast->root, 0, 600000, 60000, &r, &err), 0);
+    assert_int_equal(r->nseries, 2);
+    /* Sorted by labels: version v1 first. */
+    assert_string_equal(promql_labels_get(&r->series[0].labels, "version"), "v1");
+    assert_int_equal(r->series[0].npoints, 5);
+    assert_true(r->series[0].points[4].t == 240000 && r->series[0].points[4].v == 4);
+    assert_string_equal(promql_labels_get(&r->series[1].labels, "version"), "v2");
+    assert_int_equal(r->series[1].npoints, 6);
+    assert_true(r->series[1].points[0].t == 300000 && r->series[1].points[0].v == 5);
+    promql_result_free(r);
+    /* The same with stream workers. */
+    struct promql_engine_opts eo = { .stream_workers = 2 };
+    assert_int_equal(promql_eval_range(&eo, &f.st, ast->root, 0, 600000, 60000, &r, &err), 0);
+    assert_int_equal(r->nseries, 2);
+    promql_result_free(r);
+    promql_ast_free(ast);
+    check_range_vs_instant(&f, "info(m, {__name__=~\".+_info\"})", 0, 600000, 60000);
+
+    /* Two series of one info metric with samples at the same time. */
+    struct promql_label v3[4] = {
+        { "__name__", "build_info" }, { "instance", "a" }, { "job", "j" }, { "version", "v3" }
+    };
+    add_ls(&f, v3, 4, 600000, 1);
+    assert_int_equal(instant(&f, "info(m, {__name__=\"build_info\"})", 600000, &r, &err),
+                     TT_EINVAL);
+    assert_non_null(strstr(err.msg, "found duplicate series for info metric: existing "
+                                    "{__name__=\"build_info\", instance=\"a\", job=\"j\", "
+                                    "version=\"v"));
+    assert_non_null(strstr(err.msg, "@ 600000"));
+    /* Two info metrics disagreeing on a data label. */
+    struct promql_label ti[4] = {
+        { "__name__", "target_info" }, { "instance", "a" }, { "job", "j" }, { "version", "other" }
+    };
+    add_ls(&f, ti, 4, 60000, 1);
+    assert_int_equal(instant(&f, "info(m, {__name__=~\".+_info\"})", 60000, &r, &err), TT_EINVAL);
+    assert_string_equal(err.msg, "conflicting label: version");
+    /* Not when the data matchers leave the label out, nor when the base
+     * series has it. */
+    assert_int_equal(count(&f, "info(m, {__name__=~\".+_info\", zone=~\".*\"})", 60000), 1);
+    assert_int_equal(
+        count(&f,
+              "info(label_replace(m, \"version\", \"own\", \"\", \"\"), {__name__=~\".+_info\"})",
+              60000),
+        1);
+    promql_memstore_free(f.ms);
+}
+
+UNIT_TESTS(cmocka_unit_test(test_info), cmocka_unit_test(test_info_churn_and_errors),
+           cmocka_unit_test(test_xxh64), cmocka_unit_test(test_range_matches_instant),
            cmocka_unit_test(test_experimental_features),
            cmocka_unit_test(test_selectors_lookback_staleness),
            cmocka_unit_test(test_rate_and_functions),

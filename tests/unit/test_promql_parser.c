@@ -332,9 +332,9 @@ static const struct err_case err_cases[] = {
     { "start()", "1:1: parse error: function \"start\" is not enabled" },
     { "end()", "1:1: parse error: function \"end\" is not enabled" },
     { "info(rate(http_request_counter_total{}[5m]))",
-      "1:1: parse error: unknown function with name \"info\"" },
+      "1:1: parse error: function \"info\" is not enabled" },
     { "info(http_request_counter_total{namespace=\"zzz\"}, {foo=\"bar\", bar=\"baz\"})",
-      "1:1: parse error: unknown function with name \"info\"" },
+      "1:1: parse error: function \"info\" is not enabled" },
     { "foo[11s+10s-5*2^2]", "1:5: parse error: experimental duration expression is not enabled" },
     { "foo[-(10s-5s)+20s]", "1:5: parse error: experimental duration expression is not enabled" },
     { "foo[-10s+15s]", "1:5: parse error: experimental duration expression is not enabled" },
@@ -551,9 +551,9 @@ static const struct err_case err_cases[] = {
       "1:15: parse error: ranges only allowed for vector selectors" },
     { "rate(food[1m])[1h] @ 100", "1:15: parse error: ranges only allowed for vector selectors" },
     { "info(rate(http_request_counter_total{}[5m]), target_info{foo=\"bar\"})",
-      "1:1: parse error: unknown function with name \"info\"" },
+      "1:1: parse error: function \"info\" is not enabled" },
     { "info(http_request_counter_total{namespace=\"zzz\"}, {foo=\"bar\"} == 1)",
-      "1:1: parse error: unknown function with name \"info\"" },
+      "1:1: parse error: function \"info\" is not enabled" },
     { "foo[step]", "1:9: parse error: unexpected \"]\" in subquery or range selector, expected "
                    "number, duration, step(), or range()" },
     { "foo[step()/0d]", "1:5: parse error: experimental duration expression is not enabled" },
@@ -897,7 +897,61 @@ static const struct {
     { "x[5m] smoothed @ 100", "x[5m] @ 100.000 smoothed" },
     { "x smoothed", "x smoothed" },
     { "x offset -100 smoothed + 0", "x offset -1m40s smoothed + 0" },
+    { "info(rate(http_request_counter_total{}[5m]))",
+      "info(rate(http_request_counter_total[5m]))" },
+    { "info(http_request_counter_total{namespace=\"zzz\"}, {foo=\"bar\", bar=\"baz\"})",
+      "info(http_request_counter_total{namespace=\"zzz\"}, {bar=\"baz\",foo=\"bar\"})" },
+    { "info(x, {data=~\".*\"})", "info(x, {data=~\".*\"})" },
+    { "info(x, {})", "info(x, {})" },
 };
+
+/* info(): the second argument is a label selector whose matchers may all
+ * match the empty string; Prometheus's messages and positions otherwise. */
+static void test_info_syntax(void **state)
+{
+    (void)state;
+    struct promql_parse_opts opts = { .experimental_functions = 1 };
+    static const struct {
+        const char *in, *msg;
+    } bad[] = {
+        { "info(rate(http_request_counter_total{}[5m]), target_info{foo=\"bar\"})",
+          "1:46: parse error: expected label selectors only, got vector selector instead" },
+        { "info(http_request_counter_total{namespace=\"zzz\"}, {foo=\"bar\"} == 1)",
+          "1:51: parse error: expected label selectors only" },
+        { "info(x, 1)",
+          "1:1: parse error: expected type instant vector in call to function \"info\", got "
+          "scalar" },
+        { "info(x, {a=\"b\"}, {c=\"d\"})",
+          "1:1: parse error: expected at most 2 argument(s) in call to \"info\", got 3" },
+        { "info()",
+          "1:1: parse error: expected at least 1 argument(s) in call to \"info\", got 0" },
+        { "info(x[5m])",
+          "1:6: parse error: expected type instant vector in call to function \"info\", got "
+          "range vector" },
+        { "info(x, ({a=\"b\"}))", "1:9: parse error: expected label selectors only" },
+        /* The first argument is an ordinary selector: the empty-matcher
+         * check applies there. */
+        { "info({a=~\".*\"})",
+          "1:6: parse error: vector selector must contain at least one non-empty matcher" },
+    };
+    int nbad = 0;
+    for (size_t i = 0; i < N(bad); i++) {
+        struct promql_ast *ast = NULL;
+        struct promql_error err;
+        int rc = promql_parse(bad[i].in, strlen(bad[i].in), &opts, &ast, &err);
+        if (rc != TT_ESYNTAX || strcmp(err.msg, bad[i].msg) != 0) {
+            fprintf(stderr, "%s:\n  want %s\n  got  %s (%d)\n", bad[i].in, bad[i].msg,
+                    rc ? err.msg : "(parsed)", rc);
+            nbad++;
+        }
+        promql_ast_free(ast);
+    }
+    assert_int_equal(nbad, 0);
+    const struct promql_function *f = promql_function_lookup("info", 4);
+    assert_non_null(f);
+    assert_int_equal(f->experimental, 1);
+    assert_int_equal(f->return_type, PROMQL_TYPE_VECTOR);
+}
 
 static void test_experimental_roundtrip(void **state)
 {
@@ -1193,7 +1247,7 @@ static void test_function_table(void **state)
     assert_int_equal(r->return_type, PROMQL_TYPE_VECTOR);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_experimental_roundtrip),
+UNIT_TESTS(cmocka_unit_test(test_experimental_roundtrip), cmocka_unit_test(test_info_syntax),
            cmocka_unit_test(test_experimental_values),
            cmocka_unit_test(test_extended_range_selectors), cmocka_unit_test(test_ok_table),
            cmocka_unit_test(test_err_table), cmocka_unit_test(test_error_position),

@@ -662,6 +662,10 @@ static void put_vector_selector(struct wbuf *b, const struct promql_vector_selec
             wbuf_put(b, fm[i].s, fm[i].len);
         }
         wbuf_put_u8(b, '}');
+    } else if (vs->name.len == 0) {
+        /* Only info()'s data-label selector can be empty; Prometheus prints
+         * nothing there, which would not parse back. */
+        wbuf_put(b, "{}", 2);
     }
     if (with_mods) {
         put_at(b, &vs->mods);

@@ -234,6 +234,16 @@ static int note_sel(struct ev *ev, const struct promql_expr *vs, int64_t mint, i
     return 0;
 }
 
+struct sel_data *ev_find_sel(struct ev *ev, const struct promql_expr *vs)
+{
+    return find_sel(ev, vs);
+}
+
+int ev_note_sel(struct ev *ev, const struct promql_expr *vs, int64_t mint, int64_t maxt)
+{
+    return note_sel(ev, vs, mint, maxt);
+}
+
 static int64_t sat_sub(int64_t a, int64_t b)
 {
     if (b > 0 && a < INT64_MIN + b)
@@ -295,6 +305,10 @@ static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64
         ev->in_sq--;
         return rc;
     case PROMQL_CALL:
+        if (ev_is_info(e)) {
+            rc = prepass(ev, e->u.call.args[0], lo, hi);
+            return rc ? rc : ev_info_prepass(ev, e, lo, hi);
+        }
         for (size_t i = 0; i < e->u.call.nargs && rc == 0; i++)
             rc = prepass(ev, e->u.call.args[i], lo, hi);
         if (rc == 0 && e->u.call.nargs == 1 &&
@@ -978,6 +992,7 @@ static void teardown(struct ev *ev)
     }
     free(ev->sigs);
     free(ev->sels);
+    ev_info_release(ev);
     promql_lbuilder_release(&ev->lb);
 }
 

@@ -105,6 +105,9 @@ struct sig_cache {
     uint8_t *have;
 };
 
+/* What an info() call of the query needs at every step (eval_info.c). */
+struct info_plan;
+
 struct ev {
     const struct promql_storage *st;
     int64_t lookback_ms;
@@ -133,6 +136,8 @@ struct ev {
     int pool_failed;               /* could not start: compute on this thread */
     struct promql_result *res;     /* annotations go straight into it */
     const char *query;             /* opts->query: positions of annotations */
+    struct info_plan *infos;       /* one per info() call, made by the pre-pass */
+    size_t ninfos;
 };
 
 /* The value of an expression at one step. For a range vector, win_end and
@@ -174,6 +179,26 @@ void ev_check_quantile(struct ev *ev, double q, uint32_t pos);
 /* ev_fmt_float writes v as Go's %g with the shortest precision would
  * ("NaN", "+Inf", "1.01", "1e+21") into buf. */
 void ev_fmt_float(double v, char *buf, size_t n);
+
+/* ev_find_sel: the data of vector selector node vs (NULL when the pre-pass
+ * did not note it). The pointer is valid until the next ev_note_sel. */
+struct sel_data *ev_find_sel(struct ev *ev, const struct promql_expr *vs);
+/* ev_note_sel asks for the data of vector selector node vs over
+ * [mint, maxt] (widening an earlier request). Pre-pass only. Returns 0 or
+ * TT_ENOMEM (recorded). */
+int ev_note_sel(struct ev *ev, const struct promql_expr *vs, int64_t mint, int64_t maxt);
+
+/* ev_is_info: 1 when e is a call of info(). */
+int ev_is_info(const struct promql_expr *e);
+/* ev_info_prepass plans info() call e evaluated at times [lo, hi]: which
+ * info series to fetch and over which span (the pre-pass has already
+ * visited its first argument; the second is not fetched: it only holds
+ * matchers). Returns 0 or a TT_E* code (recorded). */
+int ev_info_prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64_t hi);
+/* eval_info evaluates info() call e at t (see eval_info.c). */
+int eval_info(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out);
+/* ev_info_release frees the plans of ev->infos. */
+void ev_info_release(struct ev *ev);
 
 /* ev_nomem records TT_ENOMEM. */
 int ev_nomem(struct ev *ev);

@@ -1704,6 +1704,8 @@ int eval_call(struct ev *ev, const struct promql_expr *e, int64_t t, struct val 
         return rc;
     if (rd != NULL)
         return eval_range_fn(ev, e, rd, t, out);
+    if (ev_is_info(e))
+        return eval_info(ev, e, t, out);
     if (strcmp(name, "label_replace") == 0)
         return label_replace(ev, e, t, out);
     if (strcmp(name, "label_join") == 0)

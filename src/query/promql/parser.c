@@ -1358,6 +1358,27 @@ static void check_call(struct parser *p, struct promql_expr *e)
             return;
         }
     }
+    /* info()'s second argument is a data-label selector: braces with label
+     * matchers only, which may all match the empty string (Prometheus's
+     * BypassEmptyMatcherCheck), so it is not checked as a selector. */
+    int info_sel = 0;
+    if (strcmp(f->name, "info") == 0 && nargs > 1) {
+        const struct promql_expr *a = e->u.call.args[1];
+        if (a->type != PROMQL_TYPE_VECTOR) {
+            parser_fail(p, e->pos, "expected type %s in call to function \"%s\", got %s",
+                        promql_type_name(PROMQL_TYPE_VECTOR), f->name, promql_type_name(a->type));
+            return;
+        }
+        if (a->kind != PROMQL_VECTOR_SELECTOR) {
+            parser_fail(p, a->pos, "expected label selectors only");
+            return;
+        }
+        if (a->u.vs.name.len > 0) {
+            parser_fail(p, a->pos, "expected label selectors only, got vector selector instead");
+            return;
+        }
+        info_sel = 1;
+    }
     for (size_t i = 0; i < nargs; i++) {
         size_t k = i;
         if (k >= declared) {
@@ -1365,6 +1386,8 @@ static void check_call(struct parser *p, struct promql_expr *e)
                 break;
             k = declared - 1;
         }
+        if (info_sel && i == 1)
+            continue; /* a nameless vector selector: nothing else to check */
         enum promql_type t = check(p, e->u.call.args[i]);
         if (p->failed)
             return;
