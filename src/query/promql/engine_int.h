@@ -69,6 +69,30 @@ struct stream_scratch {
  * (eval_stream.c). */
 struct stream_pool;
 
+/* One group of a streamed aggregation (eval_rows.c): its labels, and its
+ * value at each step; first[i] is the index of the group's first row with a
+ * value at step i (UINT32_MAX: the group has none there), which orders the
+ * groups of a step as eval_aggregate does. */
+struct stream_group {
+    struct promql_labels labels;
+    int drop_name;
+    double *v;
+    uint32_t *first;
+};
+
+struct stream_agg {
+    struct stream_group *g;
+    size_t ng;
+    uint32_t *order; /* one step's groups in output order (scratch) */
+};
+
+/* The running value of one group of sum, avg, min, max, count or group at
+ * one step (eval_aggregate's numerics, ev_agg_cell_*). */
+struct agg_cell {
+    double value, mean, c, count;
+    int incremental;
+};
+
 /* The data of one vector selector node, fetched once per query. */
 struct sel_data {
     const struct promql_expr *vs;
@@ -84,6 +108,15 @@ struct sel_data {
     struct stream_row *rows;
     size_t nrows, caprows;
     struct stream_plan plan; /* plan.ref == NULL: not made yet */
+    /* Range queries: plain (a selector read only by an aggregation or as
+     * the whole query) has the selector itself streamed into rows, the
+     * sample each step's lookback finds (ev_rows_plain_series). agg is the
+     * aggregation (ev_rows_agg_eligible) whose argument is this selector or
+     * its stream; sagg is that aggregation computed from the rows for every
+     * step once they are all in (NULL: evaluated step by step). */
+    int plain;
+    const struct promql_expr *agg;
+    struct stream_agg *sagg;
 };
 
 /* ---- hash table: 64-bit key -> index ------------------------------------------- */
@@ -266,6 +299,47 @@ int64_t ev_rollup_res(const struct ev *ev, const struct sel_data *d, int64_t *lo
  * points (ev_rollup_res said yes). */
 int ev_stream_rollup_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
                             const struct promql_rollup_point *p, size_t n);
+
+/* ev_stream_drop_name: whether the samples of streamed call e drop their
+ * metric name (every function but those that act like offset). */
+int ev_stream_drop_name(const struct promql_expr *e);
+
+/* ---- rows (eval_rows.c) ------------------------------------------------------------ */
+
+/* ev_rows_plain_series appends the row of plain selector d for one fetched
+ * series (labels borrowed; ts, vs as the storage gives them). Returns 0 or
+ * a TT_E* code (recorded). */
+int ev_rows_plain_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
+                         const int64_t *ts, const double *vs, size_t n);
+/* ev_rows_plain_step: plain selector d's vector at step time t. */
+int ev_rows_plain_step(struct ev *ev, const struct sel_data *d, int64_t t, struct val *out);
+/* ev_rows_agg_eligible: 1 when aggregation e can be computed from rows:
+ * sum, avg, min, max, count or group, without a parameter. */
+int ev_rows_agg_eligible(const struct promql_expr *e);
+/* ev_rows_agg_build computes d->agg from d's rows into d->sagg (left NULL
+ * when the per-step evaluation is as good). Returns 0 or TT_ENOMEM
+ * (recorded). */
+int ev_rows_agg_build(struct ev *ev, struct sel_data *d);
+/* ev_rows_agg_step: the streamed aggregation of d at step time t. */
+int ev_rows_agg_step(struct ev *ev, const struct sel_data *d, int64_t t, struct val *out);
+/* ev_rows_result fills res (a MATRIX in the query arena) straight from rows
+ * when range query e is a streamed call, plain selector or streamed
+ * aggregation. Returns 1 when done, 0 when e must be evaluated step by step
+ * (res untouched but for arena memory), or a TT_E* code (recorded). */
+int ev_rows_result(struct ev *ev, const struct promql_expr *e, struct promql_result *res);
+
+/* ev_agg_group_labels: the labels of ls's group in aggregation a, built in
+ * arena ar. Returns 0 or TT_ENOMEM (recorded). */
+int ev_agg_group_labels(struct ev *ev, const struct promql_aggregate *a,
+                        const struct promql_labels *ls, struct promql_arena *ar,
+                        struct promql_labels *out);
+/* ev_agg_cell_first starts cell c of aggregation op with a group's first
+ * value f, ev_agg_cell_add adds another and ev_agg_cell_value gives the
+ * result, exactly as eval_aggregate computes a group (sum, avg, min, max,
+ * count, group). */
+void ev_agg_cell_first(enum promql_aggop op, struct agg_cell *c, double f);
+void ev_agg_cell_add(enum promql_aggop op, struct agg_cell *c, double f);
+double ev_agg_cell_value(enum promql_aggop op, const struct agg_cell *c);
 
 /* ev_series_id: the sel_series id of the selected series whose label set ls
  * is (the same array, not an equal copy), or UINT32_MAX. */

@@ -1254,6 +1254,12 @@ int ev_stream_eligible(const struct promql_expr *e)
            !ma->u.ms.vs->u.vs.smoothed;
 }
 
+int ev_stream_drop_name(const struct promql_expr *e)
+{
+    const struct range_def *def = find_range_def(e->u.call.func->name);
+    return def == NULL || !def->keep_name;
+}
+
 /* stream_clean copies the points of ts/vs without staleness markers into
  * sc and lists their counter resets there, as emit_series and note_resets
  * do for kept series. */
