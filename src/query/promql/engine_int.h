@@ -57,11 +57,12 @@ struct stream_plan {
     const int64_t *ref; /* in the query arena */
 };
 
-/* Buffers one thread reuses from series to series: a series' clean points
- * and its counter resets. */
+/* Buffers one thread reuses from series to series: a series' points and
+ * its counter resets. */
 struct stream_scratch {
     struct promql_point *p;
     uint32_t *resets;
+    size_t np; /* points in p (ev_stream_copy) */
     size_t cap_p, cap_resets;
 };
 
@@ -266,15 +267,30 @@ int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
                       const struct promql_labels *labels, const int64_t *ts, const double *vs,
                       size_t n, double *v, uint8_t *has);
 
+/* ev_stream_copy puts the samples ts/vs[0..n) (as the storage gives them)
+ * in sc as points, for ev_stream_clean. Returns 0 or TT_ENOMEM. */
+int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n);
+/* ev_stream_clean removes the staleness markers from the points
+ * ev_stream_copy put in sc and lists their counter resets there, as
+ * emit_series and note_resets do for kept series; *s describes them
+ * (pointing into sc: valid until sc is next used). */
+void ev_stream_clean(struct stream_scratch *sc, struct sel_series *s);
+
+/* ev_stream_compute_clean is ev_stream_compute from points already cleaned
+ * by ev_stream_clean (src only read). Returns 0 or TT_ENOMEM. */
+int ev_stream_compute_clean(const struct stream_plan *pl, const struct sel_series *src,
+                            const struct promql_labels *labels, double *v, uint8_t *has);
+
 /* stream_scratch_release frees sc's buffers. */
 void stream_scratch_release(struct stream_scratch *sc);
 
 /* stream_pool_new starts nworkers threads (>= 1). Returns 0, TT_ENOMEM or
  * TT_ESYS (a thread could not be started: nothing is left running). */
 int stream_pool_new(struct stream_pool **out, unsigned nworkers);
-/* stream_pool_submit queues the computation of one row: ts/vs are copied,
- * labels, v and has must stay valid (and v, has untouched) until
- * stream_pool_wait has returned; pl is copied (its ref array must stay).
+/* stream_pool_submit queues the computation of one row: ts/vs are copied
+ * (ev_stream_copy), labels, v and has must stay valid (and v,
+ * has untouched) until stream_pool_wait has returned; pl is copied (its ref
+ * array must stay).
  * Returns 1 when queued, 0 when the queue is full (the caller computes the
  * row itself), or TT_ENOMEM. Main thread only. */
 int stream_pool_submit(struct stream_pool *p, const struct stream_plan *pl,
