@@ -356,6 +356,11 @@ int ev_agg_group_labels(struct ev *ev, const struct promql_aggregate *a,
 void ev_agg_cell_first(enum promql_aggop op, struct agg_cell *c, double f);
 void ev_agg_cell_add(enum promql_aggop op, struct agg_cell *c, double f);
 double ev_agg_cell_value(enum promql_aggop op, const struct agg_cell *c);
+/* ev_agg_cells_add_row adds row k's values v[i] (where has[i]) to cells
+ * c[i], i < n, starting the cells whose first[i] is UINT32_MAX (first[i]
+ * becomes k): ev_agg_cell_first/add over a whole row. */
+void ev_agg_cells_add_row(enum promql_aggop op, struct agg_cell *c, uint32_t *first, uint32_t k,
+                          const double *v, const uint8_t *has, size_t n);
 
 /* ev_series_id: the sel_series id of the selected series whose label set ls
  * is (the same array, not an equal copy), or UINT32_MAX. */

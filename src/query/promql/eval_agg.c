@@ -485,6 +485,38 @@ void ev_agg_cell_add(enum promql_aggop op, struct agg_cell *c, double f)
     }
 }
 
+void ev_agg_cells_add_row(enum promql_aggop op, struct agg_cell *c, uint32_t *first, uint32_t k,
+                          const double *v, const uint8_t *has, size_t n)
+{
+    /* One loop per operation: the switch stays out of the loop. */
+#define AGG_ROW_LOOP(ADD)                       \
+    for (size_t i = 0; i < n; i++) {            \
+        if (!has[i])                            \
+            continue;                           \
+        if (first[i] == UINT32_MAX) {           \
+            first[i] = k;                       \
+            ev_agg_cell_first(op, &c[i], v[i]); \
+        } else {                                \
+            ADD;                                \
+        }                                       \
+    }
+    switch (op) {
+    case PROMQL_AGG_SUM:
+        AGG_ROW_LOOP(kahan_inc(v[i], &c[i].value, &c[i].c));
+        break;
+    case PROMQL_AGG_COUNT:
+        AGG_ROW_LOOP(c[i].count++);
+        break;
+    case PROMQL_AGG_GROUP:
+        AGG_ROW_LOOP((void)0);
+        break;
+    default:
+        AGG_ROW_LOOP(ev_agg_cell_add(op, &c[i], v[i]));
+        break;
+    }
+#undef AGG_ROW_LOOP
+}
+
 double ev_agg_cell_value(enum promql_aggop op, const struct agg_cell *c)
 {
     switch (op) {

@@ -200,16 +200,7 @@ int ev_rows_agg_build(struct ev *ev, struct sel_data *d)
         if (g->labels.n == SIZE_MAX &&
             (rc = ev_agg_group_labels(ev, a, &row->labels, ev->qa, &g->labels)) != 0)
             goto out;
-        for (size_t i = 0; i < nsteps; i++) {
-            if (!row->has[i])
-                continue;
-            if (g->first[i] == UINT32_MAX) {
-                g->first[i] = (uint32_t)k;
-                ev_agg_cell_first(a->op, &c[i], row->v[i]);
-            } else {
-                ev_agg_cell_add(a->op, &c[i], row->v[i]);
-            }
-        }
+        ev_agg_cells_add_row(a->op, c, g->first, (uint32_t)k, row->v, row->has, nsteps);
     }
     for (size_t gi = 0; gi < sa->ng; gi++) {
         struct stream_group *g = &sa->g[gi];
