@@ -442,6 +442,115 @@ static void test_range_matches_instant(void **state)
     promql_memstore_free(f.ms);
 }
 
+/* Range queries read plain selectors, aggregations of them and of streamed
+ * calls from per-step rows, and build results straight from rows; instant
+ * queries do none of it. Gauges with NaN, infinities and sums that
+ * overflow (avg's incremental mean), series that start late, stop early or
+ * go stale, so that groups appear in another order at some steps (topk's
+ * ties follow that order). */
+static void test_rows_match_instant(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    srand(11);
+    for (int s = 0; s < 24; s++) {
+        char g[8], id[8];
+        snprintf(g, sizeof g, "g%d", (s * 7) % 4);
+        snprintf(id, sizeof id, "%d", s);
+        int64_t from = s % 5 == 1 ? 1200000 + s * 10000 : 0;
+        int64_t to = s % 7 == 3 ? 2400000 : 3600000;
+        double c = 0;
+        for (int64_t t = from; t < to; t += 15000) {
+            struct promql_label lx[3] = { { "__name__", "x" }, { "g", g }, { "id", id } };
+            struct promql_label lc[3] = { { "__name__", "c" }, { "g", g }, { "id", id } };
+            double v = (double)(rand() % 1000) / 7.0 - 50;
+            if (s == 5 && rand() % 9 == 0)
+                v = INFINITY;
+            if (s == 9 && rand() % 11 == 0)
+                v = -INFINITY;
+            if (s == 6 && rand() % 5 == 0)
+                v = NAN;
+            if (s == 7 || s == 8)
+                v = 1.5e308 * (rand() % 2 ? 1 : 0.75);
+            if (s % 6 == 2 && t > 1800000 && t < 2100000)
+                continue; /* a gap longer than the lookback */
+            if (s % 8 == 4 && t >= 900000 && t < 960000)
+                v = promql_stale_nan();
+            c = rand() % 53 == 0 ? 0 : c + (double)(rand() % 100) / 3.0;
+            assert_int_equal(promql_memstore_add(f.ms, lx, 3, t, v), 0);
+            assert_int_equal(promql_memstore_add(f.ms, lc, 3, t, c), 0);
+        }
+    }
+    static const char *const qs[] = {
+        "x",
+        "sum by (g) (x)",
+        "avg by (g) (x)",
+        "avg(x)",
+        "min without (id) (x)",
+        "max by (g) (x offset 2m)",
+        "count(x)",
+        "group by (g) (x)",
+        "(sum by (g) ((x)))",
+        "sum by (g) (rate(c[5m]))",
+        "avg without (id) (increase(c[3m]))",
+        "min by (g) (last_over_time(x[2m]))",
+        "rate(c[5m])",
+        "last_over_time(x[1m])",
+        "topk(1, count by (g) (x))",
+        "topk(2, group by (g) (x))",
+        "bottomk(2, sum by (g) (x))",
+        "count(count by (g) (x))",
+        "sum by (g) (x @ 1800)",
+        "sum by (id) (x) - on (id) avg by (id) (rate(c[2m]))",
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        check_range_vs_instant(&f, qs[i], 0, 3600000, 45000);
+        check_range_vs_instant(&f, qs[i], 1234567, 1334567, 7000);
+        check_range_vs_instant(&f, qs[i], 3000000, 4000000, 60000);
+    }
+    promql_memstore_free(f.ms);
+}
+
+/* Series that only differ by name once it is dropped: a range query from
+ * rows merges them where they do not meet and fails where they do. */
+static void test_rows_same_labelset(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    for (int64_t t = 0; t <= 1800000; t += 15000) {
+        add(&f, "a", "k", "1", t, (double)t);
+        if (t >= 1200000)
+            add(&f, "b", "k", "1", t, (double)t * 2);
+        add(&f, "p", "k", "1", t, (double)t);
+        if (t >= 1200000)
+            add(&f, "q", "k", "1", t + 1800000, (double)t * 2);
+    }
+    struct promql_ast *ast = NULL;
+    struct promql_error perr;
+    struct promql_result *r = NULL;
+    struct promql_eval_error err;
+    const char *q = "rate({__name__=~\"a|b\"}[1m])";
+    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &perr), 0);
+    assert_int_equal(promql_eval_range(NULL, &f.st, ast->root, 0, 1800000, 60000, &r, &err),
+                     TT_EINVAL);
+    assert_non_null(strstr(err.msg, "same labelset"));
+    assert_null(r);
+    promql_ast_free(ast);
+    /* p stops where q starts: one series. */
+    check_range_vs_instant(&f, "rate({__name__=~\"p|q\"}[1m])", 0, 3600000, 60000);
+    q = "rate({__name__=~\"p|q\"}[1m])";
+    assert_int_equal(promql_parse(q, strlen(q), NULL, &ast, &perr), 0);
+    assert_int_equal(promql_eval_range(NULL, &f.st, ast->root, 0, 3600000, 60000, &r, &err), 0);
+    assert_int_equal(r->nseries, 1);
+    assert_true(r->series[0].points[0].t < 1800000);
+    assert_true(r->series[0].points[r->series[0].npoints - 1].t > 3000000);
+    promql_result_free(r);
+    promql_ast_free(ast);
+    promql_memstore_free(f.ms);
+}
+
 /* ---- rollups: range queries answered from rollup points equal raw ------------ */
 
 /* A storage whose select_rollup rolls up the memstore's raw samples (an
@@ -989,4 +1098,5 @@ UNIT_TESTS(cmocka_unit_test(test_info), cmocka_unit_test(test_info_churn_and_err
            cmocka_unit_test(test_aggregation_and_matching), cmocka_unit_test(test_range_query),
            cmocka_unit_test(test_runner_counts), cmocka_unit_test(test_extended_range_selectors),
            cmocka_unit_test(test_rollup_range_queries), cmocka_unit_test(test_stream_workers),
-           cmocka_unit_test(test_annotations))
+           cmocka_unit_test(test_annotations), cmocka_unit_test(test_rows_match_instant),
+           cmocka_unit_test(test_rows_same_labelset))

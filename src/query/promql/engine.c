@@ -266,6 +266,22 @@ static void ref_span(const struct ev *ev, const struct promql_time_mods *m, int6
     *b = sat_sub(hi, off);
 }
 
+/* mark_rows: range queries read the selector or streamed call x (read by
+ * nothing else) from rows: plain selectors are made rows, and agg (when
+ * not NULL) is computed from them. */
+static void mark_rows(struct ev *ev, const struct promql_expr *x, const struct promql_expr *agg)
+{
+    for (size_t i = 0; i < ev->nsels; i++) {
+        struct sel_data *d = &ev->sels[i];
+        if (x->kind == PROMQL_CALL && d->stream == x) {
+            d->agg = agg;
+        } else if (x->kind == PROMQL_VECTOR_SELECTOR && d->vs == x && !x->u.vs.smoothed) {
+            d->plain = 1;
+            d->agg = agg;
+        }
+    }
+}
+
 static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64_t hi)
 {
     int64_t a, b;
@@ -331,7 +347,11 @@ static int prepass(struct ev *ev, const struct promql_expr *e, int64_t lo, int64
     case PROMQL_AGGREGATE:
         if (e->u.agg.param != NULL)
             rc = prepass(ev, e->u.agg.param, lo, hi);
-        return rc ? rc : prepass(ev, e->u.agg.expr, lo, hi);
+        if (rc == 0)
+            rc = prepass(ev, e->u.agg.expr, lo, hi);
+        if (rc == 0 && ev->step > 0 && ev->in_sq == 0 && ev_rows_agg_eligible(e))
+            mark_rows(ev, ev_unparen(e->u.agg.expr), e);
+        return rc;
     case PROMQL_BINARY:
         rc = prepass(ev, e->u.bin.lhs, lo, hi);
         return rc ? rc : prepass(ev, e->u.bin.rhs, lo, hi);
@@ -446,6 +466,8 @@ static int emit_series(void *arg, const struct promql_labels *labels, const int6
         note_non_counter(ev, d, labels);
     if (d->stream != NULL)
         return ev_stream_series(ev, d, labels, ts, vs, n);
+    if (d->plain)
+        return ev_rows_plain_series(ev, d, labels, ts, vs, n);
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
         struct sel_series *ns = promql_arena_alloc(ev->qa, cap * sizeof *ns);
@@ -519,6 +541,8 @@ static int fetch_all(struct ev *ev)
         if (wrc != 0)
             return ev_nomem(ev);
         d->fetched = 1;
+        if (d->agg != NULL && (rc = ev_rows_agg_build(ev, d)) != 0)
+            return rc;
     }
     return 0;
 }
@@ -566,6 +590,8 @@ static int eval_vs(struct ev *ev, const struct promql_expr *e, int64_t t, int ke
 
     out->type = PROMQL_TYPE_VECTOR;
     out->n = 0;
+    if (d != NULL && d->plain && !keep_ts)
+        return ev_rows_plain_step(ev, d, t, out);
     if (d == NULL || d->n == 0)
         return 0;
     out->s = ev_alloc(ev, d->n * sizeof *out->s);
@@ -1221,8 +1247,15 @@ int promql_eval_range(const struct promql_engine_opts *opts, const struct promql
     ev.nsteps = (size_t)((end_ms - start_ms) / step_ms) + 1;
     rc = prepass(&ev, e, start_ms, end_ms);
     if (rc == 0)
+        mark_rows(&ev, ev_unparen(e), NULL);
+    if (rc == 0)
         rc = fetch_all(&ev);
-    for (int64_t t = start_ms; rc == 0 && t <= end_ms; t += step_ms) {
+    /* A query that is a selector, a streamed call or an aggregation of one
+     * is already computed in rows. */
+    int direct = rc == 0 ? ev_rows_result(&ev, e, res) : 0;
+    if (direct < 0)
+        rc = direct;
+    for (int64_t t = start_ms; rc == 0 && !direct && t <= end_ms; t += step_ms) {
         struct val v;
         promql_arena_reset(&ev.sa);
         rc = ev_eval(&ev, e, t, &v);
@@ -1231,14 +1264,14 @@ int promql_eval_range(const struct promql_engine_opts *opts, const struct promql
         if (end_ms - t < step_ms)
             break;
     }
-    if (rc == 0) {
+    if (rc == 0 && !direct) {
         res->type = PROMQL_TYPE_MATRIX;
         res->t = end_ms;
         res->series = promql_arena_alloc(ev.qa, (a.n + 1) * sizeof *res->series);
         if (res->series == NULL)
             rc = ev_nomem(&ev);
     }
-    for (size_t i = 0; rc == 0 && i < a.n; i++) {
+    for (size_t i = 0; rc == 0 && !direct && i < a.n; i++) {
         struct promql_point *p = promql_arena_alloc(ev.qa, a.s[i].n * sizeof *p);
         if (p == NULL) {
             rc = ev_nomem(&ev);
@@ -1250,7 +1283,7 @@ int promql_eval_range(const struct promql_engine_opts *opts, const struct promql
         res->series[i].npoints = a.s[i].n;
         res->nseries++;
     }
-    if (rc == 0)
+    if (rc == 0 && !direct)
         qsort(res->series, res->nseries, sizeof *res->series, cmp_series);
     acc_release(&a);
     teardown(&ev);

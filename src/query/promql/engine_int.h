@@ -57,17 +57,42 @@ struct stream_plan {
     const int64_t *ref; /* in the query arena */
 };
 
-/* Buffers one thread reuses from series to series: a series' clean points
- * and its counter resets. */
+/* Buffers one thread reuses from series to series: a series' points and
+ * its counter resets. */
 struct stream_scratch {
     struct promql_point *p;
     uint32_t *resets;
+    size_t np; /* points in p (ev_stream_copy) */
     size_t cap_p, cap_resets;
 };
 
 /* A pool of threads computing streamed rows while the main thread fetches
  * (eval_stream.c). */
 struct stream_pool;
+
+/* One group of a streamed aggregation (eval_rows.c): its labels, and its
+ * value at each step; first[i] is the index of the group's first row with a
+ * value at step i (UINT32_MAX: the group has none there), which orders the
+ * groups of a step as eval_aggregate does. */
+struct stream_group {
+    struct promql_labels labels;
+    int drop_name;
+    double *v;
+    uint32_t *first;
+};
+
+struct stream_agg {
+    struct stream_group *g;
+    size_t ng;
+    uint32_t *order; /* one step's groups in output order (scratch) */
+};
+
+/* The running value of one group of sum, avg, min, max, count or group at
+ * one step (eval_aggregate's numerics, ev_agg_cell_*). */
+struct agg_cell {
+    double value, mean, c, count;
+    int incremental;
+};
 
 /* The data of one vector selector node, fetched once per query. */
 struct sel_data {
@@ -88,6 +113,15 @@ struct sel_data {
     struct stream_row *rows;
     size_t nrows, caprows;
     struct stream_plan plan; /* plan.ref == NULL: not made yet */
+    /* Range queries: plain (a selector read only by an aggregation or as
+     * the whole query) has the selector itself streamed into rows, the
+     * sample each step's lookback finds (ev_rows_plain_series). agg is the
+     * aggregation (ev_rows_agg_eligible) whose argument is this selector or
+     * its stream; sagg is that aggregation computed from the rows for every
+     * step once they are all in (NULL: evaluated step by step). */
+    int plain;
+    const struct promql_expr *agg;
+    struct stream_agg *sagg;
 };
 
 /* ---- hash table: 64-bit key -> index ------------------------------------------- */
@@ -277,15 +311,30 @@ int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
                       const struct promql_labels *labels, const int64_t *ts, const double *vs,
                       size_t n, double *v, uint8_t *has);
 
+/* ev_stream_copy puts the samples ts/vs[0..n) (as the storage gives them)
+ * in sc as points, for ev_stream_clean. Returns 0 or TT_ENOMEM. */
+int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n);
+/* ev_stream_clean removes the staleness markers from the points
+ * ev_stream_copy put in sc and lists their counter resets there, as
+ * emit_series and note_resets do for kept series; *s describes them
+ * (pointing into sc: valid until sc is next used). */
+void ev_stream_clean(struct stream_scratch *sc, struct sel_series *s);
+
+/* ev_stream_compute_clean is ev_stream_compute from points already cleaned
+ * by ev_stream_clean (src only read). Returns 0 or TT_ENOMEM. */
+int ev_stream_compute_clean(const struct stream_plan *pl, const struct sel_series *src,
+                            const struct promql_labels *labels, double *v, uint8_t *has);
+
 /* stream_scratch_release frees sc's buffers. */
 void stream_scratch_release(struct stream_scratch *sc);
 
 /* stream_pool_new starts nworkers threads (>= 1). Returns 0, TT_ENOMEM or
  * TT_ESYS (a thread could not be started: nothing is left running). */
 int stream_pool_new(struct stream_pool **out, unsigned nworkers);
-/* stream_pool_submit queues the computation of one row: ts/vs are copied,
- * labels, v and has must stay valid (and v, has untouched) until
- * stream_pool_wait has returned; pl is copied (its ref array must stay).
+/* stream_pool_submit queues the computation of one row: ts/vs are copied
+ * (ev_stream_copy), labels, v and has must stay valid (and v,
+ * has untouched) until stream_pool_wait has returned; pl is copied (its ref
+ * array must stay).
  * Returns 1 when queued, 0 when the queue is full (the caller computes the
  * row itself), or TT_ENOMEM. Main thread only. */
 int stream_pool_submit(struct stream_pool *p, const struct stream_plan *pl,
@@ -310,6 +359,52 @@ int64_t ev_rollup_res(const struct ev *ev, const struct sel_data *d, int64_t *lo
  * points (ev_rollup_res said yes). */
 int ev_stream_rollup_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
                             const struct promql_rollup_point *p, size_t n);
+
+/* ev_stream_drop_name: whether the samples of streamed call e drop their
+ * metric name (every function but those that act like offset). */
+int ev_stream_drop_name(const struct promql_expr *e);
+
+/* ---- rows (eval_rows.c) ------------------------------------------------------------ */
+
+/* ev_rows_plain_series appends the row of plain selector d for one fetched
+ * series (labels borrowed; ts, vs as the storage gives them). Returns 0 or
+ * a TT_E* code (recorded). */
+int ev_rows_plain_series(struct ev *ev, struct sel_data *d, const struct promql_labels *labels,
+                         const int64_t *ts, const double *vs, size_t n);
+/* ev_rows_plain_step: plain selector d's vector at step time t. */
+int ev_rows_plain_step(struct ev *ev, const struct sel_data *d, int64_t t, struct val *out);
+/* ev_rows_agg_eligible: 1 when aggregation e can be computed from rows:
+ * sum, avg, min, max, count or group, without a parameter. */
+int ev_rows_agg_eligible(const struct promql_expr *e);
+/* ev_rows_agg_build computes d->agg from d's rows into d->sagg (left NULL
+ * when the per-step evaluation is as good). Returns 0 or TT_ENOMEM
+ * (recorded). */
+int ev_rows_agg_build(struct ev *ev, struct sel_data *d);
+/* ev_rows_agg_step: the streamed aggregation of d at step time t. */
+int ev_rows_agg_step(struct ev *ev, const struct sel_data *d, int64_t t, struct val *out);
+/* ev_rows_result fills res (a MATRIX in the query arena) straight from rows
+ * when range query e is a streamed call, plain selector or streamed
+ * aggregation. Returns 1 when done, 0 when e must be evaluated step by step
+ * (res untouched but for arena memory), or a TT_E* code (recorded). */
+int ev_rows_result(struct ev *ev, const struct promql_expr *e, struct promql_result *res);
+
+/* ev_agg_group_labels: the labels of ls's group in aggregation a, built in
+ * arena ar. Returns 0 or TT_ENOMEM (recorded). */
+int ev_agg_group_labels(struct ev *ev, const struct promql_aggregate *a,
+                        const struct promql_labels *ls, struct promql_arena *ar,
+                        struct promql_labels *out);
+/* ev_agg_cell_first starts cell c of aggregation op with a group's first
+ * value f, ev_agg_cell_add adds another and ev_agg_cell_value gives the
+ * result, exactly as eval_aggregate computes a group (sum, avg, min, max,
+ * count, group). */
+void ev_agg_cell_first(enum promql_aggop op, struct agg_cell *c, double f);
+void ev_agg_cell_add(enum promql_aggop op, struct agg_cell *c, double f);
+double ev_agg_cell_value(enum promql_aggop op, const struct agg_cell *c);
+/* ev_agg_cells_add_row adds row k's values v[i] (where has[i]) to cells
+ * c[i], i < n, starting the cells whose first[i] is UINT32_MAX (first[i]
+ * becomes k): ev_agg_cell_first/add over a whole row. */
+void ev_agg_cells_add_row(enum promql_aggop op, struct agg_cell *c, uint32_t *first, uint32_t k,
+                          const double *v, const uint8_t *has, size_t n);
 
 /* ev_series_id: the sel_series id of the selected series whose label set ls
  * is (the same array, not an equal copy), or UINT32_MAX. */

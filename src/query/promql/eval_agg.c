@@ -130,6 +130,13 @@ static int hdown(struct kheap *h, size_t i0, size_t n)
 static int group_labels(struct ev *ev, const struct promql_aggregate *a,
                         const struct promql_labels *ls, struct promql_labels *out)
 {
+    return ev_agg_group_labels(ev, a, ls, &ev->sa, out);
+}
+
+int ev_agg_group_labels(struct ev *ev, const struct promql_aggregate *a,
+                        const struct promql_labels *ls, struct promql_arena *ar,
+                        struct promql_labels *out)
+{
     promql_lbuilder_reset(&ev->lb, ls);
     if (a->without) {
         for (size_t i = 0; i < a->ngrouping; i++)
@@ -138,7 +145,7 @@ static int group_labels(struct ev *ev, const struct promql_aggregate *a,
     } else {
         promql_lbuilder_keep(&ev->lb, a->grouping, a->ngrouping);
     }
-    if (promql_lbuilder_finish(&ev->lb, &ev->sa, out) != 0)
+    if (promql_lbuilder_finish(&ev->lb, ar, out) != 0)
         return ev_nomem(ev);
     return 0;
 }
@@ -431,6 +438,110 @@ static uint64_t agg_signature(struct ev *ev, const struct promql_expr *e,
     return c->sig[id];
 }
 
+/* The numerics of eval_aggregate below for one group of sum, avg, min,
+ * max, count or group, for aggregations computed from rows (eval_rows.c):
+ * change both together. */
+void ev_agg_cell_first(enum promql_aggop op, struct agg_cell *c, double f)
+{
+    c->value = op == PROMQL_AGG_GROUP ? 1 : f;
+    c->mean = f;
+    c->c = 0;
+    c->count = 1;
+    c->incremental = 0;
+}
+
+void ev_agg_cell_add(enum promql_aggop op, struct agg_cell *c, double f)
+{
+    switch (op) {
+    case PROMQL_AGG_SUM:
+        kahan_inc(f, &c->value, &c->c);
+        break;
+    case PROMQL_AGG_AVG:
+        c->count++;
+        if (!c->incremental) {
+            double nv = c->value, nc = c->c;
+            kahan_inc(f, &nv, &nc);
+            if (!isinf(nv)) {
+                c->value = nv;
+                c->c = nc;
+                break;
+            }
+            c->incremental = 1;
+            c->mean = c->value / (c->count - 1);
+            c->c /= c->count - 1;
+        }
+        {
+            double q = (c->count - 1) / c->count;
+            double m = q * c->mean, cc = q * c->c;
+            kahan_inc(f / c->count, &m, &cc);
+            c->mean = m;
+            c->c = cc;
+        }
+        break;
+    case PROMQL_AGG_MAX:
+        if (c->value < f || isnan(c->value))
+            c->value = f;
+        break;
+    case PROMQL_AGG_MIN:
+        if (c->value > f || isnan(c->value))
+            c->value = f;
+        break;
+    case PROMQL_AGG_COUNT:
+        c->count++;
+        break;
+    default:
+        break;
+    }
+}
+
+void ev_agg_cells_add_row(enum promql_aggop op, struct agg_cell *c, uint32_t *first, uint32_t k,
+                          const double *v, const uint8_t *has, size_t n)
+{
+    /* One loop per operation: the switch stays out of the loop. */
+#define AGG_ROW_LOOP(ADD)                       \
+    for (size_t i = 0; i < n; i++) {            \
+        if (!has[i])                            \
+            continue;                           \
+        if (first[i] == UINT32_MAX) {           \
+            first[i] = k;                       \
+            ev_agg_cell_first(op, &c[i], v[i]); \
+        } else {                                \
+            ADD;                                \
+        }                                       \
+    }
+    switch (op) {
+    case PROMQL_AGG_SUM:
+        AGG_ROW_LOOP(kahan_inc(v[i], &c[i].value, &c[i].c));
+        break;
+    case PROMQL_AGG_COUNT:
+        AGG_ROW_LOOP(c[i].count++);
+        break;
+    case PROMQL_AGG_GROUP:
+        AGG_ROW_LOOP((void)0);
+        break;
+    default:
+        AGG_ROW_LOOP(ev_agg_cell_add(op, &c[i], v[i]));
+        break;
+    }
+#undef AGG_ROW_LOOP
+}
+
+double ev_agg_cell_value(enum promql_aggop op, const struct agg_cell *c)
+{
+    switch (op) {
+    case PROMQL_AGG_AVG:
+        if (c->incremental)
+            return c->mean + c->c;
+        return c->value / c->count + c->c / c->count;
+    case PROMQL_AGG_COUNT:
+        return c->count;
+    case PROMQL_AGG_SUM:
+        return c->value + c->c;
+    default:
+        return c->value;
+    }
+}
+
 int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct val *out)
 {
     const struct promql_aggregate *a = &e->u.agg;
@@ -441,6 +552,9 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
     double param = 0;
     int rc;
 
+    for (size_t i = 0; i < ev->nsels; i++)
+        if (ev->sels[i].agg == e && ev->sels[i].sagg != NULL)
+            return ev_rows_agg_step(ev, &ev->sels[i], t, out);
     memset(&p, 0, sizeof p);
     if (a->param != NULL && (rc = ev_eval(ev, a->param, t, &p)) != 0)
         return rc;

@@ -1275,11 +1275,13 @@ int ev_stream_eligible(const struct promql_expr *e)
            !ma->u.ms.vs->u.vs.smoothed;
 }
 
-/* stream_clean copies the points of ts/vs without staleness markers into
- * sc and lists their counter resets there, as emit_series and note_resets
- * do for kept series. */
-static int stream_clean(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n,
-                        struct sel_series *s)
+int ev_stream_drop_name(const struct promql_expr *e)
+{
+    const struct range_def *def = find_range_def(e->u.call.func->name);
+    return def == NULL || !def->keep_name;
+}
+
+int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n)
 {
     if (n > UINT32_MAX)
         return TT_ENOMEM; /* never with the sample limit's sizes */
@@ -1299,23 +1301,39 @@ static int stream_clean(struct stream_scratch *sc, const int64_t *ts, const doub
         sc->cap_resets = n;
     }
     struct promql_point *p = sc->p;
-    uint32_t *resets = sc->resets;
-    size_t k = 0, nr = 0;
     for (size_t i = 0; i < n; i++) {
-        if (f64_bits(vs[i]) == PROMQL_STALE_NAN_BITS)
-            continue;
-        p[k].t = ts[i];
-        p[k].v = vs[i];
-        if (k > 0 && p[k].v < p[k - 1].v)
-            resets[nr++] = (uint32_t)k;
-        k++;
+        p[i].t = ts[i];
+        p[i].v = vs[i];
+    }
+    sc->np = n;
+    return 0;
+}
+
+void ev_stream_clean(struct stream_scratch *sc, struct sel_series *s)
+{
+    struct promql_point *p = sc->p;
+    uint32_t *resets = sc->resets;
+    size_t n = sc->np, k = n, nr = 0;
+    int stale = 0;
+    /* Staleness markers are rare: look for one before moving anything. */
+    for (size_t i = 0; i < n; i++)
+        stale |= f64_bits(p[i].v) == PROMQL_STALE_NAN_BITS;
+    if (stale) {
+        k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (f64_bits(p[i].v) != PROMQL_STALE_NAN_BITS)
+                p[k++] = p[i];
+    }
+    /* Without branches: a reset is rare but unpredictable. */
+    for (size_t i = 1; i < k; i++) {
+        resets[nr] = (uint32_t)i;
+        nr += p[i].v < p[i - 1].v;
     }
     memset(s, 0, sizeof *s);
     s->all = s->clean = p;
     s->nall = s->nclean = k;
     s->resets = resets;
     s->nresets = nr;
-    return 0;
 }
 
 void stream_scratch_release(struct stream_scratch *sc)
@@ -1329,13 +1347,22 @@ int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
                       const struct promql_labels *labels, const int64_t *ts, const double *vs,
                       size_t n, double *out_v, uint8_t *has)
 {
-    const struct range_def *def = pl->def;
     struct sel_series ss;
+
+    if (ev_stream_copy(sc, ts, vs, n) != 0)
+        return TT_ENOMEM;
+    ev_stream_clean(sc, &ss);
+    return ev_stream_compute_clean(pl, &ss, labels, out_v, has);
+}
+
+int ev_stream_compute_clean(const struct stream_plan *pl, const struct sel_series *src,
+                            const struct promql_labels *labels, double *out_v, uint8_t *has)
+{
+    const struct range_def *def = pl->def;
+    const struct sel_series ss = *src;
     struct val m;
     struct rctx c = { 0 };
 
-    if (stream_clean(sc, ts, vs, n, &ss) != 0)
-        return TT_ENOMEM;
     memset(&m, 0, sizeof m);
     m.type = PROMQL_TYPE_MATRIX;
     m.range_ms = pl->range_ms;

@@ -2,8 +2,9 @@
  * eval_stream.c - the threads that compute streamed range functions
  * (engine_int.h, struct stream_pool) while the main thread fetches.
  *
- * The main thread hands over one series at a time: a copy of its samples,
- * the query's plan and the row (v, has) to fill. Jobs sit in a small ring
+ * The main thread hands over one series at a time: a copy of its samples
+ * as points (ev_stream_copy), the query's plan and the row (v, has) to
+ * fill. Jobs sit in a small ring
  * of slots, filled in order at head and taken in order at tail; a slot is
  * FREE, FILLING (the main thread copies into it), READY or BUSY (a thread
  * computes it). Workers take READY slots; when the slot at head is not FREE
@@ -32,9 +33,7 @@ struct job {
     int state;
     struct stream_plan pl;
     struct promql_labels labels;
-    int64_t *ts;
-    double *vs;
-    size_t n, cap;
+    struct stream_scratch sc; /* the series' points (ev_stream_copy) */
     double *v;
     uint8_t *has;
 };
@@ -42,7 +41,6 @@ struct job {
 struct worker {
     struct stream_pool *p;
     pthread_t th;
-    struct stream_scratch sc;
 };
 
 struct stream_pool {
@@ -56,7 +54,6 @@ struct stream_pool {
     int err; /* first failure of a job since the last wait */
     unsigned nworkers;
     struct worker w[POOL_MAX_WORKERS];
-    struct stream_scratch sc; /* the main thread's, when it helps */
 };
 
 /* take_locked: the READY slot at tail (now BUSY), or NULL. */
@@ -71,9 +68,11 @@ static struct job *take_locked(struct stream_pool *p)
 }
 
 /* run computes j outside the lock, then frees its slot. */
-static void run(struct stream_pool *p, struct job *j, struct stream_scratch *sc)
+static void run(struct stream_pool *p, struct job *j)
 {
-    int rc = ev_stream_compute(&j->pl, sc, &j->labels, j->ts, j->vs, j->n, j->v, j->has);
+    struct sel_series ss;
+    ev_stream_clean(&j->sc, &ss);
+    int rc = ev_stream_compute_clean(&j->pl, &ss, &j->labels, j->v, j->has);
     pthread_mutex_lock(&p->mu);
     if (rc != 0 && p->err == 0)
         p->err = rc;
@@ -97,7 +96,7 @@ static void *worker_main(void *arg)
             continue;
         }
         pthread_mutex_unlock(&p->mu);
-        run(p, j, &w->sc);
+        run(p, j);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -155,36 +154,18 @@ int stream_pool_submit(struct stream_pool *p, const struct stream_plan *pl,
     p->head++;
     p->busy++;
     pthread_mutex_unlock(&p->mu);
-    /* The slot is this thread's until it is READY. */
+    /* The slot is this thread's until it is READY. The samples go over
+     * as points, the form the worker computes from. */
     int rc = 1;
-    if (n > j->cap) {
-        int64_t *nt = realloc(j->ts, n * sizeof *nt);
-        if (nt != NULL)
-            j->ts = nt;
-        double *nv = nt != NULL ? realloc(j->vs, n * sizeof *nv) : NULL;
-        if (nv != NULL) {
-            j->vs = nv;
-            j->cap = n;
-        } else {
-            rc = TT_ENOMEM;
-        }
-    }
-    if (rc == 1) {
-        memcpy(j->ts, ts, n * sizeof *ts);
-        memcpy(j->vs, vs, n * sizeof *vs);
-        j->n = n;
-        j->pl = *pl;
-        j->labels = *labels;
-        j->v = v;
-        j->has = has;
-    } else {
+    if (ev_stream_copy(&j->sc, ts, vs, n) != 0) {
         /* Nothing to compute: an empty series gives a row with no value. */
-        j->n = 0;
-        j->pl = *pl;
-        j->labels = *labels;
-        j->v = v;
-        j->has = has;
+        rc = TT_ENOMEM;
+        j->sc.np = 0;
     }
+    j->pl = *pl;
+    j->labels = *labels;
+    j->v = v;
+    j->has = has;
     pthread_mutex_lock(&p->mu);
     j->state = SLOT_READY;
     pthread_cond_signal(&p->ready);
@@ -202,7 +183,7 @@ int stream_pool_wait(struct stream_pool *p)
             continue;
         }
         pthread_mutex_unlock(&p->mu);
-        run(p, j, &p->sc);
+        run(p, j);
         pthread_mutex_lock(&p->mu);
     }
     int rc = p->err;
@@ -222,13 +203,8 @@ void stream_pool_free(struct stream_pool *p)
     for (unsigned i = 0; i < p->nworkers; i++)
         pthread_join(p->w[i].th, NULL);
     /* Stopped workers leave READY jobs behind only when nobody waited. */
-    for (size_t i = 0; i < POOL_SLOTS; i++) {
-        free(p->slot[i].ts);
-        free(p->slot[i].vs);
-    }
-    for (unsigned i = 0; i < POOL_MAX_WORKERS; i++)
-        stream_scratch_release(&p->w[i].sc);
-    stream_scratch_release(&p->sc);
+    for (size_t i = 0; i < POOL_SLOTS; i++)
+        stream_scratch_release(&p->slot[i].sc);
     pthread_cond_destroy(&p->done);
     pthread_cond_destroy(&p->ready);
     pthread_mutex_destroy(&p->mu);
