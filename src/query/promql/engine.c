@@ -428,6 +428,30 @@ uint32_t ev_series_id(const struct ev *ev, const struct promql_labels *ls)
     return *slot;
 }
 
+struct stream_row *ev_stream_row_new(struct ev *ev, struct sel_data *d,
+                                     const struct promql_labels *labels)
+{
+    uint32_t id;
+    if (d->nrows == d->caprows) {
+        size_t cap = d->caprows ? d->caprows * 2 : 16;
+        struct stream_row *nr = promql_arena_alloc_raw(ev->qa, cap * sizeof *nr);
+        if (nr == NULL)
+            return NULL;
+        copy_n(nr, d->rows, d->nrows * sizeof *nr);
+        d->rows = nr;
+        d->caprows = cap;
+    }
+    struct stream_row *row = &d->rows[d->nrows];
+    row->v = promql_arena_alloc_raw(ev->qa, ev->nsteps * sizeof *row->v);
+    row->has = promql_arena_alloc_raw(ev->qa, ev->nsteps);
+    if (row->v == NULL || row->has == NULL ||
+        promql_labels_copy(ev->qa, labels, &row->labels) != 0 ||
+        ev_register_labels(ev, &row->labels, &id) != 0)
+        return NULL;
+    d->nrows++;
+    return row;
+}
+
 /* note_non_counter: rate() and increase() of a metric whose name does not
  * end in _total, _sum, _count or _bucket get an info annotation. */
 static void note_non_counter(struct ev *ev, const struct sel_data *d,

@@ -348,6 +348,12 @@ int stream_pool_wait(struct stream_pool *p);
  * queued) and frees p (NULL is fine). */
 void stream_pool_free(struct stream_pool *p);
 
+/* ev_stream_row_new appends a row for one series to d (its per-step values
+ * and flags allocated in the query arena, the labels copied and registered
+ * for ev_series_id) and returns it, or NULL when out of memory. */
+struct stream_row *ev_stream_row_new(struct ev *ev, struct sel_data *d,
+                                     const struct promql_labels *labels);
+
 /* ev_rollup_res: the rollup resolution (ms) at which d->stream can be
  * computed exactly from rollups over every step of the range query, or 0
  * (not a rollup-able function, range under an hour, windows not on

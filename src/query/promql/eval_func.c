@@ -1420,27 +1420,12 @@ int ev_stream_series(struct ev *ev, struct sel_data *d, const struct promql_labe
                      const int64_t *ts, const double *vs, size_t n)
 {
     struct stream_row *row;
-    uint32_t id;
 
     if (d->plan.ref == NULL && stream_plan_make(ev, d) != 0)
         return ev_nomem(ev);
-    if (d->nrows == d->caprows) {
-        size_t cap = d->caprows ? d->caprows * 2 : 16;
-        struct stream_row *nr = promql_arena_alloc_raw(ev->qa, cap * sizeof *nr);
-        if (nr == NULL)
-            return ev_nomem(ev);
-        copy_n(nr, d->rows, d->nrows * sizeof *nr);
-        d->rows = nr;
-        d->caprows = cap;
-    }
-    row = &d->rows[d->nrows];
-    row->v = promql_arena_alloc_raw(ev->qa, ev->nsteps * sizeof *row->v);
-    row->has = promql_arena_alloc_raw(ev->qa, ev->nsteps);
-    if (row->v == NULL || row->has == NULL ||
-        promql_labels_copy(ev->qa, labels, &row->labels) != 0 ||
-        ev_register_labels(ev, &row->labels, &id) != 0)
+    row = ev_stream_row_new(ev, d, labels);
+    if (row == NULL)
         return ev_nomem(ev);
-    d->nrows++;
     /* From the second series on, rows go to the workers while this thread
      * fetches the next series; when they are all busy it computes the row
      * itself. Each row is computed by one thread from its own series alone,
@@ -1526,23 +1511,8 @@ int ev_stream_rollup_series(struct ev *ev, struct sel_data *d, const struct prom
     const struct promql_expr *ma = ev_unparen(e->u.call.args[0]);
     const struct promql_time_mods *mods = &ma->u.ms.vs->u.vs.mods;
     int64_t range_ms = ev_dur(ev, ma->u.ms.range_ms, ma->u.ms.range_expr);
-    uint32_t id;
-
-    if (d->nrows == d->caprows) {
-        size_t cap = d->caprows ? d->caprows * 2 : 16;
-        struct stream_row *nr = promql_arena_alloc_raw(ev->qa, cap * sizeof *nr);
-        if (nr == NULL)
-            return ev_nomem(ev);
-        copy_n(nr, d->rows, d->nrows * sizeof *nr);
-        d->rows = nr;
-        d->caprows = cap;
-    }
-    struct stream_row *row = &d->rows[d->nrows];
-    row->v = promql_arena_alloc_raw(ev->qa, ev->nsteps * sizeof *row->v);
-    row->has = promql_arena_alloc_raw(ev->qa, ev->nsteps);
-    if (row->v == NULL || row->has == NULL ||
-        promql_labels_copy(ev->qa, labels, &row->labels) != 0 ||
-        ev_register_labels(ev, &row->labels, &id) != 0)
+    struct stream_row *row = ev_stream_row_new(ev, d, labels);
+    if (row == NULL)
         return ev_nomem(ev);
     /* The window (r - range, r] is the rows a..b-1 (r and range are
      * multiples of the resolution, so rows are whole inside or outside). */
@@ -1592,7 +1562,6 @@ int ev_stream_rollup_series(struct ev *ev, struct sel_data *d, const struct prom
         }
         row->v[i] = v;
     }
-    d->nrows++;
     return 0;
 }
 

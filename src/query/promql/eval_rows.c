@@ -25,7 +25,6 @@ int ev_rows_plain_series(struct ev *ev, struct sel_data *d, const struct promql_
 {
     const struct promql_time_mods *mods = &d->vs->u.vs.mods;
     struct stream_row *row;
-    uint32_t id;
 
     if (d->plan.ref == NULL) {
         int64_t *ref = promql_arena_alloc_raw(ev->qa, (ev->nsteps + 1) * sizeof *ref);
@@ -36,23 +35,9 @@ int ev_rows_plain_series(struct ev *ev, struct sel_data *d, const struct promql_
         d->plan.nsteps = ev->nsteps;
         d->plan.ref = ref;
     }
-    if (d->nrows == d->caprows) {
-        size_t cap = d->caprows ? d->caprows * 2 : 16;
-        struct stream_row *nr = promql_arena_alloc_raw(ev->qa, cap * sizeof *nr);
-        if (nr == NULL)
-            return ev_nomem(ev);
-        copy_n(nr, d->rows, d->nrows * sizeof *nr);
-        d->rows = nr;
-        d->caprows = cap;
-    }
-    row = &d->rows[d->nrows];
-    row->v = promql_arena_alloc_raw(ev->qa, ev->nsteps * sizeof *row->v);
-    row->has = promql_arena_alloc_raw(ev->qa, ev->nsteps);
-    if (row->v == NULL || row->has == NULL ||
-        promql_labels_copy(ev->qa, labels, &row->labels) != 0 ||
-        ev_register_labels(ev, &row->labels, &id) != 0)
+    row = ev_stream_row_new(ev, d, labels);
+    if (row == NULL)
         return ev_nomem(ev);
-    d->nrows++;
     /* What eval_vs finds at each step: the last sample at or before the
      * reference time, unless it is older than the lookback or a staleness
      * marker. Reference times only move forward with the steps. */
