@@ -82,26 +82,54 @@ static int emit_series(void *arg, const struct labels *ls, const int64_t *ts, co
     return c->emit(c->arg, &pls, ts, vs, n);
 }
 
+#define STACK_MATCHERS 16
+
+/* select_begin finds the store (TT_ESTATE while it opens) and compiles m
+ * into *ms (stack, when it holds them, or an allocation); release with
+ * select_end. */
+static int select_begin(void *ctx, const struct promql_matcher *m, size_t nm,
+                        struct matcher *stack[STACK_MATCHERS], struct matcher ***ms, struct db **d,
+                        char *err, size_t errlen)
+{
+    *ms = NULL;
+    if (!(*d = server_store_db(ctx))) {
+        snprintf(err, errlen, "the store is opening (WAL replay): try again shortly");
+        return TT_ESTATE;
+    }
+    struct matcher **v = nm > STACK_MATCHERS ? calloc(nm, sizeof *v) : stack;
+    if (v == NULL)
+        return TT_ENOMEM;
+    int rc = store_matchers_compile(m, nm, v, err, errlen);
+    if (rc != 0) {
+        if (v != stack)
+            free(v);
+        return rc;
+    }
+    *ms = v;
+    return 0;
+}
+
+static void select_end(struct matcher *stack[STACK_MATCHERS], struct matcher **ms, size_t nm)
+{
+    if (ms == NULL)
+        return;
+    store_matchers_free(ms, nm);
+    if (ms != stack)
+        free(ms);
+}
+
 static int db_storage_select(void *ctx, const struct promql_matcher *m, size_t nm, int64_t mint_ms,
                              int64_t maxt_ms, promql_series_fn emit, void *arg, char *err,
                              size_t errlen)
 {
-    struct db *d = server_store_db(ctx);
-    if (!d) {
-        snprintf(err, errlen, "the store is opening (WAL replay): try again shortly");
-        return TT_ESTATE;
-    }
-    struct matcher *stack[16], **ms = stack;
-    if (nm > 16 && !(ms = calloc(nm, sizeof *ms)))
-        return TT_ENOMEM;
+    struct matcher *stack[STACK_MATCHERS], **ms;
+    struct db *d;
+    int rc = select_begin(ctx, m, nm, stack, &ms, &d, err, errlen);
+    if (rc != 0)
+        return rc;
     struct emit_ctx c = { emit, arg, NULL, 0 };
-    int rc = store_matchers_compile(m, nm, ms, err, errlen);
-    if (rc == 0) {
-        rc = db_select(d, ms, nm, mint_ms, maxt_ms, 0, emit_series, &c, err, errlen);
-        store_matchers_free(ms, nm);
-    }
-    if (ms != stack)
-        free(ms);
+    rc = db_select(d, ms, nm, mint_ms, maxt_ms, 0, emit_series, &c, err, errlen);
+    select_end(stack, ms, nm);
     free(c.pl);
     return rc;
 }
@@ -144,22 +172,14 @@ static int db_storage_select_rollup(void *ctx, const struct promql_matcher *m, s
                                     int64_t mint_ms, int64_t maxt_ms, int64_t res_ms,
                                     promql_rollup_fn emit, void *arg, char *err, size_t errlen)
 {
-    struct db *d = server_store_db(ctx);
-    if (!d) {
-        snprintf(err, errlen, "the store is opening (WAL replay): try again shortly");
-        return TT_ESTATE;
-    }
-    struct matcher *stack[16], **ms = stack;
-    if (nm > 16 && !(ms = calloc(nm, sizeof *ms)))
-        return TT_ENOMEM;
+    struct matcher *stack[STACK_MATCHERS], **ms;
+    struct db *d;
+    int rc = select_begin(ctx, m, nm, stack, &ms, &d, err, errlen);
+    if (rc != 0)
+        return rc;
     struct rollup_ctx c = { { NULL, arg, NULL, 0 }, emit, NULL, 0 };
-    int rc = store_matchers_compile(m, nm, ms, err, errlen);
-    if (rc == 0) {
-        rc = db_select_rollup(d, ms, nm, mint_ms, maxt_ms, res_ms, emit_rollup, &c, err, errlen);
-        store_matchers_free(ms, nm);
-    }
-    if (ms != stack)
-        free(ms);
+    rc = db_select_rollup(d, ms, nm, mint_ms, maxt_ms, res_ms, emit_rollup, &c, err, errlen);
+    select_end(stack, ms, nm);
     free(c.e.pl);
     free(c.p);
     return rc;
