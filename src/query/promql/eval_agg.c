@@ -19,8 +19,8 @@
 
 struct group {
     struct promql_labels labels;
-    int seen, drop_name, incremental;
-    double value, mean, c, count;
+    int seen, drop_name;
+    struct agg_cell cell; /* the running value (ev_agg_cell_* for the common ops) */
     /* quantile, topk, bottomk: indexes of member samples */
     size_t *idx;
     size_t n, cap;
@@ -438,9 +438,9 @@ static uint64_t agg_signature(struct ev *ev, const struct promql_expr *e,
     return c->sig[id];
 }
 
-/* The numerics of eval_aggregate below for one group of sum, avg, min,
- * max, count or group, for aggregations computed from rows (eval_rows.c):
- * change both together. */
+/* The numerics of sum, avg, min, max, count and group for one group, shared
+ * by eval_aggregate below and the aggregations computed from rows
+ * (eval_rows.c), so both give the same bits. */
 void ev_agg_cell_first(enum promql_aggop op, struct agg_cell *c, double f)
 {
     c->value = op == PROMQL_AGG_GROUP ? 1 : f;
@@ -600,21 +600,10 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
             if ((rc = group_labels(ev, a, &s->labels, &gr->labels)) != 0)
                 goto out;
             gr->seen = 1;
-            gr->value = f;
-            gr->mean = f;
-            gr->count = 1;
             gr->drop_name = s->drop_name;
-            switch (a->op) {
-            case PROMQL_AGG_STDDEV:
-            case PROMQL_AGG_STDVAR:
-                gr->value = (isnan(f) || isinf(f)) ? NAN : 0;
-                break;
-            case PROMQL_AGG_GROUP:
-                gr->value = 1;
-                break;
-            default:
-                break;
-            }
+            ev_agg_cell_first(a->op, &gr->cell, f);
+            if (a->op == PROMQL_AGG_STDDEV || a->op == PROMQL_AGG_STDVAR)
+                gr->cell.value = (isnan(f) || isinf(f)) ? NAN : 0;
             order[i] = *slot;
             continue;
         }
@@ -623,51 +612,17 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
         if (s->drop_name)
             gr->drop_name = 1;
         switch (a->op) {
-        case PROMQL_AGG_SUM:
-            kahan_inc(f, &gr->value, &gr->c);
-            break;
-        case PROMQL_AGG_AVG:
-            gr->count++;
-            if (!gr->incremental) {
-                double nv = gr->value, nc = gr->c;
-                kahan_inc(f, &nv, &nc);
-                if (!isinf(nv)) {
-                    gr->value = nv;
-                    gr->c = nc;
-                    break;
-                }
-                gr->incremental = 1;
-                gr->mean = gr->value / (gr->count - 1);
-                gr->c /= gr->count - 1;
-            }
-            {
-                double q = (gr->count - 1) / gr->count;
-                double m = q * gr->mean, c = q * gr->c;
-                kahan_inc(f / gr->count, &m, &c);
-                gr->mean = m;
-                gr->c = c;
-            }
-            break;
-        case PROMQL_AGG_MAX:
-            if (gr->value < f || isnan(gr->value))
-                gr->value = f;
-            break;
-        case PROMQL_AGG_MIN:
-            if (gr->value > f || isnan(gr->value))
-                gr->value = f;
-            break;
-        case PROMQL_AGG_COUNT:
-            gr->count++;
-            break;
         case PROMQL_AGG_STDDEV:
         case PROMQL_AGG_STDVAR: {
-            gr->count++;
-            double delta = f - gr->mean;
-            gr->mean += delta / gr->count;
-            gr->value += delta * (f - gr->mean);
+            struct agg_cell *c = &gr->cell;
+            c->count++;
+            double delta = f - c->mean;
+            c->mean += delta / c->count;
+            c->value += delta * (f - c->mean);
             break;
         }
         default:
+            ev_agg_cell_add(a->op, &gr->cell, f);
             break;
         }
     }
@@ -687,31 +642,23 @@ int eval_aggregate(struct ev *ev, const struct promql_expr *e, int64_t t, struct
         for (size_t i = 0; i < in.n; i++)
             qv[fill[order[i]]++] = in.s[i].v;
         for (size_t gi = 0; gi < ng; gi++)
-            g[gi].value = eval_quantile(param, qv + start[gi], start[gi + 1] - start[gi]);
+            g[gi].cell.value = eval_quantile(param, qv + start[gi], start[gi + 1] - start[gi]);
     }
     for (size_t gi = 0; gi < ng; gi++) {
         struct group *gr = &g[gi];
-        double v = gr->value;
+        double v;
         switch (a->op) {
-        case PROMQL_AGG_AVG:
-            if (gr->incremental)
-                v = gr->mean + gr->c;
-            else
-                v = gr->value / gr->count + gr->c / gr->count;
-            break;
-        case PROMQL_AGG_COUNT:
-            v = gr->count;
-            break;
         case PROMQL_AGG_STDVAR:
-            v = gr->value / gr->count;
+            v = gr->cell.value / gr->cell.count;
             break;
         case PROMQL_AGG_STDDEV:
-            v = sqrt(gr->value / gr->count);
+            v = sqrt(gr->cell.value / gr->cell.count);
             break;
-        case PROMQL_AGG_SUM:
-            v = gr->value + gr->c;
+        case PROMQL_AGG_QUANTILE:
+            v = gr->cell.value;
             break;
         default:
+            v = ev_agg_cell_value(a->op, &gr->cell);
             break;
         }
         struct promql_sample *o = &out->s[out->n++];
