@@ -84,6 +84,7 @@ struct wal {
     uint64_t fail_lo, fail_hi; /* LSNs in (fail_lo, fail_hi] lost to a failed fdatasync */
     char fail_msg[160];
     int syncing;
+    int waiters;              /* threads in wal_wait: a lone one does not wait for the window */
     int pending;              /* written_lsn > durable_lsn */
     int64_t pending_since_ns; /* monotonic time of the oldest unsynced write */
     int need_rotate;
@@ -474,7 +475,10 @@ static int sync_upto(struct wal *w, uint64_t lsn, uint32_t window_ms, char *err,
             continue;
         }
         w->syncing = 1;
-        if (window_ms > 0 && w->pending) {
+        /* Group commit: with other commits waiting too, gather what arrives
+         * within the window into one fdatasync; a lone commit is synced at
+         * once (what arrives during its fdatasync is gathered by the next). */
+        if (window_ms > 0 && w->pending && w->waiters > 1) {
             int64_t deadline = w->pending_since_ns + (int64_t)window_ms * TT_NS_PER_MS;
             struct timespec ts;
             abs_deadline(deadline, &ts);
@@ -534,7 +538,9 @@ int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen)
                 w->written_lsn);
         rc = TT_EINVAL;
     } else if (w->o.sync != WAL_SYNC_INTERVAL) {
+        w->waiters++;
         rc = sync_upto(w, lsn, w->o.sync == WAL_SYNC_BATCH ? w->o.batch_window_ms : 0, err, errlen);
+        w->waiters--;
     }
     pthread_mutex_unlock(&w->mu);
     return rc;

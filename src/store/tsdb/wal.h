@@ -36,7 +36,9 @@ enum wal_sync_policy {
     WAL_SYNC_ALWAYS = 1,
     /* Group commit: wal_append returns once the batch is in the page cache;
      * wal_wait(lsn) returns after one fdatasync shared by every append that
-     * arrived within batch_window_ms. Acknowledge the client after wal_wait. */
+     * arrived within batch_window_ms while other commits were waiting (a
+     * lone commit is synced at once; appends that arrive during an
+     * fdatasync share the next one). Acknowledge the client after wal_wait. */
     WAL_SYNC_BATCH = 2,
     /* A background thread fdatasyncs every interval_ms (never if 0, only on
      * rotation, checkpoint and close); wal_wait does not wait. A crash of the
