@@ -152,7 +152,8 @@ static int parse_size(const char *s, uint64_t *out)
 }
 
 /* apply_store_setting applies one store setting (retention, retention_size,
- * out_of_order_window, rollup_after, maintenance_interval) from the file or the command
+ * out_of_order_window, wal_sync, wal_sync_interval, wal_batch_window,
+ * rollup_after, maintenance_interval) from the file or the command
  * line: 0, -1 (bad value), 1 (not a store setting). */
 static int apply_store_setting(struct server_opts *o, const char *key, const char *val)
 {
@@ -167,6 +168,23 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         if (parse_duration_ms(val, &ms) != 0)
             return -1;
         o->db.head.ooo_window_ms = ms;
+    } else if (strcmp(key, "wal_sync") == 0) {
+        if (strcmp(val, "always") == 0)
+            o->db.head.wal.sync = WAL_SYNC_ALWAYS;
+        else if (strcmp(val, "batch") == 0)
+            o->db.head.wal.sync = WAL_SYNC_BATCH;
+        else if (strcmp(val, "interval") == 0)
+            o->db.head.wal.sync = WAL_SYNC_INTERVAL;
+        else
+            return -1;
+    } else if (strcmp(key, "wal_sync_interval") == 0) {
+        if (parse_duration_ms(val, &ms) != 0 || ms > 3600000)
+            return -1;
+        o->db.head.wal.interval_ms = (uint32_t)ms;
+    } else if (strcmp(key, "wal_batch_window") == 0) {
+        if (parse_duration_ms(val, &ms) != 0 || ms > 10000)
+            return -1;
+        o->db.head.wal.batch_window_ms = (uint32_t)ms;
     } else if (strcmp(key, "rollup_after") == 0) {
         if (parse_duration_ms(val, &ms) != 0)
             return -1;
