@@ -129,6 +129,18 @@ set +e
 rc=$?
 set -e
 [[ $rc == 2 ]] || fail "unknown flag: exit $rc"
+# Bad store settings name the file and line (and a bad flag value is a usage error).
+printf 'retention = 15d\nwal_sync = sometimes\n' >"$work/bad.conf"
+set +e
+"$tt" server --config "$work/bad.conf" --data "$work/other" --http 127.0.0.1:0 2>"$work/bad.err"
+rc=$?
+"$tt" server --retention 5x --data "$work/other" --http 127.0.0.1:0 2>"$work/bad2.err"
+rc2=$?
+set -e
+[[ $rc == 1 ]] || fail "bad wal_sync: exit $rc"
+grep -q "bad.conf:2: bad value 'sometimes' for 'wal_sync'" "$work/bad.err" || fail "message: $(cat "$work/bad.err")"
+[[ $rc2 == 2 ]] || fail "bad --retention: exit $rc2"
+grep -q "bad --retention '5x'" "$work/bad2.err" || fail "message: $(cat "$work/bad2.err")"
 
 # 4. SIGTERM: a clean exit 0 within 2 s.
 kill -TERM "$pid"
