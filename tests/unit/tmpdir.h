@@ -27,8 +27,9 @@ static inline void rm_rf(const char *path)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-        rm_rf(p);
+        int k = snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+        if (k > 0 && (size_t)k < sizeof p)
+            rm_rf(p);
     }
     closedir(d);
     rmdir(path);
