@@ -6,10 +6,13 @@
  * mapped index), skips by each chunk's mint/maxt without reading pages, and
  * decodes one chunk at a time into its own arrays. Pages come through the
  * cache of the series set: a small LRU of decompressed pages shared by the
- * set's iterators (one thread), so a query over many series decompresses a
- * page once, not once per series. Each iterator also pins the last page it
- * took for timestamps and for values, so a page that several of its chunks
- * point into is decompressed once per iterator even when other iterators
+ * set's iterators (one thread), backed by the block's page cache shared by
+ * every query (page_cache.h), so a page is checked and decompressed once
+ * while it stays there. The set also remembers the last timestamp column it
+ * decoded: series of one scrape target share theirs. Each iterator also pins
+ * the last page it took for timestamps and for values, so a page that
+ * several of its chunks point into is decompressed once per iterator even
+ * when other iterators
  * push it out of the LRU. A page is checked (header against the page table,
  * CRC32C, decompressed size) when it is loaded; decoded timestamps must fall
  * exactly on the chunk's mint and maxt and increase, so damage the CRC cannot
