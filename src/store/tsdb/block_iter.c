@@ -12,9 +12,9 @@
  * decoded: series of one scrape target share theirs. Each iterator also pins
  * the last page it took for timestamps and for values, so a page that
  * several of its chunks point into is decompressed once per iterator even
- * when other iterators
- * push it out of the LRU. A page is checked (header against the page table,
- * CRC32C, decompressed size) when it is loaded; decoded timestamps must fall
+ * when other iterators push it out of the LRU. A page is checked (header
+ * against the page table, CRC32C, decompressed size) when it is loaded;
+ * decoded timestamps must fall
  * exactly on the chunk's mint and maxt and increase, so damage the CRC cannot
  * see still cannot make an iterator return samples out of order.
  */
