@@ -32,6 +32,25 @@ struct rctx {
     int smoothed; /* ... and which */
     /* The selected series the window lies in (its clean points), or NULL. */
     const struct sel_series *src;
+    /* Streamed rows only: what extrapolated() computed for earlier steps of
+     * the series, or NULL. */
+    struct rate_memo *memo;
+};
+
+/* The divisions of extrapolated() for one series over the steps of a range
+ * query. Regular scrapes make the window's offsets from its edges, its
+ * sample count and so the extrapolation factor repeat from step to step;
+ * a repeated input gives the remembered quotient, the very value the
+ * division would. */
+struct rate_memo {
+    int64_t d[3]; /* ms offsets converted to seconds: start, end, sampled */
+    double q[3];
+    int64_t avg_d;
+    size_t avg_n;
+    double avg;
+    uint64_t fkey[3]; /* bits of sampled, to_start, to_end */
+    double factor;
+    unsigned have; /* bits 0-2: q[i]; 3: avg; 4: factor */
 };
 
 typedef int (*range_fn)(const struct rctx *c, const struct promql_series *s, double *out);
@@ -174,28 +193,70 @@ static int extrapolated(const struct rctx *c, const struct promql_series *s, dou
             if (p[i].v < p[i - 1].v)
                 result += p[i - 1].v;
     }
-    double to_start = (double)(p[0].t - range_start) / 1000;
-    double to_end = (double)(range_end - p[n - 1].t) / 1000;
-    double sampled = (double)(p[n - 1].t - p[0].t) / 1000;
-    double avg = sampled / (double)(n - 1);
+    struct rate_memo *mm = c->memo;
+    int64_t d_start = p[0].t - range_start, d_end = range_end - p[n - 1].t;
+    int64_t d_sampled = p[n - 1].t - p[0].t;
+    double to_start, to_end, sampled, avg;
+    if (mm == NULL) {
+        to_start = (double)d_start / 1000;
+        to_end = (double)d_end / 1000;
+        sampled = (double)d_sampled / 1000;
+        avg = sampled / (double)(n - 1);
+    } else {
+        const int64_t d[3] = { d_start, d_end, d_sampled };
+        for (int i = 0; i < 3; i++)
+            if (!(mm->have & (1u << i)) || mm->d[i] != d[i]) {
+                mm->d[i] = d[i];
+                mm->q[i] = (double)d[i] / 1000;
+                mm->have |= 1u << i;
+            }
+        to_start = mm->q[0];
+        to_end = mm->q[1];
+        sampled = mm->q[2];
+        if (!(mm->have & 8u) || mm->avg_d != d_sampled || mm->avg_n != n) {
+            mm->avg_d = d_sampled;
+            mm->avg_n = n;
+            mm->avg = sampled / (double)(n - 1);
+            mm->have |= 8u;
+        }
+        avg = mm->avg;
+    }
     double threshold = avg * 1.1;
 
     if (to_start >= threshold)
         to_start = avg / 2;
-    if (is_counter) {
-        double to_zero = to_start;
-        if (result > 0 && p[0].v >= 0)
-            to_zero = sampled * (p[0].v / result);
-        if (to_zero < to_start)
-            to_start = to_zero;
+    if (is_counter && result > 0 && p[0].v >= 0) {
+        /* to_zero = sampled * (p[0].v / result) only matters when below
+         * to_start; when p[0].v * sampled exceeds 2 * result * to_start
+         * (both normal), the rounded to_zero is above to_start whatever
+         * the rounding, and the division can be skipped. */
+        double a = p[0].v * sampled;
+        if (!(a > 2 * result * to_start && a >= 0x1p-1000)) {
+            double to_zero = sampled * (p[0].v / result);
+            if (to_zero < to_start)
+                to_start = to_zero;
+        }
     }
     if (to_end >= threshold)
         to_end = avg / 2;
-    double factor = 1.0;
-    if (sampled != 0)
-        factor = (sampled + to_start + to_end) / sampled;
-    if (is_rate)
-        factor /= (double)c->m->range_ms / 1000;
+    double factor;
+    if (mm != NULL && (mm->have & 16u) && mm->fkey[0] == f64_bits(sampled) &&
+        mm->fkey[1] == f64_bits(to_start) && mm->fkey[2] == f64_bits(to_end)) {
+        factor = mm->factor;
+    } else {
+        factor = 1.0;
+        if (sampled != 0)
+            factor = (sampled + to_start + to_end) / sampled;
+        if (is_rate)
+            factor /= (double)c->m->range_ms / 1000;
+        if (mm != NULL) {
+            mm->fkey[0] = f64_bits(sampled);
+            mm->fkey[1] = f64_bits(to_start);
+            mm->fkey[2] = f64_bits(to_end);
+            mm->factor = factor;
+            mm->have |= 16u;
+        }
+    }
     *out = result * factor;
     return 1;
 }
@@ -1363,11 +1424,13 @@ int ev_stream_compute_clean(const struct stream_plan *pl, const struct sel_serie
     struct val m;
     struct rctx c = { 0 };
 
+    struct rate_memo memo = { 0 };
     memset(&m, 0, sizeof m);
     m.type = PROMQL_TYPE_MATRIX;
     m.range_ms = pl->range_ms;
     c.m = &m;
     c.src = &ss;
+    c.memo = &memo;
     /* What ev_eval_ms and eval_range_fn do at each step. The reference
      * time only moves forward with the steps (t - offset, or a fixed @),
      * so the window's edges a (first point > r - range) and b (first

@@ -120,6 +120,11 @@ int block_open_mem(struct block **out, const char *name, const void *meta, size_
                    const void *rollups, size_t rollups_len, char *err, size_t errlen);
 /* block_close unmaps and frees b (NULL is fine). */
 void block_close(struct block *b);
+/* block_set_page_cache makes b's readers share decompressed pages through
+ * pc (borrowed: it must outlive b and every series set of b). Call once,
+ * before b is read. */
+struct page_cache;
+void block_set_page_cache(struct block *b, struct page_cache *pc);
 /* block_get_meta: b's meta (valid until block_close). */
 const struct block_meta *block_get_meta(const struct block *b);
 /* block_dir: the directory b was opened from. */

@@ -100,6 +100,10 @@ struct block {
     uint32_t nnames, npairs;
     struct bname *names;
     struct bpair *pairs;
+    /* Decompressed pages shared across readers (block_set_page_cache), or
+     * NULL; pc_serial names this block's pages in it. */
+    struct page_cache *pc;
+    uint64_t pc_serial;
 };
 
 /* One chunk reference decoded from a series record (or a rollup segment). */

@@ -6,12 +6,15 @@
  * mapped index), skips by each chunk's mint/maxt without reading pages, and
  * decodes one chunk at a time into its own arrays. Pages come through the
  * cache of the series set: a small LRU of decompressed pages shared by the
- * set's iterators (one thread), so a query over many series decompresses a
- * page once, not once per series. Each iterator also pins the last page it
- * took for timestamps and for values, so a page that several of its chunks
- * point into is decompressed once per iterator even when other iterators
- * push it out of the LRU. A page is checked (header against the page table,
- * CRC32C, decompressed size) when it is loaded; decoded timestamps must fall
+ * set's iterators (one thread), backed by the block's page cache shared by
+ * every query (page_cache.h), so a page is checked and decompressed once
+ * while it stays there. The set also remembers the last timestamp column it
+ * decoded: series of one scrape target share theirs. Each iterator also pins
+ * the last page it took for timestamps and for values, so a page that
+ * several of its chunks point into is decompressed once per iterator even
+ * when other iterators push it out of the LRU. A page is checked (header
+ * against the page table, CRC32C, decompressed size) when it is loaded;
+ * decoded timestamps must fall
  * exactly on the chunk's mint and maxt and increase, so damage the CRC cannot
  * see still cannot make an iterator return samples out of order.
  */
@@ -22,36 +25,27 @@
 #include "core/crc32c.h"
 #include "store/tsdb/block.h"
 #include "store/tsdb/block_int.h"
+#include "store/tsdb/page_cache.h"
 #include "store/tsdb/sealed_codec.h"
 #include "telltale.h"
 
 #define BCACHE_SLOTS 8
 
-struct bpage {
-    uint32_t refs;
-    int file;
-    uint32_t no;
-    uint64_t used;
-    size_t len;
-    uint8_t *data;
-};
-
 struct bcache {
     uint32_t refs;
     const struct block *b;
-    struct bpage *slot[BCACHE_SLOTS];
+    struct page *slot[BCACHE_SLOTS];
+    uint64_t used[BCACHE_SLOTS];
     uint64_t tick;
     ZSTD_DCtx *dctx;
     struct sealed_ctx sc;
+    /* The last timestamp column decoded (and checked) for the set: series
+     * of one scrape target share theirs, so the next series usually needs
+     * the same one. tcol_n == 0: none. */
+    uint32_t tcol;
+    size_t tcol_n, tcol_cap;
+    int64_t *tcol_ts;
 };
-
-static void page_unref(struct bpage *p)
-{
-    if (p != NULL && --p->refs == 0) {
-        free(p->data);
-        free(p);
-    }
-}
 
 struct bcache *bcache_new(const struct block *b)
 {
@@ -73,11 +67,12 @@ void bcache_unref(struct bcache *c)
     if (c->dctx)
         ZSTD_freeDCtx(c->dctx);
     sealed_ctx_release(&c->sc);
+    free(c->tcol_ts);
     free(c);
 }
 
 /* page_load reads, checks and decompresses page no of file f. */
-static int page_load(struct bcache *c, int f, uint32_t no, struct bpage **out, char *msg,
+static int page_load(struct bcache *c, int f, uint32_t no, struct page **out, char *msg,
                      size_t msglen)
 {
     const struct block *b = c->b;
@@ -99,61 +94,74 @@ static int page_load(struct bcache *c, int f, uint32_t no, struct bpage **out, c
     if (what != NULL)
         return block_set_err(msg, msglen, TT_ECORRUPT, "%s/%s: page %u at offset %llu: %s", b->dir,
                              fname, no, (unsigned long long)off, what);
-    struct bpage *p = calloc(1, sizeof *p);
-    if (p == NULL || (p->data = malloc(raw)) == NULL) {
-        free(p);
+    struct page *p = page_new(f, no, raw);
+    if (p == NULL)
         return block_set_err(msg, msglen, TT_ENOMEM, "%s/%s: out of memory", b->dir, fname);
-    }
     if (h[12] == BLOCK_PAGE_RAW) {
         memcpy(p->data, payload, raw);
     } else {
         if (c->dctx == NULL && (c->dctx = ZSTD_createDCtx()) == NULL) {
-            free(p->data);
-            free(p);
+            page_unref(p);
             return block_set_err(msg, msglen, TT_ENOMEM, "%s/%s: out of memory", b->dir, fname);
         }
         size_t got = ZSTD_decompressDCtx(c->dctx, p->data, raw, payload, stored);
         if (ZSTD_isError(got) || got != raw) {
-            free(p->data);
-            free(p);
+            page_unref(p);
             return block_set_err(msg, msglen, TT_ECORRUPT,
                                  "%s/%s: page %u at offset %llu: bad zstd data (%s)", b->dir, fname,
                                  no, (unsigned long long)off,
                                  ZSTD_isError(got) ? ZSTD_getErrorName(got) : "wrong size");
         }
     }
-    p->file = f;
-    p->no = no;
-    p->len = raw;
-    p->refs = 1;
+    *out = p;
+    return 0;
+}
+
+/* shared_get: page no of file f from the block's shared cache, loading (and
+ * offering) it on a miss; a reference for the caller. */
+static int shared_get(struct bcache *c, int f, uint32_t no, struct page **out, char *msg,
+                      size_t msglen)
+{
+    struct page_cache *pc = c->b->pc;
+    if (pc != NULL && (*out = page_cache_get(pc, c->b->pc_serial, f, no)) != NULL)
+        return 0;
+    struct page *p = NULL;
+    int rc = page_load(c, f, no, &p, msg, msglen);
+    if (rc)
+        return rc;
+    if (pc != NULL) {
+        struct page *kept = page_cache_put(pc, c->b->pc_serial, p);
+        page_unref(p);
+        p = kept;
+    }
     *out = p;
     return 0;
 }
 
 /* bcache_get returns page no of file f with a reference for the caller. */
-static int bcache_get(struct bcache *c, int f, uint32_t no, struct bpage **out, char *msg,
+static int bcache_get(struct bcache *c, int f, uint32_t no, struct page **out, char *msg,
                       size_t msglen)
 {
     int victim = 0;
     for (int i = 0; i < BCACHE_SLOTS; i++) {
-        struct bpage *p = c->slot[i];
+        struct page *p = c->slot[i];
         if (p != NULL && p->file == f && p->no == no) {
-            p->used = ++c->tick;
-            p->refs++;
+            c->used[i] = ++c->tick;
+            page_ref(p);
             *out = p;
             return 0;
         }
-        if (p == NULL || (c->slot[victim] != NULL && p->used < c->slot[victim]->used))
+        if (p == NULL || (c->slot[victim] != NULL && c->used[i] < c->used[victim]))
             victim = i;
     }
-    struct bpage *p = NULL;
-    int rc = page_load(c, f, no, &p, msg, msglen);
+    struct page *p = NULL;
+    int rc = shared_get(c, f, no, &p, msg, msglen);
     if (rc)
         return rc;
     page_unref(c->slot[victim]);
     c->slot[victim] = p;
-    p->used = ++c->tick;
-    p->refs++;
+    c->used[victim] = ++c->tick;
+    page_ref(p);
     *out = p;
     return 0;
 }
@@ -171,7 +179,7 @@ struct iter {
     double *vs;
     size_t cap, n, pos;
     int started, done, err;
-    struct bpage *pin[2]; /* last timestamp (or rollup record) page, last value page */
+    struct page *pin[2]; /* last timestamp (or rollup record) page, last value page */
     /* rollups: the series' record (in pin[0]) and the current segment */
     int res, ropen, rfirst;
     struct rbuf rec;
@@ -189,9 +197,9 @@ static int fail(struct iter *s, int code)
     return code;
 }
 
-static int get_page(struct iter *s, int which, int f, uint32_t no, struct bpage **out)
+static int get_page(struct iter *s, int which, int f, uint32_t no, struct page **out)
 {
-    struct bpage *p = s->pin[which];
+    struct page *p = s->pin[which];
     if (p != NULL && p->file == f && p->no == no) {
         *out = p;
         return 0;
@@ -205,7 +213,7 @@ static int get_page(struct iter *s, int which, int f, uint32_t no, struct bpage 
     return 0;
 }
 
-static int damaged(struct iter *s, int f, const struct bpage *p, uint32_t off, const char *what,
+static int damaged(struct iter *s, int f, const struct page *p, uint32_t off, const char *what,
                    int rc)
 {
     if (rc == TT_ENOMEM) {
@@ -219,7 +227,7 @@ static int damaged(struct iter *s, int f, const struct bpage *p, uint32_t off, c
     return fail(s, TT_ECORRUPT);
 }
 
-static int check_times(struct iter *s, int f, const struct bpage *p, uint32_t off,
+static int check_times(struct iter *s, int f, const struct page *p, uint32_t off,
                        const struct bchunk *ch)
 {
     int ok = s->ts[0] == ch->mint && s->ts[ch->n - 1] == ch->maxt;
@@ -241,16 +249,44 @@ static int load_chunk(struct iter *s, const struct bchunk *ch)
         s->cap = ch->n;
     }
     struct sealed_ctx *sc = &s->c->sc;
-    struct bpage *p;
+    struct page *p;
     int rc;
     if (s->field == 0) {
-        if ((rc = get_page(s, 0, BFILE_CHUNKS, ch->tpage, &p)) != 0)
-            return rc;
-        rc = sealed_ts_decode(sc, p->data + ch->toff, ch->tlen, s->ts, ch->n);
-        if (rc)
-            return damaged(s, BFILE_CHUNKS, p, ch->toff, "timestamp column", rc);
-        if ((rc = check_times(s, BFILE_CHUNKS, p, ch->toff, ch)) != 0)
-            return rc;
+        struct bcache *c = s->c;
+        if (c->tcol_n == ch->n && c->tcol == ch->tcol) {
+            /* Decoded and checked for another series: only its edges can
+             * differ from this reference's (when the index lies). */
+            memcpy(s->ts, c->tcol_ts, ch->n * sizeof *s->ts);
+            if (s->ts[0] != ch->mint || s->ts[ch->n - 1] != ch->maxt) {
+                snprintf(s->msg, sizeof s->msg,
+                         "%s/%s: timestamp column %u: chunk reference [%lld, %lld] does not match "
+                         "its times",
+                         s->b->dir, block_file_name(1 + BFILE_CHUNKS), ch->tcol,
+                         (long long)ch->mint, (long long)ch->maxt);
+                return fail(s, TT_ECORRUPT);
+            }
+        } else {
+            if ((rc = get_page(s, 0, BFILE_CHUNKS, ch->tpage, &p)) != 0)
+                return rc;
+            rc = sealed_ts_decode(sc, p->data + ch->toff, ch->tlen, s->ts, ch->n);
+            if (rc)
+                return damaged(s, BFILE_CHUNKS, p, ch->toff, "timestamp column", rc);
+            if ((rc = check_times(s, BFILE_CHUNKS, p, ch->toff, ch)) != 0)
+                return rc;
+            c->tcol_n = 0;
+            if (ch->n > c->tcol_cap) {
+                int64_t *t = realloc(c->tcol_ts, ch->n * sizeof *t);
+                if (t != NULL) {
+                    c->tcol_ts = t;
+                    c->tcol_cap = ch->n;
+                }
+            }
+            if (ch->n <= c->tcol_cap) { /* else: not remembered, no harm */
+                memcpy(c->tcol_ts, s->ts, ch->n * sizeof *s->ts);
+                c->tcol = ch->tcol;
+                c->tcol_n = ch->n;
+            }
+        }
         if ((rc = get_page(s, 1, BFILE_CHUNKS, ch->page, &p)) != 0)
             return rc;
         rc = sealed_values_decode(sc, p->data + ch->off, ch->len, s->vs, ch->n);
@@ -309,7 +345,7 @@ static int rollup_seg(struct iter *s, int want, struct bchunk *ch)
 static int rollup_open(struct iter *s)
 {
     uint32_t page, off, len;
-    struct bpage *p;
+    struct page *p;
     block_series_rollups(s->b, s->id, &page, &off, &len);
     int rc = get_page(s, 0, BFILE_ROLLUPS, page, &p);
     if (rc)

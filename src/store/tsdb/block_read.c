@@ -21,6 +21,7 @@
 #include "core/crc32c.h"
 #include "store/tsdb/block.h"
 #include "store/tsdb/block_int.h"
+#include "store/tsdb/page_cache.h"
 #include "store/tsdb/sealed_codec.h"
 #include "telltale.h"
 
@@ -659,6 +660,12 @@ void block_close(struct block *b)
     free(b->pairs);
     free(b->dir);
     free(b);
+}
+
+void block_set_page_cache(struct block *b, struct page_cache *pc)
+{
+    b->pc = pc;
+    b->pc_serial = pc != NULL ? page_cache_serial(pc) : 0;
 }
 
 static int check_sizes(struct block *b, const size_t got[3], const uint64_t want[3], char *err,

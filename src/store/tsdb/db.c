@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/tvpair.h"
 #include "store/tsdb/chunk.h"
+#include "store/tsdb/page_cache.h"
 
 #define DB_DEF_RETENTION_MS    (INT64_C(15) * 24 * 3600 * 1000)
 #define DB_DEF_COMPACT_MS      (INT64_C(24) * 3600 * 1000)
@@ -59,7 +60,14 @@ struct db {
 
     atomic_uint_fast64_t cuts, compactions, expired, failures, bad_blocks;
     atomic_uint_fast64_t rollup_selects, rollup_fallback;
+
+    /* Decompressed block pages shared by all reads (every listed block
+     * uses it); freed after the blocks. */
+    struct page_cache *pages;
 };
+
+/* What the shared page cache may hold. */
+#define DB_PAGE_CACHE_BYTES ((size_t)64 << 20)
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -247,6 +255,7 @@ static int list_add_locked(struct db *d, struct block *b)
         return TT_ENOMEM;
     x->b = b;
     x->m = block_get_meta(b);
+    block_set_page_cache(b, d->pages);
     atomic_init(&x->refs, 1);
     atomic_init(&x->doomed, 0);
     d->blocks[d->nblocks++] = x;
@@ -469,6 +478,8 @@ int db_open(struct db **out, const char *dir, const struct db_options *o, db_log
     memcpy(d->dir, dir, dl + 1);
     if ((d->blocks_dir = path_join(dir, "blocks")) == NULL)
         goto fail;
+    if ((rc = page_cache_new(&d->pages, DB_PAGE_CACHE_BYTES)) != 0)
+        goto fail;
     if (mkdir_p(dir) != 0 || mkdir_p(d->blocks_dir) != 0) {
         set_err(err, errlen, "%s: %s", d->blocks_dir, strerror(errno));
         rc = TT_ESYS;
@@ -514,6 +525,7 @@ int db_close(struct db *d)
     for (size_t i = 0; i < d->nblocks; i++)
         dbblock_unref(d->blocks[i]);
     free(d->blocks);
+    page_cache_free(d->pages);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->maint_mu);
     pthread_rwlock_destroy(&d->move_rw);

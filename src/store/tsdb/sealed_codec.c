@@ -364,6 +364,34 @@ int sealed_values_encode(struct sealed_ctx *c, struct wbuf *out, const double *v
     return rc;
 }
 
+/* get_uv reads the uvarint at *pp (before end) as rbuf_uvarint would,
+ * inline for up to three bytes; *bad is set when it is damaged. */
+static inline uint64_t get_uv(const uint8_t **pp, const uint8_t *end, int *bad)
+{
+    const uint8_t *p = *pp;
+    if (end - p >= 3) {
+        if (p[0] < 0x80) {
+            *pp = p + 1;
+            return p[0];
+        }
+        if (p[1] < 0x80) {
+            *pp = p + 2;
+            return (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        }
+        if (p[2] < 0x80) {
+            *pp = p + 3;
+            return (uint64_t)(p[0] & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7 | (uint64_t)p[2] << 14;
+        }
+    }
+    struct rbuf r;
+    rbuf_init(&r, p, (size_t)(end - p));
+    uint64_t v = rbuf_uvarint(&r);
+    if (r.err)
+        *bad = 1;
+    *pp = r.p;
+    return v;
+}
+
 static int decode_dec(const uint8_t *body, size_t blen, double *vs, size_t n)
 {
     struct rbuf r;
@@ -388,24 +416,27 @@ static int decode_dec(const uint8_t *body, size_t blen, double *vs, size_t n)
         return TT_ECORRUPT;
     double scale = p10[k];
     uint64_t m = 0, d = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i < order) {
-            if (i == 0)
-                m = seed[0];
-            else
-                m += (d = seed[1]);
-        } else {
-            uint64_t q = (uint64_t)unzz(rbuf_uvarint(&r)) * g;
-            if (order == 0)
-                m = q;
-            else if (order == 1)
-                m += q;
-            else
-                m += (d += q);
-        }
-        vs[i] = (double)(int64_t)m / scale;
+    size_t i = 0;
+    if (order >= 1 && n >= 1)
+        vs[i++] = (double)(int64_t)(m = seed[0]) / scale;
+    if (order >= 2 && n >= 2)
+        vs[i++] = (double)(int64_t)(m += (d = seed[1])) / scale;
+    /* One loop per transform: the per-sample work is a varint, an add and
+     * the exact division (none when scale is 1). */
+    const uint8_t *q = r.p, *end = r.end;
+    int bad = 0;
+    for (; i < n && !bad; i++) {
+        uint64_t x = (uint64_t)unzz(get_uv(&q, end, &bad)) * g;
+        if (order == 0)
+            m = x;
+        else if (order == 1)
+            m += x;
+        else
+            m += (d += x);
+        vs[i] = k == 0 ? (double)(int64_t)m : (double)(int64_t)m / scale;
     }
-    if (r.err || rbuf_left(&r) != 0)
+    r.p = q;
+    if (bad || rbuf_left(&r) != 0)
         return TT_ECORRUPT;
     size_t at = 0;
     for (uint64_t e = 0; e < nexc; e++) {
