@@ -153,7 +153,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 /* apply_store_setting applies one store setting (retention, retention_size,
  * out_of_order_window, wal_sync, wal_sync_interval, wal_batch_window,
- * rollup_after, maintenance_interval) from the file or the command
+ * block_page_cache, rollup_after, maintenance_interval) from the file or the command
  * line: 0, -1 (bad value), 1 (not a store setting). */
 static int apply_store_setting(struct server_opts *o, const char *key, const char *val)
 {
@@ -185,6 +185,11 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         if (parse_duration_ms(val, &ms) != 0 || ms > 10000)
             return -1;
         o->db.head.wal.batch_window_ms = (uint32_t)ms;
+    } else if (strcmp(key, "block_page_cache") == 0) {
+        uint64_t b;
+        if (parse_size(val, &b) != 0 || b > ((uint64_t)1 << 40))
+            return -1;
+        o->db.page_cache_bytes = (size_t)b;
     } else if (strcmp(key, "rollup_after") == 0) {
         if (parse_duration_ms(val, &ms) != 0)
             return -1;

@@ -66,7 +66,7 @@ struct db {
     struct page_cache *pages;
 };
 
-/* What the shared page cache may hold. */
+/* What the shared page cache may hold by default. */
 #define DB_PAGE_CACHE_BYTES ((size_t)64 << 20)
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -327,6 +327,7 @@ void db_options_default(struct db_options *o)
     o->rollups = 1;
     o->rollup_after_ms = DB_DEF_ROLLUP_AFTER_MS;
     o->maintenance_ms = 60000;
+    o->page_cache_bytes = DB_PAGE_CACHE_BYTES;
 }
 
 static int is_block_id(const char *s)
@@ -478,7 +479,7 @@ int db_open(struct db **out, const char *dir, const struct db_options *o, db_log
     memcpy(d->dir, dir, dl + 1);
     if ((d->blocks_dir = path_join(dir, "blocks")) == NULL)
         goto fail;
-    if ((rc = page_cache_new(&d->pages, DB_PAGE_CACHE_BYTES)) != 0)
+    if (o->page_cache_bytes > 0 && (rc = page_cache_new(&d->pages, o->page_cache_bytes)) != 0)
         goto fail;
     if (mkdir_p(dir) != 0 || mkdir_p(d->blocks_dir) != 0) {
         set_err(err, errlen, "%s: %s", d->blocks_dir, strerror(errno));

@@ -60,6 +60,7 @@ struct db_options {
     int64_t rollup_after_ms;  /* a block gets rollups once its newest sample is
                                  this much older than the store's newest (40 h) */
     int64_t maintenance_ms;   /* background cut/compact/retention period (60 s); 0: no thread */
+    size_t page_cache_bytes;  /* decompressed block pages kept for reads (64 MiB); 0: none */
 };
 
 /* db_options_default fills o with the defaults above and head_options_default. */
