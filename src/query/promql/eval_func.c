@@ -1227,6 +1227,50 @@ out:
     return rc;
 }
 
+/* histogram_quantiles(v, "label", q...): histogram_quantile for each q, the
+ * results told apart by label = q in OpenMetrics float form ("0.0", "0.25",
+ * "NaN"); in is v evaluated at t. */
+static int histogram_quantiles(struct ev *ev, const struct promql_expr *e, int64_t t,
+                               const struct val *in, struct val *out)
+{
+    const struct promql_call *c = &e->u.call;
+    const char *label = c->args[1]->u.string.ptr;
+    if (label[0] == '\0')
+        return ev_errorf(ev, TT_EINVAL, "invalid label name \"\"");
+    size_t nq = c->nargs - 2, cap = in->n * nq + 1, n = 0;
+    struct promql_sample *all = ev_alloc(ev, cap * sizeof *all);
+    if (all == NULL)
+        return TT_ENOMEM;
+    for (size_t k = 0; k < nq; k++) {
+        struct val q, one;
+        int rc = ev_eval(ev, c->args[2 + k], t, &q);
+        if (rc != 0)
+            return rc;
+        ev_check_quantile(ev, q.scalar, c->args[2 + k]->pos);
+        if ((rc = histogram_quantile(ev, q.scalar, 0, 0, in, &one, c->args[0]->pos)) != 0)
+            return rc;
+        char *qs = ev_alloc(ev, 64); /* the label value lives as long as the step */
+        if (qs == NULL)
+            return TT_ENOMEM;
+        ev_fmt_float(q.scalar, qs, 64);
+        size_t ql = strlen(qs);
+        if (strpbrk(qs, ".eNI") == NULL && ql + 2 < 64) /* "1" -> "1.0" (OpenMetrics) */
+            memcpy(qs + ql, ".0", 3);
+        for (size_t i = 0; i < one.n && n < cap; i++) {
+            struct promql_sample *o = &all[n++];
+            *o = one.s[i];
+            promql_lbuilder_reset(&ev->lb, &one.s[i].labels);
+            promql_lbuilder_set(&ev->lb, label, qs);
+            if (promql_lbuilder_finish(&ev->lb, &ev->sa, &o->labels) != 0)
+                return ev_nomem(ev);
+        }
+    }
+    out->type = PROMQL_TYPE_VECTOR;
+    out->s = all;
+    out->n = n;
+    return 0;
+}
+
 /* ---- element-wise --------------------------------------------------------------------- */
 
 static double sgn(double v)
@@ -1865,6 +1909,8 @@ int eval_call(struct ev *ev, const struct promql_expr *e, int64_t t, struct val 
             return rc;
         return histogram_quantile(ev, a.scalar, 0, 0, &b2, out, c->args[1]->pos);
     }
+    if (strcmp(name, "histogram_quantiles") == 0)
+        return histogram_quantiles(ev, e, t, &a, out);
     if (strcmp(name, "histogram_fraction") == 0) {
         struct val in;
         if ((rc = ev_eval(ev, c->args[1], t, &b2)) != 0 ||
