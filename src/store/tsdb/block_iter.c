@@ -459,9 +459,10 @@ int block_iter_init(struct block_iter *it, const struct block_series_set *ss, si
     return 0;
 }
 
-int block_iter_next(struct block_iter *it)
+/* step moves s to its next sample, loading the next chunk when the current
+ * one is done: 1 (s->pos is it), 0 at the end, or the sticky error. */
+static int step(struct iter *s)
 {
-    struct iter *s = it->priv;
     if (s == NULL)
         return TT_EINVAL;
     if (s->err)
@@ -476,26 +477,22 @@ int block_iter_next(struct block_iter *it)
         if (rc <= 0)
             return rc;
     }
-    return emit(s, it);
+    return 1;
+}
+
+int block_iter_next(struct block_iter *it)
+{
+    struct iter *s = it->priv;
+    int rc = step(s);
+    return rc <= 0 ? rc : emit(s, it);
 }
 
 long block_iter_next_run(struct block_iter *it, const int64_t **ts, const double **vs)
 {
     struct iter *s = it->priv;
-    if (s == NULL)
-        return TT_EINVAL;
-    if (s->err)
-        return s->err;
-    if (s->done)
-        return 0;
-    if (s->started)
-        s->pos++;
-    s->started = 1;
-    if (s->pos >= s->n) {
-        int rc = advance(s, s->mint);
-        if (rc <= 0)
-            return rc;
-    }
+    int rc = step(s);
+    if (rc <= 0)
+        return rc;
     if (s->ts[s->pos] > s->maxt) {
         s->done = 1;
         return 0;
