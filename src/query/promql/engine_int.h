@@ -64,6 +64,10 @@ struct stream_scratch {
     uint32_t *resets;
     size_t np; /* points in p (ev_stream_copy) */
     size_t cap_p, cap_resets;
+    /* ev_stream_copy's counter resets in p, valid when there is no
+     * staleness marker (stale 0). */
+    size_t nresets;
+    int stale;
 };
 
 /* A pool of threads computing streamed rows while the main thread fetches
@@ -142,6 +146,10 @@ struct sig_cache {
 /* What an info() call of the query needs at every step (eval_info.c). */
 struct info_plan;
 
+/* histogram_quantile's grouping of its input at the last step, per call
+ * (eval_func.c): a range query's steps mostly see the same series. */
+struct hq_cache;
+
 struct ev {
     const struct promql_storage *st;
     int64_t lookback_ms;
@@ -172,6 +180,7 @@ struct ev {
     const char *query;             /* opts->query: positions of annotations */
     struct info_plan *infos;       /* one per info() call, made by the pre-pass */
     size_t ninfos;
+    struct hq_cache *hqs; /* in qa, one per histogram_quantile call seen */
 };
 
 /* The value of an expression at one step. For a range vector, win_end and
@@ -312,7 +321,8 @@ int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
                       size_t n, double *v, uint8_t *has);
 
 /* ev_stream_copy puts the samples ts/vs[0..n) (as the storage gives them)
- * in sc as points, for ev_stream_clean. Returns 0 or TT_ENOMEM. */
+ * in sc as points, for ev_stream_clean, listing their counter resets on the
+ * way. Returns 0 or TT_ENOMEM. */
 int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n);
 /* ev_stream_clean removes the staleness markers from the points
  * ev_stream_copy put in sc and lists their counter resets there, as

@@ -1120,27 +1120,102 @@ static double bucket_fraction(double lower, double upper, struct bucket *b, size
     return (urank - lrank) / count;
 }
 
-static int histogram_quantile(struct ev *ev, double q, double upper, int fraction,
-                              const struct val *in, struct val *out, uint32_t pos)
+/* What histogram_quantile worked out from one step's input labels: each
+ * sample's le and group, and the groups' labels. The next step reuses it
+ * when its input holds the same label sets in the same order, which gives
+ * the same les, groups and labels. Everything lives in the query arena. */
+struct hq_cache {
+    struct hq_cache *next;
+    uint32_t pos; /* the call: its argument's position, and which function */
+    int fraction;
+    int valid;
+    unsigned rebuilds;
+    size_t n;                  /* input samples */
+    struct promql_labels *in;  /* their label sets (copies) */
+    double *les;               /* their le */
+    size_t *grp;               /* their group */
+    size_t ng;                 /* groups */
+    struct promql_labels *out; /* the groups' labels */
+};
+
+#define HQ_CACHE_MAX_REBUILDS 16u /* inputs changing at most steps: stop caching */
+
+static struct hq_cache *hq_cache_find(struct ev *ev, uint32_t pos, int fraction)
+{
+    struct hq_cache *hc;
+    for (hc = ev->hqs; hc != NULL; hc = hc->next)
+        if (hc->pos == pos && hc->fraction == fraction)
+            return hc;
+    hc = promql_arena_alloc(ev->qa, sizeof *hc);
+    if (hc == NULL)
+        return NULL; /* no cache: the uncached path reports memory errors itself */
+    memset(hc, 0, sizeof *hc);
+    hc->pos = pos;
+    hc->fraction = fraction;
+    hc->next = ev->hqs;
+    ev->hqs = hc;
+    return hc;
+}
+
+static int hq_cache_hit(const struct hq_cache *hc, const struct val *in)
+{
+    if (hc == NULL || !hc->valid || hc->n != in->n)
+        return 0;
+    for (size_t i = 0; i < in->n; i++)
+        if (!promql_labels_equal(&in->s[i].labels, &hc->in[i]))
+            return 0;
+    return 1;
+}
+
+/* hq_cache_fill remembers one step's grouping (every sample in a group);
+ * on running out of memory the cache is just left invalid. */
+static void hq_cache_fill(struct ev *ev, struct hq_cache *hc, const struct val *in,
+                          const double *les, const size_t *grp, const struct val *out, size_t ng)
+{
+    hc->valid = 0;
+    if (hc->rebuilds >= HQ_CACHE_MAX_REBUILDS)
+        return;
+    hc->rebuilds++;
+    hc->in = promql_arena_alloc(ev->qa, (in->n + 1) * sizeof *hc->in);
+    hc->les = promql_arena_alloc(ev->qa, (in->n + 1) * sizeof *hc->les);
+    hc->grp = promql_arena_alloc(ev->qa, (in->n + 1) * sizeof *hc->grp);
+    hc->out = promql_arena_alloc(ev->qa, (ng + 1) * sizeof *hc->out);
+    if (hc->in == NULL || hc->les == NULL || hc->grp == NULL || hc->out == NULL)
+        return;
+    for (size_t i = 0; i < in->n; i++)
+        if (promql_labels_copy(ev->qa, &in->s[i].labels, &hc->in[i]) != 0)
+            return;
+    for (size_t g = 0; g < ng; g++)
+        if (promql_labels_copy(ev->qa, &out->s[g].labels, &hc->out[g]) != 0)
+            return;
+    copy_n(hc->les, les, in->n * sizeof *les);
+    copy_n(hc->grp, grp, in->n * sizeof *grp);
+    hc->n = in->n;
+    hc->ng = ng;
+    hc->valid = 1;
+}
+
+/* hq_group fills grp[i] (SIZE_MAX: not a bucket) and les[i] for the
+ * samples of in, out->s[g].labels for the groups, and *ngp; from hc when
+ * the input's label sets are the ones it remembers. */
+static int hq_group(struct ev *ev, struct hq_cache *hc, const struct val *in, struct val *out,
+                    size_t *grp, double *les, size_t *ngp, uint32_t pos)
 {
     static const struct promql_str le = { (char *)"le", 2 };
     struct hmap h = { 0 };
-    size_t *grp = NULL, *start = NULL, ng = 0;
-    struct bucket *b = NULL;
-    double *les = NULL; /* each sample's le, parsed once */
-    int rc = 0;
+    size_t ng = 0;
+    int rc = 0, all = 1;
 
-    out->type = PROMQL_TYPE_VECTOR;
-    out->n = 0;
-    if (in->n == 0)
+    if (hq_cache_hit(hc, in)) {
+        copy_n(grp, hc->grp, in->n * sizeof *grp);
+        copy_n(les, hc->les, in->n * sizeof *les);
+        for (size_t g = 0; g < hc->ng; g++) {
+            out->s[g].labels = hc->out[g];
+            out->s[g].drop_name = 1;
+        }
+        *ngp = hc->ng;
         return 0;
-    grp = ev_alloc(ev, in->n * sizeof *grp);
-    start = ev_alloc(ev, (in->n + 2) * sizeof *start);
-    b = ev_alloc(ev, in->n * sizeof *b);
-    out->s = ev_alloc(ev, in->n * sizeof *out->s);
-    les = ev_alloc(ev, in->n * sizeof *les);
-    if (grp == NULL || start == NULL || b == NULL || out->s == NULL || les == NULL)
-        return TT_ENOMEM;
+    }
     if (hmap_init(&h, in->n) != 0)
         return ev_nomem(ev);
     for (size_t i = 0; i < in->n; i++) {
@@ -1156,6 +1231,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
                         "PromQL warning: bucket label \"le\" is missing or has a malformed value "
                         "of \"%s\"%s",
                         lev ? lev : "", suffix);
+            all = 0;
             continue;
         }
         /* signature: every label but le, metric name included */
@@ -1183,6 +1259,38 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         }
         grp[i] = *slot;
     }
+    *ngp = ng;
+    /* Malformed buckets are warned about at every step: not cached. */
+    if (hc != NULL && all)
+        hq_cache_fill(ev, hc, in, les, grp, out, ng);
+out:
+    hmap_release(&h);
+    return rc;
+}
+
+static int histogram_quantile(struct ev *ev, double q, double upper, int fraction,
+                              const struct val *in, struct val *out, uint32_t pos)
+{
+    size_t *grp = NULL, *start = NULL, ng = 0;
+    struct bucket *b = NULL;
+    double *les = NULL; /* each sample's le, parsed once */
+    int rc = 0;
+
+    out->type = PROMQL_TYPE_VECTOR;
+    out->n = 0;
+    if (in->n == 0)
+        return 0;
+    grp = ev_alloc(ev, in->n * sizeof *grp);
+    start = ev_alloc(ev, (in->n + 2) * sizeof *start);
+    b = ev_alloc(ev, in->n * sizeof *b);
+    out->s = ev_alloc(ev, in->n * sizeof *out->s);
+    les = ev_alloc(ev, in->n * sizeof *les);
+    if (grp == NULL || start == NULL || b == NULL || out->s == NULL || les == NULL)
+        return TT_ENOMEM;
+    /* Only a range query's steps can share the grouping. */
+    struct hq_cache *hc = ev->nsteps > 1 ? hq_cache_find(ev, pos, fraction) : NULL;
+    if ((rc = hq_group(ev, hc, in, out, grp, les, &ng, pos)) != 0)
+        return rc;
     memset(start, 0, (ng + 2) * sizeof *start);
     for (size_t i = 0; i < in->n; i++)
         if (grp[i] != SIZE_MAX)
@@ -1191,10 +1299,8 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         start[g + 1] += start[g];
     {
         size_t *fill = ev_alloc(ev, (ng + 1) * sizeof *fill);
-        if (fill == NULL) {
-            rc = TT_ENOMEM;
-            goto out;
-        }
+        if (fill == NULL)
+            return TT_ENOMEM;
         copy_n(fill, start, (ng + 1) * sizeof *fill);
         for (size_t i = 0; i < in->n; i++) {
             if (grp[i] == SIZE_MAX)
@@ -1222,9 +1328,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         }
     }
     out->n = ng;
-out:
-    hmap_release(&h);
-    return rc;
+    return 0;
 }
 
 /* ---- element-wise --------------------------------------------------------------------- */
@@ -1344,6 +1448,9 @@ int ev_stream_drop_name(const struct promql_expr *e)
 
 int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n)
 {
+    sc->np = 0; /* empty unless all goes well */
+    sc->nresets = 0;
+    sc->stale = 0;
     if (n > UINT32_MAX)
         return TT_ENOMEM; /* never with the sample limit's sizes */
     if (n > sc->cap_p) {
@@ -1362,11 +1469,27 @@ int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *v
         sc->cap_resets = n;
     }
     struct promql_point *p = sc->p;
-    for (size_t i = 0; i < n; i++) {
+    uint32_t *resets = sc->resets;
+    size_t nr = 0;
+    int stale = 0;
+    /* One pass: the points, whether a staleness marker is among them (rare:
+     * ev_stream_clean then starts over), and the resets without branches
+     * (rare but unpredictable). */
+    if (n > 0) {
+        p[0].t = ts[0];
+        p[0].v = vs[0];
+        stale |= f64_bits(vs[0]) == PROMQL_STALE_NAN_BITS;
+    }
+    for (size_t i = 1; i < n; i++) {
         p[i].t = ts[i];
         p[i].v = vs[i];
+        stale |= f64_bits(vs[i]) == PROMQL_STALE_NAN_BITS;
+        resets[nr] = (uint32_t)i;
+        nr += vs[i] < vs[i - 1];
     }
     sc->np = n;
+    sc->nresets = nr;
+    sc->stale = stale;
     return 0;
 }
 
@@ -1374,21 +1497,22 @@ void ev_stream_clean(struct stream_scratch *sc, struct sel_series *s)
 {
     struct promql_point *p = sc->p;
     uint32_t *resets = sc->resets;
-    size_t n = sc->np, k = n, nr = 0;
-    int stale = 0;
-    /* Staleness markers are rare: look for one before moving anything. */
-    for (size_t i = 0; i < n; i++)
-        stale |= f64_bits(p[i].v) == PROMQL_STALE_NAN_BITS;
-    if (stale) {
+    size_t n = sc->np, k = n, nr = sc->nresets;
+    /* ev_stream_copy listed the resets unless a staleness marker is in the
+     * way: then without the markers, over again. */
+    if (sc->stale) {
         k = 0;
         for (size_t i = 0; i < n; i++)
             if (f64_bits(p[i].v) != PROMQL_STALE_NAN_BITS)
                 p[k++] = p[i];
-    }
-    /* Without branches: a reset is rare but unpredictable. */
-    for (size_t i = 1; i < k; i++) {
-        resets[nr] = (uint32_t)i;
-        nr += p[i].v < p[i - 1].v;
+        nr = 0;
+        for (size_t i = 1; i < k; i++) {
+            resets[nr] = (uint32_t)i;
+            nr += p[i].v < p[i - 1].v;
+        }
+        sc->stale = 0;
+        sc->np = k;
+        sc->nresets = nr;
     }
     memset(s, 0, sizeof *s);
     s->all = s->clean = p;
