@@ -530,8 +530,12 @@ static char *put_prom_time(char *o, int64_t ms)
 
     if (ms < 0)
         *o++ = '-';
-    for (uint64_t x = secs; x >= 10; x /= 10)
-        nd++;
+    /* Digits: mostly ten (seconds since 2001), found without dividing. */
+    if (secs >= UINT64_C(1000000000) && secs < UINT64_C(10000000000))
+        nd = 10;
+    else
+        for (uint64_t x = secs; x >= 10; x /= 10)
+            nd++;
     /* Two digits at a time from the end. */
     size_t i = nd;
     for (; i >= 2; i -= 2, secs /= 100) {
