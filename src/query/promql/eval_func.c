@@ -1540,6 +1540,21 @@ int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
     return ev_stream_compute_clean(pl, &ss, labels, out_v, has);
 }
 
+/* window_edge: the first index at or after a (points sorted by time) whose
+ * time is past lim, or np. Regular scrapes move a window's edges by the
+ * same count from step to step: the guess a + d is checked first (two
+ * well-predicted comparisons), the scan from a only runs when it is off. */
+static inline size_t window_edge(const struct promql_point *p, size_t np, size_t a, size_t d,
+                                 int64_t lim)
+{
+    size_t g = d < np - a ? a + d : np;
+    if ((g == a || p[g - 1].t <= lim) && (g == np || p[g].t > lim))
+        return g;
+    while (a < np && p[a].t <= lim)
+        a++;
+    return a;
+}
+
 int ev_stream_compute_clean(const struct stream_plan *pl, const struct sel_series *src,
                             const struct promql_labels *labels, double *out_v, uint8_t *has)
 {
@@ -1560,13 +1575,14 @@ int ev_stream_compute_clean(const struct stream_plan *pl, const struct sel_serie
      * so the window's edges a (first point > r - range) and b (first
      * point > r) do too. */
     const struct promql_point *p = ss.clean;
-    size_t a = 0, b = 0, np = ss.nclean;
+    size_t a = 0, b = 0, np = ss.nclean, da = 0, db = 0;
     for (size_t i = 0; i < pl->nsteps; i++) {
         int64_t r = pl->ref[i];
-        while (a < np && p[a].t <= r - pl->range_ms)
-            a++;
-        while (b < np && p[b].t <= r)
-            b++;
+        size_t a0 = a, b0 = b;
+        a = window_edge(p, np, a, da, r - pl->range_ms);
+        b = window_edge(p, np, b, db, r);
+        da = a - a0;
+        db = b - b0;
         double v = 0;
         int got = 0;
         if (b > a) {
