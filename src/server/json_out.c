@@ -571,6 +571,7 @@ void json_out_prom_points(struct json_out *j, const struct promql_point *p, size
     /* What json_out_prom_sample does, the separator of the first pair aside,
      * with room checked once per pair. */
     value(j);
+    size_t last_off = 0, last_len = 0; /* where the previous value's text is in b */
     for (size_t i = 0; i < n; i++) {
         if (wbuf_reserve(b, PROM_POINT_MAX) != 0)
             return; /* the sticky error says why */
@@ -582,7 +583,18 @@ void json_out_prom_points(struct json_out *j, const struct promql_point *p, size
         o = put_prom_time(o, p[i].t);
         *o++ = ',';
         *o++ = '"';
-        o += format_prom_float(p[i].v, o);
+        /* A value repeating the previous one (gauges often do) repeats its
+         * text. */
+        size_t off = (size_t)(o - (char *)b->data), len;
+        if (i > 0 && f64_bits(p[i].v) == f64_bits(p[i - 1].v)) {
+            len = last_len;
+            memcpy(o, b->data + last_off, len);
+        } else {
+            len = format_prom_float(p[i].v, o);
+        }
+        last_off = off;
+        last_len = len;
+        o += len;
         *o++ = '"';
         *o++ = ']';
         b->len += (size_t)(o - o0);
