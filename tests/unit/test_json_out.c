@@ -313,8 +313,9 @@ static void test_json_out_prom_points(void **state)
                                   123456789012345,
                                   INT64_MAX,
                                   INT64_MIN + 1 };
-    static const double special[] = { 0,    -0.0,   NAN,   INFINITY, -INFINITY, 1e21,   1e-7,
-                                      0.75, 0.1234, 1e300, -2.5e-10, 5e-324,    1.0 / 3 };
+    static const double special[] = { 0,         -0.0,     NAN,    NAN,    INFINITY, INFINITY,
+                                      -INFINITY, 1e21,     1e-7,   0.75,   0.75,     0.1234,
+                                      1e300,     -2.5e-10, 5e-324, 1.0 / 3 };
     struct promql_point p[600];
     struct wbuf a, b;
     size_t n = 0;
@@ -325,6 +326,8 @@ static void test_json_out_prom_points(void **state)
         p[n].t = n < sizeof ts / sizeof ts[0] ? ts[n] : (int64_t)rand() * 1000 + rand() % 3 * 7;
         if (n < sizeof special / sizeof special[0]) {
             p[n].v = special[n];
+        } else if (n % 5 == 0) {
+            p[n].v = p[n - 1].v; /* repeats write the same text again */
         } else if (n % 2) {
             p[n].v = (double)(rand() % 100000) / pow(10, rand() % 6);
         } else {
