@@ -64,10 +64,6 @@ struct stream_scratch {
     uint32_t *resets;
     size_t np; /* points in p (ev_stream_copy) */
     size_t cap_p, cap_resets;
-    /* ev_stream_copy's counter resets in p, valid when there is no
-     * staleness marker (stale 0). */
-    size_t nresets;
-    int stale;
 };
 
 /* A pool of threads computing streamed rows while the main thread fetches
@@ -321,8 +317,7 @@ int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
                       size_t n, double *v, uint8_t *has);
 
 /* ev_stream_copy puts the samples ts/vs[0..n) (as the storage gives them)
- * in sc as points, for ev_stream_clean, listing their counter resets on the
- * way. Returns 0 or TT_ENOMEM. */
+ * in sc as points, for ev_stream_clean. Returns 0 or TT_ENOMEM. */
 int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n);
 /* ev_stream_clean removes the staleness markers from the points
  * ev_stream_copy put in sc and lists their counter resets there, as

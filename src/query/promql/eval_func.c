@@ -1448,9 +1448,6 @@ int ev_stream_drop_name(const struct promql_expr *e)
 
 int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *vs, size_t n)
 {
-    sc->np = 0; /* empty unless all goes well */
-    sc->nresets = 0;
-    sc->stale = 0;
     if (n > UINT32_MAX)
         return TT_ENOMEM; /* never with the sample limit's sizes */
     if (n > sc->cap_p) {
@@ -1469,27 +1466,11 @@ int ev_stream_copy(struct stream_scratch *sc, const int64_t *ts, const double *v
         sc->cap_resets = n;
     }
     struct promql_point *p = sc->p;
-    uint32_t *resets = sc->resets;
-    size_t nr = 0;
-    int stale = 0;
-    /* One pass: the points, whether a staleness marker is among them (rare:
-     * ev_stream_clean then starts over), and the resets without branches
-     * (rare but unpredictable). */
-    if (n > 0) {
-        p[0].t = ts[0];
-        p[0].v = vs[0];
-        stale |= f64_bits(vs[0]) == PROMQL_STALE_NAN_BITS;
-    }
-    for (size_t i = 1; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         p[i].t = ts[i];
         p[i].v = vs[i];
-        stale |= f64_bits(vs[i]) == PROMQL_STALE_NAN_BITS;
-        resets[nr] = (uint32_t)i;
-        nr += vs[i] < vs[i - 1];
     }
     sc->np = n;
-    sc->nresets = nr;
-    sc->stale = stale;
     return 0;
 }
 
@@ -1497,22 +1478,21 @@ void ev_stream_clean(struct stream_scratch *sc, struct sel_series *s)
 {
     struct promql_point *p = sc->p;
     uint32_t *resets = sc->resets;
-    size_t n = sc->np, k = n, nr = sc->nresets;
-    /* ev_stream_copy listed the resets unless a staleness marker is in the
-     * way: then without the markers, over again. */
-    if (sc->stale) {
+    size_t n = sc->np, k = n, nr = 0;
+    int stale = 0;
+    /* Staleness markers are rare: look for one before moving anything. */
+    for (size_t i = 0; i < n; i++)
+        stale |= f64_bits(p[i].v) == PROMQL_STALE_NAN_BITS;
+    if (stale) {
         k = 0;
         for (size_t i = 0; i < n; i++)
             if (f64_bits(p[i].v) != PROMQL_STALE_NAN_BITS)
                 p[k++] = p[i];
-        nr = 0;
-        for (size_t i = 1; i < k; i++) {
-            resets[nr] = (uint32_t)i;
-            nr += p[i].v < p[i - 1].v;
-        }
-        sc->stale = 0;
-        sc->np = k;
-        sc->nresets = nr;
+    }
+    /* Without branches: a reset is rare but unpredictable. */
+    for (size_t i = 1; i < k; i++) {
+        resets[nr] = (uint32_t)i;
+        nr += p[i].v < p[i - 1].v;
     }
     memset(s, 0, sizeof *s);
     s->all = s->clean = p;

@@ -159,7 +159,8 @@ int stream_pool_submit(struct stream_pool *p, const struct stream_plan *pl,
     int rc = 1;
     if (ev_stream_copy(&j->sc, ts, vs, n) != 0) {
         /* Nothing to compute: an empty series gives a row with no value. */
-        rc = TT_ENOMEM; /* ev_stream_copy left sc empty */
+        rc = TT_ENOMEM;
+        j->sc.np = 0;
     }
     j->pl = *pl;
     j->labels = *labels;
