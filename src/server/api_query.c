@@ -171,8 +171,7 @@ static void write_result(struct json_out *j, const struct promql_result *r)
             write_metric(j, &s->labels);
             json_out_key(j, "values");
             json_out_array_begin(j);
-            for (size_t k = 0; k < s->npoints; k++)
-                json_out_prom_sample(j, s->points[k].t, s->points[k].v);
+            json_out_prom_points(j, s->points, s->npoints);
             json_out_array_end(j);
             json_out_object_end(j);
         }

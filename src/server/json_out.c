@@ -13,6 +13,7 @@
 #include "telltale.h"
 #include "core/json.h"
 #include "server/json_out.h"
+#include "query/promql/value.h"
 
 void json_out_init(struct json_out *j, struct wbuf *b)
 {
@@ -185,7 +186,9 @@ static int shortest_decimal(double v, int max_k, char *digits, int *exp10)
         if (x >= 1e15)
             return -1;
         double m = floor(x + 0.5);
-        if (m == 0 || m / p10 != v)
+        /* When m / p10 rounds to v, x (v * p10 rounded) lies within about
+         * 2^-52 * m of m: anything farther needs no division to rule out. */
+        if (m == 0 || fabs(x - m) > x * 0x1p-51 || m / p10 != v)
             continue;
         char rev[24];
         int n = 0;
@@ -374,23 +377,32 @@ static int shortest(double v, char *digits, int *exp10)
     return n;
 }
 
-size_t json_format_prom_float(double v, char *out, size_t outlen)
+#define PROM_FLOAT_MAX 400 /* format_prom_float's buffer */
+
+/* format_prom_float writes v as json_out_prom_value does, unquoted and
+ * without a NUL, into tmp[PROM_FLOAT_MAX] (the most it ever writes);
+ * returns the length. */
+static size_t format_prom_float(double v, char *tmp)
 {
-    char digits[24], tmp[400];
+    char digits[24];
     size_t len = 0;
     int nd, e;
     double a;
 
-#define PUT(c)                      \
-    do {                            \
-        if (len + 1 < sizeof(tmp))  \
-            tmp[len++] = (char)(c); \
+#define PUT(c)                        \
+    do {                              \
+        if (len + 1 < PROM_FLOAT_MAX) \
+            tmp[len++] = (char)(c);   \
     } while (0)
 
-    if (isnan(v))
-        return (size_t)snprintf(out, outlen, "NaN");
-    if (isinf(v))
-        return (size_t)snprintf(out, outlen, "%s", v < 0 ? "-Inf" : "+Inf");
+    if (isnan(v)) {
+        memcpy(tmp, "NaN", 3);
+        return 3;
+    }
+    if (isinf(v)) {
+        memcpy(tmp, v < 0 ? "-Inf" : "+Inf", 4);
+        return 4;
+    }
     if (signbit(v))
         PUT('-');
     a = fabs(v);
@@ -406,7 +418,7 @@ size_t json_format_prom_float(double v, char *out, size_t outlen)
                 for (int i = 1; i < nd; i++)
                     PUT(digits[i]);
             }
-            len += (size_t)snprintf(tmp + len, sizeof(tmp) - len, "e%c%02d", e < 0 ? '-' : '+',
+            len += (size_t)snprintf(tmp + len, PROM_FLOAT_MAX - len, "e%c%02d", e < 0 ? '-' : '+',
                                     e < 0 ? -e : e);
         } else if (e < 0) {
             PUT('0');
@@ -424,6 +436,14 @@ size_t json_format_prom_float(double v, char *out, size_t outlen)
         }
     }
 #undef PUT
+    return len;
+}
+
+size_t json_format_prom_float(double v, char *out, size_t outlen)
+{
+    char tmp[PROM_FLOAT_MAX];
+    size_t len = format_prom_float(v, tmp);
+
     if (outlen == 0)
         return 0;
     if (len >= outlen)
@@ -435,24 +455,29 @@ size_t json_format_prom_float(double v, char *out, size_t outlen)
 
 void json_out_prom_value(struct json_out *j, double v)
 {
-    char tmp[400];
-    size_t n = json_format_prom_float(v, tmp, sizeof(tmp));
+    struct wbuf *b = j->b;
 
     value(j);
-    wbuf_put_u8(j->b, '"');
-    wbuf_put(j->b, tmp, n);
-    wbuf_put_u8(j->b, '"');
+    if (wbuf_reserve(b, PROM_FLOAT_MAX + 2) != 0)
+        return; /* the sticky error says why */
+    char *o = (char *)b->data + b->len;
+    o[0] = '"';
+    size_t n = format_prom_float(v, o + 1);
+    o[n + 1] = '"';
+    b->len += n + 2;
 }
 
-void json_out_prom_time(struct json_out *j, int64_t ms)
+#define PROM_TIME_MAX 32 /* a formatted timestamp's bytes, at most */
+
+/* format_prom_time writes ms as json_out_prom_time does at the end of
+ * tmp[PROM_TIME_MAX]; returns where it starts. Written backwards: no printf
+ * on the hot path of large matrices. */
+static size_t format_prom_time(int64_t ms, char *tmp)
 {
-    char tmp[32];
     uint64_t u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
     unsigned frac = (unsigned)(u % 1000);
-    size_t n = sizeof(tmp);
+    size_t n = PROM_TIME_MAX;
 
-    /* Written backwards from the end of tmp: no printf on the hot path of
-     * large matrices. */
     if (frac != 0) {
         for (int i = 0; i < 3; i++, frac /= 10)
             tmp[--n] = (char)('0' + frac % 10);
@@ -465,8 +490,16 @@ void json_out_prom_time(struct json_out *j, int64_t ms)
     } while (u != 0);
     if (ms < 0)
         tmp[--n] = '-';
+    return n;
+}
+
+void json_out_prom_time(struct json_out *j, int64_t ms)
+{
+    char tmp[PROM_TIME_MAX];
+    size_t n = format_prom_time(ms, tmp);
+
     value(j);
-    wbuf_put(j->b, tmp + n, sizeof(tmp) - n);
+    wbuf_put(j->b, tmp + n, PROM_TIME_MAX - n);
 }
 
 void json_out_prom_sample(struct json_out *j, int64_t ms, double v)
@@ -475,6 +508,97 @@ void json_out_prom_sample(struct json_out *j, int64_t ms, double v)
     json_out_prom_time(j, ms);
     json_out_prom_value(j, v);
     json_out_array_end(j);
+}
+
+/* The most one pair can take: brackets, comma, quotes, the time and what
+ * json_format_prom_float may write (its 400-byte buffer). */
+#define PROM_POINT_MAX (PROM_TIME_MAX + PROM_FLOAT_MAX + 8)
+
+static const char digits2[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* put_prom_time writes ms as json_out_prom_time does at o (room for
+ * PROM_TIME_MAX bytes); returns the end. */
+static char *put_prom_time(char *o, int64_t ms)
+{
+    uint64_t u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    uint64_t secs = u / 1000;
+    unsigned frac = (unsigned)(u % 1000);
+    size_t nd = 1;
+
+    if (ms < 0)
+        *o++ = '-';
+    /* Digits: mostly ten (seconds since 2001), found without dividing. */
+    if (secs >= UINT64_C(1000000000) && secs < UINT64_C(10000000000))
+        nd = 10;
+    else
+        for (uint64_t x = secs; x >= 10; x /= 10)
+            nd++;
+    /* Two digits at a time from the end. */
+    size_t i = nd;
+    for (; i >= 2; i -= 2, secs /= 100) {
+        const char *d2 = digits2 + 2 * (secs % 100);
+        o[i - 2] = d2[0];
+        o[i - 1] = d2[1];
+    }
+    if (i == 1)
+        o[0] = (char)('0' + secs);
+    o += nd;
+    if (frac != 0) {
+        o[0] = '.';
+        o[1] = (char)('0' + frac / 100);
+        o[2] = (char)('0' + frac / 10 % 10);
+        o[3] = (char)('0' + frac % 10);
+        o += 4;
+    }
+    return o;
+}
+
+void json_out_prom_points(struct json_out *j, const struct promql_point *p, size_t n)
+{
+    struct wbuf *b = j->b;
+
+    if (n == 0)
+        return;
+    if (j->depth + 1 >= JSON_OUT_MAX_DEPTH || j->after_key ||
+        (j->in_object & (UINT64_C(1) << j->depth))) {
+        for (size_t i = 0; i < n; i++) /* the checks and errors of the general path */
+            json_out_prom_sample(j, p[i].t, p[i].v);
+        return;
+    }
+    /* What json_out_prom_sample does, the separator of the first pair aside,
+     * with room checked once per pair. */
+    value(j);
+    size_t last_off = 0, last_len = 0; /* where the previous value's text is in b */
+    for (size_t i = 0; i < n; i++) {
+        if (wbuf_reserve(b, PROM_POINT_MAX) != 0)
+            return; /* the sticky error says why */
+        char *o = (char *)b->data + b->len;
+        char *o0 = o;
+        if (i > 0)
+            *o++ = ',';
+        *o++ = '[';
+        o = put_prom_time(o, p[i].t);
+        *o++ = ',';
+        *o++ = '"';
+        /* A value repeating the previous one (gauges often do) repeats its
+         * text. */
+        size_t off = (size_t)(o - (char *)b->data), len;
+        if (i > 0 && f64_bits(p[i].v) == f64_bits(p[i - 1].v)) {
+            len = last_len;
+            memcpy(o, b->data + last_off, len);
+        } else {
+            len = format_prom_float(p[i].v, o);
+        }
+        last_off = off;
+        last_len = len;
+        o += len;
+        *o++ = '"';
+        *o++ = ']';
+        b->len += (size_t)(o - o0);
+    }
 }
 
 void json_out_success_begin(struct json_out *j)

@@ -74,6 +74,10 @@ void json_out_prom_value(struct json_out *j, double v);
 void json_out_prom_time(struct json_out *j, int64_t ms);
 /* json_out_prom_sample writes [time, "value"], the pair of vectors and matrices. */
 void json_out_prom_sample(struct json_out *j, int64_t ms, double v);
+/* json_out_prom_points writes the pairs of p[0..n) (json_out_prom_sample
+ * each, as array elements) in one pass; p is only read. */
+struct promql_point;
+void json_out_prom_points(struct json_out *j, const struct promql_point *p, size_t n);
 
 /* json_out_success_begin writes {"status":"success","data": and leaves the
  * writer expecting the data value; json_out_success_end closes the object. */

@@ -11,6 +11,7 @@
 #include "unit.h"
 #include "telltale.h"
 #include "server/json_out.h"
+#include "query/promql/value.h"
 
 static void check_float(double v, const char *want)
 {
@@ -265,7 +266,95 @@ static void test_json_out_prom_floats_exact(void **state)
     }
 }
 
-UNIT_TESTS(cmocka_unit_test(test_json_out_prom_floats),
+/* write_pairs writes pre, then p[0..n) by json_out_prom_points (bulk) or
+ * json_out_prom_sample one by one, into b (released by the caller). */
+static void write_pairs(struct wbuf *b, int bulk, int pre, const struct promql_point *p, size_t n)
+{
+    struct json_out j;
+
+    wbuf_init(b, 0);
+    json_out_init(&j, b);
+    if (pre == 2) {
+        json_out_object_begin(&j); /* pairs after a key: invalid past the first */
+        json_out_key(&j, "k");
+    } else {
+        json_out_array_begin(&j);
+        if (pre == 1)
+            json_out_i64(&j, 7); /* pairs after a sibling: a comma first */
+    }
+    if (bulk)
+        json_out_prom_points(&j, p, n);
+    else
+        for (size_t i = 0; i < n; i++)
+            json_out_prom_sample(&j, p[i].t, p[i].v);
+    json_out_prom_sample(&j, 1, 2); /* the writer's state goes on right */
+    if (pre == 2)
+        json_out_object_end(&j);
+    else
+        json_out_array_end(&j);
+}
+
+/* json_out_prom_points writes the very bytes (and errors) of
+ * json_out_prom_sample called for each pair. */
+static void test_json_out_prom_points(void **state)
+{
+    static const int64_t ts[] = { 0,
+                                  1,
+                                  999,
+                                  1000,
+                                  1001,
+                                  -1,
+                                  -999,
+                                  -1000,
+                                  -1500,
+                                  10,
+                                  100,
+                                  1704067200000,
+                                  123456789012345,
+                                  INT64_MAX,
+                                  INT64_MIN + 1 };
+    static const double special[] = { 0,         -0.0,     NAN,    NAN,    INFINITY, INFINITY,
+                                      -INFINITY, 1e21,     1e-7,   0.75,   0.75,     0.1234,
+                                      1e300,     -2.5e-10, 5e-324, 1.0 / 3 };
+    struct promql_point p[600];
+    struct wbuf a, b;
+    size_t n = 0;
+
+    (void)state;
+    srand(5);
+    for (; n < sizeof p / sizeof p[0]; n++) {
+        p[n].t = n < sizeof ts / sizeof ts[0] ? ts[n] : (int64_t)rand() * 1000 + rand() % 3 * 7;
+        if (n < sizeof special / sizeof special[0]) {
+            p[n].v = special[n];
+        } else if (n % 5 == 0) {
+            p[n].v = p[n - 1].v; /* repeats write the same text again */
+        } else if (n % 2) {
+            p[n].v = (double)(rand() % 100000) / pow(10, rand() % 6);
+        } else {
+            uint64_t bits = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 11) ^ (uint64_t)rand();
+            memcpy(&p[n].v, &bits, sizeof bits);
+        }
+    }
+    for (int pre = 0; pre < 3; pre++) {
+        for (size_t k = 0; k <= 3; k++) {
+            size_t cnt = k == 3 ? n : k;
+            write_pairs(&a, 1, pre, p, cnt);
+            write_pairs(&b, 0, pre, p, cnt);
+            assert_int_equal(a.err, b.err);
+            assert_int_equal(a.len, b.len);
+            if (a.len > 0)
+                assert_memory_equal(a.data, b.data, a.len);
+            if (pre < 2)
+                assert_int_equal(a.err, 0);
+            else if (cnt > 1)
+                assert_int_not_equal(a.err, 0);
+            wbuf_release(&a);
+            wbuf_release(&b);
+        }
+    }
+}
+
+UNIT_TESTS(cmocka_unit_test(test_json_out_prom_floats), cmocka_unit_test(test_json_out_prom_points),
            cmocka_unit_test(test_json_out_prom_floats_exact),
            cmocka_unit_test(test_json_out_prom_floats_shortest),
            cmocka_unit_test(test_json_out_nesting), cmocka_unit_test(test_json_out_misuse))

@@ -512,6 +512,51 @@ static void test_rows_match_instant(void **state)
     promql_memstore_free(f.ms);
 }
 
+/* histogram_quantile over the steps of a range query reuses a step's
+ * grouping of its input while the input's label sets stay the same: bucket
+ * series that start late, stop early or go stale change them, and a
+ * malformed le warns at every step it is seen. */
+static void test_histogram_quantile_range(void **state)
+{
+    static const char *const les[] = { "0.1", "0.5", "1", "+Inf", "2" };
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    srand(13);
+    for (int s = 0; s < 16; s++) {
+        char job[8];
+        snprintf(job, sizeof job, "j%d", s == 15 ? 1 : s / 5);
+        /* Series 15 takes over from series 6 (stale from 2000000 on): as
+         * many samples, other label sets. */
+        const char *le = s == 15 ? "0.7" : s == 14 ? "bad" : les[s % 5];
+        int64_t from = s == 2 ? 1500000 : s == 15 ? 2000000 : 0;
+        int64_t to = s == 8 ? 2500000 : s == 6 ? 2000001 : 3600000;
+        double c = 0;
+        for (int64_t t = from; t < to; t += 15000) {
+            struct promql_label l[3] = { { "__name__", "h_bucket" }, { "job", job }, { "le", le } };
+            if (s == 14 && (t < 600000 || t > 900000))
+                continue; /* the malformed le only for a while */
+            c += (double)(rand() % 10) * (s % 5 + 1);
+            double v = (s == 11 && t >= 2000000 && t < 2100000) || (s == 6 && t == 2000000)
+                           ? promql_stale_nan()
+                           : c;
+            assert_int_equal(promql_memstore_add(f.ms, l, 3, t, v), 0);
+        }
+    }
+    static const char *const qs[] = {
+        "histogram_quantile(0.9, rate(h_bucket[2m]))",
+        "histogram_quantile(0.5, sum by (le) (rate(h_bucket[5m])))",
+        "histogram_quantile(0.99, sum by (le, job) (increase(h_bucket[3m])))",
+        "histogram_fraction(0, 0.7, rate(h_bucket[2m]))",
+        "histogram_quantile(0.5, h_bucket) + histogram_quantile(0.9, h_bucket)",
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        check_range_vs_instant(&f, qs[i], 0, 3600000, 45000);
+        check_range_vs_instant(&f, qs[i], 1234567, 2334567, 7000);
+    }
+    promql_memstore_free(f.ms);
+}
+
 /* Series that only differ by name once it is dropped: a range query from
  * rows merges them where they do not meet and fails where they do. */
 static void test_rows_same_labelset(void **state)
@@ -1099,4 +1144,5 @@ UNIT_TESTS(cmocka_unit_test(test_info), cmocka_unit_test(test_info_churn_and_err
            cmocka_unit_test(test_runner_counts), cmocka_unit_test(test_extended_range_selectors),
            cmocka_unit_test(test_rollup_range_queries), cmocka_unit_test(test_stream_workers),
            cmocka_unit_test(test_annotations), cmocka_unit_test(test_rows_match_instant),
+           cmocka_unit_test(test_histogram_quantile_range),
            cmocka_unit_test(test_rows_same_labelset))

@@ -142,6 +142,10 @@ struct sig_cache {
 /* What an info() call of the query needs at every step (eval_info.c). */
 struct info_plan;
 
+/* histogram_quantile's grouping of its input at the last step, per call
+ * (eval_func.c): a range query's steps mostly see the same series. */
+struct hq_cache;
+
 struct ev {
     const struct promql_storage *st;
     int64_t lookback_ms;
@@ -172,6 +176,7 @@ struct ev {
     const char *query;             /* opts->query: positions of annotations */
     struct info_plan *infos;       /* one per info() call, made by the pre-pass */
     size_t ninfos;
+    struct hq_cache *hqs; /* in qa, one per histogram_quantile call seen */
 };
 
 /* The value of an expression at one step. For a range vector, win_end and

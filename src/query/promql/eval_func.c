@@ -1120,27 +1120,102 @@ static double bucket_fraction(double lower, double upper, struct bucket *b, size
     return (urank - lrank) / count;
 }
 
-static int histogram_quantile(struct ev *ev, double q, double upper, int fraction,
-                              const struct val *in, struct val *out, uint32_t pos)
+/* What histogram_quantile worked out from one step's input labels: each
+ * sample's le and group, and the groups' labels. The next step reuses it
+ * when its input holds the same label sets in the same order, which gives
+ * the same les, groups and labels. Everything lives in the query arena. */
+struct hq_cache {
+    struct hq_cache *next;
+    uint32_t pos; /* the call: its argument's position, and which function */
+    int fraction;
+    int valid;
+    unsigned rebuilds;
+    size_t n;                  /* input samples */
+    struct promql_labels *in;  /* their label sets (copies) */
+    double *les;               /* their le */
+    size_t *grp;               /* their group */
+    size_t ng;                 /* groups */
+    struct promql_labels *out; /* the groups' labels */
+};
+
+#define HQ_CACHE_MAX_REBUILDS 16u /* inputs changing at most steps: stop caching */
+
+static struct hq_cache *hq_cache_find(struct ev *ev, uint32_t pos, int fraction)
+{
+    struct hq_cache *hc;
+    for (hc = ev->hqs; hc != NULL; hc = hc->next)
+        if (hc->pos == pos && hc->fraction == fraction)
+            return hc;
+    hc = promql_arena_alloc(ev->qa, sizeof *hc);
+    if (hc == NULL)
+        return NULL; /* no cache: the uncached path reports memory errors itself */
+    memset(hc, 0, sizeof *hc);
+    hc->pos = pos;
+    hc->fraction = fraction;
+    hc->next = ev->hqs;
+    ev->hqs = hc;
+    return hc;
+}
+
+static int hq_cache_hit(const struct hq_cache *hc, const struct val *in)
+{
+    if (hc == NULL || !hc->valid || hc->n != in->n)
+        return 0;
+    for (size_t i = 0; i < in->n; i++)
+        if (!promql_labels_equal(&in->s[i].labels, &hc->in[i]))
+            return 0;
+    return 1;
+}
+
+/* hq_cache_fill remembers one step's grouping (every sample in a group);
+ * on running out of memory the cache is just left invalid. */
+static void hq_cache_fill(struct ev *ev, struct hq_cache *hc, const struct val *in,
+                          const double *les, const size_t *grp, const struct val *out, size_t ng)
+{
+    hc->valid = 0;
+    if (hc->rebuilds >= HQ_CACHE_MAX_REBUILDS)
+        return;
+    hc->rebuilds++;
+    hc->in = promql_arena_alloc(ev->qa, (in->n + 1) * sizeof *hc->in);
+    hc->les = promql_arena_alloc(ev->qa, (in->n + 1) * sizeof *hc->les);
+    hc->grp = promql_arena_alloc(ev->qa, (in->n + 1) * sizeof *hc->grp);
+    hc->out = promql_arena_alloc(ev->qa, (ng + 1) * sizeof *hc->out);
+    if (hc->in == NULL || hc->les == NULL || hc->grp == NULL || hc->out == NULL)
+        return;
+    for (size_t i = 0; i < in->n; i++)
+        if (promql_labels_copy(ev->qa, &in->s[i].labels, &hc->in[i]) != 0)
+            return;
+    for (size_t g = 0; g < ng; g++)
+        if (promql_labels_copy(ev->qa, &out->s[g].labels, &hc->out[g]) != 0)
+            return;
+    copy_n(hc->les, les, in->n * sizeof *les);
+    copy_n(hc->grp, grp, in->n * sizeof *grp);
+    hc->n = in->n;
+    hc->ng = ng;
+    hc->valid = 1;
+}
+
+/* hq_group fills grp[i] (SIZE_MAX: not a bucket) and les[i] for the
+ * samples of in, out->s[g].labels for the groups, and *ngp; from hc when
+ * the input's label sets are the ones it remembers. */
+static int hq_group(struct ev *ev, struct hq_cache *hc, const struct val *in, struct val *out,
+                    size_t *grp, double *les, size_t *ngp, uint32_t pos)
 {
     static const struct promql_str le = { (char *)"le", 2 };
     struct hmap h = { 0 };
-    size_t *grp = NULL, *start = NULL, ng = 0;
-    struct bucket *b = NULL;
-    double *les = NULL; /* each sample's le, parsed once */
-    int rc = 0;
+    size_t ng = 0;
+    int rc = 0, all = 1;
 
-    out->type = PROMQL_TYPE_VECTOR;
-    out->n = 0;
-    if (in->n == 0)
+    if (hq_cache_hit(hc, in)) {
+        copy_n(grp, hc->grp, in->n * sizeof *grp);
+        copy_n(les, hc->les, in->n * sizeof *les);
+        for (size_t g = 0; g < hc->ng; g++) {
+            out->s[g].labels = hc->out[g];
+            out->s[g].drop_name = 1;
+        }
+        *ngp = hc->ng;
         return 0;
-    grp = ev_alloc(ev, in->n * sizeof *grp);
-    start = ev_alloc(ev, (in->n + 2) * sizeof *start);
-    b = ev_alloc(ev, in->n * sizeof *b);
-    out->s = ev_alloc(ev, in->n * sizeof *out->s);
-    les = ev_alloc(ev, in->n * sizeof *les);
-    if (grp == NULL || start == NULL || b == NULL || out->s == NULL || les == NULL)
-        return TT_ENOMEM;
+    }
     if (hmap_init(&h, in->n) != 0)
         return ev_nomem(ev);
     for (size_t i = 0; i < in->n; i++) {
@@ -1156,6 +1231,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
                         "PromQL warning: bucket label \"le\" is missing or has a malformed value "
                         "of \"%s\"%s",
                         lev ? lev : "", suffix);
+            all = 0;
             continue;
         }
         /* signature: every label but le, metric name included */
@@ -1183,6 +1259,38 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         }
         grp[i] = *slot;
     }
+    *ngp = ng;
+    /* Malformed buckets are warned about at every step: not cached. */
+    if (hc != NULL && all)
+        hq_cache_fill(ev, hc, in, les, grp, out, ng);
+out:
+    hmap_release(&h);
+    return rc;
+}
+
+static int histogram_quantile(struct ev *ev, double q, double upper, int fraction,
+                              const struct val *in, struct val *out, uint32_t pos)
+{
+    size_t *grp = NULL, *start = NULL, ng = 0;
+    struct bucket *b = NULL;
+    double *les = NULL; /* each sample's le, parsed once */
+    int rc = 0;
+
+    out->type = PROMQL_TYPE_VECTOR;
+    out->n = 0;
+    if (in->n == 0)
+        return 0;
+    grp = ev_alloc(ev, in->n * sizeof *grp);
+    start = ev_alloc(ev, (in->n + 2) * sizeof *start);
+    b = ev_alloc(ev, in->n * sizeof *b);
+    out->s = ev_alloc(ev, in->n * sizeof *out->s);
+    les = ev_alloc(ev, in->n * sizeof *les);
+    if (grp == NULL || start == NULL || b == NULL || out->s == NULL || les == NULL)
+        return TT_ENOMEM;
+    /* Only a range query's steps can share the grouping. */
+    struct hq_cache *hc = ev->nsteps > 1 ? hq_cache_find(ev, pos, fraction) : NULL;
+    if ((rc = hq_group(ev, hc, in, out, grp, les, &ng, pos)) != 0)
+        return rc;
     memset(start, 0, (ng + 2) * sizeof *start);
     for (size_t i = 0; i < in->n; i++)
         if (grp[i] != SIZE_MAX)
@@ -1191,10 +1299,8 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         start[g + 1] += start[g];
     {
         size_t *fill = ev_alloc(ev, (ng + 1) * sizeof *fill);
-        if (fill == NULL) {
-            rc = TT_ENOMEM;
-            goto out;
-        }
+        if (fill == NULL)
+            return TT_ENOMEM;
         copy_n(fill, start, (ng + 1) * sizeof *fill);
         for (size_t i = 0; i < in->n; i++) {
             if (grp[i] == SIZE_MAX)
@@ -1222,9 +1328,7 @@ static int histogram_quantile(struct ev *ev, double q, double upper, int fractio
         }
     }
     out->n = ng;
-out:
-    hmap_release(&h);
-    return rc;
+    return 0;
 }
 
 /* histogram_quantiles(v, "label", q...): histogram_quantile for each q, the
@@ -1460,6 +1564,21 @@ int ev_stream_compute(const struct stream_plan *pl, struct stream_scratch *sc,
     return ev_stream_compute_clean(pl, &ss, labels, out_v, has);
 }
 
+/* window_edge: the first index at or after a (points sorted by time) whose
+ * time is past lim, or np. Regular scrapes move a window's edges by the
+ * same count from step to step: the guess a + d is checked first (two
+ * well-predicted comparisons), the scan from a only runs when it is off. */
+static inline size_t window_edge(const struct promql_point *p, size_t np, size_t a, size_t d,
+                                 int64_t lim)
+{
+    size_t g = d < np - a ? a + d : np;
+    if ((g == a || p[g - 1].t <= lim) && (g == np || p[g].t > lim))
+        return g;
+    while (a < np && p[a].t <= lim)
+        a++;
+    return a;
+}
+
 int ev_stream_compute_clean(const struct stream_plan *pl, const struct sel_series *src,
                             const struct promql_labels *labels, double *out_v, uint8_t *has)
 {
@@ -1480,13 +1599,14 @@ int ev_stream_compute_clean(const struct stream_plan *pl, const struct sel_serie
      * so the window's edges a (first point > r - range) and b (first
      * point > r) do too. */
     const struct promql_point *p = ss.clean;
-    size_t a = 0, b = 0, np = ss.nclean;
+    size_t a = 0, b = 0, np = ss.nclean, da = 0, db = 0;
     for (size_t i = 0; i < pl->nsteps; i++) {
         int64_t r = pl->ref[i];
-        while (a < np && p[a].t <= r - pl->range_ms)
-            a++;
-        while (b < np && p[b].t <= r)
-            b++;
+        size_t a0 = a, b0 = b;
+        a = window_edge(p, np, a, da, r - pl->range_ms);
+        b = window_edge(p, np, b, db, r);
+        da = a - a0;
+        db = b - b0;
         double v = 0;
         int got = 0;
         if (b > a) {

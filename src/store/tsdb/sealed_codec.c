@@ -392,6 +392,28 @@ static inline uint64_t get_uv(const uint8_t **pp, const uint8_t *end, int *bad)
     return v;
 }
 
+/* dec_run decodes vs[i..n) of a decimal column from the varints at q
+ * (before end), m and d the running value and difference: order (0-2)
+ * undone, divided by scale when div. Called with constant order and div,
+ * each use compiles to its own loop. Returns where the varints stopped;
+ * *bad is set when one is damaged. */
+static inline __attribute__((always_inline)) const uint8_t *
+dec_run(const uint8_t *q, const uint8_t *end, double *vs, size_t i, size_t n, uint64_t g,
+        uint64_t m, uint64_t d, unsigned order, int div, double scale, int *bad)
+{
+    for (; i < n && !*bad; i++) {
+        uint64_t x = (uint64_t)unzz(get_uv(&q, end, bad)) * g;
+        if (order == 0)
+            m = x;
+        else if (order == 1)
+            m += x;
+        else
+            m += (d += x);
+        vs[i] = div ? (double)(int64_t)m / scale : (double)(int64_t)m;
+    }
+    return q;
+}
+
 static int decode_dec(const uint8_t *body, size_t blen, double *vs, size_t n)
 {
     struct rbuf r;
@@ -421,19 +443,25 @@ static int decode_dec(const uint8_t *body, size_t blen, double *vs, size_t n)
         vs[i++] = (double)(int64_t)(m = seed[0]) / scale;
     if (order >= 2 && n >= 2)
         vs[i++] = (double)(int64_t)(m += (d = seed[1])) / scale;
-    /* One loop per transform: the per-sample work is a varint, an add and
-     * the exact division (none when scale is 1). */
-    const uint8_t *q = r.p, *end = r.end;
+    /* One loop per transform and scale (dec_run with constants): the
+     * per-sample work is a varint, an add and the exact division (none when
+     * scale is 1). */
+    const uint8_t *q = r.p;
     int bad = 0;
-    for (; i < n && !bad; i++) {
-        uint64_t x = (uint64_t)unzz(get_uv(&q, end, &bad)) * g;
+    if (k == 0) {
         if (order == 0)
-            m = x;
+            q = dec_run(q, r.end, vs, i, n, g, m, d, 0, 0, 1, &bad);
         else if (order == 1)
-            m += x;
+            q = dec_run(q, r.end, vs, i, n, g, m, d, 1, 0, 1, &bad);
         else
-            m += (d += x);
-        vs[i] = k == 0 ? (double)(int64_t)m : (double)(int64_t)m / scale;
+            q = dec_run(q, r.end, vs, i, n, g, m, d, 2, 0, 1, &bad);
+    } else {
+        if (order == 0)
+            q = dec_run(q, r.end, vs, i, n, g, m, d, 0, 1, scale, &bad);
+        else if (order == 1)
+            q = dec_run(q, r.end, vs, i, n, g, m, d, 1, 1, scale, &bad);
+        else
+            q = dec_run(q, r.end, vs, i, n, g, m, d, 2, 1, scale, &bad);
     }
     r.p = q;
     if (bad || rbuf_left(&r) != 0)
