@@ -377,6 +377,12 @@ int ev_stream_drop_name(const struct promql_expr *e);
 
 /* ---- rows (eval_rows.c) ------------------------------------------------------------ */
 
+/* ev_rows_vector: the instant vector of d's rows at step time t (the rows
+ * with a value at that step; drop_name marks the metric name for removal).
+ * An error for a time outside the query's steps. */
+int ev_rows_vector(struct ev *ev, const struct sel_data *d, int64_t t, int drop_name,
+                   struct val *out);
+
 /* ev_rows_plain_series appends the row of plain selector d for one fetched
  * series (labels borrowed; ts, vs as the storage gives them). Returns 0 or
  * a TT_E* code (recorded). */

@@ -1797,32 +1797,7 @@ static int stream_step(struct ev *ev, const struct promql_expr *e, const struct 
                        int64_t t, struct val *out)
 {
     const struct range_def *def = find_range_def(e->u.call.func->name);
-    int64_t off = t - ev->start;
-    size_t i = (size_t)(off / ev->step);
-
-    if (off < 0 || off % ev->step != 0 || i >= ev->nsteps)
-        return ev_errorf(ev, TT_EINVAL, "internal error: %s evaluated outside the query's steps",
-                         e->u.call.func->name);
-    out->type = PROMQL_TYPE_VECTOR;
-    out->n = 0;
-    out->s = promql_arena_alloc_raw(&ev->sa, (d->nrows + 1) * sizeof *out->s);
-    if (out->s == NULL)
-        return ev_nomem(ev);
-    for (size_t k = 0; k < d->nrows; k++) {
-        const struct stream_row *row = &d->rows[k];
-        /* Steps read across the rows: fetch each row's next values ahead
-         * (a row's values are a stream the hardware does not follow). */
-        if (i + 8 < ev->nsteps)
-            __builtin_prefetch(row->v + i + 8);
-        if (!row->has[i])
-            continue;
-        struct promql_sample *o = &out->s[out->n++];
-        o->labels = row->labels;
-        o->v = row->v[i];
-        o->t = t;
-        o->drop_name = def->keep_name ? 0 : 1;
-    }
-    return 0;
+    return ev_rows_vector(ev, d, t, def->keep_name ? 0 : 1, out);
 }
 
 static int eval_range_fn(struct ev *ev, const struct promql_expr *e, const struct range_def *d,

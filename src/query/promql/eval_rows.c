@@ -69,7 +69,8 @@ static int step_index(struct ev *ev, int64_t t, size_t *i)
     return 0;
 }
 
-int ev_rows_plain_step(struct ev *ev, const struct sel_data *d, int64_t t, struct val *out)
+int ev_rows_vector(struct ev *ev, const struct sel_data *d, int64_t t, int drop_name,
+                   struct val *out)
 {
     size_t i = 0;
     int rc = step_index(ev, t, &i);
@@ -82,6 +83,8 @@ int ev_rows_plain_step(struct ev *ev, const struct sel_data *d, int64_t t, struc
         return ev_nomem(ev);
     for (size_t k = 0; k < d->nrows; k++) {
         const struct stream_row *row = &d->rows[k];
+        /* Steps read across the rows: fetch each row's next values ahead
+         * (a row's values are a stream the hardware does not follow). */
         if (i + 8 < ev->nsteps)
             __builtin_prefetch(row->v + i + 8);
         if (!row->has[i])
@@ -90,9 +93,14 @@ int ev_rows_plain_step(struct ev *ev, const struct sel_data *d, int64_t t, struc
         o->labels = row->labels;
         o->v = row->v[i];
         o->t = t;
-        o->drop_name = 0;
+        o->drop_name = drop_name;
     }
     return 0;
+}
+
+int ev_rows_plain_step(struct ev *ev, const struct sel_data *d, int64_t t, struct val *out)
+{
+    return ev_rows_vector(ev, d, t, 0, out);
 }
 
 /* ---- aggregations ---------------------------------------------------------------------- */
