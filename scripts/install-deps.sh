@@ -24,6 +24,7 @@ PACKAGES=(
     python3            # tests/check_source.sh, integration tests
     zstd
     curl               # scripts/run.sh talks to the server
+    libcurl4-openssl-dev # the agent scrapes Prometheus endpoints
     prometheus         # a real remote-write client for tests/integration/remote_write_prometheus.sh
 )
 
