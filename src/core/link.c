@@ -295,14 +295,13 @@ int link_reader_feed(struct link_reader *r, const void *p, size_t n)
         return TT_ENOMEM;
     size_t need = r->len + n;
     if (need > r->cap) {
-        /* Double for amortised appends, but not past the end of the frame
-         * being completed (when its header is checked) nor past a small
-         * minimum otherwise: nothing is allocated for bytes not announced by
-         * a checked header. */
-        size_t bound = r->have_header ? r->frame_total : READER_MIN_CAP;
-        size_t cap = r->cap * 2;
-        if (cap > bound)
-            cap = bound;
+        /* Double for amortised appends (from a small minimum), but never
+         * past the end of the frame being completed when its header is
+         * checked: nothing is allocated for bytes a header announces until
+         * they arrive, beyond what doubling the bytes held gives. */
+        size_t cap = r->cap * 2 < READER_MIN_CAP ? READER_MIN_CAP : r->cap * 2;
+        if (r->have_header && cap > r->frame_total)
+            cap = r->frame_total;
         if (cap < need)
             cap = need;
         uint8_t *d = realloc(r->data, cap);
