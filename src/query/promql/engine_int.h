@@ -212,6 +212,17 @@ int ev_errorf(struct ev *ev, int code, const char *fmt, ...) __attribute__((form
  * memory drops the annotation (the result stands). Main thread only. */
 void ev_annotate(struct ev *ev, int info, uint32_t pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* ev_histogram_quantile evaluates histogram_quantile(q, in) (fraction 0)
+ * or histogram_fraction(q, upper, in) (fraction 1) over classic buckets
+ * into out (step arena); pos is the histogram argument's position for
+ * annotations. 0 or TT_ENOMEM. */
+int ev_histogram_quantile(struct ev *ev, double q, double upper, int fraction, const struct val *in,
+                          struct val *out, uint32_t pos);
+/* ev_histogram_quantiles evaluates histogram_quantiles(v, "label", q...)
+ * (call e; in is v at t). 0, TT_EINVAL (bad label), TT_ENOMEM. */
+int ev_histogram_quantiles(struct ev *ev, const struct promql_expr *e, int64_t t,
+                           const struct val *in, struct val *out);
+
 /* ev_check_quantile warns (Prometheus's message, at pos) when q is NaN or
  * outside [0, 1]. */
 void ev_check_quantile(struct ev *ev, double q, uint32_t pos);
