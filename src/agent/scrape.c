@@ -179,6 +179,8 @@ static double stale_nan(void)
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
         return;
@@ -458,6 +460,8 @@ int scrape_target_health(const struct scrape_target *t, const char **why)
 /* ---- fetching --------------------------------------------------------------- */
 
 static void fail(struct scrape_target *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void fail(struct scrape_target *t, const char *fmt, ...)
 {
     int n = snprintf(t->why, sizeof t->why, "scrape %s: ", t->url);
     va_list ap;
@@ -498,6 +502,8 @@ static int fetch(struct scrape_target *t)
 
 /* ---- emitting --------------------------------------------------------------- */
 
+static void warn(struct scrape_target *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void warn(struct scrape_target *t, const char *fmt, ...)
 {
     if (!t->emit->warn)
