@@ -132,6 +132,17 @@ static void serve(struct srv *s, int fd)
         for (int i = 0; i < 30 && !atomic_load(&s->stop); i++)
             usleep(50 * 1000);
         respond(fd, 200, "", body, strlen(body));
+    } else if (strcmp(path, "/nolen") == 0) {
+        /* No Content-Length: the body ends when the connection closes, so
+         * only the bytes received can tell that it is too big. */
+        const char *head =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n";
+        send_all(fd, head, strlen(head));
+        char line[64];
+        for (int i = 0; i < 2000; i++) {
+            int ln = snprintf(line, sizeof line, "nolen_metric{i=\"%d\"} %d\n", i, i);
+            send_all(fd, line, (size_t)ln);
+        }
     } else if (strcmp(path, "/big") == 0) {
         /* 40 KB of valid lines, served in one piece. */
         size_t cap = 40 * 1024, len = 0;
@@ -593,6 +604,18 @@ static void test_body_limit(void **state)
     assert_true(synth_value(f.r, "up", f.tl) == 0);
     assert_int_equal(f.r->n, 5);
     assert_true(has_warn(f.r, "body size limit of 10000 bytes exceeded"));
+    fx_close(&f);
+    /* Without a Content-Length the limit is found while reading. */
+    fx_open(&f, "/nolen", 2000, 10000, NULL, 0);
+    assert_int_equal(fx_run(&f, 1000), 0);
+    assert_true(synth_value(f.r, "up", f.tl) == 0);
+    assert_int_equal(f.r->n, 5);
+    assert_true(has_warn(f.r, "body size limit of 10000 bytes exceeded"));
+    fx_close(&f);
+    fx_open(&f, "/nolen", 2000, 1 << 20, NULL, 0);
+    assert_int_equal(fx_run(&f, 1000), 0);
+    assert_true(synth_value(f.r, "up", f.tl) == 1);
+    assert_true(synth_value(f.r, "scrape_samples_scraped", f.tl) == 2000);
     fx_close(&f);
     /* The same body under a larger limit is fine. */
     fx_open(&f, "/big", 2000, 1 << 20, NULL, 0);
