@@ -22,6 +22,8 @@ static const struct cli_cmd commands[] = {
     { "spool", cmd_spool, cmd_spool_usage, "read the spool segments libtelltale writes" },
     { "promqltest", cmd_promqltest, cmd_promqltest_usage,
       "run PromQL test files against the engine" },
+    { "scrape", cmd_scrape, cmd_scrape_usage,
+      "scrape a Prometheus target once and print what the agent would ship" },
     { "server", cmd_server, cmd_server_usage,
       "run the server (HTTP API; so far status and self-metrics)" },
     { "version", cmd_version, version_usage, "print the version" },
