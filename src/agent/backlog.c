@@ -832,10 +832,11 @@ static int drop_oldest(struct backlog *b, char *err, size_t errlen)
             b->st.dropped_records += s->o[i].records;
         }
     }
+    /* If the state cannot be written (a full disk, most likely), the segment
+     * goes anyway: freeing space matters more, and the counts stay in memory
+     * (state_dirty) for the next write. */
     b->state_dirty = 1;
-    rc = state_write(b, err, errlen);
-    if (rc != 0)
-        return rc;
+    state_write(b, NULL, 0);
     if (unlink(path) != 0 && errno != ENOENT) {
         set_err(err, errlen, "%s: cannot delete: %s", path, strerror(errno));
         return TT_EIO;

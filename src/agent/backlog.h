@@ -20,7 +20,8 @@
  *  - The bytes of all segments stay <= limit_bytes after every append: the
  *    oldest segments are dropped (and their undone batches counted) first.
  *  - Drop counts are written to the state file before the dropped segment is
- *    deleted, so a crash may count a drop twice but never loses one.
+ *    deleted, so a crash may count a drop twice but never loses one (if that
+ *    write fails, the segment goes anyway and the counts stay in memory).
  *
  * Threads: none inside. One thread uses a backlog at a time (the agent's
  * shipper, or the caller's lock).
