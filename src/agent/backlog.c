@@ -633,7 +633,7 @@ static int load_segment(struct backlog *b, uint64_t num, int last, char *err, si
             report(b, &p);
             continue;
         }
-        if (s->no == 0 && s->first_ns == 0 && h.hlc_min != 0)
+        if (s->no == 0 && h.hlc_min != 0 && hlc_l(h.hlc_min) < (uint64_t)(INT64_MAX / TT_NS_PER_MS))
             s->first_ns = (int64_t)hlc_l(h.hlc_min) * TT_NS_PER_MS;
         rc = seg_add_batch(s, &h);
         if (rc != 0) {
