@@ -25,7 +25,7 @@ static const struct cli_cmd commands[] = {
     { "scrape", cmd_scrape, cmd_scrape_usage,
       "scrape a Prometheus target once and print what the agent would ship" },
     { "server", cmd_server, cmd_server_usage,
-      "run the server (HTTP API; so far status and self-metrics)" },
+      "run the server: the metric store and its Prometheus API" },
     { "version", cmd_version, version_usage, "print the version" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
