@@ -24,6 +24,7 @@
 #include "telltale.h"
 #include "cli/cli.h"
 #include "core/log.h"
+#include "server/agent_listener.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "query/promql/lexer.h"
@@ -34,7 +35,9 @@ struct server_opts {
     struct db_options db;
     enum log_level level;
     /* strings read from the config file (owned) */
-    char *file_data, *file_http;
+    char *file_data, *file_http, *file_agents;
+    const char *agents_addr;
+    unsigned agents_max_conns;
 };
 
 void cmd_server_usage(FILE *out)
@@ -42,7 +45,7 @@ void cmd_server_usage(FILE *out)
     fprintf(out,
             "usage: telltale server [--config FILE] [--data DIR] [--http ADDR:PORT]\n"
             "                       [--retention DURATION] [--retention-size SIZE]\n"
-            "                       [--log-level LEVEL]\n\n"
+            "                       [--agents ADDR:PORT] [--log-level LEVEL]\n\n"
             "Runs the Telltale server: the metric store and its Prometheus-compatible\n"
             "HTTP API, the server's own metrics at /metrics, and /-/healthy, /-/ready.\n\n"
             "Options:\n"
@@ -55,11 +58,13 @@ void cmd_server_usage(FILE *out)
             "                     everything); Prometheus durations: 90d, 12h, 1w\n"
             "  --retention-size SIZE  delete the oldest blocks while blocks and WAL\n"
             "                     exceed SIZE (512MB, 20GiB; default: no limit)\n"
+            "  --agents ADDR:PORT where `telltale agent`s connect (default %s;\n"
+            "                     config keys agents, agents_max_connections)\n"
             "  --log-level LEVEL  debug, info, warn or error (default warn); logs go\n"
             "                     to stderr as logfmt lines\n\n"
             "SIGINT or SIGTERM stop the server cleanly (exit status 0). It exits 1 if it\n"
             "cannot start (address in use, data directory unusable or locked).\n",
-            SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_HTTP_ADDR);
+            SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_HTTP_ADDR, AGENT_LISTENER_DEFAULT_ADDR);
 }
 
 /* stderr_sink writes a log line with write(2): one call per line keeps lines
@@ -233,6 +238,13 @@ static int read_config(const char *path, struct server_opts *o)
             dst = &o->file_data;
         } else if (strcmp(key, "http") == 0) {
             dst = &o->file_http;
+        } else if (strcmp(key, "agents") == 0) {
+            dst = &o->file_agents;
+        } else if (strcmp(key, "agents_max_connections") == 0) {
+            if (parse_uint(val, &o->agents_max_conns) < 0) {
+                fprintf(stderr, "telltale server: %s:%d: bad number '%s'\n", path, lineno, val);
+                goto out;
+            }
         } else if (strcmp(key, "log_level") == 0) {
             if (log_level_parse(val, &o->level) < 0) {
                 fprintf(stderr, "telltale server: %s:%d: bad log_level '%s'\n", path, lineno, val);
@@ -291,7 +303,7 @@ out:
 static int parse_args(int argc, char **argv, struct server_opts *o)
 {
     const char *config = NULL, *data = NULL, *http = NULL, *level = NULL, *retention = NULL,
-               *retention_size = NULL;
+               *retention_size = NULL, *agents = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], **dst = NULL;
@@ -307,14 +319,17 @@ static int parse_args(int argc, char **argv, struct server_opts *o)
             dst = &http;
         else if (strcmp(a, "--log-level") == 0)
             dst = &level;
+        else if (strcmp(a, "--agents") == 0)
+            dst = &agents;
         if (dst == NULL) {
             /* --flag=value too */
             static const char *const names[] = {
                 "--config=",    "--data=",      "--http=",
-                "--log-level=", "--retention=", "--retention-size="
+                "--log-level=", "--retention=", "--retention-size=", "--agents="
             };
-            const char **dsts[] = { &config, &data, &http, &level, &retention, &retention_size };
-            for (size_t k = 0; k < 6; k++) {
+            const char **dsts[] = { &config,    &data,           &http,  &level,
+                                    &retention, &retention_size, &agents };
+            for (size_t k = 0; k < 7; k++) {
                 size_t n = strlen(names[k]);
                 if (strncmp(a, names[k], n) == 0) {
                     *dsts[k] = a + n;
@@ -342,6 +357,10 @@ static int parse_args(int argc, char **argv, struct server_opts *o)
         o->cfg.data_dir = o->file_data;
     if (o->file_http != NULL)
         o->cfg.http_addr = o->file_http;
+    if (o->file_agents != NULL)
+        o->agents_addr = o->file_agents;
+    if (agents != NULL)
+        o->agents_addr = agents;
     if (data != NULL)
         o->cfg.data_dir = data;
     if (http != NULL)
@@ -414,6 +433,7 @@ int cmd_server(int argc, char **argv)
     struct log lg;
     struct server *srv = NULL;
     struct server_store store;
+    struct agent_listener *al = NULL;
     sigset_t mask, old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
@@ -423,6 +443,7 @@ int cmd_server(int argc, char **argv)
     server_config_defaults(&o.cfg);
     db_options_default(&o.db);
     o.level = LOG_LEVEL_WARN;
+    o.agents_addr = AGENT_LISTENER_DEFAULT_ADDR;
     rc = parse_args(argc, argv, &o);
     if (rc != 0) {
         ret = rc;
@@ -458,6 +479,16 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
         goto out;
     }
+    struct agent_listener_config acfg = { .addr = o.agents_addr,
+                                          .max_conns = o.agents_max_conns,
+                                          .data_dir = o.cfg.data_dir,
+                                          .store = &store,
+                                          .log = &lg };
+    rc = agent_listener_new(&al, &acfg, srv, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: agents: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
+        goto out;
+    }
     rc = server_start(srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
@@ -487,6 +518,14 @@ int cmd_server(int argc, char **argv)
     char replayed[64], blocks[64];
     snprintf(replayed, sizeof replayed, "%llu", (unsigned long long)os.head.samples);
     snprintf(blocks, sizeof blocks, "%llu", (unsigned long long)os.blocks);
+    /* Agents are taken once the store is open, so a batch never waits for
+     * the replay and an ACK always means the head's WAL holds it. */
+    rc = agent_listener_start(al, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: agents: %s\n", err);
+        server_stop(srv);
+        goto out;
+    }
     server_set_ready(srv, 1);
     log_info(&lg, "ready", "addr", o.cfg.http_addr, "data", o.cfg.data_dir, "replayed_samples",
              replayed, "blocks", blocks);
@@ -498,6 +537,7 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     log_info(&lg, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    agent_listener_stop(al);
     server_stop(srv);
     if (server_store_close(&store) != 0) {
         log_error(&lg, "the final WAL sync failed: the last writes may not be durable");
@@ -506,6 +546,7 @@ int cmd_server(int argc, char **argv)
     log_info(&lg, "stopped");
     ret = CLI_OK;
 out:
+    agent_listener_free(al);
     server_store_close(&store);
     server_free(srv);
     if (sfd >= 0)
@@ -514,5 +555,6 @@ out:
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     free(o.file_data);
     free(o.file_http);
+    free(o.file_agents);
     return ret;
 }

@@ -1,0 +1,114 @@
+/*
+ * agent.h - `telltale agent`: collection rounds turned into core batches,
+ * kept in the on-disk backlog and shipped to the server by a shipper thread
+ * over one link connection (docs/design/agent.md, agent-link.md).
+ *
+ * State directory: STATE/origin ("<origin hex> <next seq>\n", replaced
+ * atomically) and STATE/backlog/ (backlog.h).
+ *
+ * Invariants:
+ *  - Every batch is self-contained: the series records (batch-local refs
+ *    1..n, labels with __name__) come before the one samples record that
+ *    uses them, so the server needs no state to read it.
+ *  - Sequence numbers are never reused: the next seq is persisted (fsync,
+ *    rename) before the batch that uses it is appended to the backlog, so a
+ *    crash leaves a gap at worst, never two batches with the same seqs.
+ *  - A batch leaves the backlog only after the server ACKed a durable_end
+ *    past its last record.
+ *
+ * Threads: the caller's thread runs agent_collect; the shipper thread
+ * started by agent_start sends; the backlog is shared under a mutex.
+ */
+#ifndef TT_AGENT_AGENT_H
+#define TT_AGENT_AGENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "agent/collector.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/record.h"
+
+#define AGENT_DEFAULT_INTERVAL_MS 10000
+#define AGENT_MAX_SCRAPES         64
+
+/* ---- the batcher: one collection round into one core batch ------------------ */
+
+/* Samples of one round, with one series record per sample's series. Series
+ * are deduplicated within the round by their label set. */
+struct agent_batcher {
+    struct wbuf series;         /* encoded series records */
+    struct rec_sample *samples; /* owned */
+    size_t nsamples, capsamples;
+    uint64_t nseries; /* batch-local refs handed out: 1..nseries */
+    /* label-set key -> ref, open addressing, for deduplication */
+    struct batcher_slot *slots;
+    size_t nslots;
+    struct wbuf keys; /* the keys' bytes */
+    int err;          /* sticky TT_ENOMEM / TT_ETOOBIG */
+};
+
+/* agent_batcher_init makes an empty batcher (no allocation). */
+void agent_batcher_init(struct agent_batcher *b);
+/* agent_batcher_release frees b's memory. */
+void agent_batcher_release(struct agent_batcher *b);
+/* agent_batcher_reset empties b for the next round, keeping its memory. */
+void agent_batcher_reset(struct agent_batcher *b);
+
+/* agent_batcher_add adds one sample of series name{labels} (strings borrowed
+ * for the call) at t_ms. Returns 0, TT_EINVAL (empty name, NULL label name
+ * or value), TT_ENOMEM/TT_ETOOBIG (sticky: the round is lost). */
+int agent_batcher_add(struct agent_batcher *b, const char *name, const struct agent_label *labels,
+                      size_t nlabels, int64_t t_ms, double v);
+
+/* agent_batcher_count: records the batch would hold (series + 1 samples
+ * record), 0 when no sample was added. */
+uint32_t agent_batcher_count(const struct agent_batcher *b);
+
+/* agent_batcher_finish appends one whole core batch of b's records to out
+ * (zstd-compressed when that is smaller): origin "node\0agent", origin_id,
+ * first_seq, hlc stamped on every record. Returns 0, TT_ENOMEM, TT_ETOOBIG,
+ * TT_EINVAL (no samples, or node too long), or out's sticky error. b is
+ * unchanged. */
+int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64_t origin_id,
+                         uint64_t first_seq, tt_hlc hlc, int64_t time_ns, struct wbuf *out);
+
+/* ---- the agent ----------------------------------------------------------- */
+
+struct agent_config {
+    const char *server; /* "HOST:PORT" of the server's agent port */
+    const char *node, *role, *release;
+    const char *state_dir;
+    const char *scrape_urls[AGENT_MAX_SCRAPES]; /* "[JOB=]URL" */
+    size_t nscrapes;
+    uint64_t backlog_limit_bytes; /* 0: the backlog's default */
+    struct log *log;              /* borrowed, may be NULL */
+};
+
+struct agent;
+
+/* agent_new reads or creates STATE/origin, opens the backlog and makes the
+ * scrape targets. Returns 0 with *out (agent_free), TT_EINVAL (bad config,
+ * described in err), TT_EIO (state unusable), TT_ENOMEM. */
+int agent_new(struct agent **out, const struct agent_config *cfg, char *err, size_t errlen);
+
+/* agent_start starts the shipper thread. Returns 0 or TT_ESYS. */
+int agent_start(struct agent *a);
+
+/* agent_collect runs one round at now_ms (every scrape target), builds its
+ * batch and appends it to the backlog. Returns 0, or TT_EIO/TT_ENOMEM when
+ * the round could not be stored (message in err; the round is lost and
+ * logged, the seqs it reserved stay unused). */
+int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen);
+
+/* agent_origin_id: the agent's stable origin id. */
+uint64_t agent_origin_id(const struct agent *a);
+
+/* agent_stop stops the shipper (sends BYE if connected) and waits for it. */
+void agent_stop(struct agent *a);
+
+/* agent_free stops a if needed, closes the backlog (syncing it) and frees
+ * everything (NULL is fine). */
+void agent_free(struct agent *a);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * agent_listener.h - the server's agent port (docs/design/agent.md, "Server
+ * side"; the link protocol is docs/design/agent-link.md): a listener thread
+ * accepting `telltale agent` connections, one thread per connection.
+ *
+ * Per connection: HELLO first (anything else: BYE, close, logged), WELCOME
+ * (the server HLC and the durable_end held for the agent's origin), then per
+ * BATCH: a batch whose records all lie below its origin's durable_end is a
+ * duplicate and only ACKed again; otherwise series (16) and samples (17)
+ * records go to the TSDB head (one commit; series refs are batch-local), a
+ * batch holding any other record type is appended whole to the record log
+ * DATA/records/00000001.log (fsync'd), the new durable_end is written to
+ * DATA/agents.state (tmp, fsync, rename) and the batch is ACKed.
+ *
+ * Invariants: an ACK is sent only after the head commit returned 0 (the WAL
+ * holds the samples per its sync policy), the record log was fsync'd and the
+ * state file replaced. A crash between the commit and the state write makes
+ * the agent send the batch again: its samples are exact duplicates, which
+ * the head ignores, so nothing is stored twice. Batches are applied one at
+ * a time under one lock (ordering of durable_end per origin is then
+ * trivially right; one connection's batch does not wait for another's
+ * network I/O, only for its apply).
+ */
+#ifndef TT_SERVER_AGENT_LISTENER_H
+#define TT_SERVER_AGENT_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/log.h"
+
+#define AGENT_LISTENER_DEFAULT_ADDR "127.0.0.1:7071"
+#define AGENT_LISTENER_DEFAULT_MAX_CONNS 256
+
+struct server;
+struct server_store;
+struct agent_listener;
+
+struct agent_listener_config {
+    const char *addr;   /* "host:port" (IPv4 or a name), port 0 picks one */
+    unsigned max_conns; /* 0: AGENT_LISTENER_DEFAULT_MAX_CONNS */
+    const char *data_dir;
+    struct server_store *store; /* borrowed; the head is taken when a batch comes */
+    struct log *log;            /* borrowed, may be NULL */
+};
+
+/* agent_listener_new loads DATA/agents.state, registers GET /api/tt/nodes on
+ * srv (call before server_start), and returns the listener in *out (not
+ * listening yet). Returns 0, TT_ENOMEM, TT_EIO/TT_ECORRUPT (state file
+ * unreadable; message in err). */
+int agent_listener_new(struct agent_listener **out, const struct agent_listener_config *cfg,
+                       struct server *srv, char *err, size_t errlen);
+
+/* agent_listener_start binds, listens and starts the accept thread. Returns
+ * 0, TT_EINVAL (bad address), TT_EEXIST (address in use), TT_ESYS. */
+int agent_listener_start(struct agent_listener *l, char *err, size_t errlen);
+
+/* agent_listener_port: the bound port (after start). */
+uint16_t agent_listener_port(const struct agent_listener *l);
+
+/* agent_listener_stop closes the listening socket and every connection and
+ * waits for their threads. Safe to call twice. */
+void agent_listener_stop(struct agent_listener *l);
+
+/* agent_listener_free stops l if needed and frees it (NULL is fine). */
+void agent_listener_free(struct agent_listener *l);
+
+#endif
