@@ -39,4 +39,8 @@ void cmd_server_usage(FILE *out);
 int cmd_promqltest(int argc, char **argv);
 void cmd_promqltest_usage(FILE *out);
 
+/* cmd_collect: `telltale collect [--proc DIR] [--sys DIR]` (cmd_collect.c). */
+int cmd_collect(int argc, char **argv);
+void cmd_collect_usage(FILE *out);
+
 #endif
