@@ -26,6 +26,7 @@ PACKAGES=(
     curl               # scripts/run.sh talks to the server
     libcurl4-openssl-dev # the agent scrapes Prometheus endpoints
     prometheus         # a real remote-write client for tests/integration/remote_write_prometheus.sh
+    prometheus-node-exporter # the reference for tests/integration/agent_host_vs_node_exporter.sh
 )
 
 missing=()
