@@ -16,7 +16,8 @@ const struct host_collector host_collectors[] = {
     { "meminfo", host_mem_collect },       { "loadavg", host_load_collect },
     { "pressure", host_pressure_collect }, { "diskstats", host_disk_collect },
     { "filesystem", host_fs_collect },     { "netdev", host_net_collect },
-    { "tcpstat", host_tcp_collect },       { "filefd", host_filefd_collect },
+    { "netclass", host_netclass_collect }, { "tcpstat", host_tcp_collect },
+    { "filefd", host_filefd_collect },
 };
 const size_t host_ncollectors = sizeof(host_collectors) / sizeof(host_collectors[0]);
 
@@ -86,7 +87,7 @@ int host_next(struct host_file *hf)
     errno = 0;
     n = getline(&hf->line, &hf->cap, hf->f);
     if (n < 0) {
-        if (ferror(hf->f)) {
+        if (ferror(hf->f) && !hf->quiet) {
             int err = errno;
             hf->lineno++;
             host_warn(hf, "read error: %s", strerror(err));

@@ -60,6 +60,9 @@ int host_disk_collect(const struct host_opts *o, const struct agent_emit *e, int
 int host_fs_collect(const struct host_opts *o, const struct agent_emit *e, int64_t now_ms);
 /* host_net.c: node_network_{receive,transmit}_*_total{device} from /proc/net/dev. */
 int host_net_collect(const struct host_opts *o, const struct agent_emit *e, int64_t now_ms);
+/* host_netclass.c: node_network_{up,mtu_bytes,carrier,speed_bytes,transmit_queue_length}{device}
+ * from the interfaces in /sys/class/net (the sysfs root). */
+int host_netclass_collect(const struct host_opts *o, const struct agent_emit *e, int64_t now_ms);
 /* host_tcp.c: node_tcp_connection_states{state} from /proc/net/tcp and tcp6. */
 int host_tcp_collect(const struct host_opts *o, const struct agent_emit *e, int64_t now_ms);
 /* host_filefd.c: node_filefd_allocated, node_filefd_maximum from /proc/sys/fs/file-nr. */

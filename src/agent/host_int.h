@@ -18,6 +18,8 @@ struct host_file {
     char *line;      /* the current line, without its newline; owned */
     size_t cap;
     unsigned lineno; /* 1-based number of the current line */
+    int quiet;       /* read errors end the file silently (sysfs attributes
+                      * answer EINVAL when they have no value now) */
 };
 
 /* host_root returns the procfs (which = 'p') or sysfs ('s') root of o. */

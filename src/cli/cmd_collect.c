@@ -100,6 +100,8 @@ static void put_value(struct wbuf *b, double v)
         snprintf(s, sizeof s, "NaN");
     else if (isinf(v))
         snprintf(s, sizeof s, v > 0 ? "+Inf" : "-Inf");
+    else if (v == trunc(v) && fabs(v) < 9007199254740992.0)
+        snprintf(s, sizeof s, "%.0f", v); /* integers as integers, not 1e+03 */
     else {
         for (int p = 1; p <= 17; p++) {
             snprintf(s, sizeof s, "%.*g", p, v);

@@ -112,7 +112,10 @@ ne_types, ne = parse(sys.argv[2])
 # lacks because its collector failed on this machine from a naming mistake.
 COLLECTOR = [("node_cpu_", "cpu"), ("node_memory_", "meminfo"), ("node_load", "loadavg"),
              ("node_pressure_", "pressure"), ("node_disk_", "diskstats"),
-             ("node_filesystem_", "filesystem"), ("node_network_", "netdev"),
+             ("node_filesystem_", "filesystem"), ("node_network_up", "netclass"),
+             ("node_network_mtu_bytes", "netclass"), ("node_network_carrier", "netclass"),
+             ("node_network_speed_bytes", "netclass"),
+             ("node_network_transmit_queue_length", "netclass"), ("node_network_", "netdev"),
              ("node_tcp_", "tcpstat"), ("node_filefd_", "filefd"), ("node_", "stat")]
 ok_collectors = {l.get("collector") for l, v in ne.get("node_scrape_collector_success", []) if v == 1}
 

@@ -108,13 +108,19 @@ static void cap_free(struct cap *c)
     memset(c, 0, sizeof *c);
 }
 
-/* collect runs every collector with procfs root proc into c. */
-static int collect(struct cap *c, const char *proc)
+/* collect_in runs every collector with procfs root proc and sysfs root
+ * sys into c (proc NULL: the real /proc and /sys). */
+static int collect_in(struct cap *c, const char *proc, const char *sys)
 {
-    struct host_opts o = { proc, FIXTURES "/sys-none" };
+    struct host_opts o = { proc, sys };
     struct agent_emit e = { c, cap_sample, cap_meta, cap_warn };
     c->t_ms = 1700000000123;
     return host_collect_all(proc != NULL ? &o : NULL, &e, c->t_ms);
+}
+
+static int collect(struct cap *c, const char *proc)
+{
+    return collect_in(c, proc, FIXTURES "/sys-none");
 }
 
 static const struct series *find(const struct cap *c, const char *key)
@@ -346,6 +352,34 @@ static void test_filesystem(void **state)
     cap_free(&c);
 }
 
+static void test_netclass(void **state)
+{
+    struct cap c = { 0 };
+    const char *want = FIXTURES "/sys-basic/class/net/bad0/mtu:1: \"abc\" is not a number";
+    (void)state;
+
+    assert_int_equal(collect_in(&c, FIXTURES "/proc-none", FIXTURES "/sys-basic"), 0);
+    assert_int_equal(c.unannounced, 0);
+    expect(&c, "node_network_up{device=\"eth0\"}", 1);
+    expect(&c, "node_network_up{device=\"lo\"}", 0); /* operstate "unknown" */
+    expect(&c, "node_network_up{device=\"ifb0\"}", 0);
+    expect(&c, "node_network_up{device=\"bad0\"}", 1);
+    expect(&c, "node_network_mtu_bytes{device=\"eth0\"}", 1400);
+    expect(&c, "node_network_mtu_bytes{device=\"lo\"}", 65536);
+    expect_none(&c, "node_network_mtu_bytes{device=\"bad0\"}");
+    expect(&c, "node_network_carrier{device=\"eth0\"}", 1);
+    expect_none(&c, "node_network_carrier{device=\"ifb0\"}");
+    expect(&c, "node_network_speed_bytes{device=\"eth0\"}", 1000 * 125000.0);
+    expect(&c, "node_network_speed_bytes{device=\"ifb0\"}", -125000); /* as node_exporter */
+    expect(&c, "node_network_transmit_queue_length{device=\"ifb0\"}", 32);
+    assert_int_equal(count_name(&c, "node_network_up"), 4);
+    /* Interfaces in name order, whatever the directory's order. */
+    assert_string_equal(c.s[0].key, "node_network_up{device=\"bad0\"}");
+    assert_int_equal(c.nwarns, 1);
+    assert_string_equal(c.warns[0], want);
+    cap_free(&c);
+}
+
 /* ---- malformed and missing files ------------------------------------------------------ */
 
 static void test_malformed_lines_warned_and_skipped(void **state)
@@ -451,7 +485,9 @@ static void test_real_proc(void **state)
     assert_true(ncpu >= 8 && ncpu % 8 == 0);
     for (size_t i = 0; i < c.n; i++) {
         assert_true(isfinite(c.s[i].v));
-        assert_true(c.s[i].v >= 0);
+        /* Only an unknown link speed is negative (-1 Mbit/s, as node_exporter). */
+        if (c.s[i].v < 0 && strncmp(c.s[i].key, "node_network_speed_bytes{", 25) != 0)
+            fail_msg("%s is %g", c.s[i].key, c.s[i].v);
     }
     s = find(&c, "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}");
     assert_non_null(s);
@@ -477,6 +513,8 @@ static void test_real_proc(void **state)
     assert_non_null(s);
     assert_true(s->v > 0);
     assert_non_null(find(&c, "node_network_receive_bytes_total{device=\"lo\"}"));
+    if (access("/sys/class/net/lo", F_OK) == 0)
+        assert_non_null(find(&c, "node_network_mtu_bytes{device=\"lo\"}"));
     assert_int_equal(count_name(&c, "node_tcp_connection_states"), 11);
     assert_true(count_name(&c, "node_filesystem_size_bytes") >= 1);
     if (access("/proc/pressure/cpu", R_OK) == 0)
@@ -489,7 +527,7 @@ static void test_real_proc(void **state)
 
 UNIT_TESTS(cmocka_unit_test(test_cpu_stat), cmocka_unit_test(test_mem_load_pressure_filefd),
            cmocka_unit_test(test_disk), cmocka_unit_test(test_net_tcp),
-           cmocka_unit_test(test_filesystem),
+           cmocka_unit_test(test_filesystem), cmocka_unit_test(test_netclass),
            cmocka_unit_test(test_malformed_lines_warned_and_skipped),
            cmocka_unit_test(test_missing_files_silent), cmocka_unit_test(test_emitter_error_stops),
            cmocka_unit_test(test_real_proc))
