@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -469,14 +472,38 @@ static void test_emitter_error_stops(void **state)
 
 /* ---- the real /proc ----------------------------------------------------------------------- */
 
+/* tcp_pair opens a listening socket on 127.0.0.1 and a connection to it:
+ * fds[0] listens, fds[1] and fds[2] are the two established ends. */
+static void tcp_pair(int fds[3])
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t len = sizeof sa;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fds[0] >= 0);
+    assert_int_equal(bind(fds[0], (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fds[0], 1), 0);
+    assert_int_equal(getsockname(fds[0], (struct sockaddr *)&sa, &len), 0);
+    fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fds[1] >= 0);
+    assert_int_equal(connect(fds[1], (struct sockaddr *)&sa, sizeof sa), 0);
+    fds[2] = accept(fds[0], NULL, NULL);
+    assert_true(fds[2] >= 0);
+}
+
 static void test_real_proc(void **state)
 {
     struct cap c = { 0 };
     size_t ncpu;
     const struct series *s;
+    int fds[3];
     (void)state;
 
+    tcp_pair(fds);
     assert_int_equal(collect(&c, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
     for (size_t i = 0; i < c.nwarns; i++)
         print_message("warning: %s\n", c.warns[i]);
     assert_int_equal(c.nwarns, 0);
@@ -516,6 +543,13 @@ static void test_real_proc(void **state)
     if (access("/sys/class/net/lo", F_OK) == 0)
         assert_non_null(find(&c, "node_network_mtu_bytes{device=\"lo\"}"));
     assert_int_equal(count_name(&c, "node_tcp_connection_states"), 11);
+    /* Our own sockets are counted (through sock_diag on the real /proc). */
+    s = find(&c, "node_tcp_connection_states{state=\"listen\"}");
+    assert_non_null(s);
+    assert_true(s->v >= 1);
+    s = find(&c, "node_tcp_connection_states{state=\"established\"}");
+    assert_non_null(s);
+    assert_true(s->v >= 2);
     assert_true(count_name(&c, "node_filesystem_size_bytes") >= 1);
     if (access("/proc/pressure/cpu", R_OK) == 0)
         assert_non_null(find(&c, "node_pressure_cpu_waiting_seconds_total"));
