@@ -201,15 +201,15 @@ int cmd_collect(int argc, char **argv)
     for (size_t i = 0; i < c.nfams; i++) {
         struct fam *f = &c.fams[i];
         if (rc == 0 && f->lines.len > 0) {
-            printf("# HELP %s ", f->name);
             if (f->help != NULL) {
                 struct wbuf h;
                 wbuf_init(&h, 0);
                 put_escaped(&h, f->help, 0);
-                fwrite(h.data, 1, h.len, stdout);
+                printf("# HELP %s %.*s\n", f->name, (int)h.len,
+                       h.len > 0 ? (const char *)h.data : "");
                 wbuf_release(&h);
             }
-            printf("\n# TYPE %s %s\n", f->name, type_name(f->type));
+            printf("# TYPE %s %s\n", f->name, type_name(f->type));
             fwrite(f->lines.data, 1, f->lines.len, stdout);
         }
         free(f->name);
