@@ -8,6 +8,8 @@ foreach(src ${TT_UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src} tests/unit/unit_main.c)
   target_include_directories(${name} PRIVATE src lib tests/unit)
+  # Fixture trees (tests/fixtures/) are found through the source dir.
+  target_compile_definitions(${name} PRIVATE TT_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   # Library-side tests (test_lib_*) link the library, the rest every server-side layer.
   if(name STREQUAL "test_lib_torture")
     # Allocation failure injection: the library's calls go through the test's hooks.

@@ -26,7 +26,7 @@ PACKAGES=(
     curl               # scripts/run.sh talks to the server
     libcurl4-openssl-dev # the agent scrapes Prometheus endpoints
     prometheus         # a real remote-write client for tests/integration/remote_write_prometheus.sh
-    prometheus-node-exporter # a real scrape target for tests/integration/agent_scrape_node_exporter.sh
+    prometheus-node-exporter # scrape target and reference for tests/integration/agent_*.sh
 )
 
 missing=()

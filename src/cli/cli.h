@@ -42,5 +42,8 @@ void cmd_promqltest_usage(FILE *out);
 /* cmd_scrape: `telltale scrape URL [--job J] [--timeout D] ...` (cmd_scrape.c). */
 int cmd_scrape(int argc, char **argv);
 void cmd_scrape_usage(FILE *out);
+/* cmd_collect: `telltale collect [--proc DIR] [--sys DIR]` (cmd_collect.c). */
+int cmd_collect(int argc, char **argv);
+void cmd_collect_usage(FILE *out);
 
 #endif

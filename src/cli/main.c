@@ -18,6 +18,8 @@ static void help_usage(FILE *out);
 static void version_usage(FILE *out);
 
 static const struct cli_cmd commands[] = {
+    { "collect", cmd_collect, cmd_collect_usage,
+      "run the host collectors once, print Prometheus text format" },
     { "help", cmd_help, help_usage, "show help for telltale or one of its commands" },
     { "spool", cmd_spool, cmd_spool_usage, "read the spool segments libtelltale writes" },
     { "promqltest", cmd_promqltest, cmd_promqltest_usage,
