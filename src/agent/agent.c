@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/backlog.h"
+#include "agent/host.h"
 #include "agent/scrape.h"
 #include "core/batch.h"
 #include "core/clock.h"
@@ -32,7 +33,7 @@
 #include "core/link.h"
 
 #define AGENT_VERSION_STR "0.1.0"
-#define WINDOW            16      /* unacked batches in flight */
+#define WINDOW            16 /* unacked batches in flight */
 #define BACKOFF_MIN_MS    200
 #define BACKOFF_MAX_MS    30000
 #define IO_TIMEOUT_MS     15000   /* WELCOME, or an ACK for a batch in flight */
@@ -45,6 +46,11 @@ struct batcher_slot {
     size_t key_off, key_len;
     uint32_t nlabels;
     uint64_t ref;
+};
+
+struct batcher_ser {
+    size_t key_off;
+    uint32_t nlabels;
 };
 
 void agent_batcher_init(struct agent_batcher *b)
@@ -146,8 +152,10 @@ int agent_batcher_add(struct agent_batcher *b, const char *name, const struct ag
     if (ref == 0) {
         ref = ++b->nseries;
         b->slots[j] = (struct batcher_slot){ h, off, klen, (uint32_t)nlabels, ref };
-        /* series ref -> slot index, for the ordered walk at finish */
-        wbuf_put(&b->series, &j, sizeof j);
+        /* series ref -> its key, for the ordered walk at finish (slot
+         * indexes move when the table grows; key offsets do not) */
+        struct batcher_ser bs = { off, (uint32_t)nlabels };
+        wbuf_put(&b->series, &bs, sizeof bs);
         if (b->series.err)
             return b->err = b->series.err;
     }
@@ -186,11 +194,10 @@ int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64
     memcpy(origin + nl, "\0agent", sizeof("\0agent") - 1);
     wbuf_init(&raw, BATCH_MAX_RAW);
     for (uint64_t r = 0; r < b->nseries; r++) {
-        size_t j;
-        memcpy(&j, b->series.data + r * sizeof j, sizeof j);
-        const struct batcher_slot *s = &b->slots[j];
-        const char *p = (const char *)b->keys.data + s->key_off;
-        size_t n = (size_t)s->nlabels + 1;
+        struct batcher_ser bs;
+        memcpy(&bs, b->series.data + r * sizeof bs, sizeof bs);
+        const char *p = (const char *)b->keys.data + bs.key_off;
+        size_t n = (size_t)bs.nlabels + 1;
         if (n > caplabels) {
             struct rec_label *nls = realloc(ls, n * sizeof(*nls));
             if (nls == NULL) {
@@ -209,7 +216,7 @@ int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64
             ls[i].value = (struct rec_str){ p, (uint32_t)strlen(p) };
             p += ls[i].value.len + 1;
         }
-        rc = rec_put_series(&raw, hlc, time_ns, s->ref, ls, n);
+        rc = rec_put_series(&raw, hlc, time_ns, r + 1, ls, n);
         if (rc < 0)
             goto out;
     }
@@ -447,6 +454,13 @@ int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
     int rc = 0;
 
     agent_batcher_reset(&a->batcher);
+    if (a->cfg.host) {
+        rc = host_collect_all(NULL, &emit, now_ms);
+        if (rc < 0) {
+            snprintf(err, errlen, "host collectors: %s", tt_strerror(rc));
+            return rc;
+        }
+    }
     for (size_t i = 0; i < a->nscrapes; i++) {
         rc = scrape_target_run(a->scrapes[i], &emit, now_ms);
         if (rc < 0) {
@@ -475,6 +489,12 @@ int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
     pthread_mutex_unlock(&a->mu);
     if (rc < 0)
         return rc;
+    if (log_enabled(a->cfg.log, LOG_LEVEL_DEBUG)) {
+        char fs[24], n[24];
+        snprintf(fs, sizeof fs, "%llu", (unsigned long long)first);
+        snprintf(n, sizeof n, "%u", count);
+        log_debug(a->cfg.log, "round stored", "first_seq", fs, "records", n);
+    }
     wake(a);
     return 0;
 }
@@ -820,8 +840,8 @@ static void *shipper_main(void *arg)
         }
         failures++;
         if (failures == 1 || failures % 30 == 0)
-            log_warn(a->cfg.log, "link to the server down; retrying", "server", a->server,
-                     "reason", err);
+            log_warn(a->cfg.log, "link to the server down; retrying", "server", a->server, "reason",
+                     err);
         /* Exponential backoff with full jitter in [backoff/2, backoff]. */
         a->rng ^= a->rng << 13;
         a->rng ^= a->rng >> 7;

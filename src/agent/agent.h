@@ -82,6 +82,7 @@ struct agent_config {
     const char *scrape_urls[AGENT_MAX_SCRAPES]; /* "[JOB=]URL" */
     size_t nscrapes;
     uint64_t backlog_limit_bytes; /* 0: the backlog's default */
+    int host;                     /* 1: run the host collectors (host.h) every round */
     struct log *log;              /* borrowed, may be NULL */
 };
 
@@ -95,7 +96,8 @@ int agent_new(struct agent **out, const struct agent_config *cfg, char *err, siz
 /* agent_start starts the shipper thread. Returns 0 or TT_ESYS. */
 int agent_start(struct agent *a);
 
-/* agent_collect runs one round at now_ms (every scrape target), builds its
+/* agent_collect runs one round at now_ms (host collectors if cfg.host, every
+ * scrape target), builds its
  * batch and appends it to the backlog. Returns 0, or TT_EIO/TT_ENOMEM when
  * the round could not be stored (message in err; the round is lost and
  * logged, the seqs it reserved stay unused). */

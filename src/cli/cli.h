@@ -39,6 +39,10 @@ void cmd_server_usage(FILE *out);
 int cmd_promqltest(int argc, char **argv);
 void cmd_promqltest_usage(FILE *out);
 
+/* cmd_agent: `telltale agent --server HOST:PORT --node NAME ...` (cmd_agent.c). */
+int cmd_agent(int argc, char **argv);
+void cmd_agent_usage(FILE *out);
+
 /* cmd_scrape: `telltale scrape URL [--job J] [--timeout D] ...` (cmd_scrape.c). */
 int cmd_scrape(int argc, char **argv);
 void cmd_scrape_usage(FILE *out);

@@ -324,8 +324,8 @@ static int parse_args(int argc, char **argv, struct server_opts *o)
         if (dst == NULL) {
             /* --flag=value too */
             static const char *const names[] = {
-                "--config=",    "--data=",      "--http=",
-                "--log-level=", "--retention=", "--retention-size=", "--agents="
+                "--config=",    "--data=",           "--http=",  "--log-level=",
+                "--retention=", "--retention-size=", "--agents="
             };
             const char **dsts[] = { &config,    &data,           &http,  &level,
                                     &retention, &retention_size, &agents };

@@ -18,6 +18,8 @@ static void help_usage(FILE *out);
 static void version_usage(FILE *out);
 
 static const struct cli_cmd commands[] = {
+    { "agent", cmd_agent, cmd_agent_usage,
+      "run the per-node agent: collect and ship to the server" },
     { "collect", cmd_collect, cmd_collect_usage,
       "run the host collectors once, print Prometheus text format" },
     { "help", cmd_help, help_usage, "show help for telltale or one of its commands" },

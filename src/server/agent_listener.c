@@ -704,16 +704,15 @@ static void conn_serve(struct conn *c)
         if (rc < 0) {
             /* The frame is whole (its CRC held) but its batch is not: NACK it,
              * and close, since the sender produced garbage. */
-            uint64_t seq = f.len >= 8 ? ((uint64_t)f.payload[0] | (uint64_t)f.payload[1] << 8 |
-                                         (uint64_t)f.payload[2] << 16 |
-                                         (uint64_t)f.payload[3] << 24 |
-                                         (uint64_t)f.payload[4] << 32 |
-                                         (uint64_t)f.payload[5] << 40 |
-                                         (uint64_t)f.payload[6] << 48 |
-                                         (uint64_t)f.payload[7] << 56)
-                                      : 0;
-            struct link_nack n = { seq, LINK_NACK_BAD_BATCH, 0, 0,
-                                   { msg, (uint32_t)strnlen(msg, LINK_MAX_STR) } };
+            uint64_t seq = f.len >= 8
+                               ? ((uint64_t)f.payload[0] | (uint64_t)f.payload[1] << 8 |
+                                  (uint64_t)f.payload[2] << 16 | (uint64_t)f.payload[3] << 24 |
+                                  (uint64_t)f.payload[4] << 32 | (uint64_t)f.payload[5] << 40 |
+                                  (uint64_t)f.payload[6] << 48 | (uint64_t)f.payload[7] << 56)
+                               : 0;
+            struct link_nack n = {
+                seq, LINK_NACK_BAD_BATCH, 0, 0, { msg, (uint32_t)strnlen(msg, LINK_MAX_STR) }
+            };
             if (link_put_nack(&out, &n) == 0)
                 (void)send_frame(c->fd, &out);
             conn_refuse(c, LINK_BYE_PROTOCOL, msg);
@@ -725,10 +724,12 @@ static void conn_serve(struct conn *c)
         pthread_mutex_unlock(&l->apply_mu);
         node_touch(l, origin, -1);
         if (rc < 0) {
-            int bad = rc == TT_ECORRUPT || rc == TT_EUNSUPPORTED || rc == TT_EVERSION ||
-                      rc == TT_ETRUNC;
-            struct link_nack n = { lb.seq, bad ? LINK_NACK_BAD_BATCH : LINK_NACK_STORE,
-                                   (uint8_t)!bad, bad ? 0 : 1000,
+            int bad =
+                rc == TT_ECORRUPT || rc == TT_EUNSUPPORTED || rc == TT_EVERSION || rc == TT_ETRUNC;
+            struct link_nack n = { lb.seq,
+                                   bad ? LINK_NACK_BAD_BATCH : LINK_NACK_STORE,
+                                   (uint8_t)!bad,
+                                   bad ? 0 : 1000,
                                    { msg, (uint32_t)strnlen(msg, LINK_MAX_STR) } };
             log_warn(l->cfg.log, "agent batch refused", "peer", c->peer, "reason", msg);
             if (link_put_nack(&out, &n) < 0 || send_frame(c->fd, &out) < 0)

@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include "core/log.h"
 
-#define AGENT_LISTENER_DEFAULT_ADDR "127.0.0.1:7071"
+#define AGENT_LISTENER_DEFAULT_ADDR      "127.0.0.1:7071"
 #define AGENT_LISTENER_DEFAULT_MAX_CONNS 256
 
 struct server;
