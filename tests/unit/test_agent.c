@@ -1,0 +1,209 @@
+/*
+ * test_agent.c - the agent's batcher: a round of samples becomes one
+ * self-contained core batch (series records with batch-local refs 1..n,
+ * __name__ first, then one samples record), series deduplicated within the
+ * round, header fields (origin, first_seq, count) right; bad input refused.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "unit.h"
+#include "telltale.h"
+#include "agent/agent.h"
+#include "core/batch.h"
+#include "core/compress.h"
+#include "core/record.h"
+
+/* label_at returns label i of a series record as "name=value". */
+static void series_labels(const struct rec *r, uint64_t *ref, char *out, size_t n)
+{
+    struct rec_series s;
+    struct rec_label l;
+    char err[128];
+    size_t used = 0;
+    assert_int_equal(rec_decode_series(r, &s, err, sizeof err), 0);
+    *ref = s.ref;
+    out[0] = '\0';
+    struct rec_list it = s.labels;
+    while (rec_label_next(&it, &l) == 1) {
+        int w = snprintf(out + used, n - used, "%s%.*s=%.*s", used ? "," : "", (int)l.name.len,
+                         l.name.p, (int)l.value.len, l.value.p);
+        assert_true(w > 0 && (size_t)w < n - used);
+        used += (size_t)w;
+    }
+}
+
+static void test_batcher_roundtrip(void **state)
+{
+    (void)state;
+    struct agent_batcher b;
+    struct wbuf out;
+    struct agent_label l1[] = { { "cpu", "0" }, { "mode", "idle" } };
+    struct agent_label l2[] = { { "cpu", "1" }, { "mode", "idle" } };
+    agent_batcher_init(&b);
+    wbuf_init(&out, 0);
+    assert_int_equal(agent_batcher_count(&b), 0);
+    assert_int_equal(agent_batcher_add(&b, "node_cpu_seconds_total", l1, 2, 1000, 1.5), 0);
+    assert_int_equal(agent_batcher_add(&b, "node_cpu_seconds_total", l2, 2, 1000, 2.5), 0);
+    assert_int_equal(agent_batcher_add(&b, "node_load1", NULL, 0, 1000, 0.25), 0);
+    /* the same series again (a later sample): no new series record */
+    assert_int_equal(agent_batcher_add(&b, "node_cpu_seconds_total", l1, 2, 2000, 3.5), 0);
+    assert_int_equal(agent_batcher_count(&b), 4);
+    assert_int_equal(agent_batcher_finish(&b, "n1", 0xabcdef, 100, 777, 1000000000, &out), 0);
+
+    struct batch_hdr h;
+    char err[256];
+    assert_int_equal(batch_parse_header(out.data, out.len, &h, err, sizeof err), 0);
+    assert_int_equal(batch_total_len(&h), out.len);
+    assert_int_equal(h.origin_id, 0xabcdef);
+    assert_int_equal(h.first_seq, 100);
+    assert_int_equal(h.count, 4);
+    assert_int_equal(h.origin_len, 8);
+    assert_memory_equal(h.origin, "n1\0agent", 8);
+    struct wbuf scratch;
+    const uint8_t *body;
+    size_t body_len;
+    wbuf_init(&scratch, 0);
+    assert_int_equal(batch_open(out.data, &h, &scratch, &body, &body_len, err, sizeof err), 0);
+
+    struct rbuf r;
+    struct rec rec;
+    char labels[3][256];
+    int nser = 0, nsamp = 0;
+    rbuf_init(&r, body, body_len);
+    while (rec_next(&r, body, &rec, err, sizeof err) == 1) {
+        assert_int_equal(rec.hlc, 777);
+        if (rec.type == REC_SERIES) {
+            uint64_t ref;
+            assert_true(nser < 3);
+            assert_int_equal(nsamp, 0); /* series come before the samples */
+            series_labels(&rec, &ref, labels[nser], sizeof labels[nser]);
+            assert_int_equal(ref, (uint64_t)nser + 1);
+            nser++;
+            continue;
+        }
+        assert_int_equal(rec.type, REC_SAMPLES);
+        struct rec_samples rs;
+        struct rec_sample_iter it;
+        struct rec_sample s;
+        static const struct rec_sample want[] = {
+            { 1, 1000, 1.5 }, { 2, 1000, 2.5 }, { 3, 1000, 0.25 }, { 1, 2000, 3.5 }
+        };
+        assert_int_equal(rec_decode_samples(&rec, &rs, err, sizeof err), 0);
+        rec_sample_iter_init(&it, &rs);
+        while (rec_sample_next(&it, &s) == 1) {
+            assert_true(nsamp < 4);
+            assert_int_equal(s.ref, want[nsamp].ref);
+            assert_int_equal(s.t_ms, want[nsamp].t_ms);
+            assert_true(s.v == want[nsamp].v);
+            nsamp++;
+        }
+    }
+    assert_int_equal(nser, 3);
+    assert_int_equal(nsamp, 4);
+    assert_string_equal(labels[0], "__name__=node_cpu_seconds_total,cpu=0,mode=idle");
+    assert_string_equal(labels[1], "__name__=node_cpu_seconds_total,cpu=1,mode=idle");
+    assert_string_equal(labels[2], "__name__=node_load1");
+
+    /* reset: a new round starts with refs from 1 */
+    agent_batcher_reset(&b);
+    assert_int_equal(agent_batcher_count(&b), 0);
+    assert_int_equal(agent_batcher_add(&b, "x", NULL, 0, 5, 1), 0);
+    assert_int_equal(agent_batcher_count(&b), 2);
+    wbuf_release(&scratch);
+    wbuf_release(&out);
+    agent_batcher_release(&b);
+}
+
+/* Many series: the dedup table grows (and the refs stay right). */
+static void test_batcher_many_series(void **state)
+{
+    (void)state;
+    struct agent_batcher b;
+    struct wbuf out;
+    char v[32];
+    agent_batcher_init(&b);
+    wbuf_init(&out, 0);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5000; i++) {
+            snprintf(v, sizeof v, "%d", i);
+            struct agent_label l = { "i", v };
+            assert_int_equal(agent_batcher_add(&b, "m", &l, 1, 1000 + round, i), 0);
+        }
+    }
+    assert_int_equal(agent_batcher_count(&b), 5001);
+    assert_int_equal(agent_batcher_finish(&b, "n", 1, 0, 1, 0, &out), 0);
+    struct batch_hdr h;
+    struct wbuf scratch;
+    const uint8_t *body;
+    size_t body_len;
+    char err[256];
+    wbuf_init(&scratch, 0);
+    assert_int_equal(batch_parse_header(out.data, out.len, &h, err, sizeof err), 0);
+    assert_int_equal(batch_open(out.data, &h, &scratch, &body, &body_len, err, sizeof err), 0);
+    struct rbuf r;
+    struct rec rec;
+    uint64_t nser = 0;
+    rbuf_init(&r, body, body_len);
+    while (rec_next(&r, body, &rec, err, sizeof err) == 1) {
+        if (rec.type != REC_SERIES) {
+            struct rec_samples rs;
+            struct rec_sample_iter it;
+            struct rec_sample s;
+            int n = 0;
+            assert_int_equal(rec_decode_samples(&rec, &rs, err, sizeof err), 0);
+            rec_sample_iter_init(&it, &rs);
+            while (rec_sample_next(&it, &s) == 1) {
+                assert_int_equal(s.ref, (uint64_t)(n % 5000) + 1);
+                assert_true(s.v == (double)(n % 5000));
+                n++;
+            }
+            assert_int_equal(n, 10000);
+            continue;
+        }
+        uint64_t ref;
+        char lab[64], want[64];
+        series_labels(&rec, &ref, lab, sizeof lab);
+        assert_int_equal(ref, nser + 1);
+        snprintf(want, sizeof want, "__name__=m,i=%llu", (unsigned long long)nser);
+        assert_string_equal(lab, want);
+        nser++;
+    }
+    assert_int_equal(nser, 5000);
+    wbuf_release(&scratch);
+    wbuf_release(&out);
+    agent_batcher_release(&b);
+}
+
+static void test_batcher_bad_input(void **state)
+{
+    (void)state;
+    struct agent_batcher b;
+    struct wbuf out;
+    struct agent_label bad[] = { { "", "x" } };
+    struct agent_label nullv[] = { { "a", NULL } };
+    agent_batcher_init(&b);
+    wbuf_init(&out, 0);
+    assert_int_equal(agent_batcher_add(&b, "", NULL, 0, 1, 1), TT_EINVAL);
+    assert_int_equal(agent_batcher_add(&b, NULL, NULL, 0, 1, 1), TT_EINVAL);
+    assert_int_equal(agent_batcher_add(&b, "m", bad, 1, 1, 1), TT_EINVAL);
+    assert_int_equal(agent_batcher_add(&b, "m", nullv, 1, 1, 1), TT_EINVAL);
+    /* nothing added: no batch */
+    assert_int_equal(agent_batcher_finish(&b, "n", 1, 0, 1, 0, &out), TT_EINVAL);
+    assert_int_equal(out.len, 0);
+    /* a node name too long for the batch origin */
+    char *node = malloc(BATCH_ORIGIN_MAX + 1);
+    assert_non_null(node);
+    memset(node, 'a', BATCH_ORIGIN_MAX);
+    node[BATCH_ORIGIN_MAX] = '\0';
+    assert_int_equal(agent_batcher_add(&b, "m", NULL, 0, 1, 1), 0);
+    assert_int_equal(agent_batcher_finish(&b, node, 1, 0, 1, 0, &out), TT_EINVAL);
+    assert_int_equal(out.len, 0);
+    free(node);
+    wbuf_release(&out);
+    agent_batcher_release(&b);
+}
+
+UNIT_TESTS(cmocka_unit_test(test_batcher_roundtrip), cmocka_unit_test(test_batcher_many_series),
+           cmocka_unit_test(test_batcher_bad_input))
