@@ -1,0 +1,354 @@
+/*
+ * test_agent_listener.c - the server's agent port over a real loopback
+ * socket, with a server and a head on a temporary directory: HELLO ->
+ * WELCOME; a batch of series + samples -> ACK with durable_end and the
+ * samples in the head; the same batch again -> ACK, nothing stored twice;
+ * a batch with an event -> the record log holds it; a batch whose samples
+ * name an undeclared series -> NACK bad batch and BYE; a frame other than
+ * HELLO first -> BYE; durable_end survives a restart (DATA/agents.state).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "unit.h"
+#include "tmpdir.h"
+#include "telltale.h"
+#include "core/batch.h"
+#include "core/link.h"
+#include "core/record.h"
+#include "server/agent_listener.h"
+#include "server/server.h"
+#include "server/store.h"
+#include "store/tsdb/head.h"
+
+static struct {
+    char dir[64];
+    struct server *srv;
+    struct server_store st;
+    struct agent_listener *al;
+    uint16_t aport;
+} fx;
+
+static int start(void)
+{
+    struct server_config cfg;
+    char err[256];
+    server_config_defaults(&cfg);
+    cfg.data_dir = fx.dir;
+    cfg.http_addr = "127.0.0.1:0";
+    memset(&fx.st, 0, sizeof fx.st);
+    if (server_new(&cfg, &fx.srv) != 0 || server_store_init(&fx.st, fx.srv) != 0)
+        return -1;
+    struct agent_listener_config ac = {
+        .addr = "127.0.0.1:0", .data_dir = fx.dir, .store = &fx.st, .log = NULL
+    };
+    if (agent_listener_new(&fx.al, &ac, fx.srv, err, sizeof err) != 0 ||
+        server_start(fx.srv, err, sizeof err) != 0 ||
+        server_store_open(&fx.st, fx.dir, NULL, NULL, err, sizeof err) != 0 ||
+        agent_listener_start(fx.al, err, sizeof err) != 0) {
+        fprintf(stderr, "start: %s\n", err);
+        return -1;
+    }
+    fx.aport = agent_listener_port(fx.al);
+    return 0;
+}
+
+static void stop(void)
+{
+    agent_listener_free(fx.al);
+    fx.al = NULL;
+    server_stop(fx.srv);
+    server_store_close(&fx.st);
+    server_free(fx.srv);
+    fx.srv = NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&fx, 0, sizeof fx);
+    if (tmpdir_make(fx.dir, sizeof fx.dir, "al") != 0)
+        return -1;
+    return start();
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    stop();
+    rm_rf(fx.dir);
+    return 0;
+}
+
+/* ---- a tiny client ------------------------------------------------------------- */
+
+struct client {
+    int fd;
+    struct link_reader rd;
+    struct link_frame f;
+};
+
+static void client_open(struct client *c)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(fx.aport) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    link_reader_init(&c->rd, 0);
+}
+
+static void client_close(struct client *c)
+{
+    close(c->fd);
+    link_reader_release(&c->rd);
+}
+
+static void client_send(struct client *c, struct wbuf *w)
+{
+    assert_int_equal(w->err, 0);
+    assert_int_equal(send(c->fd, w->data, w->len, MSG_NOSIGNAL), (ssize_t)w->len);
+    wbuf_reset(w);
+}
+
+/* client_next waits for the next frame; returns its type, or 0 at EOF. */
+static int client_next(struct client *c)
+{
+    char err[256];
+    for (;;) {
+        int rc = link_reader_next(&c->rd, &c->f, err, sizeof err);
+        assert_true(rc >= 0);
+        if (rc == 1)
+            return c->f.type;
+        uint8_t buf[4096];
+        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            return 0;
+        assert_int_equal(link_reader_feed(&c->rd, buf, (size_t)n), 0);
+    }
+}
+
+static void hello(struct client *c, uint64_t origin, uint64_t *durable_end)
+{
+    struct wbuf w;
+    struct link_hello h = { .version = LINK_VERSION,
+                            .node = { "n1", 2 },
+                            .role = { "db", 2 },
+                            .release = { "7", 1 },
+                            .agent_version = { "t", 1 },
+                            .origin_id = origin,
+                            .hlc = 1,
+                            .physical_ms = 1 };
+    struct link_welcome wl;
+    char err[256];
+    wbuf_init(&w, 0);
+    assert_int_equal(link_put_hello(&w, &h), 0);
+    client_send(c, &w);
+    wbuf_release(&w);
+    assert_int_equal(client_next(c), LINK_WELCOME);
+    assert_int_equal(link_decode_welcome(&c->f, &wl, err, sizeof err), 0);
+    assert_int_equal(wl.n_origins, 1);
+    struct link_origin o = link_welcome_origin(&wl, 0);
+    assert_int_equal(o.origin_id, origin);
+    *durable_end = o.durable_end;
+}
+
+/* make_batch: series "m{i=k}" ref k+1 for k < nser (skipped when
+ * undeclared), nsamp samples of ref (k % nser)+1 at t0+k, plus an event
+ * when event is set. */
+static void make_batch(struct wbuf *out, uint64_t origin, uint64_t first_seq, int nser, int nsamp,
+                       int64_t t0, int event, int undeclared)
+{
+    struct wbuf raw;
+    uint32_t count = 0;
+    wbuf_init(&raw, 0);
+    for (int k = 0; k < nser; k++) {
+        char v[16];
+        int n = snprintf(v, sizeof v, "%d", k);
+        struct rec_label l[2] = { { { "__name__", 8 }, { "m", 1 } },
+                                  { { "i", 1 }, { v, (uint32_t)n } } };
+        if (undeclared && k == 0)
+            continue;
+        assert_int_equal(rec_put_series(&raw, 5, 0, (uint64_t)k + 1, l, 2), 0);
+        count++;
+    }
+    struct rec_sample *s = calloc((size_t)nsamp, sizeof(*s));
+    assert_non_null(s);
+    for (int k = 0; k < nsamp; k++)
+        s[k] = (struct rec_sample){ (uint64_t)(k % nser) + 1, t0 + k, k * 0.5 };
+    assert_int_equal(rec_put_samples(&raw, 5, 0, s, (size_t)nsamp, REC_SAMPLES_XOR), 0);
+    count++;
+    free(s);
+    if (event) {
+        struct rec_event e = { .severity = 3,
+                               .component = { "agent", 5 },
+                               .name = { "restart", 7 },
+                               .message = { "pid changed", 11 } };
+        assert_int_equal(rec_put_event(&raw, 5, 0, &e), 0);
+        count++;
+    }
+    struct batch_hdr h;
+    memset(&h, 0, sizeof h);
+    h.count = count;
+    h.origin_id = origin;
+    h.first_seq = first_seq;
+    h.hlc_min = h.hlc_max = 5;
+    h.origin = "n1";
+    h.origin_len = 2;
+    assert_int_equal(batch_encode(out, &h, raw.data, raw.len), 0);
+    wbuf_release(&raw);
+}
+
+static void send_batch(struct client *c, uint64_t seq, const struct wbuf *batch)
+{
+    struct wbuf w;
+    wbuf_init(&w, 0);
+    assert_int_equal(link_put_batch(&w, seq, batch->data, batch->len), 0);
+    client_send(c, &w);
+    wbuf_release(&w);
+}
+
+static struct link_ack expect_ack(struct client *c, uint64_t seq)
+{
+    struct link_ack a;
+    char err[256];
+    assert_int_equal(client_next(c), LINK_ACK);
+    assert_int_equal(link_decode_ack(&c->f, &a, err, sizeof err), 0);
+    assert_int_equal(a.seq, seq);
+    return a;
+}
+
+static uint64_t head_samples(void)
+{
+    struct head_stats st;
+    head_stats(server_store_head(&fx.st), &st);
+    return st.samples_appended;
+}
+
+/* ---- tests --------------------------------------------------------------------- */
+
+static void test_ingest_and_duplicates(void **state)
+{
+    (void)state;
+    struct client c;
+    struct wbuf b1, b2;
+    uint64_t end;
+    wbuf_init(&b1, 0);
+    wbuf_init(&b2, 0);
+    client_open(&c);
+    hello(&c, 42, &end);
+    assert_int_equal(end, 0);
+
+    make_batch(&b1, 42, 0, 3, 6, 1000, 0, 0); /* 3 series + 1 samples: seqs 0..3 */
+    send_batch(&c, 1, &b1);
+    struct link_ack a = expect_ack(&c, 1);
+    assert_int_equal(a.origin_id, 42);
+    assert_int_equal(a.durable_end, 4);
+    assert_int_equal(head_samples(), 6);
+
+    /* the same batch again: acknowledged, not stored twice */
+    send_batch(&c, 2, &b1);
+    a = expect_ack(&c, 2);
+    assert_int_equal(a.durable_end, 4);
+    assert_int_equal(head_samples(), 6);
+
+    /* the next batch, with an event: samples in the head, batch in the log */
+    make_batch(&b2, 42, 4, 2, 4, 2000, 1, 0); /* 2 + 1 + 1 records: seqs 4..7 */
+    send_batch(&c, 3, &b2);
+    a = expect_ack(&c, 3);
+    assert_int_equal(a.durable_end, 8);
+    assert_int_equal(head_samples(), 10);
+    char path[128];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/records/00000001.log", fx.dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal((size_t)sb.st_size, b2.len);
+    client_close(&c);
+
+    /* a restart keeps durable_end: WELCOME tells, a replay is dropped */
+    stop();
+    assert_int_equal(start(), 0);
+    client_open(&c);
+    hello(&c, 42, &end);
+    assert_int_equal(end, 8);
+    send_batch(&c, 1, &b2);
+    a = expect_ack(&c, 1);
+    assert_int_equal(a.durable_end, 8);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal((size_t)sb.st_size, b2.len); /* not logged twice */
+    client_close(&c);
+    wbuf_release(&b1);
+    wbuf_release(&b2);
+}
+
+static void test_bad_batch(void **state)
+{
+    (void)state;
+    struct client c;
+    struct wbuf b;
+    uint64_t end;
+    char err[256];
+    wbuf_init(&b, 0);
+    client_open(&c);
+    hello(&c, 7, &end);
+    make_batch(&b, 7, 0, 2, 4, 1000, 0, 1); /* samples of an undeclared series */
+    send_batch(&c, 1, &b);
+    assert_int_equal(client_next(&c), LINK_NACK);
+    struct link_nack n;
+    assert_int_equal(link_decode_nack(&c.f, &n, err, sizeof err), 0);
+    assert_int_equal(n.seq, 1);
+    assert_int_equal(n.reason, LINK_NACK_BAD_BATCH);
+    assert_int_equal(n.retry, 0);
+    assert_int_equal(client_next(&c), LINK_BYE);
+    assert_int_equal(client_next(&c), 0); /* closed */
+    assert_int_equal(head_samples(), 0);
+    client_close(&c);
+
+    /* the server still serves others */
+    client_open(&c);
+    hello(&c, 8, &end);
+    wbuf_reset(&b);
+    make_batch(&b, 8, 0, 1, 1, 1000, 0, 0);
+    send_batch(&c, 1, &b);
+    assert_int_equal(expect_ack(&c, 1).durable_end, 2);
+    client_close(&c);
+    wbuf_release(&b);
+}
+
+static void test_protocol_errors(void **state)
+{
+    (void)state;
+    struct client c;
+    struct wbuf w;
+    char err[256];
+    struct link_bye bye;
+    wbuf_init(&w, 0);
+
+    /* a PING before HELLO */
+    client_open(&c);
+    struct link_ping p = { 1, 1 };
+    assert_int_equal(link_put_ping(&w, &p), 0);
+    client_send(&c, &w);
+    assert_int_equal(client_next(&c), LINK_BYE);
+    assert_int_equal(link_decode_bye(&c.f, &bye, err, sizeof err), 0);
+    assert_int_equal(bye.code, LINK_BYE_PROTOCOL);
+    assert_int_equal(client_next(&c), 0);
+    client_close(&c);
+
+    /* garbage bytes */
+    client_open(&c);
+    assert_int_equal(send(c.fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL), 18);
+    assert_int_equal(client_next(&c), LINK_BYE);
+    assert_int_equal(client_next(&c), 0);
+    client_close(&c);
+    wbuf_release(&w);
+}
+
+UNIT_TESTS(cmocka_unit_test_setup_teardown(test_ingest_and_duplicates, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_bad_batch, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown))
