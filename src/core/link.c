@@ -321,6 +321,8 @@ int link_reader_next(struct link_reader *r, struct link_frame *f, char *err, siz
         set_msg(err, errlen, "%s", r->msg);
         return r->err;
     }
+    if (r->data == NULL)
+        return 0; /* nothing fed yet (and no pointer arithmetic on NULL) */
     const uint8_t *p = r->data + r->pos;
     size_t avail = r->len - r->pos;
     uint64_t off = r->base + r->pos;

@@ -99,7 +99,14 @@ wait_synced() {
     for _ in $(seq 1 100); do
         r=$(rounds)
         n=$(http GET "$base/api/v1/query?query=count_over_time(tt_pipe_counter%5B10m%5D)" |
-            python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
+            python3 -c '
+import json, sys
+try:
+    r = json.load(sys.stdin)["data"]["result"]
+    print(r[0]["value"][1] if r else 0)
+except Exception:
+    print(-1)')
+        kill -0 "$pid" 2>/dev/null || fail "the server died"
         if [[ "$r" -ge "$1" && "$n" == "$r" ]]; then
             return 0
         fi
