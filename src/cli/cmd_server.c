@@ -527,8 +527,10 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     server_set_ready(srv, 1);
+    char aport[16];
+    snprintf(aport, sizeof aport, "%u", (unsigned)agent_listener_port(al));
     log_info(&lg, "ready", "addr", o.cfg.http_addr, "data", o.cfg.data_dir, "replayed_samples",
-             replayed, "blocks", blocks);
+             replayed, "blocks", blocks, "agents_port", aport);
 
     sig = wait_for_signal(sfd);
     if (sig < 0) {

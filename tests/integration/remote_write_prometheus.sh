@@ -65,7 +65,7 @@ free_port() {
 # 1. Telltale, ready (WAL replayed) on a free port.
 for attempt in 1 2 3; do
     port=$(free_port)
-    "$tt" server --data "$work/data" --http "127.0.0.1:$port" 2>"$work/telltale.err" &
+    "$tt" server --data "$work/data" --http "127.0.0.1:$port" --agents 127.0.0.1:0 2>"$work/telltale.err" &
     ttpid=$!
     up=0
     for _ in $(seq 1 250); do

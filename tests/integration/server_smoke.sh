@@ -53,7 +53,7 @@ data = $work/data
 http = 127.0.0.1:1
 log_level = error
 EOF
-    "$tt" server --config "$work/telltale.conf" --http "127.0.0.1:$port" --log-level info \
+    "$tt" server --config "$work/telltale.conf" --http "127.0.0.1:$port" --agents 127.0.0.1:0 --log-level info \
         2>"$work/server.err" &
     pid=$!
     up=0

@@ -56,6 +56,8 @@ start_server() {
     base=http://127.0.0.1:$port
     local args=("$@")
     [[ " ${args[*]} " == *" --data "* ]] || args+=(--data "$work/data")
+    # Tests run in parallel: the agent port too is a free one unless given.
+    [[ " ${args[*]} " == *" --agents "* ]] || args+=(--agents 127.0.0.1:0)
     "$tt" server --http "127.0.0.1:$port" --log-level info "${args[@]}" 2>>"$work/server.err" &
     pid=$!
     for _ in $(seq 1 150); do
