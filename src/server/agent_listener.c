@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "core/batch.h"
@@ -38,6 +39,11 @@
 #define MAX_BATCH_BYTES (16u << 20) /* whole batch taken on the link */
 #define MAX_NODES       4096
 #define NAME_MAX_LEN    128
+/* A connection must say HELLO this fast, and then send something (a batch
+ * or a PING) at least this often, or it is closed: a peer that connects and
+ * stays silent would otherwise hold one of the max_conns threads for ever. */
+#define HELLO_TIMEOUT_S 10
+#define IDLE_TIMEOUT_S  600
 
 struct origin_state {
     uint64_t origin_id;
@@ -607,6 +613,12 @@ static int conn_refuse(struct conn *c, uint16_t code, const char *reason)
 }
 
 /* conn_serve runs the conversation; returns when the connection ends. */
+static void set_rcv_timeout(int fd, int s)
+{
+    struct timeval tv = { .tv_sec = s };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
 static void conn_serve(struct conn *c)
 {
     struct agent_listener *l = c->l;
@@ -619,6 +631,7 @@ static void conn_serve(struct conn *c)
 
     link_reader_init(&rd, MAX_BATCH_BYTES + 4096);
     wbuf_init(&out, 0);
+    set_rcv_timeout(c->fd, (int)l->cfg.hello_timeout_s);
     for (;;) {
         struct link_frame f;
         int rc = link_reader_next(&rd, &f, msg, sizeof msg);
@@ -630,6 +643,11 @@ static void conn_serve(struct conn *c)
             ssize_t n = recv(c->fd, buf, sizeof buf, 0);
             if (n < 0 && errno == EINTR)
                 continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                conn_refuse(c, LINK_BYE_IDLE,
+                            have_hello ? "no frame for too long" : "no HELLO in time");
+                break;
+            }
             if (n <= 0) {
                 if (link_reader_pending(&rd))
                     log_warn(l->cfg.log, "agent connection cut mid-frame", "peer", c->peer);
@@ -673,6 +691,7 @@ static void conn_serve(struct conn *c)
             if (link_put_welcome(&out, &w) < 0 || send_frame(c->fd, &out) < 0)
                 break;
             have_hello = 1;
+            set_rcv_timeout(c->fd, IDLE_TIMEOUT_S);
             char node[NAME_MAX_LEN];
             copy_str(node, sizeof node, &h.node);
             log_info(l->cfg.log, "agent connected", "peer", c->peer, "node", node);
@@ -851,6 +870,8 @@ int agent_listener_new(struct agent_listener **out, const struct agent_listener_
     l->cfg = *cfg;
     if (l->cfg.max_conns == 0)
         l->cfg.max_conns = AGENT_LISTENER_DEFAULT_MAX_CONNS;
+    if (l->cfg.hello_timeout_s == 0)
+        l->cfg.hello_timeout_s = HELLO_TIMEOUT_S;
     l->addr = strdup(cfg->addr ? cfg->addr : AGENT_LISTENER_DEFAULT_ADDR);
     l->data_dir = strdup(cfg->data_dir ? cfg->data_dir : ".");
     l->lfd = -1;

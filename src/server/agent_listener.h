@@ -36,8 +36,9 @@ struct server_store;
 struct agent_listener;
 
 struct agent_listener_config {
-    const char *addr;   /* "host:port" (IPv4 or a name), port 0 picks one */
-    unsigned max_conns; /* 0: AGENT_LISTENER_DEFAULT_MAX_CONNS */
+    const char *addr;         /* "host:port" (IPv4 or a name), port 0 picks one */
+    unsigned max_conns;       /* 0: AGENT_LISTENER_DEFAULT_MAX_CONNS */
+    unsigned hello_timeout_s; /* a silent peer is closed after this; 0: 10 s */
     const char *data_dir;
     struct server_store *store; /* borrowed; the head is taken when a batch comes */
     struct log *log;            /* borrowed, may be NULL */

@@ -44,9 +44,11 @@ static int start(void)
     memset(&fx.st, 0, sizeof fx.st);
     if (server_new(&cfg, &fx.srv) != 0 || server_store_init(&fx.st, fx.srv) != 0)
         return -1;
-    struct agent_listener_config ac = {
-        .addr = "127.0.0.1:0", .data_dir = fx.dir, .store = &fx.st, .log = NULL
-    };
+    struct agent_listener_config ac = { .addr = "127.0.0.1:0",
+                                        .hello_timeout_s = 1,
+                                        .data_dir = fx.dir,
+                                        .store = &fx.st,
+                                        .log = NULL };
     if (agent_listener_new(&fx.al, &ac, fx.srv, err, sizeof err) != 0 ||
         server_start(fx.srv, err, sizeof err) != 0 ||
         server_store_open(&fx.st, fx.dir, NULL, NULL, err, sizeof err) != 0 ||
@@ -344,6 +346,14 @@ static void test_protocol_errors(void **state)
     client_open(&c);
     assert_int_equal(send(c.fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL), 18);
     assert_int_equal(client_next(&c), LINK_BYE);
+    assert_int_equal(client_next(&c), 0);
+    client_close(&c);
+
+    /* a peer that says nothing is closed after the HELLO timeout */
+    client_open(&c);
+    assert_int_equal(client_next(&c), LINK_BYE);
+    assert_int_equal(link_decode_bye(&c.f, &bye, err, sizeof err), 0);
+    assert_int_equal(bye.code, LINK_BYE_IDLE);
     assert_int_equal(client_next(&c), 0);
     client_close(&c);
     wbuf_release(&w);
