@@ -299,7 +299,7 @@ static int write_file_atomic(const char *dir, const char *name, const char *data
     }
     return 0;
 fail:
-    snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+    snprintf(err, errlen, "%.300s: %s", tmp, strerror(errno));
     if (fd >= 0)
         close(fd);
     return TT_EIO;
@@ -334,7 +334,7 @@ static int load_origin(struct agent *a, char *err, size_t errlen)
         return 0;
     }
     if (errno != ENOENT) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%.300s: %s", path, strerror(errno));
         return TT_EIO;
     }
     while (a->origin_id == 0) {
@@ -636,7 +636,7 @@ static int handle_frame(struct ship *s, const struct link_frame *f, char *err, s
             s->qn--;
             return 0;
         }
-        snprintf(err, errlen, "server refused a batch for now: %s", m);
+        snprintf(err, errlen, "server refused a batch for now: %.300s", m);
         return TT_EFULL;
     }
     if (f->type == LINK_PONG)

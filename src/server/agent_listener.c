@@ -152,7 +152,7 @@ static int state_load(struct agent_listener *l, char *err, size_t errlen)
     if (f == NULL) {
         if (errno == ENOENT)
             return 0;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%.300s: %s", path, strerror(errno));
         return TT_EIO;
     }
     while (fgets(line, sizeof line, f) != NULL) {
@@ -221,7 +221,7 @@ static int state_save(struct agent_listener *l, char *err, size_t errlen)
     rc = 0;
     goto out;
 syserr:
-    snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+    snprintf(err, errlen, "%.300s: %s", tmp, strerror(errno));
     rc = TT_EIO;
 out:
     if (fd >= 0)
@@ -422,14 +422,14 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
             char dir[4096], path[4200];
             snprintf(dir, sizeof dir, "%s/records", l->data_dir);
             if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+                snprintf(err, errlen, "%.300s: %s", dir, strerror(errno));
                 rc = TT_EIO;
                 goto out;
             }
             snprintf(path, sizeof path, "%s/00000001.log", dir);
             l->reclog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
             if (l->reclog_fd < 0) {
-                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                snprintf(err, errlen, "%.300s: %s", path, strerror(errno));
                 rc = TT_EIO;
                 goto out;
             }
