@@ -615,7 +615,12 @@ static int64_t run_kill9(const char *dir, int ack_every, int64_t *acked)
     int64_t until = clock_monotonic_ns() + (100 + rand() % 300) * TT_NS_PER_MS;
     int killed = 0;
     for (;;) {
-        if (!killed && clock_monotonic_ns() >= until) {
+        /* Kill at a random moment once the child has appended (and acked,
+         * when it acks) at least once: on a loaded machine its first fsyncs
+         * may take longer than the random delay. */
+        int64_t now = clock_monotonic_ns();
+        int ready = top >= 0 && (ack_every == 0 || *acked >= 0);
+        if (!killed && now >= until && (ready || now >= until + 10 * TT_NS_PER_S)) {
             kill(pid, SIGKILL);
             killed = 1;
         }
