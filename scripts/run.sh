@@ -126,13 +126,46 @@ echo "\$ du -sh $DATA/blocks/* $DATA/wal"
 du -sh "$DATA"/blocks/* "$DATA/wal"
 query 'count_over_time(node_load1[10m])'
 
+# ---- the agent: this host's metrics, every second ----------------------------
+AGENT_STATE=$ROOT/data-run/agent-state
+echo
+echo "\$ $BUILD/telltale agent --server 127.0.0.1:7071 --node $(hostname) --interval 1s --state $AGENT_STATE &"
+"$BUILD/telltale" agent --server 127.0.0.1:7071 --node "$(hostname)" --interval 1s \
+    --state "$AGENT_STATE" &
+AGENT=$!
+stop_agent() {
+    if kill -0 "$AGENT" 2>/dev/null; then
+        kill -TERM "$AGENT"
+        wait "$AGENT" || true
+    fi
+}
+trap 'stop_agent; stop_server; [[ "${TT_KEEP_SPOOL:-0}" = 1 ]] || rm -rf "$SPOOL"' EXIT
+got=0
+for _ in $(seq 1 50); do
+    if curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=node_load1' 2>/dev/null |
+        grep -q "\"node\":\"$(hostname)\"\|$(hostname)"; then
+        got=1
+        break
+    fi
+    sleep 0.2
+done
+echo
+echo "\$ curl $BASE/api/v1/query --data-urlencode 'query=node_load1'        # from the agent"
+curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=node_load1'
+echo
+echo "\$ curl $BASE/api/tt/nodes"
+curl -fsS "$BASE/api/tt/nodes"
+echo
+[[ $got = 1 ]] || echo "run: the agent's metrics did not arrive within 10 s" >&2
+
 serve=${TT_SERVE:-}
 if [[ -z "$serve" ]]; then
     if [[ -t 0 && -t 1 ]]; then serve=1; else serve=0; fi
 fi
 if [[ $serve = 1 ]]; then
     echo
-    echo "Telltale server at $BASE (data in $DATA). Point Grafana's Prometheus data source"
-    echo "or 'promtool query instant $BASE up' at it (docs/server.md). Ctrl-C stops it."
+    echo "Telltale server at $BASE (data in $DATA), fed by an agent on this host every"
+    echo "second. Point Grafana's Prometheus data source or 'promtool query instant $BASE"
+    echo "node_load1' at it (docs/server.md). Ctrl-C stops both."
     wait "$SERVER" || true
 fi

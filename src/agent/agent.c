@@ -261,17 +261,49 @@ struct agent {
     uint64_t rng;
 };
 
+/* Where a sample comes from decides the labels the agent adds: the host's
+ * series get job="node" and instance=<node>, as Prometheus scraping the
+ * node's node_exporter would give them (so its dashboards work); scraped
+ * series keep their target's job and instance and get node=<node> (the
+ * node whose agent scraped them), unless they carry one already. */
+struct emit_ctx {
+    struct agent *a;
+    int host;
+};
+
+#define EMIT_MAX_LABELS 64
+
 static void agent_warn(void *ctx, const char *msg)
 {
-    struct agent *a = ctx;
-    log_warn(a->cfg.log, "collector", "problem", msg);
+    const struct emit_ctx *c = ctx;
+    log_warn(c->a->cfg.log, "collector", "problem", msg);
 }
 
 static int emit_sample(void *ctx, const char *name, const struct agent_label *labels,
                        size_t nlabels, int64_t t_ms, double v)
 {
-    struct agent *a = ctx;
-    return agent_batcher_add(&a->batcher, name, labels, nlabels, t_ms, v);
+    struct emit_ctx *c = ctx;
+    struct agent *a = c->a;
+    struct agent_label all[EMIT_MAX_LABELS + 2];
+    if (nlabels > EMIT_MAX_LABELS)
+        return agent_batcher_add(&a->batcher, name, labels, nlabels, t_ms, v);
+    size_t n = 0;
+    int has_node = 0, has_job = 0, has_instance = 0;
+    for (size_t i = 0; i < nlabels; i++) {
+        has_node |= strcmp(labels[i].name, "node") == 0;
+        has_job |= strcmp(labels[i].name, "job") == 0;
+        has_instance |= strcmp(labels[i].name, "instance") == 0;
+        all[n++] = labels[i];
+    }
+    if (c->host) {
+        if (!has_job)
+            all[n++] = (struct agent_label){ "job", "node" };
+        if (!has_instance)
+            all[n++] = (struct agent_label){ "instance", a->cfg.node };
+    } else if (!has_node) {
+        all[n++] = (struct agent_label){ "node", a->cfg.node };
+    }
+    return agent_batcher_add(&a->batcher, name, all, n, t_ms, v);
 }
 
 /* write_file_atomic replaces path with data (tmp, fsync, rename, dir fsync). */
@@ -450,7 +482,8 @@ static void wake(struct agent *a)
 
 int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
 {
-    struct agent_emit emit = { .ctx = a, .sample = emit_sample, .warn = agent_warn };
+    struct emit_ctx host_ctx = { a, 1 }, scrape_ctx = { a, 0 };
+    struct agent_emit emit = { .ctx = &host_ctx, .sample = emit_sample, .warn = agent_warn };
     int rc = 0;
 
     agent_batcher_reset(&a->batcher);
@@ -461,6 +494,7 @@ int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
             return rc;
         }
     }
+    emit.ctx = &scrape_ctx;
     for (size_t i = 0; i < a->nscrapes; i++) {
         rc = scrape_target_run(a->scrapes[i], &emit, now_ms);
         if (rc < 0) {

@@ -76,7 +76,7 @@ j = json.loads(sys.argv[1]); r0, r1, holes = int(sys.argv[2]), int(sys.argv[3]),
 res = j["data"]["result"]
 assert len(res) == 1, "one series expected, got %d" % len(res)
 m = res[0]["metric"]
-want = {"__name__": "tt_pipe_counter", "job": "pipe", "kind": "a"}
+want = {"__name__": "tt_pipe_counter", "job": "pipe", "kind": "a", "node": "pipe-node"}
 for k, v in want.items():
     assert m.get(k) == v, "label %s: %r" % (k, m.get(k))
 assert m.get("instance", "").startswith("127.0.0.1:"), m
@@ -146,7 +146,7 @@ n3=$(check_series "after the agent restart" 1)
 echo "ok: agent killed -9 and restarted: $n3 samples, one per round, same origin"
 
 # 4. Host collectors arrived too, and the node table.
-out=$(http GET "$base/api/v1/query?query=count(node_load1)")
+out=$(http GET "$base/api/v1/query?query=count(node_load1%7Bjob%3D%22node%22%2Cinstance%3D%22pipe-node%22%7D)")
 check_json "$out" 'j["data"]["result"] and j["data"]["result"][0]["value"][1] == "1"' "node_load1 from the host collectors"
 out=$(http GET "$base/api/tt/nodes")
 check_json "$out" 'any(n["node"] == "pipe-node" and n["role"] == "web" and n["release"] == "1.2.3" and n["agent_version"] and n["connected"] == 1 and abs(n["clock_offset_ms"]) < 1000 for n in j["data"])' "/api/tt/nodes"
