@@ -6,17 +6,15 @@
  * signals blocked before any thread starts).
  */
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
 #include "cli/cli.h"
+#include "cli/daemon.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "query/promql/lexer.h"
@@ -47,21 +45,6 @@ void cmd_agent_usage(FILE *out)
             "SIGINT or SIGTERM stop the agent cleanly (exit status 0).\n");
 }
 
-static void stderr_sink(void *ctx, enum log_level level, const char *line, size_t len)
-{
-    (void)ctx;
-    (void)level;
-    while (len > 0) {
-        ssize_t n = write(STDERR_FILENO, line, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        line += n;
-        len -= (size_t)n;
-    }
-}
-
 int cmd_agent(int argc, char **argv)
 {
     struct agent_config cfg;
@@ -69,7 +52,7 @@ int cmd_agent(int argc, char **argv)
     struct log lg;
     enum log_level level = LOG_LEVEL_WARN;
     int64_t interval_ms = AGENT_DEFAULT_INTERVAL_MS;
-    sigset_t mask, old;
+    sigset_t old;
     int sfd = -1, masked = 0, ret = CLI_PROBLEMS;
     char err[512];
 
@@ -131,23 +114,12 @@ int cmd_agent(int argc, char **argv)
         fprintf(stderr, "telltale agent: --node NAME is required\n");
         return CLI_USAGE;
     }
-    log_init(&lg, level, stderr_sink, NULL);
+    log_init(&lg, level, daemon_stderr_sink, NULL);
     cfg.log = &lg;
 
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    if (pthread_sigmask(SIG_BLOCK, &mask, &old) != 0) {
-        fprintf(stderr, "telltale agent: cannot block signals\n");
+    if (daemon_signals_begin("telltale agent", &old, &sfd) != 0)
         return CLI_PROBLEMS;
-    }
     masked = 1;
-    signal(SIGPIPE, SIG_IGN);
-    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    if (sfd < 0) {
-        fprintf(stderr, "telltale agent: signalfd: %s\n", strerror(errno));
-        goto out;
-    }
     err[0] = '\0';
     int rc = agent_new(&a, &cfg, err, sizeof err);
     if (rc < 0) {
@@ -170,26 +142,20 @@ int cmd_agent(int argc, char **argv)
         /* Sleep to the next multiple of the interval, waking for signals. */
         int64_t next = (clock_realtime_ns() / TT_NS_PER_MS / interval_ms + 1) * interval_ms;
         int64_t wait = next - clock_realtime_ns() / TT_NS_PER_MS;
-        struct pollfd p = { .fd = sfd, .events = POLLIN };
-        int n = poll(&p, 1, wait > 0 ? (int)wait : 0);
-        if (n < 0 && errno != EINTR) {
-            fprintf(stderr, "telltale agent: poll: %s\n", strerror(errno));
+        int sig = daemon_wait_signal(sfd, wait > 0 ? (int)wait : 0);
+        if (sig < 0) {
+            fprintf(stderr, "telltale agent: waiting for signals: %s\n", strerror(errno));
             goto out;
         }
-        if (n > 0) {
-            struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-                log_info(&lg, "stopping", "signal", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-                break;
-            }
+        if (sig > 0) {
+            log_info(&lg, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
         }
     }
     ret = CLI_OK;
 out:
     agent_free(a);
-    if (sfd >= 0)
-        close(sfd);
     if (masked)
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        daemon_signals_end(sfd, &old);
     return ret;
 }

@@ -13,16 +13,14 @@
  * silently. Command-line flags override the file.
  */
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 #include "telltale.h"
 #include "cli/cli.h"
+#include "cli/daemon.h"
 #include "core/log.h"
 #include "server/agent_listener.h"
 #include "server/server.h"
@@ -65,23 +63,6 @@ void cmd_server_usage(FILE *out)
             "SIGINT or SIGTERM stop the server cleanly (exit status 0). It exits 1 if it\n"
             "cannot start (address in use, data directory unusable or locked).\n",
             SERVER_DEFAULT_DATA_DIR, SERVER_DEFAULT_HTTP_ADDR, AGENT_LISTENER_DEFAULT_ADDR);
-}
-
-/* stderr_sink writes a log line with write(2): one call per line keeps lines
- * from different threads whole. */
-static void stderr_sink(void *ctx, enum log_level level, const char *line, size_t len)
-{
-    (void)ctx;
-    (void)level;
-    while (len > 0) {
-        ssize_t n = write(STDERR_FILENO, line, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        line += n;
-        len -= (size_t)n;
-    }
 }
 
 static char *trim(char *s)
@@ -387,8 +368,6 @@ static int parse_args(int argc, char **argv, struct server_opts *o)
     return 0;
 }
 
-/* wait_for_signal blocks until SIGINT or SIGTERM arrives on sfd; returns the
- * signal number, or -1 if the signalfd fails. */
 /* WAL replay progress, shown on stderr for a WAL worth waiting for. */
 struct replay_progress {
     int last_tenth;
@@ -407,26 +386,6 @@ static void replay_progress(void *arg, uint64_t done, uint64_t total)
             (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
 }
 
-static int wait_for_signal(int sfd)
-{
-    struct signalfd_siginfo si;
-    struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-
-    for (;;) {
-        int n = poll(&pfd, 1, -1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        ssize_t got = read(sfd, &si, sizeof(si));
-        if (got < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (got != (ssize_t)sizeof(si))
-            return -1;
-        return (int)si.ssi_signo;
-    }
-}
-
 int cmd_server(int argc, char **argv)
 {
     struct server_opts o;
@@ -434,7 +393,7 @@ int cmd_server(int argc, char **argv)
     struct server *srv = NULL;
     struct server_store store;
     struct agent_listener *al = NULL;
-    sigset_t mask, old;
+    sigset_t old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
 
@@ -449,25 +408,14 @@ int cmd_server(int argc, char **argv)
         ret = rc;
         goto out;
     }
-    log_init(&lg, o.level, stderr_sink, NULL);
+    log_init(&lg, o.level, daemon_stderr_sink, NULL);
     o.cfg.log = &lg;
 
     /* Block the stop signals before any thread exists, so that every thread
      * inherits the mask and they are only ever read from the signalfd. */
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    if (pthread_sigmask(SIG_BLOCK, &mask, &old) != 0) {
-        fprintf(stderr, "telltale server: cannot block signals\n");
+    if (daemon_signals_begin("telltale server", &old, &sfd) != 0)
         goto out;
-    }
     masked = 1;
-    signal(SIGPIPE, SIG_IGN);
-    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    if (sfd < 0) {
-        fprintf(stderr, "telltale server: signalfd: %s\n", strerror(errno));
-        goto out;
-    }
 
     rc = server_new(&o.cfg, &srv);
     if (rc < 0) {
@@ -532,7 +480,7 @@ int cmd_server(int argc, char **argv)
     log_info(&lg, "ready", "addr", o.cfg.http_addr, "data", o.cfg.data_dir, "replayed_samples",
              replayed, "blocks", blocks, "agents_port", aport);
 
-    sig = wait_for_signal(sfd);
+    sig = daemon_wait_signal(sfd, -1);
     if (sig < 0) {
         log_error(&lg, "waiting for signals failed", "err", strerror(errno));
         server_stop(srv);
@@ -551,10 +499,8 @@ out:
     agent_listener_free(al);
     server_store_close(&store);
     server_free(srv);
-    if (sfd >= 0)
-        close(sfd);
     if (masked)
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        daemon_signals_end(sfd, &old);
     free(o.file_data);
     free(o.file_http);
     free(o.file_agents);
