@@ -146,7 +146,7 @@ tsdb_telltale() { # DS -> tt.<DS>.*, when the server supports import and flush
     return 0
   fi
   mkdir -p "$dir"
-  "$BUILD/telltale" server --data "$dir" --http "127.0.0.1:$port" >"$BENCH_WORK/tt.log" 2>&1 &
+  "$BUILD/telltale" server --data "$dir" --http "127.0.0.1:$port" --agents 127.0.0.1:0 >"$BENCH_WORK/tt.log" 2>&1 &
   pid=$!
   TSDB_PIDS+=("$pid")
   if ! wait_http "http://127.0.0.1:$port/-/ready" 30 ||
@@ -159,7 +159,7 @@ tsdb_telltale() { # DS -> tt.<DS>.*, when the server supports import and flush
   stop_pid "$pid" # restart empty: the probe sample above must not count
   TSDB_PIDS=()
   rm -rf "$dir" && mkdir -p "$dir"
-  "$BUILD/telltale" server --data "$dir" --http "127.0.0.1:$port" >"$BENCH_WORK/tt.log" 2>&1 &
+  "$BUILD/telltale" server --data "$dir" --http "127.0.0.1:$port" --agents 127.0.0.1:0 >"$BENCH_WORK/tt.log" 2>&1 &
   pid=$!
   TSDB_PIDS+=("$pid")
   wait_http "http://127.0.0.1:$port/-/ready" 30 || return 1
