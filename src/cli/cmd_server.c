@@ -31,6 +31,7 @@
 struct server_opts {
     struct server_config cfg;
     struct db_options db;
+    int promql_experimental; /* promql_experimental_functions = true */
     enum log_level level;
     /* strings read from the config file (owned) */
     char *file_data, *file_http, *file_agents;
@@ -139,7 +140,8 @@ static int parse_size(const char *s, uint64_t *out)
 
 /* apply_store_setting applies one store setting (retention, retention_size,
  * out_of_order_window, wal_sync, wal_sync_interval, wal_batch_window,
- * block_page_cache, rollup_after, maintenance_interval) from the file or the command
+ * block_page_cache, promql_experimental_functions, rollup_after,
+ * maintenance_interval) from the file or the command
  * line: 0, -1 (bad value), 1 (not a store setting). */
 static int apply_store_setting(struct server_opts *o, const char *key, const char *val)
 {
@@ -176,6 +178,13 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         if (parse_size(val, &b) != 0 || b > ((uint64_t)1 << 40))
             return -1;
         o->db.page_cache_bytes = (size_t)b;
+    } else if (strcmp(key, "promql_experimental_functions") == 0) {
+        if (strcmp(val, "true") == 0)
+            o->promql_experimental = 1;
+        else if (strcmp(val, "false") == 0)
+            o->promql_experimental = 0;
+        else
+            return -1;
     } else if (strcmp(key, "rollup_after") == 0) {
         if (parse_duration_ms(val, &ms) != 0)
             return -1;
@@ -427,6 +436,7 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
         goto out;
     }
+    store.query.experimental_functions = o.promql_experimental;
     struct agent_listener_config acfg = { .addr = o.agents_addr,
                                           .max_conns = o.agents_max_conns,
                                           .data_dir = o.cfg.data_dir,

@@ -229,7 +229,7 @@ int api_param_range(struct http_req *req, int required, int64_t dmin, int64_t dm
 }
 
 /* Parse the query; on a syntax error answer 400 and return NULL. */
-static struct promql_ast *parse_query(struct http_req *req)
+static struct promql_ast *parse_query(struct http_req *req, const struct api_query_ctx *qc)
 {
     const char *q = http_req_param(req, "query");
     if (!q)
@@ -237,7 +237,8 @@ static struct promql_ast *parse_query(struct http_req *req)
     struct promql_ast *ast = NULL;
     struct promql_error perr;
     memset(&perr, 0, sizeof perr);
-    int rc = promql_parse(q, strlen(q), NULL, &ast, &perr);
+    struct promql_parse_opts po = { .experimental_functions = qc->experimental_functions };
+    int rc = promql_parse(q, strlen(q), &po, &ast, &perr);
     if (rc != 0) {
         if (rc == TT_ENOMEM)
             http_respond_error(req, 500, "internal", "out of memory");
@@ -275,11 +276,12 @@ static void respond_result(struct http_req *req, const struct promql_result *r)
 
 static int handle_query(struct http_req *req, void *ctx)
 {
-    const struct promql_storage *st = ctx;
+    const struct api_query_ctx *qc = ctx;
+    const struct promql_storage *st = qc->st;
     int64_t t;
     if (api_param_time(req, "time", 0, clock_realtime_ns() / TT_NS_PER_MS, &t) != 0)
         return 0;
-    struct promql_ast *ast = parse_query(req);
+    struct promql_ast *ast = parse_query(req, qc);
     if (!ast)
         return 0;
     struct promql_result *res = NULL;
@@ -305,7 +307,8 @@ static int handle_query(struct http_req *req, void *ctx)
 
 static int handle_query_range(struct http_req *req, void *ctx)
 {
-    const struct promql_storage *st = ctx;
+    const struct api_query_ctx *qc = ctx;
+    const struct promql_storage *st = qc->st;
     int64_t start, end, step;
     const char *p = http_req_param(req, "step");
     if (api_param_range(req, 1, 0, 0, &start, &end) != 0)
@@ -326,7 +329,7 @@ static int handle_query_range(struct http_req *req, void *ctx)
                                   "exceeded maximum resolution of 11,000 points per timeseries. "
                                   "Try decreasing the query resolution (?step=XX)"),
                0;
-    struct promql_ast *ast = parse_query(req);
+    struct promql_ast *ast = parse_query(req, qc);
     if (!ast)
         return 0;
     const struct promql_expr *root = ast->root;
@@ -355,7 +358,7 @@ static int handle_query_range(struct http_req *req, void *ctx)
     return 0;
 }
 
-int api_query_register(struct server *srv, const struct promql_storage *st)
+int api_query_register(struct server *srv, const struct api_query_ctx *qc)
 {
     static const char *const methods[] = { "GET", "POST" };
     int rc = 0;
@@ -365,7 +368,7 @@ int api_query_register(struct server *srv, const struct promql_storage *st)
                                 .handler = handle_query,
                                 .max_body_bytes = API_QUERY_BODY_BYTES,
                                 .flags = HTTP_ROUTE_FORM,
-                                .ctx = (void *)st };
+                                .ctx = (void *)qc };
         struct http_route r = q;
         r.pattern = "/api/v1/query_range";
         r.handler = handle_query_range;

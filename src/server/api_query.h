@@ -16,9 +16,19 @@ struct http_req;
 #define API_QUERY_MAX_POINTS 11000 /* per series of a range query, as Prometheus */
 #define API_QUERY_BODY_BYTES (1u << 20)
 
-/* api_query_register adds the two query routes to srv, evaluating against st
- * (borrowed: it must outlive the server). Returns 0 or TT_ENOMEM/TT_EINVAL. */
-int api_query_register(struct server *srv, const struct promql_storage *st);
+/* What the query routes evaluate against, and how they parse. */
+struct api_query_ctx {
+    const struct promql_storage *st;
+    /* Accept the functions Prometheus keeps behind
+     * --enable-feature=promql-experimental-functions (info, limitk,
+     * histogram_quantiles, ...); read on every request. */
+    int experimental_functions;
+};
+
+/* api_query_register adds the two query routes to srv, evaluating against
+ * q (borrowed: it must outlive the server). Returns 0 or
+ * TT_ENOMEM/TT_EINVAL. */
+int api_query_register(struct server *srv, const struct api_query_ctx *q);
 
 /* api_parse_time parses a Prometheus API time: RFC 3339 ("2015-07-01T20:10:51.781Z",
  * with an offset or 'Z') or Unix seconds with an optional fraction

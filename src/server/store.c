@@ -135,9 +135,10 @@ int server_store_init(struct server_store *st, struct server *srv)
     atomic_store(&st->db, NULL);
     st->log = server_log(srv);
     db_storage_init(&st->storage, st);
+    st->query.st = &st->storage;
     int rc = api_import_register(srv, st);
     if (rc == 0)
-        rc = api_query_register(srv, &st->storage);
+        rc = api_query_register(srv, &st->query);
     if (rc == 0)
         rc = api_series_register(srv, st);
     if (rc == 0)

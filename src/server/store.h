@@ -11,11 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "query/promql/engine.h"
+#include "server/api_query.h"
 #include "store/tsdb/db.h"
 
 struct server_store {
     _Atomic(struct db *) db;       /* NULL while opening */
     struct promql_storage storage; /* the engine reads the store through this */
+    struct api_query_ctx query;    /* the query API: storage and parse options */
     struct log *log;               /* block problems and maintenance failures (may be NULL) */
 };
 

@@ -21,6 +21,7 @@ struct fixture {
     struct server *srv;
     struct promql_memstore *ms;
     struct promql_storage st;
+    struct api_query_ctx q;
     char dir[128];
     uint16_t port;
 };
@@ -51,7 +52,8 @@ static int setup(void **state)
     server_config_defaults(&cfg);
     cfg.data_dir = fx.dir;
     cfg.http_addr = "127.0.0.1:0";
-    if (server_new(&cfg, &fx.srv) != 0 || api_query_register(fx.srv, &fx.st) != 0)
+    fx.q.st = &fx.st;
+    if (server_new(&cfg, &fx.srv) != 0 || api_query_register(fx.srv, &fx.q) != 0)
         return -1;
     char err[256];
     if (server_start(fx.srv, err, sizeof err) != 0) {
@@ -198,6 +200,21 @@ static void test_api_errors(void **state)
                 "execution", "vector cannot contain metrics with the same labelset");
 }
 
+/* Experimental functions are refused as Prometheus refuses them, until the
+ * server's setting turns them on. */
+static void test_api_experimental_functions(void **state)
+{
+    (void)state;
+    check_error("/api/v1/query?query=limitk(1%2C%20up)&time=300", 400, "bad_data",
+                "limitk() is experimental and must be enabled");
+    fx.q.experimental_functions = 1;
+    json_t *j = get_json("GET", "/api/v1/query?query=limitk(1%2C%20up)&time=300", NULL, 200);
+    assert_string_equal(jstr(j, "status"), "success");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(j, "data"), "result")), 1);
+    json_decref(j);
+    fx.q.experimental_functions = 0;
+}
+
 static void test_api_time_parsing(void **state)
 {
     (void)state;
@@ -221,4 +238,4 @@ static void test_api_time_parsing(void **state)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 UNIT_TESTS(T(test_api_instant_vector), T(test_api_post_form_and_rfc3339),
            T(test_api_scalar_and_string), T(test_api_range_matrix), T(test_api_errors),
-           cmocka_unit_test(test_api_time_parsing))
+           T(test_api_experimental_functions), cmocka_unit_test(test_api_time_parsing))
