@@ -12,6 +12,7 @@
 #ifndef TT_PROMQL_ENGINE_INT_H
 #define TT_PROMQL_ENGINE_INT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -196,6 +197,20 @@ struct val {
      * NULL. */
     const struct sel_series **src;
 };
+
+/* ev_kahan_inc adds inc to *sum with Kahan-Neumaier compensation in *c, as
+ * Prometheus's kahansum.Inc (an infinite sum drops the compensation). */
+static inline void ev_kahan_inc(double inc, double *sum, double *c)
+{
+    double t = *sum + inc;
+    if (isinf(t))
+        *c = 0;
+    else if (fabs(*sum) >= fabs(inc))
+        *c += (*sum - t) + inc;
+    else
+        *c += (inc - t) + *sum;
+    *sum = t;
+}
 
 /* copy_n is memcpy that accepts NULL pointers when n is 0 (empty vectors
  * have no array). */

@@ -26,19 +26,6 @@ struct group {
     size_t n, cap;
 };
 
-/* Kahan-Neumaier increment, as Prometheus's kahansum.Inc. */
-static void kahan_inc(double inc, double *sum, double *c)
-{
-    double t = *sum + inc;
-    if (isinf(t))
-        *c = 0;
-    else if (fabs(*sum) >= fabs(inc))
-        *c += (*sum - t) + inc;
-    else
-        *c += (inc - t) + *sum;
-    *sum = t;
-}
-
 static int less_nan_first(double a, double b)
 {
     if (isnan(a))
@@ -454,13 +441,13 @@ void ev_agg_cell_add(enum promql_aggop op, struct agg_cell *c, double f)
 {
     switch (op) {
     case PROMQL_AGG_SUM:
-        kahan_inc(f, &c->value, &c->c);
+        ev_kahan_inc(f, &c->value, &c->c);
         break;
     case PROMQL_AGG_AVG:
         c->count++;
         if (!c->incremental) {
             double nv = c->value, nc = c->c;
-            kahan_inc(f, &nv, &nc);
+            ev_kahan_inc(f, &nv, &nc);
             if (!isinf(nv)) {
                 c->value = nv;
                 c->c = nc;
@@ -473,7 +460,7 @@ void ev_agg_cell_add(enum promql_aggop op, struct agg_cell *c, double f)
         {
             double q = (c->count - 1) / c->count;
             double m = q * c->mean, cc = q * c->c;
-            kahan_inc(f / c->count, &m, &cc);
+            ev_kahan_inc(f / c->count, &m, &cc);
             c->mean = m;
             c->c = cc;
         }
@@ -511,7 +498,7 @@ void ev_agg_cells_add_row(enum promql_aggop op, struct agg_cell *c, uint32_t *fi
     }
     switch (op) {
     case PROMQL_AGG_SUM:
-        AGG_ROW_LOOP(kahan_inc(v[i], &c[i].value, &c[i].c));
+        AGG_ROW_LOOP(ev_kahan_inc(v[i], &c[i].value, &c[i].c));
         break;
     case PROMQL_AGG_COUNT:
         AGG_ROW_LOOP(c[i].count++);

@@ -55,18 +55,6 @@ struct rate_memo {
 
 typedef int (*range_fn)(const struct rctx *c, const struct promql_series *s, double *out);
 
-static void kahan_inc(double inc, double *sum, double *c)
-{
-    double t = *sum + inc;
-    if (isinf(t))
-        *c = 0;
-    else if (fabs(*sum) >= fabs(inc))
-        *c += (*sum - t) + inc;
-    else
-        *c += (inc - t) + *sum;
-    *sum = t;
-}
-
 /* ---- anchored / smoothed (Prometheus's extended range selectors) ---------------------- */
 
 /* search: the first i in [0, n) with p[i].t > x (ge: >= x), or n. */
@@ -317,10 +305,10 @@ static void linreg(const struct promql_series *s, int64_t icept_t, double *slope
             consty = 0;
         n += 1;
         double x = (double)(s->points[i].t - icept_t) / 1e3;
-        kahan_inc(x, &sx, &cx);
-        kahan_inc(v, &sy, &cy);
-        kahan_inc(x * v, &sxy, &cxy);
-        kahan_inc(x * x, &sx2, &cx2);
+        ev_kahan_inc(x, &sx, &cx);
+        ev_kahan_inc(v, &sy, &cy);
+        ev_kahan_inc(x * v, &sxy, &cxy);
+        ev_kahan_inc(x * x, &sx2, &cx2);
     }
     if (consty) {
         if (isinf(init)) {
@@ -395,7 +383,7 @@ static int f_avg_over_time(const struct rctx *c, const struct promql_series *s, 
         count = (double)(i + 1);
         if (!incremental) {
             double ns = sum, nc = kc;
-            kahan_inc(f, &ns, &nc);
+            ev_kahan_inc(f, &ns, &nc);
             if (!isinf(ns)) {
                 sum = ns;
                 kc = nc;
@@ -406,7 +394,7 @@ static int f_avg_over_time(const struct rctx *c, const struct promql_series *s, 
             kc /= count - 1;
         }
         double q = (count - 1) / count, m = q * mean, cc = q * kc;
-        kahan_inc(f / count, &m, &cc);
+        ev_kahan_inc(f / count, &m, &cc);
         mean = m;
         kc = cc;
     }
@@ -419,7 +407,7 @@ static int f_sum_over_time(const struct rctx *c, const struct promql_series *s, 
     double sum = 0, kc = 0;
     (void)c;
     for (size_t i = 0; i < s->npoints; i++)
-        kahan_inc(s->points[i].v, &sum, &kc);
+        ev_kahan_inc(s->points[i].v, &sum, &kc);
     *out = isinf(sum) ? sum : sum + kc;
     return 1;
 }
@@ -529,8 +517,8 @@ static double variance(const struct promql_series *s)
         double f = s->points[i].v;
         count++;
         double delta = f - (mean + cmean);
-        kahan_inc(delta / count, &mean, &cmean);
-        kahan_inc(delta * (f - (mean + cmean)), &aux, &caux);
+        ev_kahan_inc(delta / count, &mean, &cmean);
+        ev_kahan_inc(delta * (f - (mean + cmean)), &aux, &caux);
     }
     return (aux + caux) / count;
 }
@@ -1348,7 +1336,7 @@ int ev_stream_rollup_series(struct ev *ev, struct sel_data *d, const struct prom
         case RU_SUM:
         case RU_AVG:
             for (size_t k = a; k < b; k++) {
-                kahan_inc(p[k].sum, &v, &c);
+                ev_kahan_inc(p[k].sum, &v, &c);
                 cnt += p[k].count;
             }
             v = fn == RU_SUM ? v + c : (v + c) / cnt;
