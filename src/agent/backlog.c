@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 #include "core/crc32c.h"
 #include "core/hlc.h"
 #include "telltale.h"
+#include "core/errmsg.h"
 
 #define DIR_MAX        (TT_PATH_MAX + 16)
 #define PATH_MAX_BL    (DIR_MAX + 40)
@@ -93,17 +93,6 @@ struct backlog {
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void seg_name(uint64_t n, char *out, size_t len)
 {
@@ -461,13 +450,13 @@ static int state_write(struct backlog *b, char *err, size_t errlen)
     file_path(b, STATE_NAME, path, sizeof path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || write_all(fd, d, len, 0) != 0 || fsync(fd) != 0) {
-        set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+        tt_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
         goto out;
     }
     close(fd);
     fd = -1;
     if (rename(tmp, path) != 0 || sync_dir(b->dir) != 0) {
-        set_err(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
+        tt_set_err(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
         goto out;
     }
     b->state_dirty = 0;
@@ -569,7 +558,7 @@ static int list_segments(struct backlog *b, uint64_t **nums, size_t *n, char *er
     *nums = NULL;
     *n = 0;
     if (d == NULL) {
-        set_err(err, errlen, "%s: cannot list: %s", b->dir, strerror(errno));
+        tt_set_err(err, errlen, "%s: cannot list: %s", b->dir, strerror(errno));
         return TT_EIO;
     }
     while ((e = readdir(d)) != NULL) {
@@ -613,7 +602,7 @@ static int load_segment(struct backlog *b, uint64_t num, int last, char *err, si
     seg_name(num, name, sizeof name);
     int rc = read_file(path, &d, &len, &mtime);
     if (rc != 0) {
-        set_err(err, errlen, "%s: cannot read: %s", path, tt_strerror(rc));
+        tt_set_err(err, errlen, "%s: cannot read: %s", path, tt_strerror(rc));
         return rc == TT_ENOTFOUND ? TT_EIO : rc;
     }
     struct seg *s = seg_push(b, num);
@@ -648,8 +637,8 @@ static int load_segment(struct backlog *b, uint64_t num, int last, char *err, si
         s->first_ns = mtime;
     if (cut_at != SIZE_MAX) {
         if (truncate(path, (off_t)cut_at) != 0) {
-            set_err(err, errlen, "%s: cannot cut the torn tail at %zu: %s", path, cut_at,
-                    strerror(errno));
+            tt_set_err(err, errlen, "%s: cannot cut the torn tail at %zu: %s", path, cut_at,
+                       strerror(errno));
             return TT_EIO;
         }
         s->bytes = cut_at;
@@ -691,7 +680,7 @@ int backlog_open(struct backlog **out, const char *state_dir, const struct backl
     int rc;
     *out = NULL;
     if (state_dir == NULL || strlen(state_dir) + 9 >= TT_PATH_MAX) {
-        set_err(err, errlen, "backlog: state directory missing or too long");
+        tt_set_err(err, errlen, "backlog: state directory missing or too long");
         return TT_EINVAL;
     }
     b = calloc(1, sizeof *b);
@@ -703,21 +692,21 @@ int backlog_open(struct backlog **out, const char *state_dir, const struct backl
     else
         backlog_options_default(&b->o);
     if (b->o.sync != BACKLOG_SYNC_ALWAYS && b->o.sync != BACKLOG_SYNC_INTERVAL) {
-        set_err(err, errlen, "backlog: unknown sync policy %d", b->o.sync);
+        tt_set_err(err, errlen, "backlog: unknown sync policy %d", b->o.sync);
         rc = TT_EINVAL;
         goto fail;
     }
     if (b->o.segment_bytes < BACKLOG_SEGMENT_MIN_BYTES)
         b->o.segment_bytes = BACKLOG_SEGMENT_MIN_BYTES;
     if (b->o.limit_bytes < b->o.segment_bytes) {
-        set_err(err, errlen, "backlog: limit %" PRIu64 " below the segment size %" PRIu64,
-                b->o.limit_bytes, b->o.segment_bytes);
+        tt_set_err(err, errlen, "backlog: limit %" PRIu64 " below the segment size %" PRIu64,
+                   b->o.limit_bytes, b->o.segment_bytes);
         rc = TT_EINVAL;
         goto fail;
     }
     snprintf(b->dir, sizeof b->dir, "%s/backlog", state_dir);
     if (mkdir_p1(state_dir) != 0 || mkdir_p1(b->dir) != 0) {
-        set_err(err, errlen, "%s: cannot create: %s", b->dir, strerror(errno));
+        tt_set_err(err, errlen, "%s: cannot create: %s", b->dir, strerror(errno));
         rc = TT_EIO;
         goto fail;
     }
@@ -763,7 +752,7 @@ static int seg_sync(struct backlog *b, char *err, size_t errlen)
 {
     if (b->fd >= 0 && b->unsynced) {
         if (fdatasync(b->fd) != 0) {
-            set_err(err, errlen, "%s: fdatasync: %s", b->dir, strerror(errno));
+            tt_set_err(err, errlen, "%s: fdatasync: %s", b->dir, strerror(errno));
             return TT_EIO;
         }
         b->st.syncs++;
@@ -771,7 +760,7 @@ static int seg_sync(struct backlog *b, char *err, size_t errlen)
     }
     if (b->dir_dirty) {
         if (sync_dir(b->dir) != 0) {
-            set_err(err, errlen, "%s: fsync of the directory failed", b->dir);
+            tt_set_err(err, errlen, "%s: fsync of the directory failed", b->dir);
             return TT_EIO;
         }
         b->dir_dirty = 0;
@@ -838,7 +827,7 @@ static int drop_oldest(struct backlog *b, char *err, size_t errlen)
     b->state_dirty = 1;
     state_write(b, NULL, 0);
     if (unlink(path) != 0 && errno != ENOENT) {
-        set_err(err, errlen, "%s: cannot delete: %s", path, strerror(errno));
+        tt_set_err(err, errlen, "%s: cannot delete: %s", path, strerror(errno));
         return TT_EIO;
     }
     b->st.dropped_segments++;
@@ -861,22 +850,22 @@ int backlog_append(struct backlog *b, const void *batch, size_t len, struct back
     char why[160];
     int rc = batch_parse_header(batch, len, &h, why, sizeof why);
     if (rc != 0) {
-        set_err(err, errlen, "backlog: not a batch: %s", why);
+        tt_set_err(err, errlen, "backlog: not a batch: %s", why);
         return rc == TT_ENOMEM ? rc : TT_EINVAL;
     }
     if (batch_total_len(&h) != len) {
-        set_err(err, errlen, "backlog: %zu bytes given for a batch of %zu", len,
-                batch_total_len(&h));
+        tt_set_err(err, errlen, "backlog: %zu bytes given for a batch of %zu", len,
+                   batch_total_len(&h));
         return TT_EINVAL;
     }
     rc = batch_check_body(batch, &h, why, sizeof why);
     if (rc != 0) {
-        set_err(err, errlen, "backlog: %s", why);
+        tt_set_err(err, errlen, "backlog: %s", why);
         return TT_ECORRUPT;
     }
     if (len > b->o.limit_bytes) {
-        set_err(err, errlen, "backlog: batch of %zu bytes over the limit of %" PRIu64, len,
-                b->o.limit_bytes);
+        tt_set_err(err, errlen, "backlog: batch of %zu bytes over the limit of %" PRIu64, len,
+                   b->o.limit_bytes);
         return TT_ETOOBIG;
     }
     if (b->fd >= 0 && b->segs[b->nsegs - 1].bytes > 0 &&
@@ -897,7 +886,7 @@ int backlog_append(struct backlog *b, const void *batch, size_t len, struct back
         seg_path(b, num, path, sizeof path);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0) {
-            set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+            tt_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
             return TT_EIO;
         }
         if (seg_push(b, num) == NULL) {
@@ -912,7 +901,7 @@ int backlog_append(struct backlog *b, const void *batch, size_t len, struct back
     struct seg *s = &b->segs[b->nsegs - 1];
     if (write_all(b->fd, batch, len, s->bytes) != 0) {
         int e = errno;
-        set_err(err, errlen, "backlog: segment %016" PRIx64 ": write: %s", s->num, strerror(e));
+        tt_set_err(err, errlen, "backlog: segment %016" PRIx64 ": write: %s", s->num, strerror(e));
         if (ftruncate(b->fd, (off_t)s->bytes) != 0)
             seg_close(b, NULL, 0); /* never append after a torn batch */
         return TT_EIO;
@@ -1044,7 +1033,7 @@ static int load(struct backlog *b, const struct seg *s, uint64_t off, char *err,
     seg_path(b, s->num, path, sizeof path);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || read_all(fd, b->buf, n, off) != 0) {
-        set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        tt_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return TT_EIO;

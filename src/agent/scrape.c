@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/promtext.h"
 #include "telltale.h"
+#include "core/errmsg.h"
 
 #define ACCEPT_HEADER   "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1"
 #define EXPORTED_PREFIX "exported_"
@@ -178,18 +179,6 @@ static double stale_nan(void)
     return v;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int valid_label_name(const char *s)
 {
     if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
@@ -235,19 +224,19 @@ static int default_instance(const char *url, char **out, char *err, size_t errle
         return TT_ENOMEM;
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
     if (uc != CURLUE_OK) {
-        set_err(err, errlen, "scrape: bad URL \"%s\": %s", url, curl_url_strerror(uc));
+        tt_set_err(err, errlen, "scrape: bad URL \"%s\": %s", url, curl_url_strerror(uc));
         rc = TT_EINVAL;
         goto out;
     }
     if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-        set_err(err, errlen, "scrape: URL \"%s\": the scheme must be http or https", url);
+        tt_set_err(err, errlen, "scrape: URL \"%s\": the scheme must be http or https", url);
         rc = TT_EINVAL;
         goto out;
     }
     if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == 0 ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        set_err(err, errlen, "scrape: URL \"%s\" has no host", url);
+        tt_set_err(err, errlen, "scrape: URL \"%s\" has no host", url);
         rc = TT_EINVAL;
         goto out;
     }
@@ -344,33 +333,34 @@ int scrape_target_new(struct scrape_target **out, const struct scrape_config *cf
         return TT_EINVAL;
     *out = NULL;
     if (!cfg || !cfg->url || !cfg->url[0]) {
-        set_err(err, errlen, "scrape: no URL");
+        tt_set_err(err, errlen, "scrape: no URL");
         return TT_EINVAL;
     }
     if (!cfg->job || !cfg->job[0]) {
-        set_err(err, errlen, "scrape: %s: the job name is empty", cfg->url);
+        tt_set_err(err, errlen, "scrape: %s: the job name is empty", cfg->url);
         return TT_EINVAL;
     }
     if (cfg->timeout_ms < 0) {
-        set_err(err, errlen, "scrape: %s: negative timeout", cfg->url);
+        tt_set_err(err, errlen, "scrape: %s: negative timeout", cfg->url);
         return TT_EINVAL;
     }
     for (size_t i = 0; i < cfg->nlabels; i++) {
         const char *n = cfg->labels[i].name;
         if (!valid_label_name(n) || !cfg->labels[i].value) {
-            set_err(err, errlen, "scrape: %s: bad label name \"%s\"", cfg->url, n ? n : "(null)");
+            tt_set_err(err, errlen, "scrape: %s: bad label name \"%s\"", cfg->url,
+                       n ? n : "(null)");
             return TT_EINVAL;
         }
         if (strncmp(n, "__", 2) == 0 || strcmp(n, "job") == 0 || strcmp(n, "instance") == 0) {
-            set_err(err, errlen,
-                    "scrape: %s: label \"%s\" is reserved (job and instance have their own "
-                    "settings)",
-                    cfg->url, n);
+            tt_set_err(err, errlen,
+                       "scrape: %s: label \"%s\" is reserved (job and instance have their own "
+                       "settings)",
+                       cfg->url, n);
             return TT_EINVAL;
         }
         for (size_t j = 0; j < i; j++)
             if (strcmp(cfg->labels[j].name, n) == 0) {
-                set_err(err, errlen, "scrape: %s: label \"%s\" given twice", cfg->url, n);
+                tt_set_err(err, errlen, "scrape: %s: label \"%s\" given twice", cfg->url, n);
                 return TT_EINVAL;
             }
     }
@@ -404,7 +394,7 @@ int scrape_target_new(struct scrape_target **out, const struct scrape_config *cf
     sort_labels(t->tl, t->ntl);
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        set_err(err, errlen, "scrape: libcurl initialisation failed");
+        tt_set_err(err, errlen, "scrape: libcurl initialisation failed");
         rc = TT_ENOMEM;
         goto out;
     }

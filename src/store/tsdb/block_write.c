@@ -29,6 +29,7 @@
 #include "store/tsdb/block_int.h"
 #include "store/tsdb/sealed_codec.h"
 #include "telltale.h"
+#include "core/errmsg.h"
 
 /* Timestamp columns kept in memory for deduplication stop growing here
  * (columns seen after that are simply not shared). */
@@ -543,12 +544,6 @@ fail:
 
 /* ---- adding series ------------------------------------------------------------------- */
 
-static int64_t floor_div(int64_t t, int64_t d)
-{
-    int64_t q = t / d;
-    return (t % d != 0 && (t < 0) != (d < 0)) ? q - 1 : q;
-}
-
 static int check_series(struct block_writer *w, const struct labels *ls, const int64_t *ts,
                         size_t n, char *err, size_t errlen)
 {
@@ -610,7 +605,7 @@ static size_t rollup_compute(struct block_writer *w, const int64_t *ts, const do
     for (size_t i = 0; i < n; i++) {
         if (f64_bits(vs[i]) == BLOCK_STALE_BITS)
             continue;
-        int64_t k = floor_div(ts[i] - 1, res_ms); /* (k res, (k + 1) res] */
+        int64_t k = tt_floor_div(ts[i] - 1, res_ms); /* (k res, (k + 1) res] */
         double v = vs[i];
         if (!open || k != cur) {
             w->rt[rows] = ts[i];
@@ -656,10 +651,10 @@ static int add_raw_chunks(struct block_writer *w, const int64_t *ts, const doubl
     size_t i = 0;
     int rc;
     while (i < n) {
-        int64_t win = floor_div(ts[i], w->o.chunk_range_ms);
+        int64_t win = tt_floor_div(ts[i], w->o.chunk_range_ms);
         size_t j = i + 1;
         while (j < n && j - i < w->o.chunk_max_samples &&
-               floor_div(ts[j], w->o.chunk_range_ms) == win)
+               tt_floor_div(ts[j], w->o.chunk_range_ms) == win)
             j++;
         size_t k = j - i;
         uint32_t tcol = 0, vpage = 0, voff = 0, vlen;

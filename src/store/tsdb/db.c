@@ -19,6 +19,7 @@
 #include "core/tvpair.h"
 #include "store/tsdb/chunk.h"
 #include "store/tsdb/page_cache.h"
+#include "core/errmsg.h"
 
 #define DB_DEF_RETENTION_MS    (INT64_C(15) * 24 * 3600 * 1000)
 #define DB_DEF_COMPACT_MS      (INT64_C(24) * 3600 * 1000)
@@ -71,17 +72,6 @@ struct db {
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 __attribute__((format(printf, 2, 3))) static void logf_db(struct db *d, const char *fmt, ...)
 {
     if (d->log == NULL)
@@ -94,18 +84,10 @@ __attribute__((format(printf, 2, 3))) static void logf_db(struct db *d, const ch
     d->log(d->log_arg, msg);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
 /* window_start: the start of the aligned window of length len holding t. */
 static int64_t window_start(int64_t t, int64_t len)
 {
-    return floor_div(t, len) * len;
+    return tt_floor_div(t, len) * len;
 }
 
 static char *path_join(const char *a, const char *b)
@@ -370,7 +352,7 @@ static int open_blocks(struct db *d, struct db_open_stats *st, char *err, size_t
 {
     DIR *dh = opendir(d->blocks_dir);
     if (dh == NULL) {
-        set_err(err, errlen, "%s: %s", d->blocks_dir, strerror(errno));
+        tt_set_err(err, errlen, "%s: %s", d->blocks_dir, strerror(errno));
         return TT_ESYS;
     }
     struct dirent *de;
@@ -452,9 +434,9 @@ int db_open(struct db **out, const char *dir, const struct db_options *o, db_log
         o->compact_range_ms < 0 ||
         (o->compact_range_ms > 0 && o->compact_range_ms % o->block_range_ms != 0) ||
         o->retention_ms < 0 || o->maintenance_ms < 0) {
-        set_err(err, errlen,
-                "bad store options: block range must be in (0, 2^31) ms and divide the "
-                "compaction range; retention and maintenance period must be >= 0");
+        tt_set_err(err, errlen,
+                   "bad store options: block range must be in (0, 2^31) ms and divide the "
+                   "compaction range; retention and maintenance period must be >= 0");
         return TT_EINVAL;
     }
     struct db *d = calloc(1, sizeof *d);
@@ -482,7 +464,7 @@ int db_open(struct db **out, const char *dir, const struct db_options *o, db_log
     if (o->page_cache_bytes > 0 && (rc = page_cache_new(&d->pages, o->page_cache_bytes)) != 0)
         goto fail;
     if (mkdir_p(dir) != 0 || mkdir_p(d->blocks_dir) != 0) {
-        set_err(err, errlen, "%s: %s", d->blocks_dir, strerror(errno));
+        tt_set_err(err, errlen, "%s: %s", d->blocks_dir, strerror(errno));
         rc = TT_ESYS;
         goto fail;
     }
@@ -498,7 +480,7 @@ int db_open(struct db **out, const char *dir, const struct db_options *o, db_log
         goto fail;
     if (o->maintenance_ms > 0) {
         if (pthread_create(&d->thr, NULL, maint_main, d) != 0) {
-            set_err(err, errlen, "cannot start the store's maintenance thread");
+            tt_set_err(err, errlen, "cannot start the store's maintenance thread");
             rc = TT_ESYS;
             goto fail;
         }
@@ -629,7 +611,7 @@ static int cut_range(struct db *d, int64_t ws, int64_t we, struct db_maint_stats
         }
         head_iter_release(&it);
         if (rc == 0 && r < 0) {
-            set_err(err, errlen, "reading the head for a block: %s", tt_strerror((int)r));
+            tt_set_err(err, errlen, "reading the head for a block: %s", tt_strerror((int)r));
             rc = (int)r;
         }
         if (rc == 0 && pts.n > 0) {
@@ -744,7 +726,8 @@ static int merge_write(struct db *d, struct dbblock **g, size_t n, int64_t mint,
     bo.rollups = wants_rollups(d, max_time, newest_time(d));
     for (size_t i = 0; i < n; i++) {
         if ((rc = block_select(g[i]->b, NULL, 0, mint, maxt, &sets[i])) != 0) {
-            set_err(err, errlen, "compaction: reading block %s: %s", g[i]->m->id, tt_strerror(rc));
+            tt_set_err(err, errlen, "compaction: reading block %s: %s", g[i]->m->id,
+                       tt_strerror(rc));
             goto out;
         }
     }
@@ -781,8 +764,8 @@ static int merge_write(struct db *d, struct dbblock **g, size_t n, int64_t mint,
                 acc.vs[acc.n++] = it.v;
             }
             if (rc == 0 && r < 0) {
-                set_err(err, errlen, "compaction: block %s: %s", g[i]->m->id,
-                        block_iter_error(&it));
+                tt_set_err(err, errlen, "compaction: block %s: %s", g[i]->m->id,
+                           block_iter_error(&it));
                 rc = r;
             }
             block_iter_release(&it);
@@ -1039,7 +1022,7 @@ static int walk_open(struct walk *w, struct db *d, struct matcher *const *ms, si
     }
     for (size_t i = 0; i < w->s.n; i++) {
         if ((rc = block_select(w->s.v[i]->b, ms, nms, mint, maxt, &w->sets[i])) != 0) {
-            set_err(err, errlen, "block %s: %s", w->s.v[i]->m->id, tt_strerror(rc));
+            tt_set_err(err, errlen, "block %s: %s", w->s.v[i]->m->id, tt_strerror(rc));
             walk_close(w);
             return rc;
         }
@@ -1106,7 +1089,7 @@ static int walk_read_raw(struct walk *w, size_t i, int64_t mint, int64_t maxt, s
         }
         head_iter_release(&it);
         if (rc == 0 && k < 0) {
-            set_err(err, errlen, "head: %s", tt_strerror((int)k));
+            tt_set_err(err, errlen, "head: %s", tt_strerror((int)k));
             rc = (int)k;
         }
         return rc;
@@ -1125,7 +1108,7 @@ static int walk_read_raw(struct walk *w, size_t i, int64_t mint, int64_t maxt, s
         acc->n += (size_t)k;
     }
     if (rc == 0 && k < 0) {
-        set_err(err, errlen, "block %s: %s", w->s.v[i]->m->id, block_iter_error(&it));
+        tt_set_err(err, errlen, "block %s: %s", w->s.v[i]->m->id, block_iter_error(&it));
         rc = (int)k;
     }
     block_iter_release(&it);
@@ -1233,7 +1216,7 @@ static int rows_from_raw(struct rollup_rows *rr, const int64_t *ts, const double
         if (ts[i] <= mint || ts[i] > maxt || f64_bits(vs[i]) == CHUNK_STALE_NAN_BITS)
             continue;
         struct db_rollup_point r = {
-            (floor_div(ts[i] - 1, res) + 1) * res, ts[i], vs[i], vs[i], vs[i], 1, vs[i]
+            (tt_floor_div(ts[i] - 1, res) + 1) * res, ts[i], vs[i], vs[i], vs[i], 1, vs[i]
         };
         int rc = rows_add(rr, &r);
         if (rc != 0)
@@ -1267,12 +1250,12 @@ static int rows_from_block(struct walk *w, size_t i, int64_t mint, int64_t maxt,
         for (k = 0; k < 5 && rc == 0; k++)
             if (r[k] != 1 || it[k].t != it[0].t) {
                 rc = r[k] < 0 ? r[k] : TT_ECORRUPT;
-                set_err(err, errlen, "block %s: rollup columns disagree: %s", w->s.v[i]->m->id,
-                        block_iter_error(&it[k]));
+                tt_set_err(err, errlen, "block %s: rollup columns disagree: %s", w->s.v[i]->m->id,
+                           block_iter_error(&it[k]));
             }
         if (rc != 0)
             break;
-        struct db_rollup_point p = { (floor_div(it[0].t - 1, res) + 1) * res,
+        struct db_rollup_point p = { (tt_floor_div(it[0].t - 1, res) + 1) * res,
                                      it[0].t,
                                      it[0].v,
                                      it[1].v,
@@ -1309,8 +1292,8 @@ int db_select_rollup(struct db *d, struct matcher *const *ms, size_t nms, int64_
 {
     if ((res_ms != BLOCK_ROLLUP_5M_MS && res_ms != BLOCK_ROLLUP_1H_MS) || mint % res_ms != 0 ||
         maxt % res_ms != 0) {
-        set_err(err, errlen, "rollup range (%lld, %lld] not aligned to %lld ms", (long long)mint,
-                (long long)maxt, (long long)res_ms);
+        tt_set_err(err, errlen, "rollup range (%lld, %lld] not aligned to %lld ms", (long long)mint,
+                   (long long)maxt, (long long)res_ms);
         return TT_EINVAL;
     }
     if (mint >= maxt)

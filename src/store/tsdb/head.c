@@ -21,7 +21,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@
 #include "store/tsdb/head.h"
 #include "core/tvpair.h"
 #include "store/tsdb/sealed_codec.h"
+#include "core/errmsg.h"
 
 #define NSTRIPES   4096u
 #define PAGE_BITS  16
@@ -166,29 +166,10 @@ struct head_appender {
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
 /* The exclusive end of the aligned chunk range holding t. */
 static int64_t range_end(const struct head *h, int64_t t)
 {
-    int64_t k = floor_div(t, h->o.chunk_range_ms);
+    int64_t k = tt_floor_div(t, h->o.chunk_range_ms);
     if (k >= INT64_MAX / h->o.chunk_range_ms - 1)
         return INT64_MAX;
     return (k + 1) * h->o.chunk_range_ms;
@@ -954,7 +935,7 @@ int head_open(struct head **out, const char *data_dir, const struct head_options
     }
     if (data_dir == NULL || o->chunk_range_ms < 1 || o->chunk_range_ms > HEAD_MAX_CHUNK_RANGE_MS ||
         o->ooo_window_ms < 0 || o->chunk_samples < 16 || o->chunk_samples > 1024) {
-        set_err(err, errlen, "head: invalid options");
+        tt_set_err(err, errlen, "head: invalid options");
         return TT_EINVAL;
     }
     if ((h = calloc(1, sizeof *h)) == NULL)
@@ -981,7 +962,7 @@ int head_open(struct head **out, const char *data_dir, const struct head_options
         goto out;
     if (!h->o.no_wal) {
         if (mkdir(data_dir, 0777) != 0 && errno != EEXIST) {
-            set_err(err, errlen, "head: cannot create %s: %s", data_dir, strerror(errno));
+            tt_set_err(err, errlen, "head: cannot create %s: %s", data_dir, strerror(errno));
             rc = TT_EIO;
             goto out;
         }

@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@
 #include "core/compress.h"
 #include "core/crc32c.h"
 #include "store/tsdb/wal.h"
+#include "core/errmsg.h"
 
 #define WAL_DIR_MAX        (TT_PATH_MAX + 8)
 #define WAL_PATH_MAX       (WAL_DIR_MAX + 40)
@@ -100,17 +100,6 @@ static const char *errstr(int e, char *buf, size_t len)
 {
     /* GNU strerror_r (we build with _GNU_SOURCE) returns the message pointer. */
     return strerror_r(e, buf, len);
-}
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 static void seg_name(uint32_t n, char *out, size_t len)
@@ -218,7 +207,7 @@ static int mkdir_one(const char *path, char *err, size_t errlen)
     if (mkdir(path, 0755) == 0 || errno == EEXIST)
         return 0;
     int e = errno;
-    set_err(err, errlen, "wal: cannot create directory %s: %s", path, errstr(e, eb, sizeof eb));
+    tt_set_err(err, errlen, "wal: cannot create directory %s: %s", path, errstr(e, eb, sizeof eb));
     return TT_EIO;
 }
 
@@ -239,19 +228,19 @@ static int check_options(struct wal_options *o, char *err, size_t errlen)
 {
     if (o->compression != BATCH_COMP_NONE && o->compression != BATCH_COMP_ZSTD &&
         o->compression != BATCH_COMP_LZ4) {
-        set_err(err, errlen, "wal: unknown compression %d", o->compression);
+        tt_set_err(err, errlen, "wal: unknown compression %d", o->compression);
         return TT_EINVAL;
     }
     if (o->sync != WAL_SYNC_ALWAYS && o->sync != WAL_SYNC_BATCH && o->sync != WAL_SYNC_INTERVAL) {
-        set_err(err, errlen, "wal: unknown fsync policy %d", o->sync);
+        tt_set_err(err, errlen, "wal: unknown fsync policy %d", o->sync);
         return TT_EINVAL;
     }
     if (o->value_enc != REC_SAMPLES_RAW && o->value_enc != REC_SAMPLES_XOR) {
-        set_err(err, errlen, "wal: unknown value encoding %u", o->value_enc);
+        tt_set_err(err, errlen, "wal: unknown value encoding %u", o->value_enc);
         return TT_EINVAL;
     }
     if (o->batch_window_ms > 10000 || o->interval_ms > 3600000) {
-        set_err(err, errlen, "wal: batch window or sync interval too long");
+        tt_set_err(err, errlen, "wal: batch window or sync interval too long");
         return TT_EINVAL;
     }
     if (o->segment_bytes < WAL_SEGMENT_MIN_BYTES)
@@ -299,7 +288,8 @@ static int list_dir(const struct wal *w, int clean, struct listing *l, char *err
     DIR *d = opendir(w->dir);
     if (d == NULL) {
         int e = errno;
-        set_err(err, errlen, "wal: cannot read directory %s: %s", w->dir, errstr(e, eb, sizeof eb));
+        tt_set_err(err, errlen, "wal: cannot read directory %s: %s", w->dir,
+                   errstr(e, eb, sizeof eb));
         return TT_EIO;
     }
     /* First pass: the newest checkpoint. */
@@ -328,7 +318,7 @@ static int list_dir(const struct wal *w, int clean, struct listing *l, char *err
             size_t ncap = cap ? cap * 2 : 16;
             uint32_t *p = realloc(l->segs, ncap * sizeof *p);
             if (p == NULL) {
-                set_err(err, errlen, "wal: out of memory listing %s", w->dir);
+                tt_set_err(err, errlen, "wal: out of memory listing %s", w->dir);
                 rc = TT_ENOMEM;
                 goto out;
             }
@@ -371,16 +361,17 @@ int wal_open(struct wal **out, const char *data_dir, const struct wal_options *o
     if (errlen > 0 && err != NULL)
         err[0] = '\0';
     if (data_dir == NULL || data_dir[0] == '\0') {
-        set_err(err, errlen, "wal: data directory not set");
+        tt_set_err(err, errlen, "wal: data directory not set");
         return TT_EINVAL;
     }
     if (strlen(data_dir) >= TT_PATH_MAX) {
-        set_err(err, errlen, "wal: data directory path too long (max %d bytes)", TT_PATH_MAX - 1);
+        tt_set_err(err, errlen, "wal: data directory path too long (max %d bytes)",
+                   TT_PATH_MAX - 1);
         return TT_EINVAL;
     }
     w = calloc(1, sizeof *w);
     if (w == NULL) {
-        set_err(err, errlen, "wal: out of memory");
+        tt_set_err(err, errlen, "wal: out of memory");
         return TT_ENOMEM;
     }
     if (o != NULL)
@@ -408,7 +399,7 @@ int wal_open(struct wal **out, const char *data_dir, const struct wal_options *o
     if (l.has_ckpt && l.ckpt >= w->next_seg)
         w->next_seg = l.ckpt + 1;
     if (w->next_seg == 0) { /* 2^32 segments: refuse rather than wrap */
-        set_err(err, errlen, "wal: segment numbers exhausted in %s", w->dir);
+        tt_set_err(err, errlen, "wal: segment numbers exhausted in %s", w->dir);
         rc = TT_ERANGE;
         goto fail;
     }
@@ -425,7 +416,7 @@ int wal_open(struct wal **out, const char *data_dir, const struct wal_options *o
     pthread_condattr_destroy(&ca);
     if (w->o.sync == WAL_SYNC_INTERVAL && w->o.interval_ms > 0) {
         if (pthread_create(&w->thread, NULL, interval_main, w) != 0) {
-            set_err(err, errlen, "wal: cannot start the sync thread");
+            tt_set_err(err, errlen, "wal: cannot start the sync thread");
             pthread_cond_destroy(&w->cv_sync);
             pthread_cond_destroy(&w->cv_wake);
             pthread_mutex_destroy(&w->mu);
@@ -465,7 +456,7 @@ static int sync_upto(struct wal *w, uint64_t lsn, uint32_t window_ms, char *err,
 {
     for (;;) {
         if (lsn > w->fail_lo && lsn <= w->fail_hi) {
-            set_err(err, errlen, "%s", w->fail_msg);
+            tt_set_err(err, errlen, "%s", w->fail_msg);
             return TT_EIO;
         }
         if (w->durable_lsn >= lsn)
@@ -534,8 +525,8 @@ int wal_wait(struct wal *w, uint64_t lsn, char *err, size_t errlen)
     int rc = 0;
     pthread_mutex_lock(&w->mu);
     if (lsn > w->written_lsn) {
-        set_err(err, errlen, "wal: LSN %" PRIu64 " not written yet (last %" PRIu64 ")", lsn,
-                w->written_lsn);
+        tt_set_err(err, errlen, "wal: LSN %" PRIu64 " not written yet (last %" PRIu64 ")", lsn,
+                   w->written_lsn);
         rc = TT_EINVAL;
     } else if (w->o.sync != WAL_SYNC_INTERVAL) {
         w->waiters++;
@@ -581,7 +572,7 @@ static int open_segment(struct wal *w, char *err, size_t errlen)
 {
     char name[32], path[WAL_PATH_MAX], eb[128];
     if (w->next_seg == 0) {
-        set_err(err, errlen, "wal: segment numbers exhausted in %s", w->dir);
+        tt_set_err(err, errlen, "wal: segment numbers exhausted in %s", w->dir);
         return TT_ERANGE;
     }
     seg_name(w->next_seg, name, sizeof name);
@@ -592,7 +583,8 @@ static int open_segment(struct wal *w, char *err, size_t errlen)
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         int e = errno;
-        set_err(err, errlen, "wal: cannot create segment %s: %s", path, errstr(e, eb, sizeof eb));
+        tt_set_err(err, errlen, "wal: cannot create segment %s: %s", path,
+                   errstr(e, eb, sizeof eb));
         return TT_EIO;
     }
     /* The new name must be durable before any batch in it is called durable. */
@@ -730,12 +722,12 @@ static int encode_batch(const struct wal *w, struct wal_buf *b, const struct wal
             rc = TT_ETOOBIG; /* the fields are ours: only the size can be wrong */
     }
     if (rc == TT_ETOOBIG)
-        set_err(err, errlen, "wal: append too big for one batch (%zu series, %zu samples)", nseries,
-                nsamples);
+        tt_set_err(err, errlen, "wal: append too big for one batch (%zu series, %zu samples)",
+                   nseries, nsamples);
     else if (rc == TT_EINVAL)
-        set_err(err, errlen, "wal: series with labels but a NULL label array");
+        tt_set_err(err, errlen, "wal: series with labels but a NULL label array");
     else if (rc != 0)
-        set_err(err, errlen, "wal: encoding a batch: %s", tt_strerror(rc));
+        tt_set_err(err, errlen, "wal: encoding a batch: %s", tt_strerror(rc));
     return rc;
 }
 
@@ -749,7 +741,7 @@ int wal_append(struct wal *w, const struct wal_series *series, size_t nseries,
     int rc = 0;
 
     if ((nseries > 0 && series == NULL) || (nsamples > 0 && samples == NULL)) {
-        set_err(err, errlen, "wal: NULL array with a count");
+        tt_set_err(err, errlen, "wal: NULL array with a count");
         return TT_EINVAL;
     }
     if (nseries == 0 && nsamples == 0) {
@@ -761,7 +753,7 @@ int wal_append(struct wal *w, const struct wal_series *series, size_t nseries,
     }
     b = pool_get(w);
     if (b == NULL) {
-        set_err(err, errlen, "wal: out of memory");
+        tt_set_err(err, errlen, "wal: out of memory");
         return TT_ENOMEM;
     }
     rc = encode_batch(w, b, series, nseries, samples, nsamples, &nrec, err, errlen);
@@ -783,8 +775,9 @@ int wal_append(struct wal *w, const struct wal_series *series, size_t nseries,
         if (rc != 0) {
             w->write_errors++;
             seg_name(w->seg, name, sizeof name);
-            set_err(err, errlen, "wal: writing %zu bytes to segment %s at offset %" PRIu64 ": %s",
-                    b->out.len, name, w->seg_bytes, errstr(e, eb, sizeof eb));
+            tt_set_err(err, errlen,
+                       "wal: writing %zu bytes to segment %s at offset %" PRIu64 ": %s", b->out.len,
+                       name, w->seg_bytes, errstr(e, eb, sizeof eb));
             undo_write(w);
         } else {
             w->seg_bytes += b->out.len;
@@ -1040,8 +1033,8 @@ static int cut_tail(const struct wal *w, const char *name, uint64_t off, char *e
     int rc = 0;
     if (fd < 0 || ftruncate(fd, (off_t)off) != 0 || fdatasync(fd) != 0) {
         int e = errno;
-        set_err(err, errlen, "wal: cannot cut the torn tail of %s at offset %" PRIu64 ": %s", path,
-                off, errstr(e, eb, sizeof eb));
+        tt_set_err(err, errlen, "wal: cannot cut the torn tail of %s at offset %" PRIu64 ": %s",
+                   path, off, errstr(e, eb, sizeof eb));
         rc = TT_EIO;
     }
     if (fd >= 0)
@@ -1063,7 +1056,7 @@ static int replay_file(struct wal *w, struct replay *r, const char *name, int is
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;
-        set_err(err, errlen, "wal: cannot read %s: %s", path, errstr(e, eb, sizeof eb));
+        tt_set_err(err, errlen, "wal: cannot read %s: %s", path, errstr(e, eb, sizeof eb));
         rc = TT_EIO;
         goto out;
     }
@@ -1073,7 +1066,7 @@ static int replay_file(struct wal *w, struct replay *r, const char *name, int is
         if (map == MAP_FAILED) {
             int e = errno;
             map = NULL;
-            set_err(err, errlen, "wal: cannot map %s: %s", path, errstr(e, eb, sizeof eb));
+            tt_set_err(err, errlen, "wal: cannot map %s: %s", path, errstr(e, eb, sizeof eb));
             rc = TT_EIO;
             goto out;
         }
@@ -1131,12 +1124,12 @@ int wal_replay(struct wal *w, const struct wal_replay_cb *cb, void *arg,
     w->started = 1;
     pthread_mutex_unlock(&w->mu);
     if (rc != 0) {
-        set_err(err, errlen, "wal: replay after an append or a replay");
+        tt_set_err(err, errlen, "wal: replay after an append or a replay");
         return rc;
     }
     r = malloc(sizeof *r);
     if (r == NULL) {
-        set_err(err, errlen, "wal: out of memory");
+        tt_set_err(err, errlen, "wal: out of memory");
         return TT_ENOMEM;
     }
     replay_init(r, cb, arg, st != NULL ? st : &local);
@@ -1291,9 +1284,9 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
     pthread_mutex_lock(&w->mu);
     if (w->ckpt_running || w->next_seg == 0) {
         pthread_mutex_unlock(&w->mu);
-        set_err(err, errlen,
-                w->next_seg == 0 ? "wal: segment numbers exhausted"
-                                 : "wal: a checkpoint is already running");
+        tt_set_err(err, errlen,
+                   w->next_seg == 0 ? "wal: segment numbers exhausted"
+                                    : "wal: a checkpoint is already running");
         rc = w->next_seg == 0 ? TT_ERANGE : TT_ESTATE;
         goto done;
     }
@@ -1317,7 +1310,7 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
     c.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (c.fd < 0) {
         int e = errno;
-        set_err(err, errlen, "wal: cannot create %s: %s", tmp, errstr(e, eb, sizeof eb));
+        tt_set_err(err, errlen, "wal: cannot create %s: %s", tmp, errstr(e, eb, sizeof eb));
         rc = TT_EIO;
         goto out;
     }
@@ -1326,7 +1319,7 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
         memset(&item, 0, sizeof item);
         int got = next(arg, &item);
         if (got < 0) {
-            set_err(err, errlen, "wal: checkpoint iterator failed: %s", tt_strerror(got));
+            tt_set_err(err, errlen, "wal: checkpoint iterator failed: %s", tt_strerror(got));
             rc = got;
             goto out;
         }
@@ -1344,17 +1337,18 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
     }
     if (rc != 0) {
         if (rc == TT_EIO)
-            set_err(err, errlen, "wal: writing checkpoint %s: %s", tmp, errstr(c.e, eb, sizeof eb));
+            tt_set_err(err, errlen, "wal: writing checkpoint %s: %s", tmp,
+                       errstr(c.e, eb, sizeof eb));
         else
-            set_err(err, errlen, "wal: encoding checkpoint %s: %s", tmp, tt_strerror(rc));
+            tt_set_err(err, errlen, "wal: encoding checkpoint %s: %s", tmp, tt_strerror(rc));
         goto out;
     }
     close(c.fd);
     c.fd = -1;
     if (rename(tmp, final) != 0 || sync_dir(w->dir) != 0) {
         int e = errno;
-        set_err(err, errlen, "wal: cannot install checkpoint %s: %s", final,
-                errstr(e, eb, sizeof eb));
+        tt_set_err(err, errlen, "wal: cannot install checkpoint %s: %s", final,
+                   errstr(e, eb, sizeof eb));
         rc = TT_EIO;
         goto out;
     }
