@@ -58,12 +58,14 @@ void agent_batcher_init(struct agent_batcher *b)
     memset(b, 0, sizeof(*b));
     wbuf_init(&b->series, 0);
     wbuf_init(&b->keys, (size_t)1 << 30);
+    wbuf_init(&b->events, (size_t)1 << 30);
 }
 
 void agent_batcher_release(struct agent_batcher *b)
 {
     wbuf_release(&b->series);
     wbuf_release(&b->keys);
+    wbuf_release(&b->events);
     free(b->samples);
     free(b->slots);
     memset(b, 0, sizeof(*b));
@@ -73,6 +75,8 @@ void agent_batcher_reset(struct agent_batcher *b)
 {
     wbuf_reset(&b->series);
     wbuf_reset(&b->keys);
+    wbuf_reset(&b->events);
+    b->nevents = 0;
     b->nsamples = 0;
     b->nseries = 0;
     b->err = 0;
@@ -171,9 +175,51 @@ int agent_batcher_add(struct agent_batcher *b, const char *name, const struct ag
     return 0;
 }
 
+int agent_batcher_add_event(struct agent_batcher *b, const struct agent_event *ev, tt_hlc hlc)
+{
+    if (b->err)
+        return b->err;
+    if (ev == NULL || ev->name == NULL || ev->name[0] == '\0')
+        return TT_EINVAL;
+    struct wbuf attrs;
+    wbuf_init(&attrs, REC_MAX_LEN);
+    for (size_t i = 0; i < ev->nattrs; i++) {
+        const struct agent_label *a = &ev->attrs[i];
+        if (a->name == NULL || a->value == NULL) {
+            wbuf_release(&attrs);
+            return TT_EINVAL;
+        }
+        struct rec_value v = { .type = TT_VAL_STR };
+        v.u.s = (struct rec_str){ a->value, (uint32_t)strlen(a->value) };
+        rec_kv_put(&attrs, a->name, strlen(a->name), &v);
+    }
+    int rc = attrs.err;
+    if (rc == 0) {
+        struct rec_event e = {
+            .severity = ev->severity,
+            .component = { ev->component, ev->component ? (uint32_t)strlen(ev->component) : 0 },
+            .name = { ev->name, (uint32_t)strlen(ev->name) },
+            .message = { ev->message, ev->message ? (uint32_t)strlen(ev->message) : 0 },
+            .attrs = { (uint32_t)ev->nattrs, attrs.data, (uint32_t)attrs.len, 0 },
+        };
+        rc = rec_put_event(&b->events, hlc, ev->t_ms * 1000000, &e);
+    }
+    wbuf_release(&attrs);
+    if (rc == TT_ETOOBIG)
+        return rc;
+    if (rc < 0)
+        return b->err = rc;
+    if (b->nevents == 0 || hlc < b->ev_hlc_min)
+        b->ev_hlc_min = hlc;
+    if (b->nevents == 0 || hlc > b->ev_hlc_max)
+        b->ev_hlc_max = hlc;
+    b->nevents++;
+    return 0;
+}
+
 uint32_t agent_batcher_count(const struct agent_batcher *b)
 {
-    return b->nsamples ? (uint32_t)(b->nseries + 1) : 0;
+    return (b->nsamples ? (uint32_t)(b->nseries + 1) : 0) + b->nevents;
 }
 
 int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64_t origin_id,
@@ -188,7 +234,7 @@ int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64
 
     if (b->err)
         return b->err;
-    if (b->nsamples == 0 || nl + sizeof("\0agent") > sizeof origin)
+    if (agent_batcher_count(b) == 0 || nl + sizeof("\0agent") > sizeof origin)
         return TT_EINVAL;
     memcpy(origin, node, nl);
     memcpy(origin + nl, "\0agent", sizeof("\0agent") - 1);
@@ -220,9 +266,16 @@ int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64
         if (rc < 0)
             goto out;
     }
-    rc = rec_put_samples(&raw, hlc, time_ns, b->samples, b->nsamples, REC_SAMPLES_XOR);
-    if (rc < 0)
+    if (b->nsamples > 0) {
+        rc = rec_put_samples(&raw, hlc, time_ns, b->samples, b->nsamples, REC_SAMPLES_XOR);
+        if (rc < 0)
+            goto out;
+    }
+    wbuf_put(&raw, b->events.data, b->events.len);
+    if (raw.err) {
+        rc = raw.err;
         goto out;
+    }
     struct batch_hdr h;
     memset(&h, 0, sizeof h);
     h.count = agent_batcher_count(b);
@@ -230,6 +283,10 @@ int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64
     h.first_seq = first_seq;
     h.hlc_min = hlc;
     h.hlc_max = hlc;
+    if (b->nevents > 0 && (b->nsamples == 0 || b->ev_hlc_min < hlc))
+        h.hlc_min = b->ev_hlc_min;
+    if (b->nevents > 0 && (b->nsamples == 0 || b->ev_hlc_max > hlc))
+        h.hlc_max = b->ev_hlc_max;
     h.origin = origin;
     h.origin_len = (uint16_t)(nl + 6);
     rc = batch_encode_compressed(out, &h, raw.data, raw.len, BATCH_COMP_ZSTD);
@@ -480,10 +537,19 @@ static void wake(struct agent *a)
         (void)0; /* the counter is full: the shipper is woken anyway */
 }
 
+/* emit_event adds a collector's event to the round, stamped now. */
+static int emit_event(void *ctx, const struct agent_event *ev)
+{
+    struct emit_ctx *c = ctx;
+    return agent_batcher_add_event(&c->a->batcher, ev, hlc_now(&c->a->hlc));
+}
+
 int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
 {
     struct emit_ctx host_ctx = { a, 1 }, scrape_ctx = { a, 0 };
-    struct agent_emit emit = { .ctx = &host_ctx, .sample = emit_sample, .warn = agent_warn };
+    struct agent_emit emit = {
+        .ctx = &host_ctx, .sample = emit_sample, .warn = agent_warn, .event = emit_event
+    };
     int rc = 0;
 
     agent_batcher_reset(&a->batcher);

@@ -44,8 +44,11 @@ struct agent_batcher {
     /* label-set key -> ref, open addressing, for deduplication */
     struct batcher_slot *slots;
     size_t nslots;
-    struct wbuf keys; /* the keys' bytes */
-    int err;          /* sticky TT_ENOMEM / TT_ETOOBIG */
+    struct wbuf keys;   /* the keys' bytes */
+    struct wbuf events; /* encoded event records, in the order added */
+    uint32_t nevents;
+    tt_hlc ev_hlc_min, ev_hlc_max; /* over the events, for the batch header */
+    int err;                       /* sticky TT_ENOMEM / TT_ETOOBIG */
 };
 
 /* agent_batcher_init makes an empty batcher (no allocation). */
@@ -61,14 +64,21 @@ void agent_batcher_reset(struct agent_batcher *b);
 int agent_batcher_add(struct agent_batcher *b, const char *name, const struct agent_label *labels,
                       size_t nlabels, int64_t t_ms, double v);
 
+/* agent_batcher_add_event adds one event record (strings borrowed for the
+ * call; ev->t_ms is its time) stamped with hlc. Returns 0, TT_EINVAL (no
+ * name, or an attribute with a NULL name or value), TT_ETOOBIG (over
+ * REC_MAX_LEN; not sticky), TT_ENOMEM (sticky). */
+int agent_batcher_add_event(struct agent_batcher *b, const struct agent_event *ev, tt_hlc hlc);
+
 /* agent_batcher_count: records the batch would hold (series + 1 samples
- * record), 0 when no sample was added. */
+ * record + events), 0 when nothing was added. */
 uint32_t agent_batcher_count(const struct agent_batcher *b);
 
 /* agent_batcher_finish appends one whole core batch of b's records to out
  * (zstd-compressed when that is smaller): origin "node\0agent", origin_id,
- * first_seq, hlc stamped on every record. Returns 0, TT_ENOMEM, TT_ETOOBIG,
- * TT_EINVAL (no samples, or node too long), or out's sticky error. b is
+ * first_seq, hlc stamped on the series and samples records (events keep
+ * their own), events after the samples. Returns 0, TT_ENOMEM, TT_ETOOBIG,
+ * TT_EINVAL (nothing added, or node too long), or out's sticky error. b is
  * unchanged. */
 int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64_t origin_id,
                          uint64_t first_seq, tt_hlc hlc, int64_t time_ns, struct wbuf *out);

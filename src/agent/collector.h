@@ -42,12 +42,29 @@ enum agent_metric_type {
  * per collection, before its samples; help may be NULL. warn() (may be
  * NULL) receives a one-line problem ("/proc/diskstats:3: 9 fields, expected
  * at least 14"). */
+/* One event: a notification of a state change a collector saw (a process
+ * restarted, a file changed or stopped parsing, the backlog dropped data).
+ * severity is a tt_severity; component says which collector ("process",
+ * "file", "digest", "agent"); name is dotted ("telltale.file.changed");
+ * message is one line for people; attrs are string key/values for
+ * machines (old/new digest, path, pid). All strings borrowed for the call. */
+struct agent_event {
+    uint8_t severity;
+    const char *component;
+    const char *name;
+    const char *message;
+    const struct agent_label *attrs;
+    size_t nattrs;
+    int64_t t_ms;
+};
+
 struct agent_emit {
     void *ctx;
     int (*sample)(void *ctx, const char *name, const struct agent_label *labels, size_t nlabels,
                   int64_t t_ms, double v);
     int (*meta)(void *ctx, const char *family, enum agent_metric_type type, const char *help);
     void (*warn)(void *ctx, const char *msg);
+    int (*event)(void *ctx, const struct agent_event *ev);
 };
 
 #endif

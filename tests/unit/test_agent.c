@@ -116,6 +116,94 @@ static void test_batcher_roundtrip(void **state)
     agent_batcher_release(&b);
 }
 
+/* Events: after the samples, each with its own HLC and time; the header's
+ * HLC range covers them; a batch of events alone is fine. */
+static void test_batcher_events(void **state)
+{
+    (void)state;
+    struct agent_batcher b;
+    struct wbuf out, scratch;
+    struct agent_label attrs[] = { { "path", "/etc/app.json" }, { "old", "ab12" } };
+    struct agent_event ev = { .severity = TT_SEV_WARNING,
+                              .component = "file",
+                              .name = "telltale.file.changed",
+                              .message = "changed",
+                              .attrs = attrs,
+                              .nattrs = 2,
+                              .t_ms = 1500 };
+    char err[256];
+    agent_batcher_init(&b);
+    wbuf_init(&out, 0);
+    wbuf_init(&scratch, 0);
+    assert_int_equal(agent_batcher_add(&b, "up", NULL, 0, 1000, 1), 0);
+    assert_int_equal(agent_batcher_add_event(&b, &ev, 500), 0);
+    assert_int_equal(agent_batcher_count(&b), 3);
+    assert_int_equal(agent_batcher_finish(&b, "n1", 7, 10, 900, 1000000000, &out), 0);
+    struct batch_hdr h;
+    assert_int_equal(batch_parse_header(out.data, out.len, &h, err, sizeof err), 0);
+    assert_int_equal(h.count, 3);
+    assert_int_equal(h.hlc_min, 500);
+    assert_int_equal(h.hlc_max, 900);
+    const uint8_t *body;
+    size_t body_len;
+    assert_int_equal(batch_open(out.data, &h, &scratch, &body, &body_len, err, sizeof err), 0);
+    struct rbuf r;
+    struct rec rec;
+    int types[4], n = 0;
+    rbuf_init(&r, body, body_len);
+    while (rec_next(&r, body, &rec, err, sizeof err) == 1) {
+        assert_true(n < 4);
+        types[n++] = rec.type;
+        if (rec.type != REC_EVENT)
+            continue;
+        struct rec_event e;
+        struct rec_str k;
+        struct rec_value v;
+        assert_int_equal(rec.hlc, 500);
+        assert_int_equal(rec.time_ns, 1500000000);
+        assert_int_equal(rec_decode_event(&rec, &e, err, sizeof err), 0);
+        assert_int_equal(e.severity, TT_SEV_WARNING);
+        assert_int_equal(e.name.len, strlen("telltale.file.changed"));
+        assert_memory_equal(e.name.p, "telltale.file.changed", e.name.len);
+        assert_memory_equal(e.component.p, "file", 4);
+        assert_int_equal(e.attrs.count, 2);
+        struct rec_list it = e.attrs;
+        assert_int_equal(rec_kv_next(&it, &k, &v), 1);
+        assert_memory_equal(k.p, "path", 4);
+        assert_int_equal(v.type, TT_VAL_STR);
+        assert_memory_equal(v.u.s.p, "/etc/app.json", 13);
+    }
+    assert_int_equal(n, 3);
+    assert_int_equal(types[0], REC_SERIES);
+    assert_int_equal(types[1], REC_SAMPLES);
+    assert_int_equal(types[2], REC_EVENT);
+
+    /* events alone */
+    agent_batcher_reset(&b);
+    wbuf_reset(&out);
+    assert_int_equal(agent_batcher_add_event(&b, &ev, 42), 0);
+    assert_int_equal(agent_batcher_count(&b), 1);
+    assert_int_equal(agent_batcher_finish(&b, "n1", 7, 13, 900, 1000000000, &out), 0);
+    assert_int_equal(batch_parse_header(out.data, out.len, &h, err, sizeof err), 0);
+    assert_int_equal(h.count, 1);
+    assert_int_equal(h.hlc_min, 42);
+    assert_int_equal(h.hlc_max, 42);
+
+    /* bad events */
+    struct agent_event noname = ev;
+    noname.name = "";
+    assert_int_equal(agent_batcher_add_event(&b, &noname, 1), TT_EINVAL);
+    struct agent_label bad[] = { { "k", NULL } };
+    struct agent_event badattr = ev;
+    badattr.attrs = bad;
+    badattr.nattrs = 1;
+    assert_int_equal(agent_batcher_add_event(&b, &badattr, 1), TT_EINVAL);
+    assert_int_equal(agent_batcher_count(&b), 1);
+    wbuf_release(&scratch);
+    wbuf_release(&out);
+    agent_batcher_release(&b);
+}
+
 /* Many series: the dedup table grows (and the refs stay right). */
 static void test_batcher_many_series(void **state)
 {
@@ -205,5 +293,5 @@ static void test_batcher_bad_input(void **state)
     agent_batcher_release(&b);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_batcher_roundtrip), cmocka_unit_test(test_batcher_many_series),
-           cmocka_unit_test(test_batcher_bad_input))
+UNIT_TESTS(cmocka_unit_test(test_batcher_roundtrip), cmocka_unit_test(test_batcher_events),
+           cmocka_unit_test(test_batcher_many_series), cmocka_unit_test(test_batcher_bad_input))
