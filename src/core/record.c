@@ -253,6 +253,8 @@ const char *rec_type_name(uint8_t type)
         return "series";
     case REC_SAMPLES:
         return "samples";
+    case REC_ORIGIN:
+        return "origin";
     default:
         return "unknown";
     }
@@ -368,6 +370,15 @@ int rec_decode_samples(const struct rec *r, struct rec_samples *out, char *err, 
     return get_list(&d, "samples",
                     out->value_enc == REC_SAMPLES_RAW ? SAMPLE_RAW_MIN : SAMPLE_XOR_MIN,
                     &out->samples);
+}
+
+int rec_decode_origin(const struct rec *r, struct rec_origin *out, char *err, size_t errlen)
+{
+    struct dec d;
+    TRY(start_decode(&d, r, REC_ORIGIN, err, errlen));
+    TRY(get_u64(&d, "origin_id", &out->origin_id));
+    TRY(get_u64(&d, "durable_end", &out->durable_end));
+    return 0;
 }
 
 /* ---- list iterators ----------------------------------------------------- */
@@ -706,6 +717,15 @@ int rec_put_series(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t ref,
             break; /* rec_end says TT_ETOOBIG; stop copying */
     }
     return rec_end(b, start, list_end(b, at, n));
+}
+
+int rec_put_origin(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t origin_id,
+                   uint64_t durable_end)
+{
+    size_t start = rec_begin(b, REC_ORIGIN, hlc, time_ns);
+    wbuf_put_u64(b, origin_id);
+    wbuf_put_u64(b, durable_end);
+    return rec_end(b, start, 0);
 }
 
 /* put_xor writes x (a value's bits XOR the previous value's) as a control

@@ -30,7 +30,8 @@ enum rec_type {
     /* 5..15 reserved: digest, file check, ... (agent issue) */
     REC_SERIES = 16,  /* TSDB WAL: a series' ref and label set */
     REC_SAMPLES = 17, /* TSDB WAL: a run of (series ref, ms, value) samples */
-    /* 18.. free */
+    REC_ORIGIN = 18,  /* TSDB WAL: an agent origin's durable_end */
+    /* 19.. free */
 };
 
 #define REC_HDR_LEN   6           /* type, flags, len */
@@ -137,6 +138,13 @@ struct rec_series {
     struct rec_list labels; /* label list (rec_label_next) */
 };
 
+/* Origin (type 18): the WAL's note that every record an agent origin sent
+ * below sequence number durable_end is stored (docs/design/agent-link.md). */
+struct rec_origin {
+    uint64_t origin_id;
+    uint64_t durable_end;
+};
+
 /* How a samples record stores values: raw f64 bits, or each value's bits
  * XOR the previous value's (0 before the first) with its zero bytes at both
  * ends left out (docs/design/records.md). */
@@ -198,6 +206,8 @@ int rec_decode_state(const struct rec *r, struct rec_state *out, char *err, size
  * rec_decode_samples returns TT_EUNSUPPORTED for an unknown value encoding. */
 int rec_decode_series(const struct rec *r, struct rec_series *out, char *err, size_t errlen);
 int rec_decode_samples(const struct rec *r, struct rec_samples *out, char *err, size_t errlen);
+/* rec_decode_origin decodes an origin record (type 18). */
+int rec_decode_origin(const struct rec *r, struct rec_origin *out, char *err, size_t errlen);
 
 /* List iterators: start with it = list (a copy); each call returns 1 with the
  * next entry, 0 at the end, or TT_ECORRUPT on a malformed entry (including
@@ -230,6 +240,9 @@ int rec_put_series(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t ref,
                    const struct rec_label *labels, size_t n);
 int rec_put_samples(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_sample *s,
                     size_t n, uint8_t value_enc);
+/* rec_put_origin appends an origin record (origin_id, durable_end). */
+int rec_put_origin(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t origin_id,
+                   uint64_t durable_end);
 /* rec_put_raw appends a record of any type with a pre-encoded payload. */
 int rec_put_raw(struct wbuf *b, uint8_t type, tt_hlc hlc, int64_t time_ns, const void *payload,
                 size_t len);
@@ -246,8 +259,8 @@ void rec_span_link_put(struct wbuf *b, const uint8_t trace_id[16], uint64_t span
                        const struct rec_list *attrs);
 void rec_bucket_put(struct wbuf *b, int32_t prev_index, int32_t index, uint64_t count);
 
-/* rec_type_name: "span", "metric", "event", "state", "series", "samples" or
- * "unknown". */
+/* rec_type_name: "span", "metric", "event", "state", "series", "samples",
+ * "origin" or "unknown". */
 const char *rec_type_name(uint8_t type);
 
 #endif

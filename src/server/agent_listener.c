@@ -31,6 +31,7 @@
 #include "core/record.h"
 #include "server/http.h"
 #include "server/json_out.h"
+#include "server/reclog.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "store/tsdb/head.h"
@@ -48,7 +49,10 @@
 struct origin_state {
     uint64_t origin_id;
     uint64_t durable_end;
+    int busy; /* a batch of this origin is being applied */
 };
+
+struct applier;
 
 struct node_info {
     char node[NAME_MAX_LEN], role[NAME_MAX_LEN], release[NAME_MAX_LEN], version[NAME_MAX_LEN];
@@ -83,12 +87,15 @@ struct agent_listener {
     struct conn *conns;
     unsigned nconns;
 
-    /* ingest state, guarded by apply_mu: batches are applied one at a time */
-    pthread_mutex_t apply_mu;
+    /* origin map, guarded by origins_mu; origins_cv: an origin's batch ended */
+    pthread_mutex_t origins_mu;
+    pthread_cond_t origins_cv;
     struct origin_state *origins;
     size_t norigins, cap_origins;
-    int reclog_fd;
-    struct wbuf scratch;
+    struct reclog *reclog; /* opened by agent_listener_start */
+    /* appliers not in use, guarded by pool_mu */
+    pthread_mutex_t pool_mu;
+    struct applier *pool;
 
     /* node table, guarded by nodes_mu */
     pthread_mutex_t nodes_mu;
@@ -101,7 +108,15 @@ static int64_t now_ms(void)
     return clock_realtime_ns() / TT_NS_PER_MS;
 }
 
-/* ---- origin state ---------------------------------------------------------- */
+/* ---- origin state -------------------------------------------------------------
+ *
+ * The listener's copy of durable_end per origin, guarded by origins_mu. The
+ * durable copy is in the head's WAL (origin records written with each
+ * batch's commit, wal.h); this one answers HELLO and the duplicate check
+ * without asking the WAL. busy marks an origin whose batch is being applied:
+ * batches of one origin are applied one at a time (two connections of one
+ * origin, a reconnect racing the old connection, wait for each other), those
+ * of different origins at once. */
 
 static struct origin_state *origin_find(struct agent_listener *l, uint64_t id)
 {
@@ -111,39 +126,93 @@ static struct origin_state *origin_find(struct agent_listener *l, uint64_t id)
     return NULL;
 }
 
-static int origin_set(struct agent_listener *l, uint64_t id, uint64_t end)
+/* origin_get finds or adds origin id (origins_mu held). */
+static struct origin_state *origin_get(struct agent_listener *l, uint64_t id)
 {
     struct origin_state *o = origin_find(l, id);
-    if (o != NULL) {
-        if (end > o->durable_end)
-            o->durable_end = end;
-        return 0;
-    }
+    if (o != NULL)
+        return o;
     if (l->norigins == l->cap_origins) {
         size_t nc = l->cap_origins ? l->cap_origins * 2 : 16;
         struct origin_state *n = realloc(l->origins, nc * sizeof(*n));
         if (n == NULL)
-            return TT_ENOMEM;
+            return NULL;
         l->origins = n;
         l->cap_origins = nc;
     }
-    l->origins[l->norigins].origin_id = id;
-    l->origins[l->norigins].durable_end = end;
-    l->norigins++;
+    o = &l->origins[l->norigins++];
+    memset(o, 0, sizeof(*o));
+    o->origin_id = id;
+    return o;
+}
+
+/* origin_set raises id's durable_end to end (origins_mu held). */
+static int origin_set(struct agent_listener *l, uint64_t id, uint64_t end)
+{
+    struct origin_state *o = origin_get(l, id);
+    if (o == NULL)
+        return TT_ENOMEM;
+    if (end > o->durable_end)
+        o->durable_end = end;
     return 0;
 }
 
-static int state_path(const struct agent_listener *l, char *out, size_t n, const char *suffix)
+/* origin_claim waits until no batch of origin id is being applied, then
+ * returns 1 (with *durable_end) when a batch ending at end is already stored,
+ * or 0 having marked the origin busy; TT_ENOMEM. */
+static int origin_claim(struct agent_listener *l, uint64_t id, uint64_t end, uint64_t *durable_end)
 {
-    int w = snprintf(out, n, "%s/agents.state%s", l->data_dir, suffix);
+    int rc = 0;
+    pthread_mutex_lock(&l->origins_mu);
+    struct origin_state *o = origin_get(l, id);
+    while (o != NULL && o->busy) {
+        pthread_cond_wait(&l->origins_cv, &l->origins_mu);
+        o = origin_find(l, id); /* the array may have moved */
+    }
+    if (o == NULL) {
+        rc = TT_ENOMEM;
+    } else if (end <= o->durable_end) {
+        *durable_end = o->durable_end;
+        rc = 1;
+    } else {
+        o->busy = 1;
+    }
+    pthread_mutex_unlock(&l->origins_mu);
+    return rc;
+}
+
+/* origin_release ends origin_claim: raises durable_end to end when the batch
+ * was stored (stored != 0) and returns the origin's durable_end. */
+static uint64_t origin_release(struct agent_listener *l, uint64_t id, uint64_t end, int stored)
+{
+    uint64_t d = 0;
+    pthread_mutex_lock(&l->origins_mu);
+    struct origin_state *o = origin_find(l, id);
+    if (o != NULL) {
+        o->busy = 0;
+        if (stored && end > o->durable_end)
+            o->durable_end = end;
+        d = o->durable_end;
+    }
+    pthread_cond_broadcast(&l->origins_cv);
+    pthread_mutex_unlock(&l->origins_mu);
+    return d;
+}
+
+static int state_path(const struct agent_listener *l, char *out, size_t n)
+{
+    int w = snprintf(out, n, "%s/agents.state", l->data_dir);
     return (w < 0 || (size_t)w >= n) ? TT_EINVAL : 0;
 }
 
-/* state_load reads DATA/agents.state: "origin_hex durable_end" lines. */
-static int state_load(struct agent_listener *l, char *err, size_t errlen)
+/* state_load reads DATA/agents.state ("origin_hex durable_end" lines), the
+ * file older servers kept durable_end in: read once, at start, and removed
+ * once its origins are in the WAL (recover). *found says if it existed. */
+static int state_load(struct agent_listener *l, int *found, char *err, size_t errlen)
 {
     char path[4096], line[256];
-    int rc = state_path(l, path, sizeof path, ""), lineno = 0;
+    int rc = state_path(l, path, sizeof path), lineno = 0;
+    *found = 0;
     if (rc < 0) {
         snprintf(err, errlen, "data directory path too long");
         return rc;
@@ -155,6 +224,7 @@ static int state_load(struct agent_listener *l, char *err, size_t errlen)
         snprintf(err, errlen, "%.300s: %s", path, strerror(errno));
         return TT_EIO;
     }
+    *found = 1;
     while (fgets(line, sizeof line, f) != NULL) {
         unsigned long long id, end;
         char extra;
@@ -176,68 +246,27 @@ static int state_load(struct agent_listener *l, char *err, size_t errlen)
     return 0;
 }
 
-/* state_save replaces DATA/agents.state atomically (write tmp, fsync, rename,
- * fsync the directory). Called with apply_mu held. */
-static int state_save(struct agent_listener *l, char *err, size_t errlen)
-{
-    char path[4096], tmp[4096];
-    struct wbuf b;
-    int fd = -1, rc = TT_EIO;
-
-    if (state_path(l, path, sizeof path, "") < 0 || state_path(l, tmp, sizeof tmp, ".tmp") < 0)
-        return TT_EINVAL;
-    wbuf_init(&b, 0);
-    for (size_t i = 0; i < l->norigins; i++) {
-        char line[64];
-        int w = snprintf(line, sizeof line, "%016llx %llu\n",
-                         (unsigned long long)l->origins[i].origin_id,
-                         (unsigned long long)l->origins[i].durable_end);
-        wbuf_put(&b, line, (size_t)w);
-    }
-    if (b.err) {
-        rc = b.err;
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        goto syserr;
-    for (size_t off = 0; off < b.len;) {
-        ssize_t w = write(fd, b.data + off, b.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            goto syserr;
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0)
-        goto syserr;
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto syserr;
-    fd = open(l->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0 && fsync(fd) != 0)
-        goto syserr;
-    rc = 0;
-    goto out;
-syserr:
-    snprintf(err, errlen, "%.300s: %s", tmp, strerror(errno));
-    rc = TT_EIO;
-out:
-    if (fd >= 0)
-        close(fd);
-    wbuf_release(&b);
-    return rc;
-}
-
 /* ---- applying a batch ------------------------------------------------------ */
 
-/* A series declared in the batch: its batch-local ref and its labels, the
- * strings copied NUL-terminated into one block. */
+/* A series declared in the batch: its batch-local ref, its labels (the
+ * strings copied NUL-terminated into one block) and, once its first sample
+ * went in, its head ref (later samples skip the label lookup). */
 struct bseries {
     uint64_t ref;
     struct labels ls;
     char *strs;
+    head_ref href;
+};
+
+/* What one thread needs to apply batches: kept in a pool on the listener,
+ * taken by a connection thread for one batch. */
+struct applier {
+    struct applier *next;
+    struct wbuf scratch; /* the decompressed body */
+    struct bseries *ser;
+    size_t nser, capser;
+    struct head *head;
+    struct head_appender *app;
 };
 
 static int bseries_cmp(const void *a, const void *b)
@@ -246,13 +275,65 @@ static int bseries_cmp(const void *a, const void *b)
     return x->ref < y->ref ? -1 : x->ref > y->ref;
 }
 
-static void bseries_free(struct bseries *s, size_t n)
+static void bseries_clear(struct applier *ap)
 {
-    for (size_t i = 0; i < n; i++) {
-        labels_release(&s[i].ls);
-        free(s[i].strs);
+    for (size_t i = 0; i < ap->nser; i++) {
+        labels_release(&ap->ser[i].ls);
+        free(ap->ser[i].strs);
     }
-    free(s);
+    ap->nser = 0;
+}
+
+static void applier_free(struct applier *ap)
+{
+    if (ap == NULL)
+        return;
+    bseries_clear(ap);
+    free(ap->ser);
+    head_appender_free(ap->app);
+    wbuf_release(&ap->scratch);
+    free(ap);
+}
+
+/* applier_get takes an applier from the pool (or makes one) with an
+ * appender on head. NULL: out of memory. */
+static struct applier *applier_get(struct agent_listener *l, struct head *head)
+{
+    pthread_mutex_lock(&l->pool_mu);
+    struct applier *ap = l->pool;
+    if (ap != NULL)
+        l->pool = ap->next;
+    pthread_mutex_unlock(&l->pool_mu);
+    if (ap == NULL) {
+        ap = calloc(1, sizeof(*ap));
+        if (ap == NULL)
+            return NULL;
+        wbuf_init(&ap->scratch, 0);
+    }
+    if (ap->head != head) {
+        head_appender_free(ap->app);
+        ap->app = NULL;
+        ap->head = NULL;
+        if (head_appender_new(head, &ap->app) < 0) {
+            applier_free(ap);
+            return NULL;
+        }
+        ap->head = head;
+    }
+    return ap;
+}
+
+static void applier_put(struct agent_listener *l, struct applier *ap)
+{
+    bseries_clear(ap);
+    if (ap->scratch.cap > (64u << 20)) {
+        wbuf_release(&ap->scratch);
+        wbuf_init(&ap->scratch, 0);
+    }
+    pthread_mutex_lock(&l->pool_mu);
+    ap->next = l->pool;
+    l->pool = ap;
+    pthread_mutex_unlock(&l->pool_mu);
 }
 
 /* decode_series turns a series record into s (labels owned by s). */
@@ -273,6 +354,7 @@ static int decode_series(const struct rec *r, struct bseries *s, char *err, size
         return TT_ECORRUPT;
     }
     s->ref = rs.ref;
+    s->href = 0;
     labels_init(&s->ls);
     s->strs = malloc(need ? need : 1);
     if (s->strs == NULL)
@@ -301,85 +383,60 @@ struct apply_res {
     uint64_t samples, skipped, series, other_records;
 };
 
-/* apply routes one checked batch (apply_mu held). Returns 0, or a negative
- * code with a message: TT_ECORRUPT/TT_EUNSUPPORTED (bad batch: NACK, do
- * not resend), TT_EIO/TT_ENOMEM/TT_ESTATE (store: NACK, resend). */
-static int apply(struct agent_listener *l, const struct link_batch *lb, struct apply_res *res,
-                 char *err, size_t errlen)
+/* add_records puts the samples of a batch body into ap's appender (not
+ * committed) and says in res->other_records whether the batch holds records
+ * other than series and samples. TT_ECORRUPT/TT_EUNSUPPORTED: bad batch;
+ * other codes: the store. The appender is rolled back on error. */
+static int add_records(struct applier *ap, const uint8_t *body, size_t body_len,
+                       struct apply_res *res, char *err, size_t errlen)
 {
-    const struct batch_hdr *h = &lb->hdr;
-    const uint8_t *body;
-    size_t body_len;
-    struct bseries *ser = NULL;
-    size_t nser = 0, capser = 0;
-    struct head_appender *app = NULL;
-    int rc, other = 0;
-    uint64_t end = h->first_seq + h->count;
-    struct origin_state *os = origin_find(l, h->origin_id);
-
-    memset(res, 0, sizeof(*res));
-    if (os != NULL && end <= os->durable_end) {
-        res->duplicate = 1;
-        res->durable_end = os->durable_end;
-        return 0;
-    }
-    struct head *head = server_store_head(l->cfg.store);
-    if (head == NULL) {
-        snprintf(err, errlen, "the store is opening");
-        return TT_ESTATE;
-    }
-    rc = batch_open(lb->batch, h, &l->scratch, &body, &body_len, err, errlen);
-    if (rc < 0)
-        return rc;
-
-    /* Pass 1: series, and whether anything else is in the batch. */
     struct rbuf r;
     struct rec rec;
+    int rc;
+
+    /* Pass 1: series, and whether anything else is in the batch. */
     rbuf_init(&r, body, body_len);
     while ((rc = rec_next(&r, body, &rec, err, errlen)) == 1) {
         if (rec.type == REC_SERIES) {
-            if (nser == capser) {
-                size_t nc = capser ? capser * 2 : 64;
-                struct bseries *n = realloc(ser, nc * sizeof(*n));
+            if (ap->nser == ap->capser) {
+                size_t nc = ap->capser ? ap->capser * 2 : 64;
+                struct bseries *n = realloc(ap->ser, nc * sizeof(*n));
                 if (n == NULL) {
                     rc = TT_ENOMEM;
                     goto out;
                 }
-                ser = n;
-                capser = nc;
+                ap->ser = n;
+                ap->capser = nc;
             }
-            memset(&ser[nser], 0, sizeof(ser[nser]));
-            nser++;
-            rc = decode_series(&rec, &ser[nser - 1], err, errlen);
+            memset(&ap->ser[ap->nser], 0, sizeof(ap->ser[ap->nser]));
+            ap->nser++;
+            rc = decode_series(&rec, &ap->ser[ap->nser - 1], err, errlen);
             if (rc < 0)
                 goto out;
         } else if (rec.type != REC_SAMPLES) {
-            other = 1;
             res->other_records++;
         }
     }
     if (rc < 0)
         goto out;
-    qsort(ser, nser, sizeof(*ser), bseries_cmp);
-    for (size_t i = 1; i < nser; i++) {
-        if (ser[i].ref == ser[i - 1].ref) {
+    qsort(ap->ser, ap->nser, sizeof(*ap->ser), bseries_cmp);
+    for (size_t i = 1; i < ap->nser; i++) {
+        if (ap->ser[i].ref == ap->ser[i - 1].ref) {
             snprintf(err, errlen, "series ref %llu declared twice in the batch",
-                     (unsigned long long)ser[i].ref);
+                     (unsigned long long)ap->ser[i].ref);
             rc = TT_ECORRUPT;
             goto out;
         }
     }
-    res->series = nser;
+    res->series = ap->nser;
 
-    /* Pass 2: samples into one head commit. */
-    rc = head_appender_new(head, &app);
-    if (rc < 0)
-        goto out;
+    /* Pass 2: samples into the appender. */
     rbuf_init(&r, body, body_len);
     while ((rc = rec_next(&r, body, &rec, err, errlen)) == 1) {
         struct rec_samples rs;
         struct rec_sample_iter it;
         struct rec_sample s;
+        struct bseries *se = NULL;
         if (rec.type != REC_SAMPLES)
             continue;
         rc = rec_decode_samples(&rec, &rs, err, errlen);
@@ -387,15 +444,18 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
             goto out;
         rec_sample_iter_init(&it, &rs);
         while ((rc = rec_sample_next(&it, &s)) == 1) {
-            struct bseries key = { .ref = s.ref };
-            struct bseries *se = bsearch(&key, ser, nser, sizeof(*ser), bseries_cmp);
-            if (se == NULL) {
-                snprintf(err, errlen, "sample of series ref %llu not declared in the batch",
-                         (unsigned long long)s.ref);
-                rc = TT_ECORRUPT;
-                goto out;
+            if (se == NULL || se->ref != s.ref) {
+                struct bseries key = { .ref = s.ref };
+                se = bsearch(&key, ap->ser, ap->nser, sizeof(*ap->ser), bseries_cmp);
+                if (se == NULL) {
+                    snprintf(err, errlen, "sample of series ref %llu not declared in the batch",
+                             (unsigned long long)s.ref);
+                    rc = TT_ECORRUPT;
+                    goto out;
+                }
             }
-            int arc = head_appender_add(app, &se->ls, s.t_ms, s.v, NULL);
+            int arc = se->href != 0 ? head_appender_add_ref(ap->app, se->href, s.t_ms, s.v)
+                                    : head_appender_add(ap->app, &se->ls, s.t_ms, s.v, &se->href);
             if (arc == TT_ERANGE || arc == TT_EEXIST || arc == TT_EINVAL || arc == TT_ETOOBIG) {
                 res->skipped++; /* the store refuses this sample: as Prometheus, skip it */
                 continue;
@@ -413,65 +473,211 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
             goto out;
         }
     }
+out:
+    if (rc < 0)
+        head_appender_rollback(ap->app);
+    return rc < 0 ? rc : 0;
+}
+
+/* commit_batch commits what add_records put in the appender together with
+ * the origin's new durable_end (one WAL append, durable per the WAL's
+ * policy: with the default group commit, concurrent batches share one
+ * fdatasync). */
+static int commit_batch(struct applier *ap, uint64_t origin_id, uint64_t end, char *err,
+                        size_t errlen)
+{
+    int rc = head_appender_set_origin(ap->app, origin_id, end);
+    if (rc < 0) {
+        head_appender_rollback(ap->app);
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    return head_appender_commit(ap->app, NULL, err, errlen);
+}
+
+/* apply routes one checked batch; any number of connection threads may
+ * call it at once. Returns 0, or a negative code with a message:
+ * TT_ECORRUPT/TT_EUNSUPPORTED (bad batch: NACK, do not resend),
+ * TT_EIO/TT_ENOMEM/TT_ESTATE (store: NACK, resend). Order, so that an ACK
+ * is never ahead of the data: the whole batch goes to the record log (when
+ * it holds other records) and is fdatasync'd, then the samples and the new
+ * durable_end go to the WAL in one append. A crash between the two leaves
+ * the batch in the record log: recover() finds it and applies its samples
+ * at the next start. */
+static int apply(struct agent_listener *l, const struct link_batch *lb, struct apply_res *res,
+                 char *err, size_t errlen)
+{
+    const struct batch_hdr *h = &lb->hdr;
+    const uint8_t *body;
+    size_t body_len;
+    struct applier *ap = NULL;
+    uint64_t end = h->first_seq + h->count;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    struct head *head = server_store_head(l->cfg.store);
+    if (head == NULL || l->reclog == NULL) {
+        snprintf(err, errlen, "the store is opening");
+        return TT_ESTATE;
+    }
+    rc = origin_claim(l, h->origin_id, end, &res->durable_end);
+    if (rc == 1) {
+        res->duplicate = 1;
+        return 0;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    ap = applier_get(l, head);
+    if (ap == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = TT_ENOMEM;
+        goto out;
+    }
+    rc = batch_open(lb->batch, h, &ap->scratch, &body, &body_len, err, errlen);
     if (rc < 0)
         goto out;
-
-    /* Records the stores of later issues will index: the batch as received. */
-    if (other) {
-        if (l->reclog_fd < 0) {
-            char dir[4096], path[4200];
-            snprintf(dir, sizeof dir, "%s/records", l->data_dir);
-            if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "%.300s: %s", dir, strerror(errno));
-                rc = TT_EIO;
-                goto out;
-            }
-            snprintf(path, sizeof path, "%s/00000001.log", dir);
-            l->reclog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-            if (l->reclog_fd < 0) {
-                snprintf(err, errlen, "%.300s: %s", path, strerror(errno));
-                rc = TT_EIO;
-                goto out;
-            }
-        }
-        off_t start = lseek(l->reclog_fd, 0, SEEK_END);
-        for (size_t off = 0; off < lb->batch_len;) {
-            ssize_t w = write(l->reclog_fd, lb->batch + off, lb->batch_len - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                snprintf(err, errlen, "record log: %s", strerror(errno));
-                if (start >= 0 && ftruncate(l->reclog_fd, start) != 0)
-                    (void)0; /* a torn tail stays; its reader skips it by CRC */
-                rc = TT_EIO;
-                goto out;
-            }
-            off += (size_t)w;
-        }
-        if (fdatasync(l->reclog_fd) != 0) {
-            snprintf(err, errlen, "record log fdatasync: %s", strerror(errno));
-            rc = TT_EIO;
+    rc = add_records(ap, body, body_len, res, err, errlen);
+    if (rc < 0)
+        goto out;
+    if (res->other_records > 0) {
+        uint64_t ticket;
+        rc = reclog_append(l->reclog, lb->batch, lb->batch_len, &ticket, err, errlen);
+        if (rc == 0)
+            rc = reclog_sync(l->reclog, ticket, err, errlen);
+        if (rc < 0) {
+            head_appender_rollback(ap->app);
             goto out;
         }
     }
-    rc = head_appender_commit(app, NULL, err, errlen);
-    if (rc < 0)
-        goto out;
-    rc = origin_set(l, h->origin_id, end);
-    if (rc < 0)
-        goto out;
-    rc = state_save(l, err, errlen);
-    if (rc < 0)
-        goto out;
-    res->durable_end = origin_find(l, h->origin_id)->durable_end;
+    rc = commit_batch(ap, h->origin_id, end, err, errlen);
 out:
-    head_appender_free(app);
-    bseries_free(ser, nser);
-    if (l->scratch.cap > (64u << 20)) {
-        wbuf_release(&l->scratch);
-        wbuf_init(&l->scratch, 0);
-    }
+    res->durable_end = origin_release(l, h->origin_id, end, rc == 0);
+    if (ap != NULL)
+        applier_put(l, ap);
     return rc;
+}
+
+/* ---- recovery at start ------------------------------------------------------ */
+
+struct recover_ctx {
+    struct agent_listener *l;
+    struct head *head; /* NULL: no store, nothing to apply */
+    struct applier *ap;
+    uint64_t batches, redone;
+    int err_rc;
+    char err[256];
+};
+
+/* recover_batch: a batch found in the record log. When its origin's
+ * durable_end (from the WAL) does not cover it, the server died between the
+ * record-log append and the WAL commit: its samples go to the head now,
+ * with the durable_end, so the agent does not send it again. */
+static int recover_batch(void *arg, const struct batch_hdr *h, const uint8_t *body, size_t len)
+{
+    struct recover_ctx *rc = arg;
+    struct agent_listener *l = rc->l;
+    struct apply_res res;
+    uint64_t end = h->first_seq + h->count;
+    int r;
+
+    rc->batches++;
+    struct origin_state *o = origin_find(l, h->origin_id);
+    if (o != NULL && end <= o->durable_end)
+        return 0;
+    rc->redone++;
+    if (rc->head != NULL) {
+        memset(&res, 0, sizeof res);
+        r = add_records(rc->ap, body, len, &res, rc->err, sizeof rc->err);
+        bseries_clear(rc->ap);
+        if (r == TT_ECORRUPT || r == TT_EUNSUPPORTED) {
+            log_warn(l->cfg.log, "record log batch not applied", "reason", rc->err);
+            return 0; /* it passed its CRC, so it was checked before: keep going */
+        }
+        if (r == 0)
+            r = commit_batch(rc->ap, h->origin_id, end, rc->err, sizeof rc->err);
+        if (r < 0)
+            return r;
+    }
+    return origin_set(l, h->origin_id, end);
+}
+
+static void recover_problem(void *arg, const char *file, const struct batch_problem *p, int cut)
+{
+    struct recover_ctx *rc = arg;
+    char off[32], n[32];
+    snprintf(off, sizeof off, "%zu", p->offset);
+    snprintf(n, sizeof n, "%zu", p->skipped);
+    log_warn(rc->l->cfg.log,
+             cut ? "record log: torn tail cut" : "record log: damaged bytes skipped", "file", file,
+             "offset", off, "bytes", n, "reason", p->msg);
+}
+
+/* recover builds the origin map at start: the WAL's origin records (head),
+ * then an old DATA/agents.state (upgrade), then the record log's batches
+ * (recover_batch); an upgraded state file is written into the WAL and
+ * removed. Opens the record log for appends. */
+static int recover(struct agent_listener *l, char *err, size_t errlen)
+{
+    struct recover_ctx rc = { .l = l };
+    struct wal_origin *wo = NULL;
+    size_t nwo = 0;
+    char dir[4096], path[4096];
+    int r, had_state = 0;
+
+    rc.head = server_store_head(l->cfg.store);
+    if (rc.head != NULL) {
+        r = head_origins(rc.head, &wo, &nwo);
+        if (r < 0) {
+            snprintf(err, errlen, "out of memory");
+            return r;
+        }
+        for (size_t i = 0; i < nwo && r == 0; i++)
+            r = origin_set(l, wo[i].origin_id, wo[i].durable_end);
+        free(wo);
+        if (r < 0)
+            return r;
+        rc.ap = applier_get(l, rc.head);
+        if (rc.ap == NULL)
+            return TT_ENOMEM;
+    }
+    r = state_load(l, &had_state, err, errlen);
+    if (r < 0)
+        goto out;
+    snprintf(dir, sizeof dir, "%s/records", l->data_dir);
+    struct reclog_scan_cb cb = { recover_batch, recover_problem };
+    r = reclog_open(&l->reclog, dir, l->cfg.reclog_segment_bytes, &cb, &rc, err, errlen);
+    if (r < 0) {
+        if (rc.err[0] != '\0')
+            snprintf(err, errlen, "record log recovery: %s", rc.err);
+        goto out;
+    }
+    if (rc.redone > 0) {
+        char nb[32];
+        snprintf(nb, sizeof nb, "%llu", (unsigned long long)rc.redone);
+        log_warn(l->cfg.log, "record log batches not in the WAL applied again", "batches", nb);
+    }
+    if (had_state && rc.head != NULL) {
+        /* Upgrade: the state file's origins go into the WAL, then it goes. */
+        for (size_t i = 0; i < l->norigins && r == 0; i++)
+            r = head_appender_set_origin(rc.ap->app, l->origins[i].origin_id,
+                                         l->origins[i].durable_end);
+        if (r == 0)
+            r = head_appender_commit(rc.ap->app, NULL, err, errlen);
+        if (r < 0)
+            goto out;
+        if (state_path(l, path, sizeof path) == 0 && unlink(path) != 0 && errno != ENOENT) {
+            snprintf(err, errlen, "%.300s: %s", path, strerror(errno));
+            r = TT_EIO;
+            goto out;
+        }
+        log_info(l->cfg.log, "agents.state moved into the WAL and removed", "data", l->data_dir);
+    }
+out:
+    if (rc.ap != NULL)
+        applier_put(l, rc.ap);
+    return r;
 }
 
 /* ---- nodes ----------------------------------------------------------------- */
@@ -678,10 +884,10 @@ static void conn_serve(struct conn *c)
             }
             origin = h.origin_id;
             node_hello(l, &h, c->peer);
-            pthread_mutex_lock(&l->apply_mu);
+            pthread_mutex_lock(&l->origins_mu);
             struct origin_state *os = origin_find(l, origin);
             struct link_origin lo = { origin, os ? os->durable_end : 0 };
-            pthread_mutex_unlock(&l->apply_mu);
+            pthread_mutex_unlock(&l->origins_mu);
             struct link_welcome w = { .version = LINK_VERSION,
                                       .hlc = hlc_now(&l->hlc),
                                       .physical_ms = (uint64_t)now_ms(),
@@ -738,9 +944,7 @@ static void conn_serve(struct conn *c)
             break;
         }
         struct apply_res res;
-        pthread_mutex_lock(&l->apply_mu);
         rc = apply(l, &lb, &res, msg, sizeof msg);
-        pthread_mutex_unlock(&l->apply_mu);
         node_touch(l, origin, -1);
         if (rc < 0) {
             int bad =
@@ -875,23 +1079,16 @@ int agent_listener_new(struct agent_listener **out, const struct agent_listener_
     l->addr = strdup(cfg->addr ? cfg->addr : AGENT_LISTENER_DEFAULT_ADDR);
     l->data_dir = strdup(cfg->data_dir ? cfg->data_dir : ".");
     l->lfd = -1;
-    l->reclog_fd = -1;
     pthread_mutex_init(&l->conn_mu, NULL);
     pthread_cond_init(&l->conn_cv, NULL);
-    pthread_mutex_init(&l->apply_mu, NULL);
+    pthread_mutex_init(&l->origins_mu, NULL);
+    pthread_cond_init(&l->origins_cv, NULL);
+    pthread_mutex_init(&l->pool_mu, NULL);
     pthread_mutex_init(&l->nodes_mu, NULL);
-    wbuf_init(&l->scratch, 0);
     hlc_init(&l->hlc, NULL, 0);
     if (l->addr == NULL || l->data_dir == NULL) {
         agent_listener_free(l);
         return TT_ENOMEM;
-    }
-    /* The data directory is created by server_start; the state file is read
-     * now if it exists (a fresh directory has none). */
-    rc = state_load(l, err, errlen);
-    if (rc < 0) {
-        agent_listener_free(l);
-        return rc;
     }
     struct http_route r = {
         .method = "GET", .pattern = "/api/tt/nodes", .handler = handle_nodes, .ctx = l
@@ -913,6 +1110,13 @@ int agent_listener_start(struct agent_listener *l, char *err, size_t errlen)
     struct addrinfo hints, *ai = NULL;
     int rc = TT_ESYS, one = 1;
 
+    /* The store is open: the origin map and the record log first. */
+    if (l->reclog == NULL) {
+        rc = recover(l, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    rc = TT_ESYS;
     if (colon == NULL || (size_t)(colon - l->addr) >= sizeof host) {
         snprintf(err, errlen, "bad agents address '%s' (expected HOST:PORT)", l->addr);
         return TT_EINVAL;
@@ -994,12 +1198,18 @@ void agent_listener_free(struct agent_listener *l)
     if (l == NULL)
         return;
     agent_listener_stop(l);
-    if (l->reclog_fd >= 0)
-        close(l->reclog_fd);
-    wbuf_release(&l->scratch);
+    if (reclog_close(l->reclog) != 0)
+        log_error(l->cfg.log, "record log: the final fdatasync failed");
+    while (l->pool != NULL) {
+        struct applier *ap = l->pool;
+        l->pool = ap->next;
+        applier_free(ap);
+    }
     pthread_mutex_destroy(&l->conn_mu);
     pthread_cond_destroy(&l->conn_cv);
-    pthread_mutex_destroy(&l->apply_mu);
+    pthread_mutex_destroy(&l->origins_mu);
+    pthread_cond_destroy(&l->origins_cv);
+    pthread_mutex_destroy(&l->pool_mu);
     pthread_mutex_destroy(&l->nodes_mu);
     free(l->origins);
     free(l->nodes);

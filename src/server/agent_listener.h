@@ -6,20 +6,23 @@
  * Per connection: HELLO first (anything else: BYE, close, logged), WELCOME
  * (the server HLC and the durable_end held for the agent's origin), then per
  * BATCH: a batch whose records all lie below its origin's durable_end is a
- * duplicate and only ACKed again; otherwise series (16) and samples (17)
- * records go to the TSDB head (one commit; series refs are batch-local), a
- * batch holding any other record type is appended whole to the record log
- * DATA/records/00000001.log (fsync'd), the new durable_end is written to
- * DATA/agents.state (tmp, fsync, rename) and the batch is ACKed.
+ * duplicate and only ACKed again; otherwise a batch holding any record type
+ * other than series (16) and samples (17) is appended whole to the record
+ * log (DATA/records/NNNNNNNN.log segments, reclog.h) and fdatasync'd, then
+ * its samples go to the TSDB head in one commit (series refs are
+ * batch-local) whose WAL append also carries the origin's new durable_end
+ * (an origin record, wal.h), and the batch is ACKed.
  *
- * Invariants: an ACK is sent only after the head commit returned 0 (the WAL
- * holds the samples per its sync policy), the record log was fsync'd and the
- * state file replaced. A crash between the commit and the state write makes
- * the agent send the batch again: its samples are exact duplicates, which
- * the head ignores, so nothing is stored twice. Batches are applied one at
- * a time under one lock (ordering of durable_end per origin is then
- * trivially right; one connection's batch does not wait for another's
- * network I/O, only for its apply).
+ * Invariants: an ACK is sent only after the record log was fdatasync'd and
+ * the head commit returned 0 (the WAL holds the samples and the durable_end
+ * per its sync policy: durable, with the default group commit). The samples
+ * and the durable_end are durable together, so a restart never tells an
+ * agent a durable_end its samples do not back. A crash after the record-log
+ * append and before the WAL commit leaves a batch the WAL does not cover:
+ * agent_listener_start finds it in the record log and applies its samples
+ * with its durable_end, so it is neither lost nor logged twice. Batches of
+ * different origins are applied at once (their WAL appends share
+ * fdatasyncs); batches of one origin one at a time.
  */
 #ifndef TT_SERVER_AGENT_LISTENER_H
 #define TT_SERVER_AGENT_LISTENER_H
@@ -40,19 +43,25 @@ struct agent_listener_config {
     unsigned max_conns;       /* 0: AGENT_LISTENER_DEFAULT_MAX_CONNS */
     unsigned hello_timeout_s; /* a silent peer is closed after this; 0: 10 s */
     const char *data_dir;
-    struct server_store *store; /* borrowed; the head is taken when a batch comes */
-    struct log *log;            /* borrowed, may be NULL */
+    struct server_store *store;    /* borrowed; the head is taken when a batch comes */
+    struct log *log;               /* borrowed, may be NULL */
+    uint64_t reclog_segment_bytes; /* record log segment size; 0: 64 MiB */
 };
 
-/* agent_listener_new loads DATA/agents.state, registers GET /api/tt/nodes on
- * srv (call before server_start), and returns the listener in *out (not
- * listening yet). Returns 0, TT_ENOMEM, TT_EIO/TT_ECORRUPT (state file
- * unreadable; message in err). */
+/* agent_listener_new registers GET /api/tt/nodes on srv (call before
+ * server_start) and returns the listener in *out (not listening yet).
+ * Returns 0, TT_ENOMEM, or server_add_route's error (message in err). */
 int agent_listener_new(struct agent_listener **out, const struct agent_listener_config *cfg,
                        struct server *srv, char *err, size_t errlen);
 
-/* agent_listener_start binds, listens and starts the accept thread. Returns
- * 0, TT_EINVAL (bad address), TT_EEXIST (address in use), TT_ESYS. */
+/* agent_listener_start (call once the store is open) rebuilds the origin
+ * map: the head WAL's origin records, an old DATA/agents.state if present
+ * (written into the WAL, then removed: the upgrade), and the record log's
+ * batches (torn tails cut and logged; batches the WAL does not cover have
+ * their samples applied). Then it binds, listens and starts the accept
+ * thread. Returns 0, TT_EINVAL (bad address), TT_EEXIST (address in use),
+ * TT_ESYS; TT_EIO/TT_ECORRUPT/TT_ENOMEM from the recovery (state file or
+ * record log unreadable, WAL commit failed); message in err. */
 int agent_listener_start(struct agent_listener *l, char *err, size_t errlen);
 
 /* agent_listener_port: the bound port (after start). */

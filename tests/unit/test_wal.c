@@ -1224,10 +1224,149 @@ static void test_replay_buffer(void **state)
     wbuf_release(&seg);
 }
 
+/* ---- origins ------------------------------------------------------------------------------ */
+
+struct got_origins {
+    struct wal_origin o[16];
+    size_t n;
+};
+
+static int got_origin(void *arg, uint64_t id, uint64_t end)
+{
+    struct got_origins *g = arg;
+    assert_true(g->n < 16);
+    g->o[g->n].origin_id = id;
+    g->o[g->n].durable_end = end;
+    g->n++;
+    return 0;
+}
+
+static const struct wal_replay_cb origin_cb = { .origin = got_origin };
+
+/* map_end: origin id's durable_end in a wal_origins copy (0: absent). */
+static uint64_t map_end(const struct wal_origin *o, size_t n, uint64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (o[i].origin_id == id)
+            return o[i].durable_end;
+    return 0;
+}
+
+/* Origin records ride in the same append as samples, come back in replay
+ * (callback and map, the largest durable_end winning), survive a checkpoint
+ * that deletes every segment holding them, and an append of origins only
+ * is a batch of its own. */
+static void test_origins(void **state)
+{
+    (void)state;
+    char dir[64], err[256] = "";
+    make_tmpdir(dir, sizeof dir);
+    struct wal *w = open_wal(dir, WAL_SYNC_BATCH, BATCH_COMP_LZ4, 4096);
+    struct rec_sample smp[3] = { { 1, 1000, 1.0 }, { 1, 2000, 2.0 }, { 1, 3000, 3.0 } };
+    struct rec_label lab[1] = { { { "__name__", 8 }, { "up", 2 } } };
+    struct wal_series ser = { 1, lab, 1 };
+    struct wal_origin o1[2] = { { 0xa1, 10 }, { 0xb2, 5 } };
+    struct wal_origin o2[1] = { { 0xa1, 25 } };
+    struct wal_origin o3[1] = { { 0xa1, 20 } }; /* lower: never lowers the map */
+    uint64_t lsn;
+    assert_int_equal(wal_append_origins(w, &ser, 1, smp, 3, o1, 2, &lsn, err, sizeof err), 0);
+    assert_int_equal(wal_append_origins(w, NULL, 0, NULL, 0, o2, 1, &lsn, err, sizeof err), 0);
+    assert_int_equal(wal_append_origins(w, NULL, 0, NULL, 0, o3, 1, &lsn, err, sizeof err), 0);
+    assert_int_equal(wal_wait(w, lsn, err, sizeof err), 0);
+    assert_int_equal(wal_append_origins(w, NULL, 0, NULL, 0, NULL, 1, &lsn, err, sizeof err),
+                     TT_EINVAL);
+    struct wal_origin *m = NULL;
+    size_t nm = 0;
+    assert_int_equal(wal_origins(w, &m, &nm), 0);
+    assert_int_equal(nm, 2);
+    assert_int_equal(map_end(m, nm, 0xa1), 25);
+    assert_int_equal(map_end(m, nm, 0xb2), 5);
+    free(m);
+    assert_int_equal(wal_close(w), 0);
+
+    /* Replay: every record in order, the map as before, samples intact. */
+    struct got_origins go = { .n = 0 };
+    struct wal_replay_stats st;
+    w = open_wal(dir, WAL_SYNC_BATCH, BATCH_COMP_LZ4, 4096);
+    assert_int_equal(wal_replay(w, &origin_cb, &go, &st, err, sizeof err), 0);
+    assert_int_equal(go.n, 4);
+    assert_int_equal(st.origins, 4);
+    assert_int_equal(st.samples, 3);
+    assert_int_equal(st.problems, 0);
+    assert_int_equal(go.o[0].origin_id, 0xa1);
+    assert_int_equal(go.o[0].durable_end, 10);
+    assert_int_equal(go.o[2].durable_end, 25);
+    assert_int_equal(wal_origins(w, &m, &nm), 0);
+    assert_int_equal(nm, 2);
+    assert_int_equal(map_end(m, nm, 0xa1), 25);
+    free(m);
+
+    /* A checkpoint with no series or samples at all still carries the
+     * origins; the segments that held them are deleted. */
+    struct got empty = { 0 };
+    struct ckpt_it it = { .g = &empty, .min_t = INT64_MIN };
+    struct wal_ckpt_stats cs;
+    assert_int_equal(wal_checkpoint(w, ckpt_next, &it, &cs, err, sizeof err), 0);
+    assert_int_equal(cs.origins, 2);
+    assert_int_equal(count_segments(dir), 0);
+    struct wal_origin o4[1] = { { 0xc3, 7 } };
+    assert_int_equal(wal_append_origins(w, NULL, 0, NULL, 0, o4, 1, &lsn, err, sizeof err), 0);
+    assert_int_equal(wal_close(w), 0);
+
+    go.n = 0;
+    w = open_wal(dir, WAL_SYNC_BATCH, BATCH_COMP_LZ4, 4096);
+    assert_int_equal(wal_replay(w, &origin_cb, &go, &st, err, sizeof err), 0);
+    assert_int_equal(st.samples, 0);
+    assert_int_equal(go.n, 3);
+    assert_int_equal(wal_origins(w, &m, &nm), 0);
+    assert_int_equal(nm, 3);
+    assert_int_equal(map_end(m, nm, 0xa1), 25);
+    assert_int_equal(map_end(m, nm, 0xb2), 5);
+    assert_int_equal(map_end(m, nm, 0xc3), 7);
+    free(m);
+    /* A second checkpoint carries them on again. */
+    assert_int_equal(wal_checkpoint(w, ckpt_next, &it, &cs, err, sizeof err), 0);
+    assert_int_equal(cs.origins, 3);
+    assert_int_equal(wal_close(w), 0);
+    go.n = 0;
+    w = open_wal(dir, WAL_SYNC_BATCH, BATCH_COMP_LZ4, 4096);
+    assert_int_equal(wal_replay(w, &origin_cb, &go, &st, err, sizeof err), 0);
+    assert_int_equal(go.n, 3);
+    assert_int_equal(wal_close(w), 0);
+    rm_rf(dir);
+}
+
+/* The origin record's codec: round trip, a short payload is corrupt. */
+static void test_codec_origin(void **state)
+{
+    (void)state;
+    struct wbuf b;
+    struct rbuf r;
+    struct rec rec;
+    struct rec_origin o;
+    char err[160];
+    wbuf_init(&b, 0);
+    assert_int_equal(rec_put_origin(&b, 0, 0, UINT64_C(0xfeedface12345678), 99), 0);
+    rbuf_init(&r, b.data, b.len);
+    assert_int_equal(rec_next(&r, b.data, &rec, err, sizeof err), 1);
+    assert_int_equal(rec.type, REC_ORIGIN);
+    assert_string_equal(rec_type_name(rec.type), "origin");
+    assert_int_equal(rec_decode_origin(&rec, &o, err, sizeof err), 0);
+    assert_int_equal(o.origin_id, UINT64_C(0xfeedface12345678));
+    assert_int_equal(o.durable_end, 99);
+    rec.payload_len -= 1;
+    assert_int_equal(rec_decode_origin(&rec, &o, err, sizeof err), TT_ECORRUPT);
+    assert_non_null(strstr(err, "durable_end"));
+    rec.type = REC_SERIES;
+    assert_int_equal(rec_decode_origin(&rec, &o, err, sizeof err), TT_EINVAL);
+    wbuf_release(&b);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_codec_series_samples), cmocka_unit_test(test_roundtrip),
            cmocka_unit_test(test_policy_always), cmocka_unit_test(test_policy_batch),
            cmocka_unit_test(test_policy_interval), cmocka_unit_test(test_rotation),
            cmocka_unit_test(test_torn_tail_every_offset), cmocka_unit_test(test_corruption_middle),
            cmocka_unit_test(test_checkpoint), cmocka_unit_test(test_concurrent_group_commit),
            cmocka_unit_test(test_disk_full), cmocka_unit_test(test_crash_kill9),
-           cmocka_unit_test(test_replay_buffer))
+           cmocka_unit_test(test_replay_buffer), cmocka_unit_test(test_origins),
+           cmocka_unit_test(test_codec_origin))

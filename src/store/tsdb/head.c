@@ -162,6 +162,9 @@ struct head_appender {
      * that earlier add; commit handles what changed since, see head.h). */
     struct memseries *last_s;
     int64_t last_t;
+    /* origin marks written with the next commit (head_appender_set_origin) */
+    struct wal_origin *orig;
+    size_t norig, caporig;
 };
 
 /* ---- small helpers ----------------------------------------------------------------- */
@@ -1030,6 +1033,7 @@ static void appender_reset(struct head_appender *a)
     a->nnews = 0;
     a->dups = 0;
     a->last_s = NULL;
+    a->norig = 0;
     if (a->newset != NULL)
         memset(a->newset, 0, a->newset_cap * sizeof *a->newset);
 }
@@ -1046,6 +1050,7 @@ void head_appender_free(struct head_appender *a)
     free(a->newset);
     free(a->rl);
     free(a->ws);
+    free(a->orig);
     labels_release(&a->tmp);
     labels_release(&a->norm);
     free(a);
@@ -1237,6 +1242,33 @@ static int wal_declare(struct head_appender *a, size_t *nws)
     return 0;
 }
 
+int head_appender_set_origin(struct head_appender *a, uint64_t origin_id, uint64_t durable_end)
+{
+    for (size_t i = 0; i < a->norig; i++) {
+        if (a->orig[i].origin_id == origin_id) {
+            if (durable_end > a->orig[i].durable_end)
+                a->orig[i].durable_end = durable_end;
+            return 0;
+        }
+    }
+    if (grow_arr((void **)&a->orig, &a->caporig, a->norig + 1, sizeof *a->orig) != 0)
+        return TT_ENOMEM;
+    a->orig[a->norig].origin_id = origin_id;
+    a->orig[a->norig].durable_end = durable_end;
+    a->norig++;
+    return 0;
+}
+
+int head_origins(struct head *h, struct wal_origin **out, size_t *n)
+{
+    if (h->wal == NULL) {
+        *out = NULL;
+        *n = 0;
+        return 0;
+    }
+    return wal_origins(h->wal, out, n);
+}
+
 int head_appender_commit(struct head_appender *a, struct head_commit_result *res, char *err,
                          size_t errlen)
 {
@@ -1246,14 +1278,15 @@ int head_appender_commit(struct head_appender *a, struct head_commit_result *res
     int rc = 0;
     memset(&r, 0, sizeof r);
     r.duplicates = a->dups;
-    if (a->n == 0)
+    if (a->n == 0 && (a->norig == 0 || h->wal == NULL))
         goto out;
     if (h->wal != NULL && (rc = wal_declare(a, &nws)) != 0)
         goto fail;
     pthread_rwlock_rdlock(&h->commit_rw);
     if (h->wal != NULL) {
         uint64_t lsn;
-        rc = wal_append(h->wal, a->ws, nws, a->smp, a->n, &lsn, err, errlen);
+        rc = wal_append_origins(h->wal, a->ws, nws, a->smp, a->n, a->orig, a->norig, &lsn, err,
+                                errlen);
         if (rc == 0)
             rc = wal_wait(h->wal, lsn, err, errlen);
         if (rc != 0) {

@@ -91,6 +91,9 @@ struct wal {
     int stopping;
     int started; /* an append or a replay happened: no replay any more */
     int ckpt_running;
+    /* origin map: largest durable_end per origin, sorted by origin_id */
+    struct wal_origin *origins;
+    size_t norigins, cap_origins;
     uint64_t appends, bytes_written, syncs, write_errors, sync_errors;
 };
 
@@ -545,6 +548,63 @@ int wal_sync(struct wal *w, char *err, size_t errlen)
     return rc;
 }
 
+/* ---- origin map ----------------------------------------------------------------- */
+
+/* origin_raise raises origin_id's durable_end in the sorted map to end
+ * (adding the origin). w->mu held, or no other thread yet (replay). */
+static int origin_raise(struct wal *w, uint64_t origin_id, uint64_t end)
+{
+    size_t lo = 0, hi = w->norigins;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->origins[mid].origin_id < origin_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < w->norigins && w->origins[lo].origin_id == origin_id) {
+        if (end > w->origins[lo].durable_end)
+            w->origins[lo].durable_end = end;
+        return 0;
+    }
+    if (w->norigins == w->cap_origins) {
+        size_t nc = w->cap_origins ? w->cap_origins * 2 : 16;
+        struct wal_origin *n = realloc(w->origins, nc * sizeof *n);
+        if (n == NULL)
+            return TT_ENOMEM;
+        w->origins = n;
+        w->cap_origins = nc;
+    }
+    memmove(w->origins + lo + 1, w->origins + lo, (w->norigins - lo) * sizeof *w->origins);
+    w->origins[lo].origin_id = origin_id;
+    w->origins[lo].durable_end = end;
+    w->norigins++;
+    return 0;
+}
+
+/* origins_copy copies the map. w->mu held. */
+static int origins_copy(const struct wal *w, struct wal_origin **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (w->norigins == 0)
+        return 0;
+    *out = malloc(w->norigins * sizeof **out);
+    if (*out == NULL)
+        return TT_ENOMEM;
+    memcpy(*out, w->origins, w->norigins * sizeof **out);
+    *n = w->norigins;
+    return 0;
+}
+
+int wal_origins(struct wal *w, struct wal_origin **out, size_t *n)
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = origins_copy(w, out, n);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 /* ---- segments ------------------------------------------------------------------- */
 
 /* rotate closes the open segment after making it durable. w->mu held. */
@@ -673,7 +733,7 @@ static void pool_put(struct wal *w, struct wal_buf *b)
  * the record count in *nrec. */
 static int encode_records(const struct wal *w, struct wbuf *raw, const struct wal_series *series,
                           size_t nseries, const struct rec_sample *samples, size_t nsamples,
-                          uint32_t *nrec)
+                          const struct wal_origin *origins, size_t norigins, uint32_t *nrec)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < nseries; i++, n++) {
@@ -687,6 +747,11 @@ static int encode_records(const struct wal *w, struct wbuf *raw, const struct wa
     for (size_t i = 0; i < nsamples; i += SAMPLES_PER_RECORD, n++) {
         size_t k = nsamples - i < SAMPLES_PER_RECORD ? nsamples - i : SAMPLES_PER_RECORD;
         int rc = rec_put_samples(raw, 0, 0, samples + i, k, w->o.value_enc);
+        if (rc != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < norigins; i++, n++) {
+        int rc = rec_put_origin(raw, 0, 0, origins[i].origin_id, origins[i].durable_end);
         if (rc != 0)
             return rc;
     }
@@ -710,10 +775,12 @@ static void set_first_seq(uint8_t *batch, uint64_t seq)
 
 static int encode_batch(const struct wal *w, struct wal_buf *b, const struct wal_series *series,
                         size_t nseries, const struct rec_sample *samples, size_t nsamples,
-                        uint32_t *nrec, char *err, size_t errlen)
+                        const struct wal_origin *origins, size_t norigins, uint32_t *nrec,
+                        char *err, size_t errlen)
 {
     struct batch_hdr h;
-    int rc = encode_records(w, &b->raw, series, nseries, samples, nsamples, nrec);
+    int rc =
+        encode_records(w, &b->raw, series, nseries, samples, nsamples, origins, norigins, nrec);
     if (rc == 0) {
         memset(&h, 0, sizeof h);
         h.count = *nrec;
@@ -735,16 +802,25 @@ int wal_append(struct wal *w, const struct wal_series *series, size_t nseries,
                const struct rec_sample *samples, size_t nsamples, uint64_t *lsn, char *err,
                size_t errlen)
 {
+    return wal_append_origins(w, series, nseries, samples, nsamples, NULL, 0, lsn, err, errlen);
+}
+
+int wal_append_origins(struct wal *w, const struct wal_series *series, size_t nseries,
+                       const struct rec_sample *samples, size_t nsamples,
+                       const struct wal_origin *origins, size_t norigins, uint64_t *lsn, char *err,
+                       size_t errlen)
+{
     char eb[128], name[32];
     struct wal_buf *b = NULL;
     uint32_t nrec = 0;
     int rc = 0;
 
-    if ((nseries > 0 && series == NULL) || (nsamples > 0 && samples == NULL)) {
+    if ((nseries > 0 && series == NULL) || (nsamples > 0 && samples == NULL) ||
+        (norigins > 0 && origins == NULL)) {
         tt_set_err(err, errlen, "wal: NULL array with a count");
         return TT_EINVAL;
     }
-    if (nseries == 0 && nsamples == 0) {
+    if (nseries == 0 && nsamples == 0 && norigins == 0) {
         pthread_mutex_lock(&w->mu);
         if (lsn != NULL)
             *lsn = w->written_lsn;
@@ -756,7 +832,8 @@ int wal_append(struct wal *w, const struct wal_series *series, size_t nseries,
         tt_set_err(err, errlen, "wal: out of memory");
         return TT_ENOMEM;
     }
-    rc = encode_batch(w, b, series, nseries, samples, nsamples, &nrec, err, errlen);
+    rc = encode_batch(w, b, series, nseries, samples, nsamples, origins, norigins, &nrec, err,
+                      errlen);
     if (rc != 0)
         goto out;
 
@@ -791,7 +868,11 @@ int wal_append(struct wal *w, const struct wal_series *series, size_t nseries,
             }
             if (lsn != NULL)
                 *lsn = w->written_lsn;
-            if (w->o.sync == WAL_SYNC_ALWAYS)
+            for (size_t i = 0; i < norigins && rc == 0; i++)
+                rc = origin_raise(w, origins[i].origin_id, origins[i].durable_end);
+            if (rc != 0)
+                tt_set_err(err, errlen, "wal: out of memory for the origin map");
+            if (rc == 0 && w->o.sync == WAL_SYNC_ALWAYS)
                 rc = sync_upto(w, w->written_lsn, 0, err, errlen);
         }
     }
@@ -804,6 +885,7 @@ out:
 /* ---- replay --------------------------------------------------------------------- */
 
 struct replay {
+    struct wal *w; /* NULL for wal_replay_buffer */
     const struct wal_replay_cb *cb;
     void *arg;
     struct wal_replay_stats *st;
@@ -917,6 +999,28 @@ static int replay_samples(struct replay *r, const struct rec *rec, size_t off, u
     return 0;
 }
 
+static int replay_origin(struct replay *r, const struct rec *rec, size_t off, uint32_t idx)
+{
+    char msg[160];
+    struct rec_origin o;
+    int rc = rec_decode_origin(rec, &o, msg, sizeof msg);
+    if (rc != 0) {
+        record_problem(r, off, idx, rec->payload_len, rc, msg);
+        return 0;
+    }
+    r->st->origins++;
+    if (r->w != NULL) {
+        pthread_mutex_lock(&r->w->mu);
+        rc = origin_raise(r->w, o.origin_id, o.durable_end);
+        pthread_mutex_unlock(&r->w->mu);
+        if (rc != 0)
+            return rc;
+    }
+    if (r->cb->origin != NULL)
+        return r->cb->origin(r->arg, o.origin_id, o.durable_end);
+    return 0;
+}
+
 static int replay_batch(struct replay *r, const struct batch_hdr *h, const uint8_t *body,
                         size_t len, size_t off)
 {
@@ -937,6 +1041,8 @@ static int replay_batch(struct replay *r, const struct batch_hdr *h, const uint8
             crc = replay_series(r, &rec, off, idx);
         else if (rec.type == REC_SAMPLES)
             crc = replay_samples(r, &rec, off, idx);
+        else if (rec.type == REC_ORIGIN)
+            crc = replay_origin(r, &rec, off, idx);
         else
             r->st->unknown++; /* a newer writer's type: skipped by design */
         if (crc != 0)
@@ -1133,6 +1239,7 @@ int wal_replay(struct wal *w, const struct wal_replay_cb *cb, void *arg,
         return TT_ENOMEM;
     }
     replay_init(r, cb, arg, st != NULL ? st : &local);
+    r->w = w;
     rc = list_dir(w, 0, &l, err, errlen);
     if (rc != 0)
         goto out;
@@ -1269,6 +1376,8 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
     struct wal_ckpt_stats local;
     struct ckpt_writer c;
     struct wal_item item;
+    struct wal_origin *origins = NULL;
+    size_t norigins = 0;
     char name[32], tmp[WAL_PATH_MAX + 8], final[WAL_PATH_MAX], eb[128];
     uint32_t n;
     int rc = 0, tmp_made = 0;
@@ -1301,8 +1410,19 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
     c.seq = w->written_lsn;
     c.comp = w->o.compression;
     c.value_enc = w->o.value_enc;
+    /* The origin map as of the cut: every append it reflects is in a
+     * segment <= n, made durable by rotate(), so the checkpoint never
+     * carries a durable_end ahead of its samples. */
+    rc = origins_copy(w, &origins, &norigins);
     pthread_mutex_unlock(&w->mu);
     st->segment = n;
+    if (rc != 0) {
+        tt_set_err(err, errlen, "wal: out of memory copying the origin map");
+        pthread_mutex_lock(&w->mu);
+        w->ckpt_running = 0;
+        pthread_mutex_unlock(&w->mu);
+        goto done;
+    }
 
     ckpt_name(n, name, sizeof name);
     file_path(w, name, final, sizeof final);
@@ -1315,7 +1435,16 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
         goto out;
     }
     tmp_made = 1;
-    for (;;) {
+    for (size_t i = 0; i < norigins && rc == 0; i++) {
+        rc = rec_put_origin(&c.raw, 0, 0, origins[i].origin_id, origins[i].durable_end);
+        if (rc == 0) {
+            c.nrec++;
+            st->origins++;
+            if (c.raw.len >= CKPT_BATCH_RAW)
+                rc = ckpt_flush(&c);
+        }
+    }
+    for (; rc == 0;) {
         memset(&item, 0, sizeof item);
         int got = next(arg, &item);
         if (got < 0) {
@@ -1383,6 +1512,7 @@ out:
     w->ckpt_running = 0;
     pthread_mutex_unlock(&w->mu);
 done:
+    free(origins);
     wbuf_release(&c.raw);
     wbuf_release(&c.out);
     return rc;
@@ -1434,6 +1564,7 @@ int wal_close(struct wal *w)
     pthread_cond_destroy(&w->cv_wake);
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->pool_mu);
+    free(w->origins);
     free(w);
     return rc;
 }

@@ -5,8 +5,8 @@
  *
  * On disk: DIR/wal/ holds segment files named by a zero-padded increasing
  * number ("00000001", ...), each a sequence of whole batches in the core
- * batch format (docs/design/records.md) holding series (type 16) and samples
- * (type 17) records, and at most one checkpoint "checkpoint.NNNNNNNN" (the
+ * batch format (docs/design/records.md) holding series (type 16), samples
+ * (type 17) and origin (type 18) records, and at most one checkpoint "checkpoint.NNNNNNNN" (the
  * same format) that stands for every segment numbered NNNNNNNN or lower.
  *
  * Invariants:
@@ -16,6 +16,9 @@
  *    tail, and replay cuts it from the last segment.
  *  - Appends get increasing sequence numbers (LSNs) in file order; an LSN is
  *    durable once an fdatasync that started after its write has returned.
+ *  - The WAL keeps the largest durable_end written per agent origin (origin
+ *    records): replay rebuilds it, every checkpoint starts with it as it stood
+ *    at the checkpoint's cut, so it outlives the segments that held it.
  *  - After wal_open the first append opens a new segment after every
  *    existing one, so nothing is ever appended behind an unread tail.
  *
@@ -71,6 +74,12 @@ struct wal_series {
     size_t nlabels;
 };
 
+/* An agent origin and the end of what is stored of it (type 18 record). */
+struct wal_origin {
+    uint64_t origin_id;
+    uint64_t durable_end;
+};
+
 struct wal;
 
 /* wal_open opens (creating if needed) the WAL in data_dir/wal with options o
@@ -108,6 +117,8 @@ struct wal_replay_cb {
     /* Called after each file and about every MiB: bytes read so far of all
      * the files to replay. */
     void (*progress)(void *arg, uint64_t done_bytes, uint64_t total_bytes);
+    /* An origin record: origin_id's records below durable_end are stored. */
+    int (*origin)(void *arg, uint64_t origin_id, uint64_t durable_end);
 };
 
 struct wal_replay_stats {
@@ -116,6 +127,7 @@ struct wal_replay_stats {
     uint64_t batches;       /* good batches */
     uint64_t series;        /* series records delivered */
     uint64_t samples;       /* samples delivered */
+    uint64_t origins;       /* origin records delivered */
     uint64_t unknown;       /* records of other types, skipped */
     uint64_t problems;      /* problems reported */
     uint64_t bytes_skipped; /* bytes in problems, cut ones included */
@@ -156,6 +168,20 @@ int wal_append(struct wal *w, const struct wal_series *series, size_t nseries,
                const struct rec_sample *samples, size_t nsamples, uint64_t *lsn, char *err,
                size_t errlen);
 
+/* wal_append_origins is wal_append with norigins origin records after the
+ * samples, in the same batch (an append of origins only is a batch too).
+ * Once written, each origin's durable_end in the WAL's map is raised to the
+ * record's (never lowered). Errors as wal_append. */
+int wal_append_origins(struct wal *w, const struct wal_series *series, size_t nseries,
+                       const struct rec_sample *samples, size_t nsamples,
+                       const struct wal_origin *origins, size_t norigins, uint64_t *lsn, char *err,
+                       size_t errlen);
+
+/* wal_origins copies the origin map (replayed and appended so far) into a
+ * new array in *out (the caller frees it; NULL when *n is 0), in no
+ * particular order. Returns 0 or TT_ENOMEM. */
+int wal_origins(struct wal *w, struct wal_origin **out, size_t *n);
+
 /* wal_wait returns when the append with LSN lsn is as durable as the policy
  * promises: WAL_SYNC_BATCH and ALWAYS, fdatasync'd (joining or leading a
  * group commit); WAL_SYNC_INTERVAL, at once. Returns 0; TT_EIO if the
@@ -192,15 +218,16 @@ struct wal_ckpt_stats {
     uint32_t segment; /* the checkpoint stands for segments <= this */
     uint64_t series;  /* series written */
     uint64_t samples; /* samples written */
+    uint64_t origins; /* origin records written */
     uint64_t bytes;   /* checkpoint file size */
     uint64_t segments_deleted;
 };
 
 /* wal_checkpoint closes the open segment (appends go on in a new one), then
- * writes what next yields (the live series, and the samples the caller wants
- * to keep, for instance those newer than its last persisted block) into
- * checkpoint.N, where N is the closed segment: written to a temporary file,
- * fsync'd, renamed, directory fsync'd. Only then are segments <= N and older
+ * writes the origin map as it stood at the cut, then what next yields (the
+ * live series, and the samples the caller wants to keep, for instance those
+ * newer than its last persisted block), into checkpoint.N, where N is the closed segment: written
+ * to a temporary file, fsync'd, renamed, directory fsync'd. Only then are segments <= N and older
  * checkpoints deleted. Replay then reads checkpoint.N and the segments after
  * it. Contract: every append whose wal_append returned before wal_checkpoint
  * was called must be reflected in what next yields (samples appended later
