@@ -42,8 +42,14 @@
 #define NPAGES     (1u << 14) /* 2^30 series */
 #define OOO_CAP    32         /* out-of-order samples kept before a merge */
 #define SENT_HDR   16         /* sealed entry: min_t i64, span u32, len u32 */
-#define SNAP_HDR   21         /* snapshot entry: kind u8, min i64, max i64, len u32 */
-#define HBUF_ROOM  32 /* chunk.c's zeroed slack; one sample (<= 19 bytes) writes within it */
+/* A seal merges into the range's last sealed chunk (decoding and encoding it
+ * again) only while the result stays at or below this many samples: without
+ * a cap, a 1 s series re-encodes up to 7,200 samples every 120 (30 times
+ * the work of encoding each sample once); 1,024 keeps the per-chunk headers
+ * below 0.05 byte a sample and the re-encoding under 5 times. */
+#define SEAL_MERGE_MAX 1024
+#define SNAP_HDR       21 /* snapshot entry: kind u8, min i64, max i64, len u32 */
+#define HBUF_ROOM      32 /* chunk.c's zeroed slack; one sample (<= 19 bytes) writes within it */
 /* The head chunk buffer starts with room for the header, the slack and one
  * step, and grows by HBUF_STEP (or 1/8 when larger): a few dozen bytes of
  * slack a series rather than up to half the buffer. Sizes are 16 k + 8, what
@@ -358,8 +364,9 @@ static int hbuf_room(struct memseries *s, struct scratch *x)
 
 /* seal_samples appends ts/vs[0..n) to s's sealed chunks. Samples of the
  * chunk range the last sealed chunk is in are merged into it (decoded and
- * encoded again): one sealed chunk per range and series pays the column
- * headers and the timestamp column once, not once every 120 samples. */
+ * encoded again) up to SEAL_MERGE_MAX samples: a few sealed chunks per range
+ * and series pay the column headers and the timestamp column, not one every
+ * 120 samples. */
 static int seal_samples(struct head *h, struct memseries *s, struct scratch *x, const int64_t *ts,
                         const double *vs, size_t n)
 {
@@ -372,7 +379,7 @@ static int seal_samples(struct head *h, struct memseries *s, struct scratch *x, 
         const uint8_t *e = s->sealed + off;
         size_t have = sealed_chunk_count(e + SENT_HDR, sent_len(e));
         if (range_end(h, sent_min(e)) == range_end(h, ts[0]) && sent_max(e) < ts[0] &&
-            have + n <= SEALED_MAX_SAMPLES) {
+            have + n <= SEAL_MERGE_MAX) {
             if ((rc = scratch_seal(x, have + n)) != 0)
                 return rc;
             int got = sealed_chunk_decode(&x->sc, e + SENT_HDR, sent_len(e), x->pt, x->pv, x->pcap);
