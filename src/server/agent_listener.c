@@ -419,7 +419,8 @@ static int add_records(struct applier *ap, const uint8_t *body, size_t body_len,
     }
     if (rc < 0)
         goto out;
-    qsort(ap->ser, ap->nser, sizeof(*ap->ser), bseries_cmp);
+    if (ap->nser > 1)
+        qsort(ap->ser, ap->nser, sizeof(*ap->ser), bseries_cmp);
     for (size_t i = 1; i < ap->nser; i++) {
         if (ap->ser[i].ref == ap->ser[i - 1].ref) {
             snprintf(err, errlen, "series ref %llu declared twice in the batch",
@@ -446,7 +447,8 @@ static int add_records(struct applier *ap, const uint8_t *body, size_t body_len,
         while ((rc = rec_sample_next(&it, &s)) == 1) {
             if (se == NULL || se->ref != s.ref) {
                 struct bseries key = { .ref = s.ref };
-                se = bsearch(&key, ap->ser, ap->nser, sizeof(*ap->ser), bseries_cmp);
+                se = ap->nser ? bsearch(&key, ap->ser, ap->nser, sizeof(*ap->ser), bseries_cmp)
+                              : NULL;
                 if (se == NULL) {
                     snprintf(err, errlen, "sample of series ref %llu not declared in the batch",
                              (unsigned long long)s.ref);

@@ -102,7 +102,8 @@ static int list_segs(const char *dir, uint32_t **out, size_t *n, char *err, size
         v[nv++] = k;
     }
     closedir(d);
-    qsort(v, nv, sizeof *v, cmp_u32);
+    if (nv > 1)
+        qsort(v, nv, sizeof *v, cmp_u32);
     *out = v;
     *n = nv;
     return 0;

@@ -8,7 +8,9 @@
 #  2. server killed -9 for ~5 s while the agent collects, then restarted:
 #     the rounds of the outage arrive, every round once (the counter's
 #     samples: one per round the agent logged as stored, no gap of more
-#     than one interval, distinct timestamps);
+#     than one interval, distinct timestamps); no DATA/agents.state (the
+#     durable_end is in the WAL); then three more kill -9 at random points,
+#     restarted at once: still every round once;
 #  3. agent killed -9 and restarted: same origin, the backlog survives, the
 #     rounds since arrive, still every round once;
 #  4. GET /api/tt/nodes lists the node with its role, release and version.
@@ -130,6 +132,20 @@ start_server --agents "127.0.0.1:$aport"
 wait_synced $((before + during + 1))
 n2=$(check_series "after the server outage" 0)
 echo "ok: $during rounds of a 5 s server outage arrived; $n2 samples, one per round"
+# durable_end lives in the WAL (origin records), not in a state file.
+[[ ! -e "$work/data/agents.state" ]] || afail "the server wrote DATA/agents.state"
+
+# 2b. The server killed -9 three more times, at whatever step of a batch it
+# is in (record log append, WAL commit, ACK), restarted at once each time:
+# still every round exactly once.
+for _ in 1 2 3; do
+    sleep 1.3
+    kill9_server
+    start_server --agents "127.0.0.1:$aport"
+done
+wait_synced $(($(rounds) + 1))
+n2b=$(check_series "after three more kill -9" 0)
+echo "ok: three kill -9 of the server mid-stream: $n2b samples, one per round"
 
 # 3. Agent killed -9 and restarted.
 origin1=$(cat "$work/agent/origin")

@@ -531,9 +531,34 @@ static void test_concurrent_agents(void **state)
     assert_int_equal(head_samples(), NB * 10);
 }
 
+/* A batch without samples (an event only): its durable_end is a WAL commit
+ * of its own, so it survives a restart without a state file. */
+static void test_events_only(void **state)
+{
+    (void)state;
+    struct client c;
+    struct wbuf b;
+    uint64_t end;
+    wbuf_init(&b, 0);
+    client_open(&c);
+    hello(&c, 55, &end);
+    make_batch(&b, 55, 0, 0, 0, 0, 1, 0); /* an empty samples record + an event */
+    send_batch(&c, 1, &b);
+    assert_int_equal(expect_ack(&c, 1).durable_end, 2);
+    client_close(&c);
+    stop();
+    assert_int_equal(start(), 0);
+    client_open(&c);
+    hello(&c, 55, &end);
+    assert_int_equal(end, 2);
+    client_close(&c);
+    wbuf_release(&b);
+}
+
 UNIT_TESTS(cmocka_unit_test_setup_teardown(test_ingest_and_duplicates, setup, teardown),
            cmocka_unit_test_setup_teardown(test_bad_batch, setup, teardown),
            cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown),
            cmocka_unit_test_setup_teardown(test_recover_record_log, setup, teardown),
            cmocka_unit_test_setup_teardown(test_state_upgrade, setup, teardown),
-           cmocka_unit_test_setup_teardown(test_concurrent_agents, setup, teardown))
+           cmocka_unit_test_setup_teardown(test_concurrent_agents, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_events_only, setup, teardown))
