@@ -95,6 +95,14 @@ static int get_u64(struct dec *d, const char *field, uint64_t *v)
     return 0;
 }
 
+static int get_u32(struct dec *d, const char *field, uint32_t *v)
+{
+    TRY(need(d, field, 4));
+    *v = get_le32(d->r.p);
+    d->r.p += 4;
+    return 0;
+}
+
 static int get_f64(struct dec *d, const char *field, double *v)
 {
     uint64_t u;
@@ -378,6 +386,14 @@ int rec_decode_origin(const struct rec *r, struct rec_origin *out, char *err, si
     TRY(start_decode(&d, r, REC_ORIGIN, err, errlen));
     TRY(get_u64(&d, "origin_id", &out->origin_id));
     TRY(get_u64(&d, "durable_end", &out->durable_end));
+    out->prev_end = 0;
+    out->reclog_seg = 0;
+    out->reclog_end = 0;
+    if (rbuf_left(&d.r) == 0)
+        return 0; /* written without the record-log position */
+    TRY(get_u64(&d, "prev_end", &out->prev_end));
+    TRY(get_u32(&d, "reclog_seg", &out->reclog_seg));
+    TRY(get_u64(&d, "reclog_end", &out->reclog_end));
     return 0;
 }
 
@@ -719,12 +735,14 @@ int rec_put_series(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t ref,
     return rec_end(b, start, list_end(b, at, n));
 }
 
-int rec_put_origin(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t origin_id,
-                   uint64_t durable_end)
+int rec_put_origin(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_origin *o)
 {
     size_t start = rec_begin(b, REC_ORIGIN, hlc, time_ns);
-    wbuf_put_u64(b, origin_id);
-    wbuf_put_u64(b, durable_end);
+    wbuf_put_u64(b, o->origin_id);
+    wbuf_put_u64(b, o->durable_end);
+    wbuf_put_u64(b, o->prev_end);
+    wbuf_put_u32(b, o->reclog_seg);
+    wbuf_put_u64(b, o->reclog_end);
     return rec_end(b, start, 0);
 }
 

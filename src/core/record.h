@@ -139,10 +139,16 @@ struct rec_series {
 };
 
 /* Origin (type 18): the WAL's note that every record an agent origin sent
- * below sequence number durable_end is stored (docs/design/agent-link.md). */
+ * below sequence number durable_end is stored (docs/design/agent-link.md),
+ * and, for the batch that raised it from prev_end, where its copy in the
+ * server's record log ends (reclog_seg 0: it has none). The last three
+ * fields are optional on the wire (0 when absent). */
 struct rec_origin {
     uint64_t origin_id;
     uint64_t durable_end;
+    uint64_t prev_end;
+    uint32_t reclog_seg;
+    uint64_t reclog_end;
 };
 
 /* How a samples record stores values: raw f64 bits, or each value's bits
@@ -240,9 +246,8 @@ int rec_put_series(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t ref,
                    const struct rec_label *labels, size_t n);
 int rec_put_samples(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_sample *s,
                     size_t n, uint8_t value_enc);
-/* rec_put_origin appends an origin record (origin_id, durable_end). */
-int rec_put_origin(struct wbuf *b, tt_hlc hlc, int64_t time_ns, uint64_t origin_id,
-                   uint64_t durable_end);
+/* rec_put_origin appends an origin record (every field of o). */
+int rec_put_origin(struct wbuf *b, tt_hlc hlc, int64_t time_ns, const struct rec_origin *o);
 /* rec_put_raw appends a record of any type with a pre-encoded payload. */
 int rec_put_raw(struct wbuf *b, uint8_t type, tt_hlc hlc, int64_t time_ns, const void *payload,
                 size_t len);

@@ -383,18 +383,16 @@ struct apply_res {
     uint64_t samples, skipped, series, other_records;
 };
 
-/* add_records puts the samples of a batch body into ap's appender (not
- * committed) and says in res->other_records whether the batch holds records
- * other than series and samples. TT_ECORRUPT/TT_EUNSUPPORTED: bad batch;
- * other codes: the store. The appender is rolled back on error. */
-static int add_records(struct applier *ap, const uint8_t *body, size_t body_len,
-                       struct apply_res *res, char *err, size_t errlen)
+/* scan_records decodes a batch body's series into ap and counts in
+ * res->other_records the records other than series and samples.
+ * TT_ECORRUPT/TT_EUNSUPPORTED: bad batch; TT_ENOMEM. */
+static int scan_records(struct applier *ap, const uint8_t *body, size_t body_len,
+                        struct apply_res *res, char *err, size_t errlen)
 {
     struct rbuf r;
     struct rec rec;
     int rc;
 
-    /* Pass 1: series, and whether anything else is in the batch. */
     rbuf_init(&r, body, body_len);
     while ((rc = rec_next(&r, body, &rec, err, errlen)) == 1) {
         if (rec.type == REC_SERIES) {
@@ -430,8 +428,20 @@ static int add_records(struct applier *ap, const uint8_t *body, size_t body_len,
         }
     }
     res->series = ap->nser;
+out:
+    return rc < 0 ? rc : 0;
+}
 
-    /* Pass 2: samples into the appender. */
+/* add_samples puts the samples of a scanned batch body into ap's appender
+ * (not committed). Errors as scan_records, and the store's; the appender is
+ * rolled back on error. */
+static int add_samples(struct applier *ap, const uint8_t *body, size_t body_len,
+                       struct apply_res *res, char *err, size_t errlen)
+{
+    struct rbuf r;
+    struct rec rec;
+    int rc;
+
     rbuf_init(&r, body, body_len);
     while ((rc = rec_next(&r, body, &rec, err, errlen)) == 1) {
         struct rec_samples rs;
@@ -481,14 +491,20 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-/* commit_batch commits what add_records put in the appender together with
- * the origin's new durable_end (one WAL append, durable per the WAL's
- * policy: with the default group commit, concurrent batches share one
- * fdatasync). */
-static int commit_batch(struct applier *ap, uint64_t origin_id, uint64_t end, char *err,
-                        size_t errlen)
+/* add_records is scan_records then add_samples. */
+static int add_records(struct applier *ap, const uint8_t *body, size_t body_len,
+                       struct apply_res *res, char *err, size_t errlen)
 {
-    int rc = head_appender_set_origin(ap->app, origin_id, end);
+    int rc = scan_records(ap, body, body_len, res, err, errlen);
+    return rc < 0 ? rc : add_samples(ap, body, body_len, res, err, errlen);
+}
+
+/* commit_batch commits what add_samples put in the appender together with
+ * the origin record o (one WAL append, durable per the WAL's policy: with
+ * the default group commit, concurrent batches share one fdatasync). */
+static int commit_batch(struct applier *ap, const struct wal_origin *o, char *err, size_t errlen)
+{
+    int rc = head_appender_set_origin(ap->app, o);
     if (rc < 0) {
         head_appender_rollback(ap->app);
         snprintf(err, errlen, "out of memory");
@@ -500,12 +516,15 @@ static int commit_batch(struct applier *ap, uint64_t origin_id, uint64_t end, ch
 /* apply routes one checked batch; any number of connection threads may
  * call it at once. Returns 0, or a negative code with a message:
  * TT_ECORRUPT/TT_EUNSUPPORTED (bad batch: NACK, do not resend),
- * TT_EIO/TT_ENOMEM/TT_ESTATE (store: NACK, resend). Order, so that an ACK
- * is never ahead of the data: the whole batch goes to the record log (when
- * it holds other records) and is fdatasync'd, then the samples and the new
- * durable_end go to the WAL in one append. A crash between the two leaves
- * the batch in the record log: recover() finds it and applies its samples
- * at the next start. */
+ * TT_EIO/TT_ENOMEM/TT_ESTATE (store: NACK, resend). The whole batch goes to
+ * the record log (when it holds other records; its fdatasync starts at
+ * once, in the record log's syncer), then the samples and the new
+ * durable_end, with the batch's record-log position, go to the WAL in one
+ * append; the ACK waits for both fdatasyncs, which run at the same time.
+ * After a crash either may be durable without the other: a batch in the
+ * record log the WAL does not cover has its samples applied at the next
+ * start, and an origin record whose record-log copy is missing sends the
+ * origin back to prev_end (recover), so the agent sends it again. */
 static int apply(struct agent_listener *l, const struct link_batch *lb, struct apply_res *res,
                  char *err, size_t errlen)
 {
@@ -543,17 +562,18 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
     rc = add_records(ap, body, body_len, res, err, errlen);
     if (rc < 0)
         goto out;
+    struct reclog_pos pos = { 0, 0, 0 };
     if (res->other_records > 0) {
-        uint64_t ticket;
-        rc = reclog_append(l->reclog, lb->batch, lb->batch_len, &ticket, err, errlen);
-        if (rc == 0)
-            rc = reclog_sync(l->reclog, ticket, err, errlen);
+        rc = reclog_append(l->reclog, lb->batch, lb->batch_len, &pos, err, errlen);
         if (rc < 0) {
             head_appender_rollback(ap->app);
             goto out;
         }
     }
-    rc = commit_batch(ap, h->origin_id, end, err, errlen);
+    struct wal_origin o = { h->origin_id, end, h->first_seq, pos.seg, pos.end };
+    rc = commit_batch(ap, &o, err, errlen);
+    if (rc == 0 && pos.seg != 0)
+        rc = reclog_sync(l->reclog, pos.ticket, err, errlen);
 out:
     res->durable_end = origin_release(l, h->origin_id, end, rc == 0);
     if (ap != NULL)
@@ -585,8 +605,8 @@ static int recover_batch(void *arg, const struct batch_hdr *h, const uint8_t *bo
     int r;
 
     rc->batches++;
-    struct origin_state *o = origin_find(l, h->origin_id);
-    if (o != NULL && end <= o->durable_end)
+    struct origin_state *os = origin_find(l, h->origin_id);
+    if (os != NULL && end <= os->durable_end)
         return 0;
     rc->redone++;
     if (rc->head != NULL) {
@@ -597,8 +617,9 @@ static int recover_batch(void *arg, const struct batch_hdr *h, const uint8_t *bo
             log_warn(l->cfg.log, "record log batch not applied", "reason", rc->err);
             return 0; /* it passed its CRC, so it was checked before: keep going */
         }
+        struct wal_origin o = { h->origin_id, end, h->first_seq, 0, 0 };
         if (r == 0)
-            r = commit_batch(rc->ap, h->origin_id, end, rc->err, sizeof rc->err);
+            r = commit_batch(rc->ap, &o, rc->err, sizeof rc->err);
         if (r < 0)
             return r;
     }
@@ -614,6 +635,34 @@ static void recover_problem(void *arg, const char *file, const struct batch_prob
     log_warn(rc->l->cfg.log,
              cut ? "record log: torn tail cut" : "record log: damaged bytes skipped", "file", file,
              "offset", off, "bytes", n, "reason", p->msg);
+}
+
+/* lost_copies: an origin whose latest WAL origin record names a record-log
+ * position the record log does not reach (after its torn tail was cut) lost
+ * that batch's record-log copy in a crash (the two fdatasyncs run at once):
+ * its durable_end goes back to the record's prev_end, so the agent sends the
+ * batch again (its samples are then exact duplicates). Only the last
+ * segment can fall short: a segment is fdatasync'd before the next one is
+ * made. */
+static void lost_copies(struct agent_listener *l, const struct wal_origin *wo, size_t n)
+{
+    struct reclog_stats st;
+    reclog_get_stats(l->reclog, &st);
+    for (size_t i = 0; i < n; i++) {
+        const struct wal_origin *o = &wo[i];
+        if (o->reclog_seg == 0 || o->reclog_seg < st.segment ||
+            (o->reclog_seg == st.segment && o->reclog_end <= st.segment_len))
+            continue;
+        struct origin_state *os = origin_find(l, o->origin_id);
+        if (os == NULL || os->durable_end != o->durable_end)
+            continue; /* raised since by a batch found in the record log */
+        os->durable_end = o->prev_end;
+        char id[24], seg[16];
+        snprintf(id, sizeof id, "%016llx", (unsigned long long)o->origin_id);
+        snprintf(seg, sizeof seg, "%08u", (unsigned)o->reclog_seg);
+        log_warn(l->cfg.log, "record log lost an acknowledged-to-be batch; the agent resends it",
+                 "origin", id, "segment", seg);
+    }
 }
 
 /* recover builds the origin map at start: the WAL's origin records (head),
@@ -637,12 +686,13 @@ static int recover(struct agent_listener *l, char *err, size_t errlen)
         }
         for (size_t i = 0; i < nwo && r == 0; i++)
             r = origin_set(l, wo[i].origin_id, wo[i].durable_end);
-        free(wo);
         if (r < 0)
-            return r;
+            goto out;
         rc.ap = applier_get(l, rc.head);
-        if (rc.ap == NULL)
-            return TT_ENOMEM;
+        if (rc.ap == NULL) {
+            r = TT_ENOMEM;
+            goto out;
+        }
     }
     r = state_load(l, &had_state, err, errlen);
     if (r < 0)
@@ -655,6 +705,7 @@ static int recover(struct agent_listener *l, char *err, size_t errlen)
             snprintf(err, errlen, "record log recovery: %s", rc.err);
         goto out;
     }
+    lost_copies(l, wo, nwo);
     if (rc.redone > 0) {
         char nb[32];
         snprintf(nb, sizeof nb, "%llu", (unsigned long long)rc.redone);
@@ -662,9 +713,10 @@ static int recover(struct agent_listener *l, char *err, size_t errlen)
     }
     if (had_state && rc.head != NULL) {
         /* Upgrade: the state file's origins go into the WAL, then it goes. */
-        for (size_t i = 0; i < l->norigins && r == 0; i++)
-            r = head_appender_set_origin(rc.ap->app, l->origins[i].origin_id,
-                                         l->origins[i].durable_end);
+        for (size_t i = 0; i < l->norigins && r == 0; i++) {
+            struct wal_origin o = { l->origins[i].origin_id, l->origins[i].durable_end, 0, 0, 0 };
+            r = head_appender_set_origin(rc.ap->app, &o);
+        }
         if (r == 0)
             r = head_appender_commit(rc.ap->app, NULL, err, errlen);
         if (r < 0)
@@ -677,6 +729,7 @@ static int recover(struct agent_listener *l, char *err, size_t errlen)
         log_info(l->cfg.log, "agents.state moved into the WAL and removed", "data", l->data_dir);
     }
 out:
+    free(wo);
     if (rc.ap != NULL)
         applier_put(l, rc.ap);
     return r;

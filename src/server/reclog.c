@@ -24,12 +24,17 @@ struct reclog {
     uint64_t segment_bytes;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* an fdatasync finished */
-    int fd;            /* open segment, -1 before the first append */
-    uint32_t seg;      /* its number (the last on disk when fd < 0; 0: none) */
-    uint64_t seg_len;  /* its length */
-    uint64_t written;  /* bytes appended since open: tickets */
-    uint64_t synced;   /* every ticket <= this is durable */
+    pthread_cond_t cv;      /* an fdatasync finished */
+    pthread_cond_t cv_work; /* the syncer has work (or must stop) */
+    pthread_t syncer;
+    int has_syncer, stopping;
+    uint64_t fail_lo, fail_hi; /* tickets in (fail_lo, fail_hi] lost to a failed fdatasync */
+    char fail_msg[160];
+    int fd;           /* open segment, -1 before the first append */
+    uint32_t seg;     /* its number (the last on disk when fd < 0; 0: none) */
+    uint64_t seg_len; /* its length */
+    uint64_t written; /* bytes appended since open: tickets */
+    uint64_t synced;  /* every ticket <= this is durable */
     int syncing;
     uint64_t appends, syncs, nsegs;
 };
@@ -194,6 +199,43 @@ static int scan_seg(struct reclog *rl, uint32_t n, int last, const struct reclog
     return rc;
 }
 
+/* syncer_main fdatasyncs the open segment whenever something was written
+ * since the last fdatasync, and wakes the waiters. */
+static void *syncer_main(void *arg)
+{
+    struct reclog *rl = arg;
+    pthread_mutex_lock(&rl->mu);
+    for (;;) {
+        while (!rl->stopping && (rl->synced >= rl->written || rl->fd < 0 || rl->syncing))
+            pthread_cond_wait(&rl->cv_work, &rl->mu);
+        if (rl->stopping)
+            break;
+        uint64_t target = rl->written;
+        int fd = rl->fd;
+        rl->syncing = 1;
+        rl->syncs++;
+        pthread_mutex_unlock(&rl->mu);
+        int ok = fdatasync(fd) == 0;
+        int e = errno;
+        pthread_mutex_lock(&rl->mu);
+        rl->syncing = 0;
+        if (ok) {
+            if (target > rl->synced)
+                rl->synced = target;
+        } else {
+            /* The appends it covered fail; later ones get a new try. */
+            rl->fail_lo = rl->synced;
+            rl->fail_hi = target;
+            rl->synced = target;
+            snprintf(rl->fail_msg, sizeof rl->fail_msg, "record log: fdatasync of segment %08u: %s",
+                     (unsigned)rl->seg, strerror(e));
+        }
+        pthread_cond_broadcast(&rl->cv);
+    }
+    pthread_mutex_unlock(&rl->mu);
+    return NULL;
+}
+
 int reclog_open(struct reclog **out, const char *dir, uint64_t segment_bytes,
                 const struct reclog_scan_cb *cb, void *arg, char *err, size_t errlen)
 {
@@ -219,6 +261,7 @@ int reclog_open(struct reclog **out, const char *dir, uint64_t segment_bytes,
     rl->fd = -1;
     pthread_mutex_init(&rl->mu, NULL);
     pthread_cond_init(&rl->cv, NULL);
+    pthread_cond_init(&rl->cv_work, NULL);
     rc = list_segs(dir, &segs, &nsegs, err, errlen);
     for (size_t i = 0; rc == 0 && i < nsegs; i++) {
         int last = i + 1 == nsegs;
@@ -231,6 +274,14 @@ int reclog_open(struct reclog **out, const char *dir, uint64_t segment_bytes,
         rl->nsegs = nsegs;
     }
     free(segs);
+    if (rc == 0) {
+        if (pthread_create(&rl->syncer, NULL, syncer_main, rl) == 0) {
+            rl->has_syncer = 1;
+        } else {
+            tt_set_err(err, errlen, "record log: cannot start the syncer thread");
+            rc = TT_ESYS;
+        }
+    }
     if (rc != 0) {
         reclog_close(rl);
         return rc;
@@ -280,8 +331,8 @@ static int rotate(struct reclog *rl, char *err, size_t errlen)
     return rc;
 }
 
-int reclog_append(struct reclog *rl, const uint8_t *data, size_t len, uint64_t *ticket, char *err,
-                  size_t errlen)
+int reclog_append(struct reclog *rl, const uint8_t *data, size_t len, struct reclog_pos *pos,
+                  char *err, size_t errlen)
 {
     int rc = 0;
     pthread_mutex_lock(&rl->mu);
@@ -315,7 +366,10 @@ int reclog_append(struct reclog *rl, const uint8_t *data, size_t len, uint64_t *
         rl->seg_len += len;
         rl->written += len;
         rl->appends++;
-        *ticket = rl->written;
+        pos->seg = rl->seg;
+        pos->end = rl->seg_len;
+        pos->ticket = rl->written;
+        pthread_cond_signal(&rl->cv_work);
     }
     pthread_mutex_unlock(&rl->mu);
     return rc;
@@ -326,29 +380,12 @@ int reclog_sync(struct reclog *rl, uint64_t ticket, char *err, size_t errlen)
     int rc = 0;
     pthread_mutex_lock(&rl->mu);
     while (rl->synced < ticket) {
-        if (rl->syncing) {
-            pthread_cond_wait(&rl->cv, &rl->mu);
-            continue;
-        }
-        /* Lead one fdatasync for everything written so far. */
-        uint64_t target = rl->written;
-        int fd = rl->fd;
-        rl->syncing = 1;
-        rl->syncs++;
-        pthread_mutex_unlock(&rl->mu);
-        int ok = fdatasync(fd) == 0;
-        int e = errno;
-        pthread_mutex_lock(&rl->mu);
-        rl->syncing = 0;
-        pthread_cond_broadcast(&rl->cv);
-        if (!ok) {
-            tt_set_err(err, errlen, "record log: fdatasync of segment %08u: %s", (unsigned)rl->seg,
-                       strerror(e));
-            rc = TT_EIO;
-            break;
-        }
-        if (target > rl->synced)
-            rl->synced = target;
+        pthread_cond_signal(&rl->cv_work);
+        pthread_cond_wait(&rl->cv, &rl->mu);
+    }
+    if (ticket > rl->fail_lo && ticket <= rl->fail_hi) {
+        tt_set_err(err, errlen, "%s", rl->fail_msg);
+        rc = TT_EIO;
     }
     pthread_mutex_unlock(&rl->mu);
     return rc;
@@ -358,6 +395,7 @@ void reclog_get_stats(struct reclog *rl, struct reclog_stats *st)
 {
     pthread_mutex_lock(&rl->mu);
     st->segment = rl->seg;
+    st->segment_len = rl->seg_len;
     st->appends = rl->appends;
     st->bytes = rl->written;
     st->syncs = rl->syncs;
@@ -370,12 +408,20 @@ int reclog_close(struct reclog *rl)
     int rc = 0;
     if (rl == NULL)
         return 0;
+    if (rl->has_syncer) {
+        pthread_mutex_lock(&rl->mu);
+        rl->stopping = 1;
+        pthread_cond_broadcast(&rl->cv_work);
+        pthread_mutex_unlock(&rl->mu);
+        pthread_join(rl->syncer, NULL);
+    }
     if (rl->fd >= 0) {
         if (rl->synced < rl->written && fdatasync(rl->fd) != 0)
             rc = TT_EIO;
         close(rl->fd);
     }
     pthread_cond_destroy(&rl->cv);
+    pthread_cond_destroy(&rl->cv_work);
     pthread_mutex_destroy(&rl->mu);
     free(rl);
     return rc;

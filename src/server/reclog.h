@@ -16,8 +16,10 @@
  *    which reclog_open reports and cuts from the last segment before
  *    anything is appended behind it.
  *  - reclog_sync(ticket) returns once an fdatasync that started after the
- *    append with that ticket was written has returned: appends from many
- *    threads share one fdatasync (group commit).
+ *    append with that ticket was written has returned. A syncer thread
+ *    starts one as soon as an append is written, so the caller can do other
+ *    work (a WAL commit) while it runs, and appends from many threads share
+ *    one fdatasync (group commit).
  *
  * Threads: reclog_append and reclog_sync may be called from any number of
  * threads at once; reclog_open and reclog_close from one.
@@ -54,11 +56,20 @@ struct reclog_scan_cb {
 int reclog_open(struct reclog **out, const char *dir, uint64_t segment_bytes,
                 const struct reclog_scan_cb *cb, void *arg, char *err, size_t errlen);
 
+/* Where an append went: its segment, the offset where it ends there, and
+ * the ticket to wait for with reclog_sync. */
+struct reclog_pos {
+    uint32_t seg;
+    uint64_t end;
+    uint64_t ticket;
+};
+
 /* reclog_append writes the batch (data, len: a whole core batch, copied) and
- * returns once it is in the page cache, with a ticket for reclog_sync.
- * Returns 0; TT_EIO (nothing of it stays; message in err). */
-int reclog_append(struct reclog *rl, const uint8_t *data, size_t len, uint64_t *ticket, char *err,
-                  size_t errlen);
+ * returns once it is in the page cache (its fdatasync started in the
+ * background) with its position in *pos. Returns 0; TT_EIO (nothing of it
+ * stays; message in err). */
+int reclog_append(struct reclog *rl, const uint8_t *data, size_t len, struct reclog_pos *pos,
+                  char *err, size_t errlen);
 
 /* reclog_sync returns when the append with this ticket is fdatasync'd,
  * sharing one fdatasync with every append written meanwhile. Returns 0 or
@@ -67,11 +78,12 @@ int reclog_sync(struct reclog *rl, uint64_t ticket, char *err, size_t errlen);
 
 /* Counters, for tests and /metrics. */
 struct reclog_stats {
-    uint32_t segment;  /* number of the open (or last) segment, 0: none */
-    uint64_t appends;  /* since open */
-    uint64_t bytes;    /* appended since open */
-    uint64_t syncs;    /* fdatasync calls */
-    uint64_t segments; /* segments on disk */
+    uint32_t segment;     /* number of the open (or last) segment, 0: none */
+    uint64_t segment_len; /* its length (after reclog_open: what the scan kept) */
+    uint64_t appends;     /* since open */
+    uint64_t bytes;       /* appended since open */
+    uint64_t syncs;       /* fdatasync calls */
+    uint64_t segments;    /* segments on disk */
 };
 
 void reclog_get_stats(struct reclog *rl, struct reclog_stats *st);

@@ -555,10 +555,59 @@ static void test_events_only(void **state)
     wbuf_release(&b);
 }
 
+/* The other crash order: the WAL holds the batch's samples and origin
+ * record, the record log lost its copy (the two fdatasyncs run at once).
+ * The next start sends the origin back to the batch's first_seq, the agent
+ * sends it again: the record log gets it, the samples are not doubled. */
+static void test_lost_record_log_copy(void **state)
+{
+    (void)state;
+    struct client c;
+    struct wbuf b1, b2;
+    uint64_t end;
+    char path[160];
+    wbuf_init(&b1, 0);
+    wbuf_init(&b2, 0);
+    client_open(&c);
+    hello(&c, 88, &end);
+    make_batch(&b1, 88, 0, 2, 4, 1000, 1, 0); /* seqs 0..3 */
+    make_batch(&b2, 88, 4, 2, 4, 2000, 1, 0); /* seqs 4..7 */
+    send_batch(&c, 1, &b1);
+    assert_int_equal(expect_ack(&c, 1).durable_end, 4);
+    send_batch(&c, 2, &b2);
+    assert_int_equal(expect_ack(&c, 2).durable_end, 8);
+    client_close(&c);
+    assert_int_equal(head_samples(), 8);
+    stop();
+    /* the second batch's copy is gone, as if its fdatasync never ran */
+    snprintf(path, sizeof path, "%s/records/00000001.log", fx.dir);
+    assert_int_equal(file_size(path), (long)(b1.len + b2.len));
+    assert_int_equal(truncate(path, (off_t)b1.len), 0);
+    assert_int_equal(start(), 0);
+    client_open(&c);
+    hello(&c, 88, &end);
+    assert_int_equal(end, 4);
+    send_batch(&c, 1, &b2);
+    assert_int_equal(expect_ack(&c, 1).durable_end, 8);
+    assert_int_equal(head_samples(), 0); /* exact duplicates of the WAL's */
+    assert_int_equal(file_size(path), (long)(b1.len + b2.len));
+    client_close(&c);
+    /* and it stays at 8 after another restart */
+    stop();
+    assert_int_equal(start(), 0);
+    client_open(&c);
+    hello(&c, 88, &end);
+    assert_int_equal(end, 8);
+    client_close(&c);
+    wbuf_release(&b1);
+    wbuf_release(&b2);
+}
+
 UNIT_TESTS(cmocka_unit_test_setup_teardown(test_ingest_and_duplicates, setup, teardown),
            cmocka_unit_test_setup_teardown(test_bad_batch, setup, teardown),
            cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown),
            cmocka_unit_test_setup_teardown(test_recover_record_log, setup, teardown),
            cmocka_unit_test_setup_teardown(test_state_upgrade, setup, teardown),
            cmocka_unit_test_setup_teardown(test_concurrent_agents, setup, teardown),
-           cmocka_unit_test_setup_teardown(test_events_only, setup, teardown))
+           cmocka_unit_test_setup_teardown(test_events_only, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_lost_record_log_copy, setup, teardown))

@@ -84,7 +84,7 @@ static void test_rotate_scan_cut(void **state)
     char base[64], dir[128], err[256] = "", p[256];
     struct reclog *rl = NULL;
     struct wbuf b;
-    uint64_t ticket = 0;
+    struct reclog_pos pos = { 0, 0, 0 };
     assert_int_equal(tmpdir_make(base, sizeof base, "rl"), 0);
     snprintf(dir, sizeof dir, "%s/records", base);
     wbuf_init(&b, 0);
@@ -96,9 +96,11 @@ static void test_rotate_scan_cut(void **state)
     for (uint64_t i = 0; i < 7; i++) {
         make_batch(&b, 9, i * 10, 10);
         assert_int_equal(b.len, blen);
-        assert_int_equal(reclog_append(rl, b.data, b.len, &ticket, err, sizeof err), 0);
+        assert_int_equal(reclog_append(rl, b.data, b.len, &pos, err, sizeof err), 0);
+        assert_int_equal(pos.seg, i / 3 + 1);
+        assert_int_equal(pos.end, (i % 3 + 1) * blen);
     }
-    assert_int_equal(reclog_sync(rl, ticket, err, sizeof err), 0);
+    assert_int_equal(reclog_sync(rl, pos.ticket, err, sizeof err), 0);
     struct reclog_stats st;
     reclog_get_stats(rl, &st);
     assert_int_equal(st.segment, 3);
@@ -133,12 +135,15 @@ static void test_rotate_scan_cut(void **state)
     assert_int_equal(s.cut, 1);
     assert_string_equal(s.file, "00000003.log");
     assert_int_equal(seg_size(dir, 3), (long)blen);
+    reclog_get_stats(rl, &st);
+    assert_int_equal(st.segment, 3);
+    assert_int_equal(st.segment_len, blen); /* what the scan kept */
     /* appends go on in the last segment, then rotate */
     make_batch(&b, 9, 70, 10);
-    assert_int_equal(reclog_append(rl, b.data, b.len, &ticket, err, sizeof err), 0);
-    assert_int_equal(reclog_append(rl, b.data, b.len, &ticket, err, sizeof err), 0);
-    assert_int_equal(reclog_append(rl, b.data, b.len, &ticket, err, sizeof err), 0);
-    assert_int_equal(reclog_sync(rl, ticket, err, sizeof err), 0);
+    assert_int_equal(reclog_append(rl, b.data, b.len, &pos, err, sizeof err), 0);
+    assert_int_equal(reclog_append(rl, b.data, b.len, &pos, err, sizeof err), 0);
+    assert_int_equal(reclog_append(rl, b.data, b.len, &pos, err, sizeof err), 0);
+    assert_int_equal(reclog_sync(rl, pos.ticket, err, sizeof err), 0);
     assert_int_equal(reclog_close(rl), 0);
     assert_int_equal(seg_size(dir, 3), (long)(3 * blen));
     assert_int_equal(seg_size(dir, 4), (long)blen);
@@ -168,13 +173,13 @@ static void test_callback_error(void **state)
     char base[64], dir[128], err[256] = "";
     struct reclog *rl = NULL;
     struct wbuf b;
-    uint64_t ticket;
+    struct reclog_pos pos;
     assert_int_equal(tmpdir_make(base, sizeof base, "rl"), 0);
     snprintf(dir, sizeof dir, "%s/records", base);
     wbuf_init(&b, 0);
     make_batch(&b, 1, 0, 1);
     assert_int_equal(reclog_open(&rl, dir, 0, NULL, NULL, err, sizeof err), 0);
-    assert_int_equal(reclog_append(rl, b.data, b.len, &ticket, err, sizeof err), 0);
+    assert_int_equal(reclog_append(rl, b.data, b.len, &pos, err, sizeof err), 0);
     assert_int_equal(reclog_close(rl), 0);
     struct reclog_scan_cb cb = { stop_batch, NULL };
     assert_int_equal(reclog_open(&rl, dir, 0, &cb, NULL, err, sizeof err), TT_ENOMEM);
@@ -194,13 +199,13 @@ static void *append_main(void *arg)
     struct appender *a = arg;
     struct wbuf b;
     char err[256];
-    uint64_t ticket;
+    struct reclog_pos pos;
     wbuf_init(&b, 0);
     a->ok = 1;
     for (int i = 0; i < a->n; i++) {
         make_batch(&b, 5, (uint64_t)i, 3);
-        if (reclog_append(a->rl, b.data, b.len, &ticket, err, sizeof err) != 0 ||
-            reclog_sync(a->rl, ticket, err, sizeof err) != 0)
+        if (reclog_append(a->rl, b.data, b.len, &pos, err, sizeof err) != 0 ||
+            reclog_sync(a->rl, pos.ticket, err, sizeof err) != 0)
             a->ok = 0;
     }
     wbuf_release(&b);

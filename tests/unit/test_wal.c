@@ -1266,7 +1266,7 @@ static void test_origins(void **state)
     struct rec_label lab[1] = { { { "__name__", 8 }, { "up", 2 } } };
     struct wal_series ser = { 1, lab, 1 };
     struct wal_origin o1[2] = { { 0xa1, 10 }, { 0xb2, 5 } };
-    struct wal_origin o2[1] = { { 0xa1, 25 } };
+    struct wal_origin o2[1] = { { 0xa1, 25, 10, 4, 999 } };
     struct wal_origin o3[1] = { { 0xa1, 20 } }; /* lower: never lowers the map */
     uint64_t lsn;
     assert_int_equal(wal_append_origins(w, &ser, 1, smp, 3, o1, 2, &lsn, err, sizeof err), 0);
@@ -1323,6 +1323,14 @@ static void test_origins(void **state)
     assert_int_equal(map_end(m, nm, 0xa1), 25);
     assert_int_equal(map_end(m, nm, 0xb2), 5);
     assert_int_equal(map_end(m, nm, 0xc3), 7);
+    for (size_t i = 0; i < nm; i++) {
+        if (m[i].origin_id != 0xa1)
+            continue;
+        /* the record-log position rode through the checkpoint */
+        assert_int_equal(m[i].prev_end, 10);
+        assert_int_equal(m[i].reclog_seg, 4);
+        assert_int_equal(m[i].reclog_end, 999);
+    }
     free(m);
     /* A second checkpoint carries them on again. */
     assert_int_equal(wal_checkpoint(w, ckpt_next, &it, &cs, err, sizeof err), 0);
@@ -1346,7 +1354,8 @@ static void test_codec_origin(void **state)
     struct rec_origin o;
     char err[160];
     wbuf_init(&b, 0);
-    assert_int_equal(rec_put_origin(&b, 0, 0, UINT64_C(0xfeedface12345678), 99), 0);
+    struct rec_origin in = { UINT64_C(0xfeedface12345678), 99, 90, 3, 123456 };
+    assert_int_equal(rec_put_origin(&b, 0, 0, &in), 0);
     rbuf_init(&r, b.data, b.len);
     assert_int_equal(rec_next(&r, b.data, &rec, err, sizeof err), 1);
     assert_int_equal(rec.type, REC_ORIGIN);
@@ -1354,7 +1363,21 @@ static void test_codec_origin(void **state)
     assert_int_equal(rec_decode_origin(&rec, &o, err, sizeof err), 0);
     assert_int_equal(o.origin_id, UINT64_C(0xfeedface12345678));
     assert_int_equal(o.durable_end, 99);
-    rec.payload_len -= 1;
+    assert_int_equal(o.prev_end, 90);
+    assert_int_equal(o.reclog_seg, 3);
+    assert_int_equal(o.reclog_end, 123456);
+    /* without the optional fields: they read as 0 */
+    uint32_t full = rec.payload_len;
+    rec.payload_len = 16;
+    assert_int_equal(rec_decode_origin(&rec, &o, err, sizeof err), 0);
+    assert_int_equal(o.durable_end, 99);
+    assert_int_equal(o.reclog_seg, 0);
+    assert_int_equal(o.prev_end, 0);
+    /* cut inside them, or inside the mandatory ones: corrupt, named */
+    rec.payload_len = full - 1;
+    assert_int_equal(rec_decode_origin(&rec, &o, err, sizeof err), TT_ECORRUPT);
+    assert_non_null(strstr(err, "reclog_end"));
+    rec.payload_len = 15;
     assert_int_equal(rec_decode_origin(&rec, &o, err, sizeof err), TT_ECORRUPT);
     assert_non_null(strstr(err, "durable_end"));
     rec.type = REC_SERIES;

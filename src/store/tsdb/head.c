@@ -1249,20 +1249,18 @@ static int wal_declare(struct head_appender *a, size_t *nws)
     return 0;
 }
 
-int head_appender_set_origin(struct head_appender *a, uint64_t origin_id, uint64_t durable_end)
+int head_appender_set_origin(struct head_appender *a, const struct wal_origin *o)
 {
     for (size_t i = 0; i < a->norig; i++) {
-        if (a->orig[i].origin_id == origin_id) {
-            if (durable_end > a->orig[i].durable_end)
-                a->orig[i].durable_end = durable_end;
+        if (a->orig[i].origin_id == o->origin_id) {
+            if (o->durable_end >= a->orig[i].durable_end)
+                a->orig[i] = *o;
             return 0;
         }
     }
     if (grow_arr((void **)&a->orig, &a->caporig, a->norig + 1, sizeof *a->orig) != 0)
         return TT_ENOMEM;
-    a->orig[a->norig].origin_id = origin_id;
-    a->orig[a->norig].durable_end = durable_end;
-    a->norig++;
+    a->orig[a->norig++] = *o;
     return 0;
 }
 

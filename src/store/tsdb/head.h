@@ -165,12 +165,13 @@ size_t head_appender_pending(const struct head_appender *a);
 int head_appender_commit(struct head_appender *a, struct head_commit_result *res, char *err,
                          size_t errlen);
 /* head_appender_set_origin notes that the next commit stores agent origin
- * origin_id's records below durable_end: the commit writes an origin record
- * (wal.h) in the same WAL append as its samples, so both are durable
- * together; a commit with only origin marks (no samples) is a WAL append
- * too. Several calls for one origin keep the largest. Without a WAL the mark
- * is dropped. Returns 0 or TT_ENOMEM. */
-int head_appender_set_origin(struct head_appender *a, uint64_t origin_id, uint64_t durable_end);
+ * o->origin_id's records below o->durable_end (o is copied): the commit
+ * writes an origin record (wal.h) in the same WAL append as its samples, so
+ * both are durable together; a commit with only origin marks (no samples)
+ * is a WAL append too. Several calls for one origin keep the one with the
+ * largest durable_end. Without a WAL the mark is dropped. Returns 0 or
+ * TT_ENOMEM. */
+int head_appender_set_origin(struct head_appender *a, const struct wal_origin *o);
 /* head_origins copies the WAL's origin map (replayed at open, raised by
  * commits) into a new array in *out (the caller frees it; NULL and *n 0
  * without a WAL). Returns 0 or TT_ENOMEM. */

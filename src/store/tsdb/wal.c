@@ -550,21 +550,29 @@ int wal_sync(struct wal *w, char *err, size_t errlen)
 
 /* ---- origin map ----------------------------------------------------------------- */
 
-/* origin_raise raises origin_id's durable_end in the sorted map to end
- * (adding the origin). w->mu held, or no other thread yet (replay). */
-static int origin_raise(struct wal *w, uint64_t origin_id, uint64_t end)
+/* to_rec converts a map entry to its record. */
+static struct rec_origin to_rec(const struct wal_origin *o)
+{
+    struct rec_origin r = { o->origin_id, o->durable_end, o->prev_end, o->reclog_seg,
+                            o->reclog_end };
+    return r;
+}
+
+/* origin_raise puts o in the sorted map, replacing the origin's entry when
+ * o's durable_end is not lower. w->mu held, or no other thread yet. */
+static int origin_raise(struct wal *w, const struct wal_origin *o)
 {
     size_t lo = 0, hi = w->norigins;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (w->origins[mid].origin_id < origin_id)
+        if (w->origins[mid].origin_id < o->origin_id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < w->norigins && w->origins[lo].origin_id == origin_id) {
-        if (end > w->origins[lo].durable_end)
-            w->origins[lo].durable_end = end;
+    if (lo < w->norigins && w->origins[lo].origin_id == o->origin_id) {
+        if (o->durable_end >= w->origins[lo].durable_end)
+            w->origins[lo] = *o;
         return 0;
     }
     if (w->norigins == w->cap_origins) {
@@ -576,8 +584,7 @@ static int origin_raise(struct wal *w, uint64_t origin_id, uint64_t end)
         w->cap_origins = nc;
     }
     memmove(w->origins + lo + 1, w->origins + lo, (w->norigins - lo) * sizeof *w->origins);
-    w->origins[lo].origin_id = origin_id;
-    w->origins[lo].durable_end = end;
+    w->origins[lo] = *o;
     w->norigins++;
     return 0;
 }
@@ -751,7 +758,8 @@ static int encode_records(const struct wal *w, struct wbuf *raw, const struct wa
             return rc;
     }
     for (size_t i = 0; i < norigins; i++, n++) {
-        int rc = rec_put_origin(raw, 0, 0, origins[i].origin_id, origins[i].durable_end);
+        struct rec_origin ro = to_rec(&origins[i]);
+        int rc = rec_put_origin(raw, 0, 0, &ro);
         if (rc != 0)
             return rc;
     }
@@ -869,7 +877,7 @@ int wal_append_origins(struct wal *w, const struct wal_series *series, size_t ns
             if (lsn != NULL)
                 *lsn = w->written_lsn;
             for (size_t i = 0; i < norigins && rc == 0; i++)
-                rc = origin_raise(w, origins[i].origin_id, origins[i].durable_end);
+                rc = origin_raise(w, &origins[i]);
             if (rc != 0)
                 tt_set_err(err, errlen, "wal: out of memory for the origin map");
             if (rc == 0 && w->o.sync == WAL_SYNC_ALWAYS)
@@ -1011,7 +1019,9 @@ static int replay_origin(struct replay *r, const struct rec *rec, size_t off, ui
     r->st->origins++;
     if (r->w != NULL) {
         pthread_mutex_lock(&r->w->mu);
-        rc = origin_raise(r->w, o.origin_id, o.durable_end);
+        struct wal_origin wo = { o.origin_id, o.durable_end, o.prev_end, o.reclog_seg,
+                                 o.reclog_end };
+        rc = origin_raise(r->w, &wo);
         pthread_mutex_unlock(&r->w->mu);
         if (rc != 0)
             return rc;
@@ -1436,7 +1446,8 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
     }
     tmp_made = 1;
     for (size_t i = 0; i < norigins && rc == 0; i++) {
-        rc = rec_put_origin(&c.raw, 0, 0, origins[i].origin_id, origins[i].durable_end);
+        struct rec_origin ro = to_rec(&origins[i]);
+        rc = rec_put_origin(&c.raw, 0, 0, &ro);
         if (rc == 0) {
             c.nrec++;
             st->origins++;

@@ -74,10 +74,15 @@ struct wal_series {
     size_t nlabels;
 };
 
-/* An agent origin and the end of what is stored of it (type 18 record). */
+/* An agent origin and the end of what is stored of it (type 18 record,
+ * fields as struct rec_origin: the batch that raised durable_end from
+ * prev_end ends at reclog_end in record-log segment reclog_seg, 0: none). */
 struct wal_origin {
     uint64_t origin_id;
     uint64_t durable_end;
+    uint64_t prev_end;
+    uint32_t reclog_seg;
+    uint64_t reclog_end;
 };
 
 struct wal;
@@ -170,8 +175,9 @@ int wal_append(struct wal *w, const struct wal_series *series, size_t nseries,
 
 /* wal_append_origins is wal_append with norigins origin records after the
  * samples, in the same batch (an append of origins only is a batch too).
- * Once written, each origin's durable_end in the WAL's map is raised to the
- * record's (never lowered). Errors as wal_append. */
+ * Once written, each origin's entry in the WAL's map is replaced by the
+ * record when its durable_end is not lower (durable_end never goes down).
+ * Errors as wal_append. */
 int wal_append_origins(struct wal *w, const struct wal_series *series, size_t nseries,
                        const struct rec_sample *samples, size_t nsamples,
                        const struct wal_origin *origins, size_t norigins, uint64_t *lsn, char *err,
