@@ -6,7 +6,7 @@
  * so the sanitizers see a bad one). The input is replayed
  * twice: as it is, and with the CRC of every would-be batch fixed up (and
  * its body stored uncompressed), so mutations reach the series and samples
- * decoders behind the checksums.
+ * decoders behind the checksums (series, samples, origin).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct ctx {
     const uint8_t *data;
     size_t size;
-    uint64_t series, samples, problems, skipped;
+    uint64_t series, samples, problems, skipped, origins;
     uint64_t sum; /* touches every byte handed out, so ASan sees bad reads */
 };
 
@@ -57,6 +57,14 @@ static int on_samples(void *arg, const struct rec_sample *s, size_t n)
     return 0;
 }
 
+static int on_origin(void *arg, uint64_t id, uint64_t end)
+{
+    struct ctx *c = arg;
+    c->origins++;
+    c->sum += id ^ end;
+    return 0;
+}
+
 static void on_problem(void *arg, const struct wal_problem *p)
 {
     struct ctx *c = arg;
@@ -69,14 +77,14 @@ static void on_problem(void *arg, const struct wal_problem *p)
 
 static void replay(const uint8_t *data, size_t size)
 {
-    static const struct wal_replay_cb cb = { on_series, on_samples, on_problem, NULL };
-    struct ctx c = { data, size, 0, 0, 0, 0, 0 };
+    static const struct wal_replay_cb cb = { on_series, on_samples, on_problem, NULL, on_origin };
+    struct ctx c = { data, size, 0, 0, 0, 0, 0, 0 };
     struct wal_replay_stats st;
     int rc = wal_replay_buffer(data, size, "fuzz", &cb, &c, &st);
     CHECK(rc == 0 || rc == TT_ENOMEM);
     if (rc != 0)
         return;
-    CHECK(st.series == c.series && st.samples == c.samples);
+    CHECK(st.series == c.series && st.samples == c.samples && st.origins == c.origins);
     CHECK(st.problems == c.problems && st.bytes_skipped == c.skipped);
     CHECK(st.bytes == size && st.bytes_cut == 0);
 }
