@@ -44,11 +44,12 @@
  * max_conns threads for ever. A frame begun must be completed within
  * FRAME_TIMEOUT_S (a slow-loris sender), an answer read within
  * SEND_TIMEOUT_S. Defaults; agent_listener_config overrides them. */
-#define HELLO_TIMEOUT_S 10
-#define PING_INTERVAL_S 10
-#define IDLE_TIMEOUT_S  60
-#define FRAME_TIMEOUT_S 60
-#define SEND_TIMEOUT_S  30
+#define HELLO_TIMEOUT_S   10
+#define PING_INTERVAL_S   10
+#define IDLE_TIMEOUT_S    60
+#define FRAME_TIMEOUT_S   60
+#define SEND_TIMEOUT_S    30
+#define SEND_BUFFER_BYTES (64 << 10)
 
 struct origin_state {
     uint64_t origin_id;
@@ -935,8 +936,15 @@ static void conn_serve(struct conn *c)
     s->l = l;
     link_reader_init(&s->rd, l->cfg.max_batch_bytes + 8);
     wbuf_init(&s->out, 0);
+    /* The server only sends small answers, so a small send buffer (the
+     * kernel doubles it) is plenty, bounds the kernel memory an agent that
+     * does not read can pin, and makes such an agent show up as a blocked
+     * send (closed after send_timeout_s) after a few thousand answers rather
+     * than after megabytes of them. */
     struct timeval tv = { .tv_sec = (time_t)l->cfg.send_timeout_s };
+    int sndbuf = SEND_BUFFER_BYTES;
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     s->last_frame_ns = clock_monotonic_ns();
     for (;;) {
         struct link_frame f;
