@@ -369,7 +369,8 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
     }
     if (rc < 0)
         goto out;
-    qsort(ser, nser, sizeof(*ser), bseries_cmp);
+    if (nser > 1) /* ser is NULL for none: qsort and bsearch must not see it */
+        qsort(ser, nser, sizeof(*ser), bseries_cmp);
     for (size_t i = 1; i < nser; i++) {
         if (ser[i].ref == ser[i - 1].ref) {
             snprintf(err, errlen, "series ref %llu declared twice in the batch",
@@ -397,7 +398,7 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
         rec_sample_iter_init(&it, &rs);
         while ((rc = rec_sample_next(&it, &s)) == 1) {
             struct bseries key = { .ref = s.ref };
-            struct bseries *se = bsearch(&key, ser, nser, sizeof(*ser), bseries_cmp);
+            struct bseries *se = nser ? bsearch(&key, ser, nser, sizeof(*ser), bseries_cmp) : NULL;
             if (se == NULL) {
                 snprintf(err, errlen, "sample of series ref %llu not declared in the batch",
                          (unsigned long long)s.ref);
@@ -870,8 +871,10 @@ static size_t skip_bytes(struct cs *s, const uint8_t *p, size_t n, int *rc)
     return take;
 }
 
-/* cs_timeout returns the poll timeout in ms to the next deadline, or -1 with
- * the connection refused when a deadline has passed (or 0 after a PING). */
+/* cs_deadlines sends the PING when one is due and returns the poll timeout
+ * in ms to the next deadline (HELLO, idle, frame, PING), or -1 when a
+ * deadline has passed (the connection refused with BYE and logged) or the
+ * PING could not be sent. */
 static int cs_deadlines(struct cs *s)
 {
     const struct agent_listener_config *cfg = &s->l->cfg;
