@@ -664,6 +664,7 @@ struct cs {
     struct link_skipped skip; /* an oversized frame being skipped (remaining > 0) */
     int64_t rtt_ms[CLOCK_SAMPLES], off_ms[CLOCK_SAMPLES];
     unsigned nclock, clock_next;
+    int hlc_warned; /* a stamp beyond the HLC max offset was logged */
 };
 
 /* cs_send sends the frame in out; on failure logs why and returns < 0. */
@@ -683,10 +684,19 @@ static int cs_send(struct cs *s)
     return rc;
 }
 
-static void merge_hlc(struct agent_listener *l, tt_hlc remote)
+/* merge_hlc folds a received stamp into the listener's HLC. A stamp too far
+ * ahead of our clock is refused by hlc_recv (counted in hlc.rejected); the
+ * first one of a connection is logged, since it means the node's clock is
+ * off by more than the HLC's max offset. */
+static void merge_hlc(struct cs *s, tt_hlc remote)
 {
-    if (remote != 0)
-        (void)hlc_recv(&l->hlc, remote, NULL);
+    if (remote == 0 || hlc_recv(&s->l->hlc, remote, NULL) != TT_ECLOCK || s->hlc_warned)
+        return;
+    char ahead[32];
+    snprintf(ahead, sizeof ahead, "%lld", (long long)((int64_t)hlc_l(remote) - (int64_t)now_ms()));
+    log_warn(s->l->cfg.log, "agent HLC too far ahead of the server's clock; not merged", "peer",
+             s->c->peer, "ahead_ms", ahead);
+    s->hlc_warned = 1;
 }
 
 static int cs_nack(struct cs *s, uint64_t seq, uint16_t reason, const char *m)
@@ -713,7 +723,7 @@ static int on_hello(struct cs *s, const struct link_frame *f)
     int rc = link_decode_hello(f, &h, s->msg, sizeof s->msg);
     if (rc < 0)
         return conn_refuse(s->c, rc == TT_EVERSION ? LINK_BYE_VERSION : LINK_BYE_PROTOCOL, s->msg);
-    merge_hlc(l, h.hlc);
+    merge_hlc(s, h.hlc);
     s->origin = h.origin_id;
     node_hello(l, &h, s->c->peer);
     pthread_mutex_lock(&l->apply_mu);
@@ -771,7 +781,7 @@ static int on_batch(struct cs *s, const struct link_frame *f)
         log_warn(l->cfg.log, "agent batch refused", "peer", s->c->peer, "reason", s->msg);
         return cs_nack(s, seq, LINK_NACK_BAD_BATCH, s->msg);
     }
-    merge_hlc(l, lb.hdr.hlc_max);
+    merge_hlc(s, lb.hdr.hlc_max);
     pthread_mutex_lock(&l->apply_mu);
     rc = apply(l, &lb, &res, s->msg, sizeof s->msg);
     pthread_mutex_unlock(&l->apply_mu);
@@ -807,7 +817,7 @@ static int on_frame(struct cs *s, const struct link_frame *f)
         struct link_ping p;
         if (link_decode_ping(f, &p, s->msg, sizeof s->msg) < 0)
             return conn_refuse(s->c, LINK_BYE_PROTOCOL, s->msg);
-        merge_hlc(l, p.hlc);
+        merge_hlc(s, p.hlc);
         node_touch(l, s->origin, -1);
         struct link_pong po = { p.physical_ms, hlc_now(&l->hlc), (uint64_t)now_ms() };
         if (link_put_pong(&s->out, &po) < 0)
@@ -818,7 +828,7 @@ static int on_frame(struct cs *s, const struct link_frame *f)
         struct link_pong p;
         if (link_decode_pong(f, &p, s->msg, sizeof s->msg) < 0)
             return conn_refuse(s->c, LINK_BYE_PROTOCOL, s->msg);
-        merge_hlc(l, p.hlc);
+        merge_hlc(s, p.hlc);
         node_touch(l, s->origin, -1);
         on_pong(s, &p);
         return 0;

@@ -455,6 +455,27 @@ static void test_too_big(void **state)
     wbuf_release(&w);
 }
 
+/* nodes_json GETs /api/tt/nodes into out (the body, NUL-terminated). */
+static void nodes_json(char *out, size_t n)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(server_port(fx.srv)) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *req = "GET /api/tt/nodes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < n && (r = recv(fd, out + len, n - 1 - len, 0)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fd);
+    char *body = strstr(out, "\r\n\r\n");
+    assert_non_null(body);
+    memmove(out, body + 4, strlen(body + 4) + 1);
+}
+
 static void test_ping_pong_hlc(void **state)
 {
     (void)state;
@@ -489,9 +510,28 @@ static void test_ping_pong_hlc(void **state)
     struct link_ping pi;
     assert_int_equal(link_decode_ping(&c.f, &pi, err, sizeof err), 0);
     assert_true(pi.hlc > po.hlc);
-    struct link_pong answer = { pi.physical_ms, ahead, pi.physical_ms + 3 };
+    /* The agent's clock 5 s ahead: HELLO said physical_ms 1, the PONG
+     * corrects the node's offset and gives a round trip. */
+    char body[4096];
+    nodes_json(body, sizeof body);
+    assert_non_null(strstr(body, "\"rtt_ms\":null"));
+    struct link_pong answer = { pi.physical_ms, ahead, pi.physical_ms + 5000 };
     assert_int_equal(link_put_pong(&w, &answer), 0);
     client_send(&c, &w);
+    int64_t off = INT64_MIN, rtt = -1;
+    for (int i = 0; i < 100 && off == INT64_MIN; i++) {
+        usleep(10 * 1000);
+        nodes_json(body, sizeof body);
+        const char *o = strstr(body, "\"clock_offset_ms\":"), *r = strstr(body, "\"rtt_ms\":");
+        assert_non_null(o);
+        assert_non_null(r);
+        if (r[9] != 'n') {
+            off = strtoll(o + 18, NULL, 10);
+            rtt = strtoll(r + 9, NULL, 10);
+        }
+    }
+    assert_true(rtt >= 0 && rtt < 1000);
+    assert_true(off > 5000 - 1000 && off <= 5000);
 
     /* An ACK carries the HLC too, after the batch header's. */
     struct wbuf b;
