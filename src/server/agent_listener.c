@@ -855,8 +855,14 @@ static int on_too_big(struct cs *s)
 {
     char why[LINK_MSG_MAX];
     snprintf(why, sizeof why, "%s", s->rd.msg);
-    if (!s->have_hello || link_reader_skip_frame(&s->rd, &s->skip) < 0 ||
-        s->skip.type != LINK_BATCH || s->skip.len > LINK_MAX_PAYLOAD || s->skip.len < 8)
+    if (!s->have_hello) {
+        /* Before HELLO the reader takes no BATCH at all (see conn_serve). */
+        if (link_reader_skip_frame(&s->rd, &s->skip) == 0 && s->skip.type == LINK_BATCH)
+            snprintf(why, sizeof why, "expected HELLO first, got BATCH (of %u bytes)", s->skip.len);
+        return conn_refuse(s->c, LINK_BYE_PROTOCOL, why);
+    }
+    if (link_reader_skip_frame(&s->rd, &s->skip) < 0 || s->skip.type != LINK_BATCH ||
+        s->skip.len > LINK_MAX_PAYLOAD || s->skip.len < 8)
         return conn_refuse(s->c, LINK_BYE_PROTOCOL, why);
     snprintf(s->msg, sizeof s->msg,
              "batch of %u bytes over the server's max_batch_bytes %u: split it", s->skip.len - 8,
@@ -947,7 +953,10 @@ static void conn_serve(struct conn *c)
         return;
     s->c = c;
     s->l = l;
-    link_reader_init(&s->rd, l->cfg.max_batch_bytes + 8);
+    /* Until HELLO the reader refuses any BATCH from its header (limit 1
+     * byte), so a peer that has not even said who it is cannot make the
+     * server buffer a batch: at most a control frame (256 KiB). */
+    link_reader_init(&s->rd, 1);
     wbuf_init(&s->out, 0);
     /* The server only sends small answers, so a small send buffer (the
      * kernel doubles it) is plenty, bounds the kernel memory an agent that
@@ -977,8 +986,10 @@ static void conn_serve(struct conn *c)
             int hello_before = s->have_hello;
             if (on_frame(s, &f) < 0)
                 break;
-            if (!hello_before && s->have_hello)
+            if (!hello_before && s->have_hello) {
                 s->next_ping_ns = s->now_ns + (int64_t)l->cfg.ping_interval_s * TT_NS_PER_S;
+                s->rd.max_payload = l->cfg.max_batch_bytes + 8; /* <= LINK_MAX_PAYLOAD */
+            }
             s->frame_start_ns = link_reader_pending(&s->rd) ? s->now_ns : 0;
             continue;
         }
