@@ -31,6 +31,7 @@
 #include "core/record.h"
 #include "server/http.h"
 #include "server/json_out.h"
+#include "server/metrics_self.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "store/tsdb/head.h"
@@ -76,6 +77,29 @@ struct conn {
     struct conn *next;
 };
 
+/* Why connections were closed and batches refused, by the server. */
+enum close_reason {
+    CLOSE_PROTOCOL,     /* broken stream or frame (BYE 2) */
+    CLOSE_VERSION,      /* protocol version (BYE 1) */
+    CLOSE_REFUSED,      /* too many connections (BYE 3) */
+    CLOSE_IDLE,         /* no HELLO in time, or no frame for the idle timeout (BYE 5) */
+    CLOSE_SLOW,         /* a frame not completed within the frame timeout (BYE 5) */
+    CLOSE_SEND_TIMEOUT, /* the agent did not read its answers */
+    CLOSE_NREASONS
+};
+static const char *const close_reason_names[CLOSE_NREASONS] = { "protocol", "version",
+                                                                "refused",  "idle",
+                                                                "slow",     "send_timeout" };
+
+/* The listener's /metrics children (owned by the server's registry, which
+ * outlives the listener; NULL ones are ignored by the metric_* calls). */
+struct link_stats {
+    struct metric *closed[CLOSE_NREASONS];
+    struct metric *nack_too_big, *nack_bad_batch, *nack_store;
+    struct metric *pings_sent, *pongs, *hlc_rejected;
+    struct metric *connections, *buffered_bytes; /* gauges */
+};
+
 struct agent_listener {
     struct agent_listener_config cfg;
     char *addr, *data_dir;
@@ -98,6 +122,9 @@ struct agent_listener {
     size_t norigins, cap_origins;
     int reclog_fd;
     struct wbuf scratch;
+
+    /* what the connections met, for /metrics (atomics, no lock) */
+    struct link_stats stats;
 
     /* node table, guarded by nodes_mu */
     pthread_mutex_t nodes_mu;
@@ -633,12 +660,24 @@ static void send_bye(struct conn *c, uint16_t code, const char *reason)
     wbuf_release(&out);
 }
 
-/* conn_refuse logs reason with the peer, sends BYE code and returns -1. */
-static int conn_refuse(struct conn *c, uint16_t code, const char *reason)
+/* conn_close logs reason with the peer, counts it under why, sends BYE
+ * code and returns -1. */
+static int conn_close(struct conn *c, uint16_t code, enum close_reason why, const char *reason)
 {
     log_warn(c->l->cfg.log, "agent connection closed", "peer", c->peer, "reason", reason);
+    metric_inc(c->l->stats.closed[why]);
     send_bye(c, code, reason);
     return -1;
+}
+
+/* conn_refuse is conn_close counted by the BYE code. */
+static int conn_refuse(struct conn *c, uint16_t code, const char *reason)
+{
+    enum close_reason why = code == LINK_BYE_VERSION   ? CLOSE_VERSION
+                            : code == LINK_BYE_REFUSED ? CLOSE_REFUSED
+                            : code == LINK_BYE_IDLE    ? CLOSE_IDLE
+                                                       : CLOSE_PROTOCOL;
+    return conn_close(c, code, why, reason);
 }
 
 /* The clock samples kept per connection: the offset is taken from the one
@@ -664,8 +703,18 @@ struct cs {
     struct link_skipped skip; /* an oversized frame being skipped (remaining > 0) */
     int64_t rtt_ms[CLOCK_SAMPLES], off_ms[CLOCK_SAMPLES];
     unsigned nclock, clock_next;
-    int hlc_warned; /* a stamp beyond the HLC max offset was logged */
+    int hlc_warned;        /* a stamp beyond the HLC max offset was logged */
+    size_t buffered_shown; /* this connection's part of the buffered-bytes gauge */
 };
+
+/* cs_show_buffered brings the buffered-bytes gauge up to date with what
+ * this connection's reader holds. */
+static void cs_show_buffered(struct cs *s, size_t now_held)
+{
+    if (now_held != s->buffered_shown)
+        metric_add(s->l->stats.buffered_bytes, (double)now_held - (double)s->buffered_shown);
+    s->buffered_shown = now_held;
+}
 
 /* cs_send sends the frame in out; on failure logs why and returns < 0. */
 static int cs_send(struct cs *s)
@@ -677,6 +726,7 @@ static int cs_send(struct cs *s)
         snprintf(m, sizeof m, "the agent did not read for %u s (send timed out)",
                  s->l->cfg.send_timeout_s);
         log_warn(s->l->cfg.log, "agent connection closed", "peer", s->c->peer, "reason", m);
+        metric_inc(s->l->stats.closed[CLOSE_SEND_TIMEOUT]);
     } else if (rc < 0) {
         log_info(s->l->cfg.log, "agent connection lost while sending", "peer", s->c->peer,
                  "problem", rc == TT_EIO ? strerror(errno) : tt_strerror(rc));
@@ -690,7 +740,10 @@ static int cs_send(struct cs *s)
  * off by more than the HLC's max offset. */
 static void merge_hlc(struct cs *s, tt_hlc remote)
 {
-    if (remote == 0 || hlc_recv(&s->l->hlc, remote, NULL) != TT_ECLOCK || s->hlc_warned)
+    if (remote == 0 || hlc_recv(&s->l->hlc, remote, NULL) != TT_ECLOCK)
+        return;
+    metric_inc(s->l->stats.hlc_rejected);
+    if (s->hlc_warned)
         return;
     char ahead[32];
     snprintf(ahead, sizeof ahead, "%lld", (long long)((int64_t)hlc_l(remote) - (int64_t)now_ms()));
@@ -706,6 +759,9 @@ static int cs_nack(struct cs *s, uint64_t seq, uint16_t reason, const char *m)
                            (uint8_t)link_nack_retryable(reason),
                            reason == LINK_NACK_STORE ? 1000 : 0,
                            { m, (uint32_t)strnlen(m, LINK_MAX_STR) } };
+    metric_inc(reason == LINK_NACK_TOO_BIG     ? s->l->stats.nack_too_big
+               : reason == LINK_NACK_BAD_BATCH ? s->l->stats.nack_bad_batch
+                                               : s->l->stats.nack_store);
     if (link_put_nack(&s->out, &n) < 0)
         return -1;
     return cs_send(s);
@@ -830,6 +886,7 @@ static int on_frame(struct cs *s, const struct link_frame *f)
             return conn_refuse(s->c, LINK_BYE_PROTOCOL, s->msg);
         merge_hlc(s, p.hlc);
         node_touch(l, s->origin, -1);
+        metric_inc(l->stats.pongs);
         on_pong(s, &p);
         return 0;
     }
@@ -915,6 +972,7 @@ static int cs_deadlines(struct cs *s)
             if (link_put_ping(&s->out, &p) < 0 || cs_send(s) < 0)
                 return -1;
             s->ping_pt_ms = p.physical_ms;
+            metric_inc(s->l->stats.pings_sent);
             s->next_ping_ns = now + (int64_t)cfg->ping_interval_s * TT_NS_PER_S;
         }
         if (s->next_ping_ns < next)
@@ -930,7 +988,7 @@ static int cs_deadlines(struct cs *s)
                      s->skip.remaining > 0
                          ? (size_t)(s->skip.len + LINK_FRAME_OVERHEAD - s->skip.remaining)
                          : link_reader_buffered(&s->rd));
-            return conn_refuse(s->c, LINK_BYE_IDLE, m);
+            return conn_close(s->c, LINK_BYE_IDLE, CLOSE_SLOW, m);
         }
         if (fd < next)
             next = fd;
@@ -968,6 +1026,7 @@ static void conn_serve(struct conn *c)
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     s->last_frame_ns = clock_monotonic_ns();
+    metric_add(l->stats.connections, 1);
     for (;;) {
         struct link_frame f;
         int rc = link_reader_next(&s->rd, &f, s->msg, sizeof s->msg);
@@ -996,6 +1055,7 @@ static void conn_serve(struct conn *c)
         /* Nothing whole: wait for bytes or the next deadline. */
         if (s->skip.remaining == 0)
             s->frame_start_ns = link_reader_pending(&s->rd) ? s->frame_start_ns : 0;
+        cs_show_buffered(s, link_reader_buffered(&s->rd));
         int timeout = cs_deadlines(s);
         if (timeout < 0)
             break;
@@ -1054,9 +1114,70 @@ static void conn_serve(struct conn *c)
     }
     if (s->have_hello)
         node_touch(l, s->origin, 0);
+    cs_show_buffered(s, 0);
+    metric_add(l->stats.connections, -1);
     link_reader_release(&s->rd);
     wbuf_release(&s->out);
     free(s);
+}
+
+/* register_metrics creates the listener's families in srv's registry. */
+static int register_metrics(struct agent_listener *l, struct server *srv)
+{
+    static const char *const reason[] = { "reason" };
+    struct metrics_registry *reg = server_metrics(srv);
+    struct metric_family *f;
+    const struct metric_desc closed = {
+        METRIC_COUNTER,
+        "telltale_agent_connections_closed_total",
+        "Agent connections the server closed, by reason (protocol, version, refused, idle, "
+        "slow, send_timeout).",
+        reason,
+        1,
+        NULL,
+        0
+    };
+    const struct metric_desc refused = {
+        METRIC_COUNTER,
+        "telltale_agent_batches_refused_total",
+        "Agent batches answered with NACK, by reason (too_big, bad_batch, store).",
+        reason,
+        1,
+        NULL,
+        0
+    };
+    const struct metric_desc plain[] = {
+        { METRIC_COUNTER, "telltale_agent_pings_sent_total", "PINGs sent to agents.", NULL, 0, NULL,
+          0 },
+        { METRIC_COUNTER, "telltale_agent_pongs_received_total", "PONGs received from agents.",
+          NULL, 0, NULL, 0 },
+        { METRIC_COUNTER, "telltale_agent_hlc_rejected_total",
+          "Agent HLC stamps not merged: ahead of the server's clock by more than the max offset.",
+          NULL, 0, NULL, 0 },
+        { METRIC_GAUGE, "telltale_agent_connections", "Agent connections open.", NULL, 0, NULL, 0 },
+        { METRIC_GAUGE, "telltale_agent_buffered_bytes",
+          "Bytes of partial frames held for agent connections.", NULL, 0, NULL, 0 },
+    };
+    struct metric **plain_out[] = { &l->stats.pings_sent, &l->stats.pongs, &l->stats.hlc_rejected,
+                                    &l->stats.connections, &l->stats.buffered_bytes };
+    int rc = metrics_register(reg, &closed, &f);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < CLOSE_NREASONS; i++)
+        l->stats.closed[i] = metrics_child(f, &close_reason_names[i]);
+    if ((rc = metrics_register(reg, &refused, &f)) < 0)
+        return rc;
+    static const char *const too_big[] = { "too_big" }, *const bad[] = { "bad_batch" },
+                             *const store[] = { "store" };
+    l->stats.nack_too_big = metrics_child(f, too_big);
+    l->stats.nack_bad_batch = metrics_child(f, bad);
+    l->stats.nack_store = metrics_child(f, store);
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        if ((rc = metrics_register(reg, &plain[i], &f)) < 0)
+            return rc;
+        *plain_out[i] = metrics_child(f, NULL);
+    }
+    return 0;
 }
 
 static void *conn_main(void *arg)
@@ -1197,6 +1318,12 @@ int agent_listener_new(struct agent_listener **out, const struct agent_listener_
     rc = server_add_route(srv, &r);
     if (rc < 0) {
         snprintf(err, errlen, "cannot register /api/tt/nodes: %s", tt_strerror(rc));
+        agent_listener_free(l);
+        return rc;
+    }
+    rc = register_metrics(l, srv);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot register the agent metrics: %s", tt_strerror(rc));
         agent_listener_free(l);
         return rc;
     }

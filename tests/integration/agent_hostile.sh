@@ -12,7 +12,8 @@
 #     stay fast (max < 1.5 s) while the server is blocked on it, and it is
 #     closed after agents_send_timeout with a logged reason;
 #  3. through all of it the real agent's rounds keep arriving, each once,
-#     and /api/tt/nodes has its clock offset and round trip from PING/PONG.
+#     and /api/tt/nodes has its clock offset and round trip from PING/PONG;
+#     /metrics counts the closes and refusals by reason.
 set -euo pipefail
 build=${2:?usage: agent_hostile.sh SRC_DIR BUILD_DIR}
 . "$(dirname "$0")/lib/server.sh"
@@ -101,6 +102,31 @@ grep -c 'msg="agent connected".*node=hostile-node' "$work/server.err" | grep -qx
 out=$(http GET "$base/api/tt/nodes")
 check_json "$out" 'any(n["node"] == "hostile-node" and n["connected"] == 1 and n["rtt_ms"] is not None and 0 <= n["rtt_ms"] < 1000 and abs(n["clock_offset_ms"]) < 1000 for n in j["data"])' "/api/tt/nodes clock offset and round trip"
 echo "ok: /api/tt/nodes: $(echo "$out" | python3 -c 'import json,sys; print([(n["node"], n["clock_offset_ms"], n["rtt_ms"]) for n in json.load(sys.stdin)["data"] if n["node"] == "hostile-node"])')"
+# /metrics counts what happened.
+http GET "$base/metrics" >"$work/metrics.txt"
+python3 - "$work/metrics.txt" <<'PY' || fail "agent metrics: $(grep telltale_agent "$work/metrics.txt")"
+import re, sys
+m = {}
+for line in open(sys.argv[1]):
+    if line.startswith("telltale_agent_"):
+        k, v = line.rsplit(" ", 1)
+        m[k] = float(v)
+want = {
+    'telltale_agent_connections_closed_total{reason="protocol"}': 4,  # garbage, 2 CRCs, early batch
+    'telltale_agent_connections_closed_total{reason="slow"}': 1,
+    'telltale_agent_connections_closed_total{reason="idle"}': 1,
+    'telltale_agent_connections_closed_total{reason="send_timeout"}': 1,
+    'telltale_agent_batches_refused_total{reason="too_big"}': 1,
+    'telltale_agent_batches_refused_total{reason="bad_batch"}': 1,
+    "telltale_agent_pings_sent_total": 10,
+    "telltale_agent_pongs_received_total": 10,
+}
+for k, v in want.items():
+    assert m.get(k, 0) >= v, "%s = %s, expected >= %s" % (k, m.get(k), v)
+assert m["telltale_agent_connections"] == 1, m["telltale_agent_connections"]  # the real agent
+assert m["telltale_agent_buffered_bytes"] >= 0
+PY
+echo "ok: /metrics: $(grep -E '^telltale_agent_(connections_closed|batches_refused)' "$work/metrics.txt" | tr '\n' ' ')"
 stop_agent
 stop_server
 grep -q 'level=error' "$work/agent.err" && afail "the agent logged errors"
