@@ -358,6 +358,24 @@ static void test_protocol_errors(void **state)
     assert_int_equal(client_next(&c), 0);
     client_close(&c);
 
+    /* a BATCH header before HELLO: refused from the header alone, the
+     * bytes it announces are neither awaited nor buffered */
+    client_open(&c);
+    struct wbuf big;
+    wbuf_init(&big, 0);
+    make_batch(&big, 3, 0, 1, 100000, 1000, 0, 0);
+    assert_true(big.len > 100000);
+    assert_int_equal(link_put_batch(&w, 1, big.data, big.len), 0);
+    assert_int_equal(send(c.fd, w.data, LINK_HEADER_LEN, MSG_NOSIGNAL), LINK_HEADER_LEN);
+    wbuf_reset(&w);
+    wbuf_release(&big);
+    assert_int_equal(client_next(&c), LINK_BYE);
+    assert_int_equal(link_decode_bye(&c.f, &bye, err, sizeof err), 0);
+    assert_int_equal(bye.code, LINK_BYE_PROTOCOL);
+    assert_non_null(memmem(bye.reason.p, bye.reason.len, "expected HELLO first, got BATCH", 31));
+    assert_int_equal(client_next(&c), 0);
+    client_close(&c);
+
     /* garbage bytes */
     client_open(&c);
     assert_int_equal(send(c.fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL), 18);
