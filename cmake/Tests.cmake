@@ -64,3 +64,11 @@ foreach(src ${TT_FUZZ_SRC})
   add_test(NAME fuzzcorpus.${name} COMMAND ${name}_replay ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
   set_tests_properties(fuzzcorpus.${name} PROPERTIES TIMEOUT 120 LABELS fuzz)
 endforeach()
+
+# Test tools the integration tests run (tests/tools/*.c), built next to telltale.
+file(GLOB TT_TEST_TOOLS CONFIGURE_DEPENDS tests/tools/*.c)
+foreach(src ${TT_TEST_TOOLS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE ttcore)
+endforeach()

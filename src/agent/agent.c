@@ -741,6 +741,18 @@ static int handle_frame(struct ship *s, const struct link_frame *f, char *err, s
     }
     if (f->type == LINK_PONG)
         return 0;
+    if (f->type == LINK_PING) {
+        /* The server measures the round trip and this node's clock offset. */
+        struct link_ping p;
+        int rc = link_decode_ping(f, &p, err, errlen);
+        if (rc < 0)
+            return rc;
+        (void)hlc_recv(&a->hlc, p.hlc, NULL);
+        struct link_pong po = { p.physical_ms, hlc_now(&a->hlc),
+                                (uint64_t)(clock_realtime_ns() / TT_NS_PER_MS) };
+        rc = link_put_pong(&s->out, &po);
+        return rc < 0 ? rc : send_out(s);
+    }
     if (f->type == LINK_BYE) {
         struct link_bye b;
         if (link_decode_bye(f, &b, err, errlen) == 0)

@@ -37,6 +37,8 @@ struct server_opts {
     char *file_data, *file_http, *file_agents;
     const char *agents_addr;
     unsigned agents_max_conns;
+    uint64_t agents_max_batch;
+    unsigned agents_ping_interval, agents_idle_timeout, agents_frame_timeout, agents_send_timeout;
 };
 
 void cmd_server_usage(FILE *out)
@@ -233,6 +235,27 @@ static int read_config(const char *path, struct server_opts *o)
         } else if (strcmp(key, "agents_max_connections") == 0) {
             if (parse_uint(val, &o->agents_max_conns) < 0) {
                 fprintf(stderr, "telltale server: %s:%d: bad number '%s'\n", path, lineno, val);
+                goto out;
+            }
+        } else if (strcmp(key, "agents_max_batch_bytes") == 0) {
+            if (parse_size(val, &o->agents_max_batch) < 0 ||
+                o->agents_max_batch < AGENT_LISTENER_MIN_MAX_BATCH ||
+                o->agents_max_batch > (64u << 20)) {
+                fprintf(stderr, "telltale server: %s:%d: bad size '%s' (4KiB to 64MiB)\n", path,
+                        lineno, val);
+                goto out;
+            }
+        } else if (strcmp(key, "agents_ping_interval") == 0 ||
+                   strcmp(key, "agents_idle_timeout") == 0 ||
+                   strcmp(key, "agents_frame_timeout") == 0 ||
+                   strcmp(key, "agents_send_timeout") == 0) {
+            unsigned *d = strcmp(key, "agents_ping_interval") == 0   ? &o->agents_ping_interval
+                          : strcmp(key, "agents_idle_timeout") == 0  ? &o->agents_idle_timeout
+                          : strcmp(key, "agents_frame_timeout") == 0 ? &o->agents_frame_timeout
+                                                                     : &o->agents_send_timeout;
+            if (parse_uint(val, d) < 0 || *d == 0) {
+                fprintf(stderr, "telltale server: %s:%d: bad number of seconds '%s'\n", path,
+                        lineno, val);
                 goto out;
             }
         } else if (strcmp(key, "log_level") == 0) {
@@ -439,6 +462,11 @@ int cmd_server(int argc, char **argv)
     store.query.experimental_functions = o.promql_experimental;
     struct agent_listener_config acfg = { .addr = o.agents_addr,
                                           .max_conns = o.agents_max_conns,
+                                          .max_batch_bytes = (uint32_t)o.agents_max_batch,
+                                          .ping_interval_s = o.agents_ping_interval,
+                                          .idle_timeout_s = o.agents_idle_timeout,
+                                          .frame_timeout_s = o.agents_frame_timeout,
+                                          .send_timeout_s = o.agents_send_timeout,
                                           .data_dir = o.cfg.data_dir,
                                           .store = &store,
                                           .log = &lg };

@@ -388,6 +388,36 @@ int link_reader_next(struct link_reader *r, struct link_frame *f, char *err, siz
     return 1;
 }
 
+int link_reader_skip_frame(struct link_reader *r, struct link_skipped *s)
+{
+    if (r->err != TT_ETOOBIG || r->data == NULL || r->len - r->pos < LINK_HEADER_LEN)
+        return TT_EINVAL;
+    const uint8_t *p = r->data + r->pos;
+    size_t avail = r->len - r->pos;
+    uint64_t total = (uint64_t)LINK_FRAME_OVERHEAD + get_le32(p + OFF_LEN);
+    memset(s, 0, sizeof *s);
+    s->type = p[OFF_TYPE];
+    s->len = get_le32(p + OFF_LEN);
+    s->offset = r->base + r->pos;
+    s->head_have = (uint32_t)(avail - LINK_HEADER_LEN < sizeof s->head ? avail - LINK_HEADER_LEN
+                                                                       : sizeof s->head);
+    if (s->head_have > s->len)
+        s->head_have = s->len;
+    memcpy(s->head, p + LINK_HEADER_LEN, s->head_have);
+    if (avail >= total) {
+        r->pos += (size_t)total;
+        s->remaining = 0;
+    } else {
+        r->pos = r->len;
+        s->remaining = total - avail;
+    }
+    r->err = 0;
+    r->msg[0] = '\0';
+    r->have_header = 0;
+    r->frame_total = 0;
+    return 0;
+}
+
 /* ---- typed decoders -------------------------------------------------------- */
 
 /* struct dec walks one payload; the first failure is kept with the stream

@@ -218,6 +218,29 @@ int link_reader_feed(struct link_reader *r, const void *p, size_t n);
  * wrong byte arrives. */
 int link_reader_next(struct link_reader *r, struct link_frame *f, char *err, size_t errlen);
 
+/* What link_reader_skip_frame dropped: an oversized frame whose header was
+ * good. head holds the first head_have (<= 8) payload bytes the reader had
+ * (a BATCH's seq); remaining is how many more stream bytes belong to the
+ * frame (rest of the payload and its trailer), which the caller must discard
+ * before feeding the reader again. */
+struct link_skipped {
+    uint8_t type;
+    uint32_t len; /* the announced payload length */
+    uint64_t offset;
+    uint8_t head[8];
+    uint32_t head_have;
+    uint64_t remaining;
+};
+
+/* link_reader_skip_frame resynchronises r after link_reader_next returned
+ * TT_ETOOBIG: that frame's header passed its CRC, so its length is the one
+ * sent and the stream can continue after it. Drops the frame's bytes r holds
+ * (keeping any that follow it), clears the error and fills *s. Returns 0, or
+ * TT_EINVAL (r unchanged) when r is not stopped at TT_ETOOBIG. Skipping a
+ * frame means reading what it announced, up to 4 GiB: the caller bounds it
+ * (s->len) and the time it takes. */
+int link_reader_skip_frame(struct link_reader *r, struct link_skipped *s);
+
 /* link_reader_buffered: bytes held and not yet returned as frames (for
  * per-connection memory accounting). */
 static inline size_t link_reader_buffered(const struct link_reader *r)

@@ -32,19 +32,26 @@
 #include "server/http.h"
 #include "server/json_out.h"
 #include "server/reclog.h"
+#include "server/metrics_self.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "store/tsdb/head.h"
 #include "store/tsdb/labels.h"
 
-#define MAX_BATCH_BYTES (16u << 20) /* whole batch taken on the link */
-#define MAX_NODES       4096
-#define NAME_MAX_LEN    128
-/* A connection must say HELLO this fast, and then send something (a batch
- * or a PING) at least this often, or it is closed: a peer that connects and
- * stays silent would otherwise hold one of the max_conns threads for ever. */
-#define HELLO_TIMEOUT_S 10
-#define IDLE_TIMEOUT_S  600
+#define MAX_NODES    4096
+#define NAME_MAX_LEN 128
+/* A connection must say HELLO this fast, and then send some whole frame (a
+ * batch, a PING or the PONG to ours) at least this often, or it is closed: a
+ * peer that connects and stays silent would otherwise hold one of the
+ * max_conns threads for ever. A frame begun must be completed within
+ * FRAME_TIMEOUT_S (a slow-loris sender), an answer read within
+ * SEND_TIMEOUT_S. Defaults; agent_listener_config overrides them. */
+#define HELLO_TIMEOUT_S   10
+#define PING_INTERVAL_S   10
+#define IDLE_TIMEOUT_S    60
+#define FRAME_TIMEOUT_S   60
+#define SEND_TIMEOUT_S    30
+#define SEND_BUFFER_BYTES (64 << 10)
 
 struct origin_state {
     uint64_t origin_id;
@@ -59,7 +66,10 @@ struct node_info {
     char peer[64];
     uint64_t origin_id;
     int64_t last_seen_ms;
-    int64_t offset_ms; /* server physical ms - agent physical ms at HELLO */
+    /* The agent's clock minus the server's, ms: from the PONG with the
+     * smallest round trip of the last few (rtt_ms), or at HELLO (rtt_ms -1,
+     * the one-way delay not known). */
+    int64_t offset_ms, rtt_ms;
     int connected;
 };
 
@@ -69,6 +79,29 @@ struct conn {
     char peer[64];
     pthread_t thread;
     struct conn *next;
+};
+
+/* Why connections were closed and batches refused, by the server. */
+enum close_reason {
+    CLOSE_PROTOCOL,     /* broken stream or frame (BYE 2) */
+    CLOSE_VERSION,      /* protocol version (BYE 1) */
+    CLOSE_REFUSED,      /* too many connections (BYE 3) */
+    CLOSE_IDLE,         /* no HELLO in time, or no frame for the idle timeout (BYE 5) */
+    CLOSE_SLOW,         /* a frame not completed within the frame timeout (BYE 5) */
+    CLOSE_SEND_TIMEOUT, /* the agent did not read its answers */
+    CLOSE_NREASONS
+};
+static const char *const close_reason_names[CLOSE_NREASONS] = { "protocol", "version",
+                                                                "refused",  "idle",
+                                                                "slow",     "send_timeout" };
+
+/* The listener's /metrics children (owned by the server's registry, which
+ * outlives the listener; NULL ones are ignored by the metric_* calls). */
+struct link_stats {
+    struct metric *closed[CLOSE_NREASONS];
+    struct metric *nack_too_big, *nack_bad_batch, *nack_store;
+    struct metric *pings_sent, *pongs, *hlc_rejected;
+    struct metric *connections, *buffered_bytes; /* gauges */
 };
 
 struct agent_listener {
@@ -96,6 +129,9 @@ struct agent_listener {
     /* appliers not in use, guarded by pool_mu */
     pthread_mutex_t pool_mu;
     struct applier *pool;
+
+    /* what the connections met, for /metrics (atomics, no lock) */
+    struct link_stats stats;
 
     /* node table, guarded by nodes_mu */
     pthread_mutex_t nodes_mu;
@@ -770,7 +806,8 @@ static void node_hello(struct agent_listener *l, const struct link_hello *h, con
         snprintf(n->peer, sizeof n->peer, "%s", peer);
         n->origin_id = h->origin_id;
         n->last_seen_ms = t;
-        n->offset_ms = t - (int64_t)h->physical_ms;
+        n->offset_ms = (int64_t)h->physical_ms - t;
+        n->rtt_ms = -1;
         n->connected = 1;
     }
     pthread_mutex_unlock(&l->nodes_mu);
@@ -784,6 +821,20 @@ static void node_touch(struct agent_listener *l, uint64_t origin_id, int connect
             l->nodes[i].last_seen_ms = now_ms();
             if (connected >= 0)
                 l->nodes[i].connected = connected;
+        }
+    }
+    pthread_mutex_unlock(&l->nodes_mu);
+}
+
+/* node_clock records a clock sample of origin_id's node (see node_info). */
+static void node_clock(struct agent_listener *l, uint64_t origin_id, int64_t offset_ms,
+                       int64_t rtt_ms)
+{
+    pthread_mutex_lock(&l->nodes_mu);
+    for (size_t i = 0; i < l->nnodes; i++) {
+        if (l->nodes[i].origin_id == origin_id) {
+            l->nodes[i].offset_ms = offset_ms;
+            l->nodes[i].rtt_ms = rtt_ms;
         }
     }
     pthread_mutex_unlock(&l->nodes_mu);
@@ -822,6 +873,11 @@ static int handle_nodes(struct http_req *req, void *ctx)
         json_out_i64(&j, n->last_seen_ms);
         json_out_key(&j, "clock_offset_ms");
         json_out_i64(&j, n->offset_ms);
+        json_out_key(&j, "rtt_ms");
+        if (n->rtt_ms < 0)
+            json_out_null(&j);
+        else
+            json_out_i64(&j, n->rtt_ms);
         json_out_object_end(&j);
     }
     pthread_mutex_unlock(&l->nodes_mu);
@@ -832,6 +888,10 @@ static int handle_nodes(struct http_req *req, void *ctx)
 
 /* ---- one connection -------------------------------------------------------- */
 
+/* send_all writes p whole. The socket has a send timeout (SO_SNDTIMEO), so a
+ * peer that stops reading makes this fail with TT_EFULL after it instead
+ * of blocking the connection's thread for ever (TT_EFULL: the socket's
+ * buffer stayed full); no lock is held here. */
 static int send_all(int fd, const void *p, size_t n)
 {
     const uint8_t *c = p;
@@ -839,19 +899,14 @@ static int send_all(int fd, const void *p, size_t n)
         ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return TT_EFULL;
         if (w <= 0)
             return TT_EIO;
         c += w;
         n -= (size_t)w;
     }
     return 0;
-}
-
-static int send_frame(int fd, struct wbuf *out)
-{
-    int rc = out->err ? out->err : send_all(fd, out->data, out->len);
-    wbuf_reset(out);
-    return rc;
 }
 
 static void send_bye(struct conn *c, uint16_t code, const char *reason)
@@ -865,173 +920,522 @@ static void send_bye(struct conn *c, uint16_t code, const char *reason)
     wbuf_release(&out);
 }
 
-/* conn_refuse logs reason with the peer, sends BYE code and returns -1. */
-static int conn_refuse(struct conn *c, uint16_t code, const char *reason)
+/* conn_close logs reason with the peer, counts it under why, sends BYE
+ * code and returns -1. */
+static int conn_close(struct conn *c, uint16_t code, enum close_reason why, const char *reason)
 {
     log_warn(c->l->cfg.log, "agent connection closed", "peer", c->peer, "reason", reason);
+    metric_inc(c->l->stats.closed[why]);
     send_bye(c, code, reason);
     return -1;
 }
 
-/* conn_serve runs the conversation; returns when the connection ends. */
-static void set_rcv_timeout(int fd, int s)
+/* conn_refuse is conn_close counted by the BYE code. */
+static int conn_refuse(struct conn *c, uint16_t code, const char *reason)
 {
-    struct timeval tv = { .tv_sec = s };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    enum close_reason why = code == LINK_BYE_VERSION   ? CLOSE_VERSION
+                            : code == LINK_BYE_REFUSED ? CLOSE_REFUSED
+                            : code == LINK_BYE_IDLE    ? CLOSE_IDLE
+                                                       : CLOSE_PROTOCOL;
+    return conn_close(c, code, why, reason);
 }
 
+/* The clock samples kept per connection: the offset is taken from the one
+ * with the smallest round trip (NTP's clock filter), whose error is at most
+ * half its round trip. */
+#define CLOCK_SAMPLES 8
+
+/* The state of one conversation, for conn_serve and its helpers. */
+struct cs {
+    struct conn *c;
+    struct agent_listener *l;
+    struct link_reader rd;
+    struct wbuf out;
+    char msg[512];
+    int have_hello;
+    uint64_t origin;
+    char node[NAME_MAX_LEN];
+    int64_t now_ns;         /* monotonic, refreshed each turn */
+    int64_t last_frame_ns;  /* the last whole frame (or the connect) */
+    int64_t frame_start_ns; /* first byte of the frame being completed, 0: none */
+    int64_t next_ping_ns;
+    uint64_t ping_pt_ms;      /* physical_ms of the last PING sent, 0: none */
+    struct link_skipped skip; /* an oversized frame being skipped (remaining > 0) */
+    int64_t rtt_ms[CLOCK_SAMPLES], off_ms[CLOCK_SAMPLES];
+    unsigned nclock, clock_next;
+    int hlc_warned;        /* a stamp beyond the HLC max offset was logged */
+    size_t buffered_shown; /* this connection's part of the buffered-bytes gauge */
+};
+
+/* cs_show_buffered brings the buffered-bytes gauge up to date with what
+ * this connection's reader holds. */
+static void cs_show_buffered(struct cs *s, size_t now_held)
+{
+    if (now_held != s->buffered_shown)
+        metric_add(s->l->stats.buffered_bytes, (double)now_held - (double)s->buffered_shown);
+    s->buffered_shown = now_held;
+}
+
+/* cs_send sends the frame in out; on failure logs why and returns < 0. */
+static int cs_send(struct cs *s)
+{
+    int rc = s->out.err ? s->out.err : send_all(s->c->fd, s->out.data, s->out.len);
+    wbuf_reset(&s->out);
+    if (rc == TT_EFULL) {
+        char m[96];
+        snprintf(m, sizeof m, "the agent did not read for %u s (send timed out)",
+                 s->l->cfg.send_timeout_s);
+        log_warn(s->l->cfg.log, "agent connection closed", "peer", s->c->peer, "reason", m);
+        metric_inc(s->l->stats.closed[CLOSE_SEND_TIMEOUT]);
+    } else if (rc < 0) {
+        log_info(s->l->cfg.log, "agent connection lost while sending", "peer", s->c->peer,
+                 "problem", rc == TT_EIO ? strerror(errno) : tt_strerror(rc));
+    }
+    return rc;
+}
+
+/* merge_hlc folds a received stamp into the listener's HLC. A stamp too far
+ * ahead of our clock is refused by hlc_recv (counted in hlc.rejected); the
+ * first one of a connection is logged, since it means the node's clock is
+ * off by more than the HLC's max offset. */
+static void merge_hlc(struct cs *s, tt_hlc remote)
+{
+    if (remote == 0 || hlc_recv(&s->l->hlc, remote, NULL) != TT_ECLOCK)
+        return;
+    metric_inc(s->l->stats.hlc_rejected);
+    if (s->hlc_warned)
+        return;
+    char ahead[32];
+    snprintf(ahead, sizeof ahead, "%lld", (long long)((int64_t)hlc_l(remote) - (int64_t)now_ms()));
+    log_warn(s->l->cfg.log, "agent HLC too far ahead of the server's clock; not merged", "peer",
+             s->c->peer, "ahead_ms", ahead);
+    s->hlc_warned = 1;
+}
+
+static int cs_nack(struct cs *s, uint64_t seq, uint16_t reason, const char *m)
+{
+    struct link_nack n = { seq,
+                           reason,
+                           (uint8_t)link_nack_retryable(reason),
+                           reason == LINK_NACK_STORE ? 1000 : 0,
+                           { m, (uint32_t)strnlen(m, LINK_MAX_STR) } };
+    metric_inc(reason == LINK_NACK_TOO_BIG     ? s->l->stats.nack_too_big
+               : reason == LINK_NACK_BAD_BATCH ? s->l->stats.nack_bad_batch
+                                               : s->l->stats.nack_store);
+    if (link_put_nack(&s->out, &n) < 0)
+        return -1;
+    return cs_send(s);
+}
+
+/* on_hello answers the first frame. Returns 0 or -1 (connection over). */
+static int on_hello(struct cs *s, const struct link_frame *f)
+{
+    struct agent_listener *l = s->l;
+    struct link_hello h;
+    if (f->type != LINK_HELLO) {
+        snprintf(s->msg, sizeof s->msg, "expected HELLO first, got %s", link_type_name(f->type));
+        return conn_refuse(s->c, LINK_BYE_PROTOCOL, s->msg);
+    }
+    int rc = link_decode_hello(f, &h, s->msg, sizeof s->msg);
+    if (rc < 0)
+        return conn_refuse(s->c, rc == TT_EVERSION ? LINK_BYE_VERSION : LINK_BYE_PROTOCOL, s->msg);
+    merge_hlc(s, h.hlc);
+    s->origin = h.origin_id;
+    node_hello(l, &h, s->c->peer);
+    pthread_mutex_lock(&l->origins_mu);
+    struct origin_state *os = origin_find(l, s->origin);
+    struct link_origin lo = { s->origin, os ? os->durable_end : 0 };
+    pthread_mutex_unlock(&l->origins_mu);
+    struct link_welcome w = { .version = LINK_VERSION,
+                              .hlc = hlc_now(&l->hlc),
+                              .physical_ms = (uint64_t)now_ms(),
+                              .max_batch_bytes = l->cfg.max_batch_bytes,
+                              .n_origins = 1,
+                              .origins = &lo };
+    if (link_put_welcome(&s->out, &w) < 0 || cs_send(s) < 0)
+        return -1;
+    s->have_hello = 1;
+    copy_str(s->node, sizeof s->node, &h.node);
+    log_info(l->cfg.log, "agent connected", "peer", s->c->peer, "node", s->node);
+    return 0;
+}
+
+/* on_pong takes a clock sample: the round trip since our PING (echo_ms is
+ * its physical_ms) and the agent's clock against the midpoint, then
+ * publishes the sample with the smallest round trip of the last few. */
+static void on_pong(struct cs *s, const struct link_pong *p)
+{
+    int64_t now = now_ms();
+    if (s->ping_pt_ms == 0 || p->echo_ms != s->ping_pt_ms || (int64_t)p->echo_ms > now)
+        return; /* not the answer to our last PING (or a clock step): no sample */
+    int64_t rtt = now - (int64_t)p->echo_ms;
+    int64_t off = (int64_t)p->physical_ms - ((int64_t)p->echo_ms + rtt / 2);
+    s->ping_pt_ms = 0;
+    s->rtt_ms[s->clock_next] = rtt;
+    s->off_ms[s->clock_next] = off;
+    s->clock_next = (s->clock_next + 1) % CLOCK_SAMPLES;
+    if (s->nclock < CLOCK_SAMPLES)
+        s->nclock++;
+    unsigned best = 0;
+    for (unsigned i = 1; i < s->nclock; i++)
+        if (s->rtt_ms[i] < s->rtt_ms[best])
+            best = i;
+    node_clock(s->l, s->origin, s->off_ms[best], s->rtt_ms[best]);
+}
+
+/* on_batch applies one BATCH frame and answers it. Returns 0 or -1. */
+static int on_batch(struct cs *s, const struct link_frame *f)
+{
+    struct agent_listener *l = s->l;
+    struct link_batch lb;
+    struct apply_res res;
+    int rc = link_decode_batch(f, &lb, s->msg, sizeof s->msg);
+    if (rc < 0) {
+        /* The frame is whole (its CRC held) and the stream in step, but its
+         * batch is not readable: NACK it for good and go on. */
+        uint64_t seq = f->len >= 8 ? get_le64(f->payload) : 0;
+        log_warn(l->cfg.log, "agent batch refused", "peer", s->c->peer, "reason", s->msg);
+        return cs_nack(s, seq, LINK_NACK_BAD_BATCH, s->msg);
+    }
+    merge_hlc(s, lb.hdr.hlc_max);
+    rc = apply(l, &lb, &res, s->msg, sizeof s->msg);
+    node_touch(l, s->origin, -1);
+    if (rc < 0) {
+        int bad =
+            rc == TT_ECORRUPT || rc == TT_EUNSUPPORTED || rc == TT_EVERSION || rc == TT_ETRUNC;
+        log_warn(l->cfg.log, "agent batch refused", "peer", s->c->peer, "reason", s->msg);
+        return cs_nack(s, lb.seq, bad ? LINK_NACK_BAD_BATCH : LINK_NACK_STORE, s->msg);
+    }
+    if (res.duplicate && log_enabled(l->cfg.log, LOG_LEVEL_DEBUG)) {
+        char fs[24];
+        snprintf(fs, sizeof fs, "%llu", (unsigned long long)lb.hdr.first_seq);
+        log_debug(l->cfg.log, "duplicate batch acknowledged again", "peer", s->c->peer, "first_seq",
+                  fs);
+    }
+    struct link_ack a = { lb.seq, lb.hdr.origin_id, res.durable_end, hlc_now(&l->hlc) };
+    if (link_put_ack(&s->out, &a) < 0)
+        return -1;
+    return cs_send(s);
+}
+
+/* on_frame handles one whole frame. Returns 0 or -1 (connection over). */
+static int on_frame(struct cs *s, const struct link_frame *f)
+{
+    struct agent_listener *l = s->l;
+    if (!s->have_hello)
+        return on_hello(s, f);
+    switch (f->type) {
+    case LINK_BATCH:
+        return on_batch(s, f);
+    case LINK_PING: {
+        struct link_ping p;
+        if (link_decode_ping(f, &p, s->msg, sizeof s->msg) < 0)
+            return conn_refuse(s->c, LINK_BYE_PROTOCOL, s->msg);
+        merge_hlc(s, p.hlc);
+        node_touch(l, s->origin, -1);
+        struct link_pong po = { p.physical_ms, hlc_now(&l->hlc), (uint64_t)now_ms() };
+        if (link_put_pong(&s->out, &po) < 0)
+            return -1;
+        return cs_send(s);
+    }
+    case LINK_PONG: {
+        struct link_pong p;
+        if (link_decode_pong(f, &p, s->msg, sizeof s->msg) < 0)
+            return conn_refuse(s->c, LINK_BYE_PROTOCOL, s->msg);
+        merge_hlc(s, p.hlc);
+        node_touch(l, s->origin, -1);
+        metric_inc(l->stats.pongs);
+        on_pong(s, &p);
+        return 0;
+    }
+    case LINK_BYE: {
+        struct link_bye b;
+        if (link_decode_bye(f, &b, s->msg, sizeof s->msg) == 0)
+            snprintf(s->msg, sizeof s->msg, "%u %.*s", b.code, (int)b.reason.len, b.reason.p);
+        log_info(l->cfg.log, "agent said bye", "peer", s->c->peer, "bye", s->msg);
+        return -1;
+    }
+    default:
+        snprintf(s->msg, sizeof s->msg, "unexpected %s frame from an agent",
+                 link_type_name(f->type));
+        return conn_refuse(s->c, LINK_BYE_PROTOCOL, s->msg);
+    }
+}
+
+/* on_too_big handles the reader's TT_ETOOBIG: a BATCH over max_batch_bytes
+ * (but within what any batch can be) is skipped and NACKed TOO_BIG, its
+ * sequence number taken from the payload's first bytes as they come; any
+ * other oversized frame ends the connection. Returns 0 or -1. */
+static int on_too_big(struct cs *s)
+{
+    char why[LINK_MSG_MAX];
+    snprintf(why, sizeof why, "%s", s->rd.msg);
+    if (!s->have_hello) {
+        /* Before HELLO the reader takes no BATCH at all (see conn_serve). */
+        if (link_reader_skip_frame(&s->rd, &s->skip) == 0 && s->skip.type == LINK_BATCH)
+            snprintf(why, sizeof why, "expected HELLO first, got BATCH (of %u bytes)", s->skip.len);
+        return conn_refuse(s->c, LINK_BYE_PROTOCOL, why);
+    }
+    if (link_reader_skip_frame(&s->rd, &s->skip) < 0 || s->skip.type != LINK_BATCH ||
+        s->skip.len > LINK_MAX_PAYLOAD || s->skip.len < 8)
+        return conn_refuse(s->c, LINK_BYE_PROTOCOL, why);
+    snprintf(s->msg, sizeof s->msg,
+             "batch of %u bytes over the server's max_batch_bytes %u: split it", s->skip.len - 8,
+             s->l->cfg.max_batch_bytes);
+    log_warn(s->l->cfg.log, "agent batch refused", "peer", s->c->peer, "reason", s->msg);
+    if (s->skip.remaining > 0)
+        return 0; /* NACKed once its seq is there (skip_bytes) */
+    return cs_nack(s, get_le64(s->skip.head), LINK_NACK_TOO_BIG, s->msg);
+}
+
+/* skip_bytes consumes bytes of a frame being skipped from p (n bytes) and
+ * returns how many it took; the NACK goes out when the whole frame is gone
+ * (answers stay in BATCH order). *rc is set to -1 if the connection ends. */
+static size_t skip_bytes(struct cs *s, const uint8_t *p, size_t n, int *rc)
+{
+    size_t take = n < s->skip.remaining ? n : (size_t)s->skip.remaining;
+    for (size_t i = 0; i < take && s->skip.head_have < 8; i++)
+        s->skip.head[s->skip.head_have++] = p[i];
+    s->skip.remaining -= take;
+    if (s->skip.remaining == 0)
+        *rc = cs_nack(s, get_le64(s->skip.head), LINK_NACK_TOO_BIG, s->msg) < 0 ? -1 : 0;
+    return take;
+}
+
+/* cs_deadlines sends the PING when one is due and returns the poll timeout
+ * in ms to the next deadline (HELLO, idle, frame, PING), or -1 when a
+ * deadline has passed (the connection refused with BYE and logged) or the
+ * PING could not be sent. */
+static int cs_deadlines(struct cs *s)
+{
+    const struct agent_listener_config *cfg = &s->l->cfg;
+    int64_t now = s->now_ns, next;
+    char m[160];
+    if (!s->have_hello) {
+        next = s->last_frame_ns + (int64_t)cfg->hello_timeout_s * TT_NS_PER_S;
+        if (now >= next) {
+            snprintf(m, sizeof m, "no HELLO in %u s", cfg->hello_timeout_s);
+            return conn_refuse(s->c, LINK_BYE_IDLE, m);
+        }
+    } else {
+        next = s->last_frame_ns + (int64_t)cfg->idle_timeout_s * TT_NS_PER_S;
+        if (now >= next && s->frame_start_ns == 0) {
+            snprintf(m, sizeof m, "no frame for %u s (PINGs unanswered)", cfg->idle_timeout_s);
+            return conn_refuse(s->c, LINK_BYE_IDLE, m);
+        }
+        if (s->frame_start_ns != 0)
+            next = INT64_MAX;
+        if (now >= s->next_ping_ns) {
+            struct link_ping p = { hlc_now(&s->l->hlc), (uint64_t)now_ms() };
+            if (link_put_ping(&s->out, &p) < 0 || cs_send(s) < 0)
+                return -1;
+            s->ping_pt_ms = p.physical_ms;
+            metric_inc(s->l->stats.pings_sent);
+            s->next_ping_ns = now + (int64_t)cfg->ping_interval_s * TT_NS_PER_S;
+        }
+        if (s->next_ping_ns < next)
+            next = s->next_ping_ns;
+    }
+    if (s->frame_start_ns != 0) {
+        int64_t fd = s->frame_start_ns + (int64_t)cfg->frame_timeout_s * TT_NS_PER_S;
+        if (now >= fd) {
+            snprintf(m, sizeof m,
+                     "a frame begun %u s ago is still not complete (%zu bytes of it came; "
+                     "slow sender)",
+                     cfg->frame_timeout_s,
+                     s->skip.remaining > 0
+                         ? (size_t)(s->skip.len + LINK_FRAME_OVERHEAD - s->skip.remaining)
+                         : link_reader_buffered(&s->rd));
+            return conn_close(s->c, LINK_BYE_IDLE, CLOSE_SLOW, m);
+        }
+        if (fd < next)
+            next = fd;
+    }
+    int64_t ms = (next - now + TT_NS_PER_MS - 1) / TT_NS_PER_MS;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+/* conn_serve runs the conversation; returns when the connection ends. */
 static void conn_serve(struct conn *c)
 {
     struct agent_listener *l = c->l;
-    struct link_reader rd;
-    struct wbuf out;
+    struct cs *s = calloc(1, sizeof(*s));
     uint8_t buf[65536];
-    char msg[512];
-    int have_hello = 0;
-    uint64_t origin = 0;
+    /* A connection never holds more than one frame of the largest batch
+     * and one read after it. */
+    size_t max_buffered = (size_t)l->cfg.max_batch_bytes + 8 + LINK_FRAME_OVERHEAD + sizeof buf;
 
-    link_reader_init(&rd, MAX_BATCH_BYTES + 4096);
-    wbuf_init(&out, 0);
-    set_rcv_timeout(c->fd, (int)l->cfg.hello_timeout_s);
+    if (s == NULL)
+        return;
+    s->c = c;
+    s->l = l;
+    /* Until HELLO the reader refuses any BATCH from its header (limit 1
+     * byte), so a peer that has not even said who it is cannot make the
+     * server buffer a batch: at most a control frame (256 KiB). */
+    link_reader_init(&s->rd, 1);
+    wbuf_init(&s->out, 0);
+    /* The server only sends small answers, so a small send buffer (the
+     * kernel doubles it) is plenty, bounds the kernel memory an agent that
+     * does not read can pin, and makes such an agent show up as a blocked
+     * send (closed after send_timeout_s) after a few thousand answers rather
+     * than after megabytes of them. */
+    struct timeval tv = { .tv_sec = (time_t)l->cfg.send_timeout_s };
+    int sndbuf = SEND_BUFFER_BYTES;
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    s->last_frame_ns = clock_monotonic_ns();
+    metric_add(l->stats.connections, 1);
     for (;;) {
         struct link_frame f;
-        int rc = link_reader_next(&rd, &f, msg, sizeof msg);
+        int rc = link_reader_next(&s->rd, &f, s->msg, sizeof s->msg);
+        if (rc == TT_ETOOBIG) {
+            if (on_too_big(s) < 0)
+                break;
+            continue;
+        }
         if (rc < 0) {
-            conn_refuse(c, LINK_BYE_PROTOCOL, msg);
+            conn_refuse(c, LINK_BYE_PROTOCOL, s->msg);
             break;
         }
-        if (rc == 0) {
-            ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                conn_refuse(c, LINK_BYE_IDLE,
-                            have_hello ? "no frame for too long" : "no HELLO in time");
+        s->now_ns = clock_monotonic_ns();
+        if (rc == 1) {
+            s->last_frame_ns = s->now_ns;
+            int hello_before = s->have_hello;
+            if (on_frame(s, &f) < 0)
                 break;
+            if (!hello_before && s->have_hello) {
+                s->next_ping_ns = s->now_ns + (int64_t)l->cfg.ping_interval_s * TT_NS_PER_S;
+                s->rd.max_payload = l->cfg.max_batch_bytes + 8; /* <= LINK_MAX_PAYLOAD */
             }
-            if (n <= 0) {
-                if (link_reader_pending(&rd))
-                    log_warn(l->cfg.log, "agent connection cut mid-frame", "peer", c->peer);
-                else
-                    log_info(l->cfg.log, "agent disconnected", "peer", c->peer);
-                break;
-            }
-            rc = link_reader_feed(&rd, buf, (size_t)n);
-            if (rc < 0 && rc != TT_ENOMEM)
-                continue; /* the stream error comes back from next() with its message */
-            if (rc < 0) {
-                conn_refuse(c, LINK_BYE_PROTOCOL, "out of memory");
-                break;
-            }
+            s->frame_start_ns = link_reader_pending(&s->rd) ? s->now_ns : 0;
             continue;
         }
-        if (!have_hello) {
-            struct link_hello h;
-            if (f.type != LINK_HELLO) {
-                snprintf(msg, sizeof msg, "expected HELLO first, got %s", link_type_name(f.type));
-                conn_refuse(c, LINK_BYE_PROTOCOL, msg);
-                break;
-            }
-            rc = link_decode_hello(&f, &h, msg, sizeof msg);
-            if (rc < 0) {
-                conn_refuse(c, rc == TT_EVERSION ? LINK_BYE_VERSION : LINK_BYE_PROTOCOL, msg);
-                break;
-            }
-            origin = h.origin_id;
-            node_hello(l, &h, c->peer);
-            pthread_mutex_lock(&l->origins_mu);
-            struct origin_state *os = origin_find(l, origin);
-            struct link_origin lo = { origin, os ? os->durable_end : 0 };
-            pthread_mutex_unlock(&l->origins_mu);
-            struct link_welcome w = { .version = LINK_VERSION,
-                                      .hlc = hlc_now(&l->hlc),
-                                      .physical_ms = (uint64_t)now_ms(),
-                                      .max_batch_bytes = MAX_BATCH_BYTES,
-                                      .n_origins = 1,
-                                      .origins = &lo };
-            if (link_put_welcome(&out, &w) < 0 || send_frame(c->fd, &out) < 0)
-                break;
-            have_hello = 1;
-            set_rcv_timeout(c->fd, IDLE_TIMEOUT_S);
-            char node[NAME_MAX_LEN];
-            copy_str(node, sizeof node, &h.node);
-            log_info(l->cfg.log, "agent connected", "peer", c->peer, "node", node);
+        /* Nothing whole: wait for bytes or the next deadline. */
+        if (s->skip.remaining == 0)
+            s->frame_start_ns = link_reader_pending(&s->rd) ? s->frame_start_ns : 0;
+        cs_show_buffered(s, link_reader_buffered(&s->rd));
+        int timeout = cs_deadlines(s);
+        if (timeout < 0)
+            break;
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        int pr = poll(&pfd, 1, timeout);
+        if (pr < 0 && errno != EINTR) {
+            log_warn(l->cfg.log, "agent connection: poll failed", "peer", c->peer, "problem",
+                     strerror(errno));
+            break;
+        }
+        if (pr <= 0)
             continue;
+        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (n <= 0) {
+            if (link_reader_pending(&s->rd) || s->skip.remaining > 0) {
+                char m[96];
+                snprintf(m, sizeof m,
+                         "connection closed in the middle of a frame (%zu bytes of it)",
+                         link_reader_buffered(&s->rd));
+                log_warn(l->cfg.log, "agent connection cut mid-frame", "peer", c->peer, "reason",
+                         m);
+            } else {
+                log_info(l->cfg.log, "agent disconnected", "peer", c->peer, "problem",
+                         n < 0 ? strerror(errno) : "closed by the agent");
+            }
+            break;
         }
-        if (f.type == LINK_PING) {
-            struct link_ping p;
-            if (link_decode_ping(&f, &p, msg, sizeof msg) < 0) {
-                conn_refuse(c, LINK_BYE_PROTOCOL, msg);
+        if (s->frame_start_ns == 0)
+            s->frame_start_ns = clock_monotonic_ns();
+        size_t off = 0;
+        if (s->skip.remaining > 0) {
+            rc = 0;
+            off = skip_bytes(s, buf, (size_t)n, &rc);
+            if (rc < 0)
+                break;
+            if (s->skip.remaining == 0 && off == (size_t)n)
+                s->frame_start_ns = 0;
+        }
+        if (off < (size_t)n) {
+            rc = link_reader_feed(&s->rd, buf + off, (size_t)n - off);
+            if (rc == TT_ENOMEM) {
+                conn_refuse(c, LINK_BYE_PROTOCOL, "server out of memory for this connection");
                 break;
             }
-            (void)hlc_recv(&l->hlc, p.hlc, NULL);
-            struct link_pong po = { p.physical_ms, hlc_now(&l->hlc), (uint64_t)now_ms() };
-            if (link_put_pong(&out, &po) < 0 || send_frame(c->fd, &out) < 0)
-                break;
-            continue;
+            /* A stream error comes back from link_reader_next with its message. */
         }
-        if (f.type == LINK_BYE) {
-            log_info(l->cfg.log, "agent said bye", "peer", c->peer);
+        if (link_reader_buffered(&s->rd) > max_buffered) {
+            char m[96];
+            snprintf(m, sizeof m, "%zu bytes buffered, over the limit of %zu",
+                     link_reader_buffered(&s->rd), max_buffered);
+            conn_refuse(c, LINK_BYE_PROTOCOL, m);
             break;
         }
-        if (f.type != LINK_BATCH) {
-            snprintf(msg, sizeof msg, "unexpected %s frame from an agent", link_type_name(f.type));
-            conn_refuse(c, LINK_BYE_PROTOCOL, msg);
-            break;
-        }
-        struct link_batch lb;
-        rc = link_decode_batch(&f, &lb, msg, sizeof msg);
-        if (rc < 0) {
-            /* The frame is whole (its CRC held) but its batch is not: NACK it,
-             * and close, since the sender produced garbage. */
-            uint64_t seq = f.len >= 8
-                               ? ((uint64_t)f.payload[0] | (uint64_t)f.payload[1] << 8 |
-                                  (uint64_t)f.payload[2] << 16 | (uint64_t)f.payload[3] << 24 |
-                                  (uint64_t)f.payload[4] << 32 | (uint64_t)f.payload[5] << 40 |
-                                  (uint64_t)f.payload[6] << 48 | (uint64_t)f.payload[7] << 56)
-                               : 0;
-            struct link_nack n = {
-                seq, LINK_NACK_BAD_BATCH, 0, 0, { msg, (uint32_t)strnlen(msg, LINK_MAX_STR) }
-            };
-            if (link_put_nack(&out, &n) == 0)
-                (void)send_frame(c->fd, &out);
-            conn_refuse(c, LINK_BYE_PROTOCOL, msg);
-            break;
-        }
-        struct apply_res res;
-        rc = apply(l, &lb, &res, msg, sizeof msg);
-        node_touch(l, origin, -1);
-        if (rc < 0) {
-            int bad =
-                rc == TT_ECORRUPT || rc == TT_EUNSUPPORTED || rc == TT_EVERSION || rc == TT_ETRUNC;
-            struct link_nack n = { lb.seq,
-                                   bad ? LINK_NACK_BAD_BATCH : LINK_NACK_STORE,
-                                   (uint8_t)!bad,
-                                   bad ? 0 : 1000,
-                                   { msg, (uint32_t)strnlen(msg, LINK_MAX_STR) } };
-            log_warn(l->cfg.log, "agent batch refused", "peer", c->peer, "reason", msg);
-            if (link_put_nack(&out, &n) < 0 || send_frame(c->fd, &out) < 0)
-                break;
-            if (bad) {
-                send_bye(c, LINK_BYE_PROTOCOL, msg);
-                break;
-            }
-            continue;
-        }
-        if (res.duplicate && log_enabled(l->cfg.log, LOG_LEVEL_DEBUG)) {
-            char s[24];
-            snprintf(s, sizeof s, "%llu", (unsigned long long)lb.hdr.first_seq);
-            log_debug(l->cfg.log, "duplicate batch acknowledged again", "peer", c->peer,
-                      "first_seq", s);
-        }
-        struct link_ack a = { lb.seq, lb.hdr.origin_id, res.durable_end, hlc_now(&l->hlc) };
-        if (link_put_ack(&out, &a) < 0 || send_frame(c->fd, &out) < 0)
-            break;
     }
-    if (have_hello)
-        node_touch(l, origin, 0);
-    link_reader_release(&rd);
-    wbuf_release(&out);
+    if (s->have_hello)
+        node_touch(l, s->origin, 0);
+    cs_show_buffered(s, 0);
+    metric_add(l->stats.connections, -1);
+    link_reader_release(&s->rd);
+    wbuf_release(&s->out);
+    free(s);
+}
+
+/* register_metrics creates the listener's families in srv's registry. */
+static int register_metrics(struct agent_listener *l, struct server *srv)
+{
+    static const char *const reason[] = { "reason" };
+    struct metrics_registry *reg = server_metrics(srv);
+    struct metric_family *f;
+    const struct metric_desc closed = {
+        METRIC_COUNTER,
+        "telltale_agent_connections_closed_total",
+        "Agent connections the server closed, by reason (protocol, version, refused, idle, "
+        "slow, send_timeout).",
+        reason,
+        1,
+        NULL,
+        0
+    };
+    const struct metric_desc refused = {
+        METRIC_COUNTER,
+        "telltale_agent_batches_refused_total",
+        "Agent batches answered with NACK, by reason (too_big, bad_batch, store).",
+        reason,
+        1,
+        NULL,
+        0
+    };
+    const struct metric_desc plain[] = {
+        { METRIC_COUNTER, "telltale_agent_pings_sent_total", "PINGs sent to agents.", NULL, 0, NULL,
+          0 },
+        { METRIC_COUNTER, "telltale_agent_pongs_received_total", "PONGs received from agents.",
+          NULL, 0, NULL, 0 },
+        { METRIC_COUNTER, "telltale_agent_hlc_rejected_total",
+          "Agent HLC stamps not merged: ahead of the server's clock by more than the max offset.",
+          NULL, 0, NULL, 0 },
+        { METRIC_GAUGE, "telltale_agent_connections", "Agent connections open.", NULL, 0, NULL, 0 },
+        { METRIC_GAUGE, "telltale_agent_buffered_bytes",
+          "Bytes of partial frames held for agent connections.", NULL, 0, NULL, 0 },
+    };
+    struct metric **plain_out[] = { &l->stats.pings_sent, &l->stats.pongs, &l->stats.hlc_rejected,
+                                    &l->stats.connections, &l->stats.buffered_bytes };
+    int rc = metrics_register(reg, &closed, &f);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < CLOSE_NREASONS; i++)
+        l->stats.closed[i] = metrics_child(f, &close_reason_names[i]);
+    if ((rc = metrics_register(reg, &refused, &f)) < 0)
+        return rc;
+    static const char *const too_big[] = { "too_big" }, *const bad[] = { "bad_batch" },
+                             *const store[] = { "store" };
+    l->stats.nack_too_big = metrics_child(f, too_big);
+    l->stats.nack_bad_batch = metrics_child(f, bad);
+    l->stats.nack_store = metrics_child(f, store);
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        if ((rc = metrics_register(reg, &plain[i], &f)) < 0)
+            return rc;
+        *plain_out[i] = metrics_child(f, NULL);
+    }
+    return 0;
 }
 
 static void *conn_main(void *arg)
@@ -1131,6 +1535,20 @@ int agent_listener_new(struct agent_listener **out, const struct agent_listener_
         l->cfg.max_conns = AGENT_LISTENER_DEFAULT_MAX_CONNS;
     if (l->cfg.hello_timeout_s == 0)
         l->cfg.hello_timeout_s = HELLO_TIMEOUT_S;
+    if (l->cfg.max_batch_bytes == 0)
+        l->cfg.max_batch_bytes = AGENT_LISTENER_DEFAULT_MAX_BATCH;
+    if (l->cfg.max_batch_bytes < AGENT_LISTENER_MIN_MAX_BATCH)
+        l->cfg.max_batch_bytes = AGENT_LISTENER_MIN_MAX_BATCH;
+    if (l->cfg.max_batch_bytes > LINK_MAX_PAYLOAD - 8)
+        l->cfg.max_batch_bytes = LINK_MAX_PAYLOAD - 8;
+    if (l->cfg.ping_interval_s == 0)
+        l->cfg.ping_interval_s = PING_INTERVAL_S;
+    if (l->cfg.idle_timeout_s == 0)
+        l->cfg.idle_timeout_s = IDLE_TIMEOUT_S;
+    if (l->cfg.frame_timeout_s == 0)
+        l->cfg.frame_timeout_s = FRAME_TIMEOUT_S;
+    if (l->cfg.send_timeout_s == 0)
+        l->cfg.send_timeout_s = SEND_TIMEOUT_S;
     l->addr = strdup(cfg->addr ? cfg->addr : AGENT_LISTENER_DEFAULT_ADDR);
     l->data_dir = strdup(cfg->data_dir ? cfg->data_dir : ".");
     l->lfd = -1;
@@ -1151,6 +1569,12 @@ int agent_listener_new(struct agent_listener **out, const struct agent_listener_
     rc = server_add_route(srv, &r);
     if (rc < 0) {
         snprintf(err, errlen, "cannot register /api/tt/nodes: %s", tt_strerror(rc));
+        agent_listener_free(l);
+        return rc;
+    }
+    rc = register_metrics(l, srv);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot register the agent metrics: %s", tt_strerror(rc));
         agent_listener_free(l);
         return rc;
     }

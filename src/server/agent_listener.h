@@ -23,6 +23,19 @@
  * with its durable_end, so it is neither lost nor logged twice. Batches of
  * different origins are applied at once (their WAL appends share
  * fdatasyncs); batches of one origin one at a time.
+ *
+ * Connections are isolated from each other: each is read with poll()
+ * deadlines (HELLO in time, a frame begun is completed within
+ * frame_timeout_s, some whole frame at least every idle_timeout_s while the
+ * server PINGs every ping_interval_s), holds at most one frame of
+ * max_batch_bytes plus one read, and writes with a send timeout outside any
+ * shared lock, so an agent that trickles, stalls or stops reading its ACKs
+ * costs only its own thread until it is closed with a logged reason. A BATCH
+ * announced over max_batch_bytes is answered NACK TOO_BIG and skipped (its
+ * header CRC vouches for its length), the connection goes on. PONGs give each
+ * node's round trip and clock offset (min-RTT of the last few), and the HLC
+ * of every HELLO, PING, PONG and BATCH is merged into the listener's HLC,
+ * which stamps WELCOME, ACK, PING and PONG.
  */
 #ifndef TT_SERVER_AGENT_LISTENER_H
 #define TT_SERVER_AGENT_LISTENER_H
@@ -33,6 +46,8 @@
 
 #define AGENT_LISTENER_DEFAULT_ADDR      "127.0.0.1:7071"
 #define AGENT_LISTENER_DEFAULT_MAX_CONNS 256
+#define AGENT_LISTENER_DEFAULT_MAX_BATCH (16u << 20)
+#define AGENT_LISTENER_MIN_MAX_BATCH     (4u << 10)
 
 struct server;
 struct server_store;
@@ -42,6 +57,12 @@ struct agent_listener_config {
     const char *addr;         /* "host:port" (IPv4 or a name), port 0 picks one */
     unsigned max_conns;       /* 0: AGENT_LISTENER_DEFAULT_MAX_CONNS */
     unsigned hello_timeout_s; /* a silent peer is closed after this; 0: 10 s */
+    /* Per-connection limits (0: the default in brackets). */
+    uint32_t max_batch_bytes; /* largest batch taken, in WELCOME [16 MiB]; bigger: NACK TOO_BIG */
+    unsigned ping_interval_s; /* the server PINGs each agent this often [10] */
+    unsigned idle_timeout_s;  /* no whole frame for this long: BYE IDLE, close [60] */
+    unsigned frame_timeout_s; /* a frame begun but not completed in this: close [60] */
+    unsigned send_timeout_s;  /* an answer the agent does not read in this: close [30] */
     const char *data_dir;
     struct server_store *store;    /* borrowed; the head is taken when a batch comes */
     struct log *log;               /* borrowed, may be NULL */

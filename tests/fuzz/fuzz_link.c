@@ -7,7 +7,9 @@
  * goes through its typed decoder; every decoded frame is encoded again and
  * must decode to the same values. Then the stream is read once more with
  * every would-be frame's CRCs fixed up (seal), so mutations reach the
- * payload decoders behind the checksums.
+ * payload decoders behind the checksums, and once more (sealed) with a
+ * 64-byte BATCH limit, skipping oversized BATCHes as the server does
+ * (link_reader_skip_frame), checking every byte is accounted for.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -272,6 +274,65 @@ static void seal(uint8_t *d, size_t n)
 
 static struct run whole, split;
 
+/* skip_stream reads data as the server does with a small BATCH limit:
+ * an oversized BATCH is skipped with link_reader_skip_frame (the bytes it
+ * still owns discarded before the next feed) and reading goes on. Checks
+ * that every byte is accounted for: frames returned, bytes skipped, bytes
+ * held at the end, or a final stream error. */
+static void skip_stream(const uint8_t *data, size_t size, uint64_t seed)
+{
+    struct link_reader r;
+    struct link_frame f;
+    struct link_skipped sk;
+    /* fed: bytes given to the reader; returned: bytes of frames it returned;
+     * held: bytes of skipped frames it had; discarded: bytes not fed. */
+    uint64_t remaining = 0, fed = 0, returned = 0, held = 0, discarded = 0;
+    int rc = 0;
+    size_t off = 0;
+    link_reader_init(&r, 64);
+    while (off < size && rc >= 0) {
+        size_t n = 1 + (size_t)(seed % 97);
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        if (n > size - off)
+            n = size - off;
+        const uint8_t *p = data + off;
+        off += n;
+        size_t take = n < remaining ? n : (size_t)remaining;
+        remaining -= take;
+        discarded += take;
+        p += take;
+        n -= take;
+        if (n > 0) {
+            if (link_reader_feed(&r, p, n) == TT_ENOMEM)
+                break;
+            fed += n;
+        }
+        while ((rc = link_reader_next(&r, &f, NULL, 0)) != 0) {
+            if (rc == TT_ETOOBIG) {
+                CHECK(remaining == 0);
+                CHECK(link_reader_skip_frame(&r, &sk) == 0);
+                CHECK(sk.head_have <= 8 && sk.head_have <= sk.len);
+                CHECK(sk.offset == returned + held);
+                uint64_t total = (uint64_t)LINK_FRAME_OVERHEAD + sk.len;
+                CHECK(sk.remaining < total);
+                held += total - sk.remaining;
+                remaining = sk.remaining;
+                CHECK(link_reader_skip_frame(&r, &sk) == TT_EINVAL);
+                continue;
+            }
+            if (rc < 0)
+                break;
+            CHECK(f.offset == returned + held);
+            returned += (uint64_t)LINK_FRAME_OVERHEAD + f.len;
+        }
+    }
+    if (rc >= 0 && off == size) {
+        CHECK(fed + discarded == size);
+        CHECK(returned + held + link_reader_buffered(&r) == fed);
+    }
+    link_reader_release(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 8)
@@ -294,6 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(copy, data, size);
     seal(copy, size);
     read_stream(&whole, copy, size, seed);
+    skip_stream(copy, size, seed);
     free(copy);
     return 0;
 }

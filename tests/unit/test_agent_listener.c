@@ -4,8 +4,11 @@
  * WELCOME; a batch of series + samples -> ACK with durable_end and the
  * samples in the head; the same batch again -> ACK, nothing stored twice;
  * a batch with an event -> the record log holds it; a batch whose samples
- * name an undeclared series -> NACK bad batch and BYE; a frame other than
- * HELLO first -> BYE; durable_end survives a restart (DATA/agents.state).
+ * name an undeclared series -> NACK bad batch, the connection goes on; a
+ * frame other than HELLO first -> BYE; durable_end survives a restart
+ * (DATA/agents.state). Limits: a batch over max_batch_bytes -> NACK TOO_BIG
+ * and the stream resynchronised; PING -> PONG, the server PINGs and merges
+ * HLCs; a slow sender and an idle peer are closed (BYE IDLE) in time.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,7 +22,10 @@
 #include "unit.h"
 #include "tmpdir.h"
 #include "telltale.h"
+#include <time.h>
 #include "core/batch.h"
+#include "core/crc32c.h"
+#include "core/hlc.h"
 #include "core/link.h"
 #include "core/record.h"
 #include "server/agent_listener.h"
@@ -33,6 +39,7 @@ static struct {
     struct server_store st;
     struct agent_listener *al;
     uint16_t aport;
+    struct agent_listener_config lim; /* limits for the next start() (0: defaults) */
 } fx;
 
 static int start(void)
@@ -47,6 +54,11 @@ static int start(void)
         return -1;
     struct agent_listener_config ac = { .addr = "127.0.0.1:0",
                                         .hello_timeout_s = 1,
+                                        .max_batch_bytes = fx.lim.max_batch_bytes,
+                                        .ping_interval_s = fx.lim.ping_interval_s,
+                                        .idle_timeout_s = fx.lim.idle_timeout_s,
+                                        .frame_timeout_s = fx.lim.frame_timeout_s,
+                                        .send_timeout_s = fx.lim.send_timeout_s,
                                         .data_dir = fx.dir,
                                         .store = &fx.st,
                                         .log = NULL };
@@ -307,9 +319,13 @@ static void test_bad_batch(void **state)
     assert_int_equal(n.seq, 1);
     assert_int_equal(n.reason, LINK_NACK_BAD_BATCH);
     assert_int_equal(n.retry, 0);
-    assert_int_equal(client_next(&c), LINK_BYE);
-    assert_int_equal(client_next(&c), 0); /* closed */
     assert_int_equal(head_samples(), 0);
+    /* the frame was whole, so the stream is in step: the connection goes on */
+    wbuf_reset(&b);
+    make_batch(&b, 7, 0, 1, 1, 1000, 0, 0);
+    send_batch(&c, 2, &b);
+    assert_int_equal(expect_ack(&c, 2).durable_end, 2);
+    assert_int_equal(head_samples(), 1);
     client_close(&c);
 
     /* the server still serves others */
@@ -340,6 +356,24 @@ static void test_protocol_errors(void **state)
     assert_int_equal(client_next(&c), LINK_BYE);
     assert_int_equal(link_decode_bye(&c.f, &bye, err, sizeof err), 0);
     assert_int_equal(bye.code, LINK_BYE_PROTOCOL);
+    assert_int_equal(client_next(&c), 0);
+    client_close(&c);
+
+    /* a BATCH header before HELLO: refused from the header alone, the
+     * bytes it announces are neither awaited nor buffered */
+    client_open(&c);
+    struct wbuf big;
+    wbuf_init(&big, 0);
+    make_batch(&big, 3, 0, 1, 100000, 1000, 0, 0);
+    assert_true(big.len > 100000);
+    assert_int_equal(link_put_batch(&w, 1, big.data, big.len), 0);
+    assert_int_equal(send(c.fd, w.data, LINK_HEADER_LEN, MSG_NOSIGNAL), LINK_HEADER_LEN);
+    wbuf_reset(&w);
+    wbuf_release(&big);
+    assert_int_equal(client_next(&c), LINK_BYE);
+    assert_int_equal(link_decode_bye(&c.f, &bye, err, sizeof err), 0);
+    assert_int_equal(bye.code, LINK_BYE_PROTOCOL);
+    assert_non_null(memmem(bye.reason.p, bye.reason.len, "expected HELLO first, got BATCH", 31));
     assert_int_equal(client_next(&c), 0);
     client_close(&c);
 
@@ -603,6 +637,252 @@ static void test_lost_record_log_copy(void **state)
     wbuf_release(&b2);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void restart_with(const struct agent_listener_config *lim)
+{
+    stop();
+    fx.lim = *lim;
+    assert_int_equal(start(), 0);
+}
+
+static void test_too_big(void **state)
+{
+    (void)state;
+    struct client c;
+    struct wbuf big, small, w;
+    uint64_t end;
+    char err[256];
+    struct agent_listener_config lim = { .max_batch_bytes = 4096 };
+    restart_with(&lim);
+    wbuf_init(&big, 0);
+    wbuf_init(&small, 0);
+    wbuf_init(&w, 0);
+    make_batch(&big, 9, 0, 3, 3000, 1000, 0, 0);
+    assert_true(big.len > 4096);
+    make_batch(&small, 9, 0, 1, 2, 1000, 0, 0);
+    client_open(&c);
+    hello(&c, 9, &end);
+
+    /* Twice: the whole frame at once, then its header alone first, so the
+     * server learns the seq from the bytes it skips. The small batch right
+     * behind it is read from the resynchronised stream. */
+    for (int round = 0; round < 2; round++) {
+        uint64_t seq = 1 + 2 * (uint64_t)round;
+        assert_int_equal(link_put_batch(&w, seq, big.data, big.len), 0);
+        assert_int_equal(link_put_batch(&w, seq + 1, small.data, small.len), 0);
+        if (round == 1) {
+            assert_int_equal(send(c.fd, w.data, LINK_HEADER_LEN + 3, MSG_NOSIGNAL),
+                             LINK_HEADER_LEN + 3);
+            usleep(100 * 1000);
+            size_t rest = w.len - (LINK_HEADER_LEN + 3);
+            assert_int_equal(send(c.fd, w.data + LINK_HEADER_LEN + 3, rest, MSG_NOSIGNAL),
+                             (ssize_t)rest);
+            wbuf_reset(&w);
+        } else {
+            client_send(&c, &w);
+        }
+        assert_int_equal(client_next(&c), LINK_NACK);
+        struct link_nack n;
+        assert_int_equal(link_decode_nack(&c.f, &n, err, sizeof err), 0);
+        assert_int_equal(n.seq, seq);
+        assert_int_equal(n.reason, LINK_NACK_TOO_BIG);
+        assert_int_equal(n.retry, 0);
+        assert_true(n.message.len > 0);
+        assert_int_equal(expect_ack(&c, seq + 1).durable_end, 2);
+    }
+    assert_int_equal(head_samples(), 2);
+
+    /* A control frame over its limit cannot be skipped: BYE. */
+    uint8_t hdr[LINK_HEADER_LEN];
+    assert_int_equal(link_put_ping(&w, &(struct link_ping){ 1, 1 }), 0);
+    memcpy(hdr, w.data, sizeof hdr);
+    wbuf_reset(&w);
+    hdr[8] = 0;
+    hdr[9] = 0;
+    hdr[10] = 0x10; /* 1 MiB */
+    uint32_t crc = crc32c(0, hdr, 12);
+    memcpy(hdr + 12, &crc, 4);
+    assert_int_equal(send(c.fd, hdr, sizeof hdr, MSG_NOSIGNAL), (ssize_t)sizeof hdr);
+    assert_int_equal(client_next(&c), LINK_BYE);
+    assert_int_equal(client_next(&c), 0);
+    client_close(&c);
+    wbuf_release(&big);
+    wbuf_release(&small);
+    wbuf_release(&w);
+}
+
+/* nodes_json GETs /api/tt/nodes into out (the body, NUL-terminated). */
+static void nodes_json(char *out, size_t n)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(server_port(fx.srv)) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *req = "GET /api/tt/nodes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < n && (r = recv(fd, out + len, n - 1 - len, 0)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fd);
+    char *body = strstr(out, "\r\n\r\n");
+    assert_non_null(body);
+    memmove(out, body + 4, strlen(body + 4) + 1);
+}
+
+static void test_ping_pong_hlc(void **state)
+{
+    (void)state;
+    struct client c;
+    struct wbuf w;
+    uint64_t end;
+    char err[256];
+    struct agent_listener_config lim = { .ping_interval_s = 1 };
+    restart_with(&lim);
+    wbuf_init(&w, 0);
+    client_open(&c);
+    hello(&c, 11, &end);
+
+    /* Our PING is answered with our physical time echoed and an HLC that
+     * has merged ours (a stamp 200 ms ahead, within the max offset). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t pt = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    tt_hlc ahead = hlc_pack(pt + 200, 77);
+    assert_int_equal(link_put_ping(&w, &(struct link_ping){ ahead, pt }), 0);
+    client_send(&c, &w);
+    assert_int_equal(client_next(&c), LINK_PONG);
+    struct link_pong po;
+    assert_int_equal(link_decode_pong(&c.f, &po, err, sizeof err), 0);
+    assert_int_equal(po.echo_ms, pt);
+    assert_true(po.hlc > ahead);
+
+    /* The server PINGs within its interval; the stamp keeps increasing. */
+    int64_t t0 = mono_ms();
+    assert_int_equal(client_next(&c), LINK_PING);
+    assert_true(mono_ms() - t0 < 1500);
+    struct link_ping pi;
+    assert_int_equal(link_decode_ping(&c.f, &pi, err, sizeof err), 0);
+    assert_true(pi.hlc > po.hlc);
+    /* The agent's clock 5 s ahead: HELLO said physical_ms 1, the PONG
+     * corrects the node's offset and gives a round trip. */
+    char body[4096];
+    nodes_json(body, sizeof body);
+    assert_non_null(strstr(body, "\"rtt_ms\":null"));
+    struct link_pong answer = { pi.physical_ms, ahead, pi.physical_ms + 5000 };
+    assert_int_equal(link_put_pong(&w, &answer), 0);
+    client_send(&c, &w);
+    int64_t off = INT64_MIN, rtt = -1;
+    for (int i = 0; i < 100 && off == INT64_MIN; i++) {
+        usleep(10 * 1000);
+        nodes_json(body, sizeof body);
+        const char *o = strstr(body, "\"clock_offset_ms\":"), *r = strstr(body, "\"rtt_ms\":");
+        assert_non_null(o);
+        assert_non_null(r);
+        if (r[9] != 'n') {
+            off = strtoll(o + 18, NULL, 10);
+            rtt = strtoll(r + 9, NULL, 10);
+        }
+    }
+    assert_true(rtt >= 0 && rtt < 1000);
+    assert_true(off > 5000 - 1000 && off <= 5000);
+
+    /* An ACK carries the HLC too, after the batch header's. */
+    struct wbuf b;
+    wbuf_init(&b, 0);
+    make_batch(&b, 11, 0, 1, 1, 1000, 0, 0);
+    send_batch(&c, 1, &b);
+    int t;
+    while ((t = client_next(&c)) == LINK_PING)
+        ;
+    assert_int_equal(t, LINK_ACK);
+    struct link_ack a;
+    assert_int_equal(link_decode_ack(&c.f, &a, err, sizeof err), 0);
+    assert_true(a.hlc > pi.hlc);
+    client_close(&c);
+    wbuf_release(&b);
+    wbuf_release(&w);
+}
+
+static void test_slow_and_idle(void **state)
+{
+    (void)state;
+    struct client c;
+    struct wbuf w, b;
+    uint64_t end;
+    char err[256];
+    struct link_bye bye;
+    struct agent_listener_config lim = { .ping_interval_s = 1,
+                                         .idle_timeout_s = 2,
+                                         .frame_timeout_s = 1 };
+    restart_with(&lim);
+    wbuf_init(&w, 0);
+    wbuf_init(&b, 0);
+
+    /* A frame begun and never finished: closed after frame_timeout_s. */
+    client_open(&c);
+    hello(&c, 12, &end);
+    make_batch(&b, 12, 0, 1, 1, 1000, 0, 0);
+    assert_int_equal(link_put_batch(&w, 1, b.data, b.len), 0);
+    int64_t t0 = mono_ms();
+    assert_int_equal(send(c.fd, w.data, 30, MSG_NOSIGNAL), 30);
+    wbuf_reset(&w);
+    int t;
+    while ((t = client_next(&c)) == LINK_PING)
+        ;
+    assert_int_equal(t, LINK_BYE);
+    int64_t took = mono_ms() - t0;
+    assert_true(took >= 900 && took < 2500);
+    assert_int_equal(link_decode_bye(&c.f, &bye, err, sizeof err), 0);
+    assert_int_equal(bye.code, LINK_BYE_IDLE);
+    assert_int_equal(client_next(&c), 0);
+    client_close(&c);
+
+    /* A peer that answers no PING and sends nothing: closed after
+     * idle_timeout_s, having been PINGed in between. */
+    client_open(&c);
+    hello(&c, 13, &end);
+    t0 = mono_ms();
+    int pings = 0;
+    while ((t = client_next(&c)) == LINK_PING)
+        pings++;
+    took = mono_ms() - t0;
+    assert_int_equal(t, LINK_BYE);
+    assert_true(pings >= 1);
+    assert_true(took >= 1900 && took < 3500);
+    assert_int_equal(link_decode_bye(&c.f, &bye, err, sizeof err), 0);
+    assert_int_equal(bye.code, LINK_BYE_IDLE);
+    client_close(&c);
+
+    /* One that answers the PINGs stays, past the idle timeout. */
+    client_open(&c);
+    hello(&c, 14, &end);
+    t0 = mono_ms();
+    while (mono_ms() - t0 < 3000) {
+        assert_int_equal(client_next(&c), LINK_PING);
+        struct link_ping pi;
+        assert_int_equal(link_decode_ping(&c.f, &pi, err, sizeof err), 0);
+        struct link_pong po = { pi.physical_ms, 0, pi.physical_ms };
+        assert_int_equal(link_put_pong(&w, &po), 0);
+        client_send(&c, &w);
+    }
+    send_batch(&c, 1, &b);
+    while ((t = client_next(&c)) == LINK_PING)
+        ;
+    assert_int_equal(t, LINK_ACK);
+    client_close(&c);
+    wbuf_release(&w);
+    wbuf_release(&b);
+}
+
 UNIT_TESTS(cmocka_unit_test_setup_teardown(test_ingest_and_duplicates, setup, teardown),
            cmocka_unit_test_setup_teardown(test_bad_batch, setup, teardown),
            cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown),
@@ -610,4 +890,7 @@ UNIT_TESTS(cmocka_unit_test_setup_teardown(test_ingest_and_duplicates, setup, te
            cmocka_unit_test_setup_teardown(test_state_upgrade, setup, teardown),
            cmocka_unit_test_setup_teardown(test_concurrent_agents, setup, teardown),
            cmocka_unit_test_setup_teardown(test_events_only, setup, teardown),
-           cmocka_unit_test_setup_teardown(test_lost_record_log_copy, setup, teardown))
+           cmocka_unit_test_setup_teardown(test_lost_record_log_copy, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_ping_pong_hlc, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_slow_and_idle, setup, teardown))

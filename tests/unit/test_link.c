@@ -543,6 +543,83 @@ static void test_oversize_refused_before_buffering(void **state)
     link_reader_release(&r);
 }
 
+/* skip_run feeds stream (a too-big BATCH, then a PING) in pieces of step
+ * bytes to a reader limited to 1000 bytes, skipping as the listener does,
+ * and checks the skip and the PING after it. */
+static void skip_run(const struct wbuf *stream, size_t big_len, size_t step)
+{
+    struct link_reader r;
+    struct link_frame f;
+    struct link_skipped sk;
+    uint64_t remaining = 0;
+    int skipped = 0, pings = 0;
+    uint8_t head[8];
+    uint32_t head_have = 0;
+    link_reader_init(&r, 1000);
+    assert_int_equal(link_reader_skip_frame(&r, &sk), TT_EINVAL); /* no error to skip */
+    for (size_t off = 0; off < stream->len;) {
+        size_t n = stream->len - off < step ? stream->len - off : step;
+        const uint8_t *p = stream->data + off;
+        off += n;
+        while (remaining > 0 && n > 0) {
+            if (head_have < 8)
+                head[head_have++] = *p;
+            p++;
+            n--;
+            remaining--;
+        }
+        if (n > 0)
+            assert_int_equal(link_reader_feed(&r, p, n), 0);
+        int rc;
+        while ((rc = link_reader_next(&r, &f, NULL, 0)) != 0) {
+            if (rc == TT_ETOOBIG) {
+                assert_int_equal(link_reader_skip_frame(&r, &sk), 0);
+                assert_int_equal(sk.type, LINK_BATCH);
+                assert_int_equal(sk.len, big_len - LINK_FRAME_OVERHEAD);
+                assert_int_equal(sk.offset, 0);
+                /* what the reader held of the frame plus what is left is the frame */
+                assert_true(sk.remaining <= big_len - LINK_HEADER_LEN - sk.head_have);
+                assert_true(sk.head_have == 8 || sk.remaining > 0);
+                memcpy(head, sk.head, sk.head_have);
+                head_have = sk.head_have;
+                remaining = sk.remaining;
+                skipped++;
+                continue;
+            }
+            assert_int_equal(rc, 1);
+            assert_int_equal(f.type, LINK_PING);
+            pings++;
+        }
+    }
+    assert_int_equal(skipped, 1);
+    assert_int_equal(pings, 1);
+    assert_int_equal(remaining, 0);
+    assert_int_equal(head_have, 8);
+    assert_int_equal(get_le64(head), 77); /* the BATCH's seq */
+    assert_int_equal(link_reader_pending(&r), 0);
+    link_reader_release(&r);
+}
+
+static void test_skip_oversized_batch(void **state)
+{
+    (void)state;
+    struct wbuf b, w;
+    wbuf_init(&b, 0);
+    wbuf_init(&w, 0);
+    make_batch(&b, 0, 200, BATCH_COMP_NONE);
+    assert_true(b.len > 1000);
+    assert_int_equal(link_put_batch(&w, 77, b.data, b.len), 0);
+    size_t big_len = w.len;
+    assert_int_equal(link_put_ping(&w, &(struct link_ping){ 5, 6 }), 0);
+    /* Whole, byte by byte, and in odd pieces: the same result. */
+    skip_run(&w, big_len, w.len);
+    skip_run(&w, big_len, 1);
+    skip_run(&w, big_len, 7);
+    skip_run(&w, big_len, LINK_HEADER_LEN + 3);
+    wbuf_release(&b);
+    wbuf_release(&w);
+}
+
 static void test_stream_of_10k_frames(void **state)
 {
     (void)state;
@@ -829,6 +906,6 @@ UNIT_TESTS(cmocka_unit_test(test_round_trip_every_type),
            cmocka_unit_test(test_stream_corruption_detected),
            cmocka_unit_test(test_payload_faults_detected),
            cmocka_unit_test(test_oversize_refused_before_buffering),
-           cmocka_unit_test(test_stream_of_10k_frames),
+           cmocka_unit_test(test_skip_oversized_batch), cmocka_unit_test(test_stream_of_10k_frames),
            cmocka_unit_test(test_batch_carries_core_batch),
            cmocka_unit_test(test_encoders_refuse_bad_fields), cmocka_unit_test(test_fuzz_seeds))
