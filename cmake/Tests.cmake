@@ -47,7 +47,14 @@ file(GLOB TT_INTEGRATION CONFIGURE_DEPENDS tests/integration/*.sh)
 foreach(script ${TT_INTEGRATION})
   get_filename_component(name ${script} NAME_WE)
   add_test(NAME integration.${name} COMMAND bash ${script} ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
-  set_tests_properties(integration.${name} PROPERTIES TIMEOUT 180 LABELS integration)
+  # A script with a line "# ctest-label: slow" (mostly waiting) gets that
+  # label too: the sanitizer stages of tests/run_all.sh leave those out.
+  file(STRINGS ${script} slow_mark REGEX "^# ctest-label: slow$")
+  if(slow_mark)
+    set_tests_properties(integration.${name} PROPERTIES TIMEOUT 180 LABELS "integration;slow")
+  else()
+    set_tests_properties(integration.${name} PROPERTIES TIMEOUT 180 LABELS integration)
+  endif()
 endforeach()
 
 # Fuzz corpora replayed as regression tests through a plain driver (no clang needed).

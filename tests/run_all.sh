@@ -46,9 +46,11 @@ banner() {
     printf '\n==== %s ====\n' "$*"
 }
 
-# ctest_run DIR: the whole suite of a build dir, 2 at a time.
+# ctest_run DIR [CTEST_ARGS...]: the whole suite of a build dir, 2 at a time.
 ctest_run() {
-    ctest --test-dir "$1" -j "$JOBS" --output-on-failure --no-tests=error --timeout 300
+    local dir=$1
+    shift
+    ctest --test-dir "$dir" -j "$JOBS" --output-on-failure --no-tests=error --timeout 300 "$@"
 }
 
 # configure DIR CC ARGS...: configures a build dir if needed.
@@ -100,13 +102,13 @@ stage_asan() {
     cmake --build "$PREFIX-asan" --parallel "$JOBS" || return 1
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        ctest_run "$PREFIX-asan"
+        ctest_run "$PREFIX-asan" -LE slow
 }
 
 stage_tsan() {
     configure "$PREFIX-tsan" clang -DCMAKE_BUILD_TYPE=Debug -DTT_TSAN=ON || return 1
     cmake --build "$PREFIX-tsan" --parallel "$JOBS" || return 1
-    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0 ctest_run "$PREFIX-tsan"
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0 ctest_run "$PREFIX-tsan" -LE slow
 }
 
 stage_format() {

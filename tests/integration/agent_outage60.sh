@@ -4,7 +4,9 @@
 # keeps its rounds in its backlog and, once the server is back (same agent
 # port, same data), every round of the outage arrives, none twice (one
 # node_load1 sample per round the agent stored, distinct timestamps, no gap
-# over 1.6 s). Takes about 75 s, mostly sleeping.
+# over 1.6 s). Takes about 75 s, mostly sleeping, so the sanitizer stages
+# of tests/run_all.sh leave it out (the Debug stage runs it):
+# ctest-label: slow
 set -euo pipefail
 build=${2:?usage: agent_outage60.sh SRC_DIR BUILD_DIR}
 . "$(dirname "$0")/lib/server.sh"
