@@ -33,8 +33,10 @@ static void free_lists(struct agent_file_config *c, int scrapes, int procs, int 
     }
     for (size_t i = 0; files && i < c->nfiles; i++)
         free_const(c->files[i].path);
-    for (size_t i = 0; digests && i < c->ndigests; i++)
+    for (size_t i = 0; digests && i < c->ndigests; i++) {
         free_const(c->digests[i].path);
+        free_const(c->digests[i].name);
+    }
     if (scrapes)
         c->nscrapes = 0;
     if (procs)
@@ -189,19 +191,37 @@ static int add_file(struct agent_file_config *c, const char *v, char *err, size_
 
 static int add_digest(struct agent_file_config *c, const char *v, char *err, size_t errlen)
 {
-    char path[4096];
+    char path[4096], word[4096], name[4096] = "";
     const char *rest = split_word(v, path, sizeof path);
-    if (rest == NULL || path[0] != '/' || (*rest != '\0' && strcmp(rest, "libs") != 0)) {
-        snprintf(err, errlen, "expected '/PATH [libs]'");
-        return TT_EINVAL;
+    struct digest_spec d = { NULL, 0, NULL };
+    if (rest == NULL || path[0] != '/')
+        goto bad;
+    while (*rest != '\0') {
+        rest = split_word(rest, word, sizeof word);
+        if (rest == NULL)
+            goto bad;
+        if (strcmp(word, "libs") == 0)
+            d.libs = 1;
+        else if (strncmp(word, "as=/", 4) == 0 && name[0] == '\0')
+            memcpy(name, word + 3, strlen(word + 3) + 1);
+        else
+            goto bad;
     }
     if (c->ndigests == AGENT_MAX_WATCH)
         return TT_ETOOBIG;
-    char *p = strdup(path);
-    if (p == NULL)
+    d.path = strdup(path);
+    if (name[0] != '\0')
+        d.name = strdup(name);
+    if (d.path == NULL || (name[0] != '\0' && d.name == NULL)) {
+        free_const(d.path);
+        free_const(d.name);
         return TT_ENOMEM;
-    c->digests[c->ndigests++] = (struct digest_spec){ p, *rest != '\0' };
+    }
+    c->digests[c->ndigests++] = d;
     return 0;
+bad:
+    snprintf(err, errlen, "expected '/PATH [libs] [as=/NAME]'");
+    return TT_EINVAL;
 }
 
 int agent_config_set(struct agent_file_config *c, const char *key, const char *v, char *err,

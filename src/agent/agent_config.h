@@ -48,7 +48,8 @@ void agent_config_release(struct agent_file_config *c);
  * interval and digest_interval durations ("10s", "500ms", "1h30m", at least
  * 100ms); host yes/no/true/false/1/0; scrape "[JOB=]URL"; process "NAME",
  * "NAME name=COMM", "NAME pidfile=/PATH" or "NAME cgroup=/PATH"; file
- * "/PATH [json|yaml|ini|kv|text|auto]"; digest "/PATH [libs]". Returns 0,
+ * "/PATH [json|yaml|ini|kv|text|auto]"; digest "/PATH [libs] [as=/NAME]".
+ * Returns 0,
  * TT_EINVAL (message in err: what is wrong with the value), TT_ENOTFOUND
  * (unknown key), TT_ETOOBIG (too many entries), TT_ENOMEM. */
 int agent_config_set(struct agent_file_config *c, const char *key, const char *value, char *err,

@@ -93,7 +93,8 @@ struct fcache {
 
 struct entry {
     char *path;
-    char *of; /* the binary whose mapped library this is, or NULL */
+    char *name; /* reported as */
+    char *of;   /* the binary whose mapped library this is, or NULL */
     int libs;
     struct fcache *files;
     size_t nfiles;
@@ -117,7 +118,8 @@ static void fcache_free(struct fcache *f, size_t n)
     free(f);
 }
 
-static int add_entry(struct digest_watch *w, const char *path, const char *of, int libs)
+static int add_entry(struct digest_watch *w, const char *path, const char *name, const char *of,
+                     int libs)
 {
     if (w->nents == w->capents) {
         size_t nc = w->capents ? w->capents * 2 : 8;
@@ -130,10 +132,12 @@ static int add_entry(struct digest_watch *w, const char *path, const char *of, i
     struct entry *e = &w->ents[w->nents];
     memset(e, 0, sizeof(*e));
     e->path = strdup(path);
+    e->name = strdup(name != NULL ? name : path);
     e->of = of != NULL ? strdup(of) : NULL;
     e->libs = libs;
-    if (e->path == NULL || (of != NULL && e->of == NULL)) {
+    if (e->path == NULL || e->name == NULL || (of != NULL && e->of == NULL)) {
         free(e->path);
+        free(e->name);
         free(e->of);
         return TT_ENOMEM;
     }
@@ -162,7 +166,7 @@ int digest_watch_new(struct digest_watch **out, const struct digest_watch_config
             rc = TT_EINVAL;
             goto fail;
         }
-        rc = add_entry(w, p, NULL, cfg->specs[i].libs);
+        rc = add_entry(w, p, cfg->specs[i].name, NULL, cfg->specs[i].libs);
         if (rc < 0)
             goto fail;
     }
@@ -179,6 +183,7 @@ void digest_watch_free(struct digest_watch *w)
         return;
     for (size_t i = 0; i < w->nents; i++) {
         free(w->ents[i].path);
+        free(w->ents[i].name);
         free(w->ents[i].of);
         fcache_free(w->ents[i].files, w->ents[i].nfiles);
     }
@@ -449,7 +454,7 @@ static int find_libs(struct digest_watch *w, size_t ei)
             for (size_t i = 0; i < w->nents && !known; i++)
                 known = strcmp(w->ents[i].path, p) == 0;
             if (!known)
-                rc = add_entry(w, p, w->ents[ei].path, 0);
+                rc = add_entry(w, p, NULL, w->ents[ei].name, 0);
         }
         fclose(f);
     }
@@ -466,7 +471,7 @@ static int send_event(struct digest_watch *w, struct entry *e, const struct agen
     digest_hex(e->sha, hex);
     snprintf(size, sizeof size, "%llu", (unsigned long long)e->size);
     snprintf(files, sizeof files, "%zu", e->nfiles);
-    attrs[n++] = (struct agent_label){ "path", e->path };
+    attrs[n++] = (struct agent_label){ "path", e->name };
     attrs[n++] = (struct agent_label){ "kind", e->is_dir ? "dir" : "file" };
     attrs[n++] = (struct agent_label){ "sha256", hex };
     attrs[n++] = (struct agent_label){ "size", size };
@@ -479,9 +484,9 @@ static int send_event(struct digest_watch *w, struct entry *e, const struct agen
     if (old_hex != NULL)
         attrs[n++] = (struct agent_label){ "old_sha256", old_hex };
     if (old_hex != NULL)
-        snprintf(msg, sizeof msg, "%.300s changed: sha256 %.12s -> %.12s", e->path, old_hex, hex);
+        snprintf(msg, sizeof msg, "%.300s changed: sha256 %.12s -> %.12s", e->name, old_hex, hex);
     else
-        snprintf(msg, sizeof msg, "%.300s: sha256 %s", e->path, hex);
+        snprintf(msg, sizeof msg, "%.300s: sha256 %s", e->name, hex);
     struct agent_event ev = {
         .severity = old_hex != NULL ? TT_SEV_NOTICE : TT_SEV_INFO,
         .component = "digest",

@@ -5,6 +5,7 @@
  * GET /api/tt/nodes. See agent_listener.h for the invariants.
  */
 #include "server/agent_listener.h"
+#include "server/digests.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -94,6 +95,8 @@ struct agent_listener {
     pthread_mutex_t nodes_mu;
     struct node_info *nodes;
     size_t nnodes;
+
+    struct digests *digests; /* code digests from "telltale.digest" events */
 };
 
 static int64_t now_ms(void)
@@ -464,6 +467,9 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
     if (rc < 0)
         goto out;
     res->durable_end = origin_find(l, h->origin_id)->durable_end;
+    if (other &&
+        digests_ingest(l->digests, h->origin, h->origin_len, body, body_len, NULL, err, errlen) < 0)
+        log_warn(l->cfg.log, "digest events not stored", "reason", err);
 out:
     head_appender_free(app);
     bseries_free(ser, nser);
@@ -902,6 +908,14 @@ int agent_listener_new(struct agent_listener **out, const struct agent_listener_
         agent_listener_free(l);
         return rc;
     }
+    if ((rc = digests_open(&l->digests, l->data_dir, err, errlen)) < 0 ||
+        (rc = server_add_route(srv, &(struct http_route){ .method = "GET",
+                                                          .pattern = "/api/tt/digests",
+                                                          .handler = digests_handle,
+                                                          .ctx = l->digests })) < 0) {
+        agent_listener_free(l);
+        return rc;
+    }
     *out = l;
     return 0;
 }
@@ -1001,6 +1015,7 @@ void agent_listener_free(struct agent_listener *l)
     pthread_cond_destroy(&l->conn_cv);
     pthread_mutex_destroy(&l->apply_mu);
     pthread_mutex_destroy(&l->nodes_mu);
+    digests_close(l->digests);
     free(l->origins);
     free(l->nodes);
     free(l->addr);
