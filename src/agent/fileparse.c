@@ -59,6 +59,9 @@ enum fileparse_type fileparse_type_for_path(const char *path)
 }
 
 static void set_err(struct fileparse_error *e, uint32_t line, uint32_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_err(struct fileparse_error *e, uint32_t line, uint32_t col, const char *fmt, ...)
 {
     va_list ap;
     e->line = line;
