@@ -102,6 +102,7 @@ struct entry {
     uint8_t sha[32];
     uint64_t size;
     int64_t last_sent_ms;
+    int64_t libs_scanned_ms; /* libs: when /proc was last searched (0: never) */
 };
 
 struct digest_watch {
@@ -365,7 +366,8 @@ static int refresh(struct entry *e, char *err, size_t errlen)
         rc = walk(e->path, "", 0, &ns, err, errlen);
         if (rc < 0)
             goto fail;
-        qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
+        if (ns.n > 1)
+            qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
         nf = calloc(ns.n ? ns.n : 1, sizeof(*nf));
         if (nf == NULL) {
             rc = TT_ENOMEM;
@@ -382,8 +384,9 @@ static int refresh(struct entry *e, char *err, size_t errlen)
             char full[PATH_MAX];
             snprintf(full, sizeof full, "%s/%s", e->path, ns.v[i]);
             const struct fcache *old =
-                e->is_dir ? bsearch(ns.v[i], e->files, e->nfiles, sizeof(*e->files), cmp_fcache)
-                          : NULL;
+                e->is_dir && e->nfiles > 0
+                    ? bsearch(ns.v[i], e->files, e->nfiles, sizeof(*e->files), cmp_fcache)
+                    : NULL;
             struct fcache f;
             memset(&f, 0, sizeof f);
             rc = hash_one(full, &f, old, 0, err, errlen);
@@ -508,7 +511,13 @@ int digest_watch_collect(struct digest_watch *w, const struct agent_emit *em, in
 {
     size_t nconf = w->nents;
     for (size_t i = 0; i < nconf; i++) {
-        if (w->ents[i].libs && w->ents[i].of == NULL) {
+        /* Searching /proc is a readlink per process: done at start and
+         * every resend interval (a restarted binary's new libraries are
+         * found then), not every round. */
+        struct entry *e = &w->ents[i];
+        if (e->libs && e->of == NULL &&
+            (e->libs_scanned_ms == 0 || now_ms - e->libs_scanned_ms >= w->resend_ms)) {
+            e->libs_scanned_ms = now_ms;
             int rc = find_libs(w, i);
             if (rc < 0)
                 return rc;

@@ -38,7 +38,8 @@ void digest_hex(const uint8_t d[32], char out[65]);
 
 /* One configured path: a file or a directory (decided each round by stat);
  * libs: also digest the shared libraries a running process of this binary
- * has mapped (read from /proc/PID/maps of the processes whose exe is path);
+ * has mapped (read from /proc/PID/maps of the first process whose exe is
+ * path, searched at start and every resend interval);
  * name: the path reported (NULL: path), for a tree seen from outside its
  * root (a container's /proc/PID/root/usr/bin/app reported as /usr/bin/app). */
 struct digest_spec {

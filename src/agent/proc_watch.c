@@ -328,7 +328,8 @@ static int account(struct group *g)
     for (size_t i = 0; i < g->ncur; i++) {
         const struct pinfo *p = &g->cur[i];
         struct seen key = { .pid = p->pid };
-        const struct seen *old = bsearch(&key, g->prev, g->nprev, sizeof(*g->prev), cmp_seen);
+        const struct seen *old =
+            g->nprev > 0 ? bsearch(&key, g->prev, g->nprev, sizeof(*g->prev), cmp_seen) : NULL;
         if (old != NULL && old->start == p->start) {
             if (p->utime > old->utime)
                 g->cpu_user += p->utime - old->utime;

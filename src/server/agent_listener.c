@@ -363,7 +363,8 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
     }
     if (rc < 0)
         goto out;
-    qsort(ser, nser, sizeof(*ser), bseries_cmp);
+    if (nser > 1) /* qsort(NULL, 0) is undefined: a batch of events only has no series */
+        qsort(ser, nser, sizeof(*ser), bseries_cmp);
     for (size_t i = 1; i < nser; i++) {
         if (ser[i].ref == ser[i - 1].ref) {
             snprintf(err, errlen, "series ref %llu declared twice in the batch",
