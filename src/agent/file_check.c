@@ -93,8 +93,8 @@ static int emit_event(const struct agent_emit *e, uint8_t sev, const char *name,
 static void warn(const struct agent_emit *e, struct fstate *s, const char *msg)
 {
     if (e->warn != NULL && !s->warned) {
-        char line[700];
-        snprintf(line, sizeof line, "%.300s: %s", s->path, msg);
+        char line[900];
+        snprintf(line, sizeof line, "%.300s: %.500s", s->path, msg);
         e->warn(e->ctx, line);
     }
     s->warned = 1;
