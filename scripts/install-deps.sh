@@ -25,6 +25,9 @@ PACKAGES=(
     zstd
     curl               # scripts/run.sh talks to the server
     libcurl4-openssl-dev # the agent scrapes Prometheus endpoints
+    libssl-dev         # libcrypto: the agent's sha256 file and code digests
+    libyaml-dev        # the agent's YAML file checks
+    libsqlite3-dev     # the server's digest store (DATA/digests.sqlite)
     prometheus         # a real remote-write client for tests/integration/remote_write_prometheus.sh
     prometheus-node-exporter # scrape target and reference for tests/integration/agent_*.sh
 )

@@ -26,6 +26,7 @@
 #include "agent/backlog.h"
 #include "agent/host.h"
 #include "agent/scrape.h"
+#include "agent/watch.h"
 #include "core/batch.h"
 #include "core/clock.h"
 #include "core/compress.h"
@@ -303,6 +304,7 @@ struct agent {
     char *server, *node, *role, *release, *state_dir;
     struct scrape_target *scrapes[AGENT_MAX_SCRAPES];
     size_t nscrapes;
+    struct agent_watch *watch; /* processes, files, digests */
     uint64_t origin_id, next_seq;
     struct hlc hlc;
     struct agent_batcher batcher;
@@ -501,6 +503,9 @@ int agent_new(struct agent **out, const struct agent_config *cfg, char *err, siz
             goto fail;
         a->nscrapes++;
     }
+    rc = agent_watch_new(&a->watch, cfg->watch, a->role, a->release, err, errlen);
+    if (rc < 0)
+        goto fail;
     struct backlog_options bo;
     backlog_options_default(&bo);
     if (cfg->backlog_limit_bytes)
@@ -559,6 +564,11 @@ int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
             snprintf(err, errlen, "host collectors: %s", tt_strerror(rc));
             return rc;
         }
+    }
+    rc = agent_watch_collect(a->watch, &emit, now_ms);
+    if (rc < 0) {
+        snprintf(err, errlen, "process/file/digest watchers: %s", tt_strerror(rc));
+        return rc;
     }
     emit.ctx = &scrape_ctx;
     for (size_t i = 0; i < a->nscrapes; i++) {
@@ -992,6 +1002,7 @@ void agent_free(struct agent *a)
         log_error(a->cfg.log, "backlog close failed: the last appends may not be durable");
     for (size_t i = 0; i < a->nscrapes; i++)
         scrape_target_free(a->scrapes[i]);
+    agent_watch_free(a->watch);
     if (a->wake_fd >= 0)
         close(a->wake_fd);
     agent_batcher_release(&a->batcher);

@@ -85,6 +85,8 @@ int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64
 
 /* ---- the agent ----------------------------------------------------------- */
 
+struct agent_watch_config;
+
 struct agent_config {
     const char *server; /* "HOST:PORT" of the server's agent port */
     const char *node, *role, *release;
@@ -93,7 +95,9 @@ struct agent_config {
     size_t nscrapes;
     uint64_t backlog_limit_bytes; /* 0: the backlog's default */
     int host;                     /* 1: run the host collectors (host.h) every round */
-    struct log *log;              /* borrowed, may be NULL */
+    /* processes, files, code digests (watch.h); borrowed for agent_new, may be NULL */
+    const struct agent_watch_config *watch;
+    struct log *log; /* borrowed, may be NULL */
 };
 
 struct agent;

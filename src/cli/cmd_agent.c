@@ -3,7 +3,8 @@
  * collection round every interval on the main thread (aligned to the
  * interval) while the agent's shipper thread sends the backlog to the
  * server, and stops cleanly on SIGINT or SIGTERM (read from a signalfd, the
- * signals blocked before any thread starts).
+ * signals blocked before any thread starts). Settings come from --config
+ * FILE (agent_config.h) with the flags over them.
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,61 +14,67 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/agent_config.h"
 #include "cli/cli.h"
 #include "cli/daemon.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "query/promql/lexer.h"
 
 void cmd_agent_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: telltale agent --server HOST:PORT --node NAME [--role R] [--release V]\n"
-            "                      [--interval DURATION] [--state DIR] [--scrape [JOB=]URL]...\n"
-            "                      [--no-host] [--log-level LEVEL]\n\n"
-            "Runs the per-node agent: every interval it collects the host's metrics\n"
-            "(node_exporter names) and scrapes the given Prometheus targets, keeps each\n"
-            "round as one batch in an on-disk backlog, and ships the backlog to the\n"
-            "server's agent port; a batch is deleted once the server acknowledged it as\n"
-            "durable. A server that is down or unreachable is retried with backoff.\n\n"
-            "Options:\n"
-            "  --server HOST:PORT  the server's agent port (its --agents; default\n"
-            "                      127.0.0.1:7071)\n"
-            "  --node NAME         this node's name (required)\n"
-            "  --role R            the node's role (e.g. frontend)\n"
-            "  --release V         the release the node runs\n"
-            "  --interval DURATION collection period, a Prometheus duration (default 10s)\n"
-            "  --state DIR         origin id and backlog (default ./agent-state)\n"
-            "  --scrape [JOB=]URL  scrape this Prometheus target every interval (job\n"
-            "                      label JOB, default 'scrape'); repeatable\n"
-            "  --no-host           do not run the host collectors\n"
-            "  --log-level LEVEL   debug, info, warn or error (default warn), to stderr\n\n"
-            "SIGINT or SIGTERM stop the agent cleanly (exit status 0).\n");
+    fprintf(
+        out,
+        "usage: telltale agent [--config FILE] --server HOST:PORT --node NAME [--role R]\n"
+        "                      [--release V] [--interval DURATION] [--state DIR]\n"
+        "                      [--scrape [JOB=]URL]... [--process 'NAME "
+        "[name=|pidfile=|cgroup=]X']...\n"
+        "                      [--file '/PATH [TYPE]']... [--digest '/PATH [libs] [as=/NAME]']...\n"
+        "                      [--digest-interval DURATION] [--no-host] [--log-level LEVEL]\n\n"
+        "Runs the per-node agent: every interval it collects the host's metrics\n"
+        "(node_exporter names), the watched processes' and files' figures and the\n"
+        "code digests, and scrapes the given Prometheus targets, keeps each\n"
+        "round as one batch in an on-disk backlog, and ships the backlog to the\n"
+        "server's agent port; a batch is deleted once the server acknowledged it as\n"
+        "durable. A server that is down or unreachable is retried with backoff.\n\n"
+        "Options:\n"
+        "  --config FILE       read settings from FILE (key = value lines, the keys\n"
+        "                      are the options' names; see docs/configuration.md);\n"
+        "                      flags override it\n"
+        "  --server HOST:PORT  the server's agent port (its --agents; default\n"
+        "                      127.0.0.1:7071)\n"
+        "  --node NAME         this node's name (required)\n"
+        "  --role R            the node's role (e.g. frontend)\n"
+        "  --release V         the release the node runs\n"
+        "  --interval DURATION collection period, like 10s or 500ms (default 10s)\n"
+        "  --state DIR         origin id and backlog (default ./agent-state)\n"
+        "  --scrape [JOB=]URL  scrape this Prometheus target every interval (job\n"
+        "                      label JOB, default 'scrape'); repeatable\n"
+        "  --process SPEC      watch a process group: 'NAME' (processes called NAME),\n"
+        "                      'NAME name=COMM', 'NAME pidfile=/PATH', 'NAME\n"
+        "                      cgroup=/sys/fs/cgroup/...'; repeatable\n"
+        "  --file SPEC         check a file: '/PATH [json|yaml|ini|kv|text|auto]';\n"
+        "                      repeatable\n"
+        "  --digest SPEC       send the sha256 of a binary or directory: '/PATH [libs]\n"
+        "                      [as=/NAME]' (libs: also the libraries a running process\n"
+        "                      of it maps; as: the path to report); repeatable\n"
+        "  --digest-interval D resend every digest this often (default 1h)\n"
+        "  --no-host           do not run the host collectors\n"
+        "  --log-level LEVEL   debug, info, warn or error (default warn), to stderr\n\n"
+        "SIGINT or SIGTERM stop the agent cleanly (exit status 0).\n");
 }
 
-int cmd_agent(int argc, char **argv)
+/* parse_flags reads the command line into fl (keys as in the file: dashes
+ * become underscores). Returns 0 or CLI_USAGE (printed). */
+static int parse_flags(int argc, char **argv, struct agent_file_config *fl, const char **config)
 {
-    struct agent_config cfg;
-    struct agent *a = NULL;
-    struct log lg;
-    enum log_level level = LOG_LEVEL_WARN;
-    int64_t interval_ms = AGENT_DEFAULT_INTERVAL_MS;
-    sigset_t old;
-    int sfd = -1, masked = 0, ret = CLI_PROBLEMS;
-    char err[512];
-
-    memset(&cfg, 0, sizeof cfg);
-    cfg.server = "127.0.0.1:7071";
-    cfg.state_dir = "./agent-state";
-    cfg.host = 1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
-        int has_val = i + 1 < argc;
+        char key[64], err[512] = "";
         if (strcmp(o, "--no-host") == 0) {
-            cfg.host = 0;
+            fl->host = 0;
             continue;
         }
-        if (!has_val || strncmp(o, "--", 2) != 0) {
+        if (i + 1 >= argc || strncmp(o, "--", 2) != 0 || strlen(o) >= sizeof key + 2) {
             fprintf(stderr,
                     "telltale agent: unknown option or missing value '%s' (see 'telltale agent "
                     "--help')\n",
@@ -75,50 +82,81 @@ int cmd_agent(int argc, char **argv)
             return CLI_USAGE;
         }
         const char *v = argv[++i];
-        if (strcmp(o, "--server") == 0) {
-            cfg.server = v;
-        } else if (strcmp(o, "--node") == 0) {
-            cfg.node = v;
-        } else if (strcmp(o, "--role") == 0) {
-            cfg.role = v;
-        } else if (strcmp(o, "--release") == 0) {
-            cfg.release = v;
-        } else if (strcmp(o, "--state") == 0) {
-            cfg.state_dir = v;
-        } else if (strcmp(o, "--scrape") == 0) {
-            if (cfg.nscrapes == AGENT_MAX_SCRAPES) {
-                fprintf(stderr, "telltale agent: at most %d --scrape targets\n", AGENT_MAX_SCRAPES);
-                return CLI_USAGE;
-            }
-            cfg.scrape_urls[cfg.nscrapes++] = v;
-        } else if (strcmp(o, "--interval") == 0) {
-            char e[128];
-            if (promql_parse_duration(v, strlen(v), &interval_ms, e, sizeof e) != 0 ||
-                interval_ms < 100) {
-                fprintf(stderr, "telltale agent: --interval: bad duration '%s' (at least 100ms)\n",
-                        v);
-                return CLI_USAGE;
-            }
-        } else if (strcmp(o, "--log-level") == 0) {
-            if (log_level_parse(v, &level) < 0) {
-                fprintf(stderr, "telltale agent: bad --log-level '%s'\n", v);
-                return CLI_USAGE;
-            }
-        } else {
+        if (strcmp(o, "--config") == 0) {
+            *config = v;
+            continue;
+        }
+        snprintf(key, sizeof key, "%s", o + 2);
+        for (char *p = key; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        int rc = agent_config_set(fl, key, v, err, sizeof err);
+        if (rc == TT_ENOTFOUND) {
             fprintf(stderr, "telltale agent: unknown option '%s' (see 'telltale agent --help')\n",
                     o);
             return CLI_USAGE;
         }
+        if (rc < 0) {
+            fprintf(stderr, "telltale agent: %s: %s\n", o, err[0] ? err : tt_strerror(rc));
+            return CLI_USAGE;
+        }
     }
+    return 0;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+    struct agent_config cfg;
+    struct agent_watch_config wcfg;
+    struct agent_file_config file, flags;
+    struct agent *a = NULL;
+    struct log lg;
+    enum log_level level = LOG_LEVEL_WARN;
+    int64_t interval_ms = AGENT_DEFAULT_INTERVAL_MS;
+    const char *config = NULL;
+    sigset_t old;
+    int sfd = -1, masked = 0, ret = CLI_PROBLEMS;
+    char err[512];
+
+    memset(&cfg, 0, sizeof cfg);
+    memset(&wcfg, 0, sizeof wcfg);
+    cfg.server = "127.0.0.1:7071";
+    cfg.state_dir = "./agent-state";
+    cfg.host = 1;
+    agent_config_init(&file);
+    agent_config_init(&flags);
+    ret = parse_flags(argc, argv, &flags, &config);
+    if (ret != 0) {
+        agent_config_release(&flags);
+        return ret;
+    }
+    ret = CLI_PROBLEMS;
+    if (config != NULL && agent_config_read(&file, config, err, sizeof err) < 0) {
+        fprintf(stderr, "telltale agent: config %s\n", err);
+        agent_config_release(&flags);
+        agent_config_release(&file);
+        return CLI_USAGE;
+    }
+    agent_config_merge(&file, &flags);
+    agent_config_apply(&file, &cfg, &wcfg);
+    if (file.interval_ms)
+        interval_ms = file.interval_ms;
+    if (file.log_level != NULL && log_level_parse(file.log_level, &level) < 0) {
+        fprintf(stderr, "telltale agent: bad log level '%s'\n", file.log_level);
+        agent_config_release(&file);
+        return CLI_USAGE;
+    }
+    cfg.watch = &wcfg;
     if (cfg.node == NULL || cfg.node[0] == '\0') {
         fprintf(stderr, "telltale agent: --node NAME is required\n");
+        agent_config_release(&file);
         return CLI_USAGE;
     }
     log_init(&lg, level, daemon_stderr_sink, NULL);
     cfg.log = &lg;
 
     if (daemon_signals_begin("telltale agent", &old, &sfd) != 0)
-        return CLI_PROBLEMS;
+        goto out;
     masked = 1;
     err[0] = '\0';
     int rc = agent_new(&a, &cfg, err, sizeof err);
@@ -157,5 +195,6 @@ out:
     agent_free(a);
     if (masked)
         daemon_signals_end(sfd, &old);
+    agent_config_release(&file);
     return ret;
 }

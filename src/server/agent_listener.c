@@ -5,6 +5,7 @@
  * GET /api/tt/nodes. See agent_listener.h for the invariants.
  */
 #include "server/agent_listener.h"
+#include "server/digests.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -137,6 +138,8 @@ struct agent_listener {
     pthread_mutex_t nodes_mu;
     struct node_info *nodes;
     size_t nnodes;
+
+    struct digests *digests; /* code digests from "telltale.digest" events */
 };
 
 static int64_t now_ms(void)
@@ -610,6 +613,9 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
     rc = commit_batch(ap, &o, err, errlen);
     if (rc == 0 && pos.seg != 0)
         rc = reclog_sync(l->reclog, pos.ticket, err, errlen);
+    if (rc == 0 && res->other_records > 0 &&
+        digests_ingest(l->digests, h->origin, h->origin_len, body, body_len, NULL, err, errlen) < 0)
+        log_warn(l->cfg.log, "digest events not stored", "reason", err);
 out:
     res->durable_end = origin_release(l, h->origin_id, end, rc == 0);
     if (ap != NULL)
@@ -1578,6 +1584,14 @@ int agent_listener_new(struct agent_listener **out, const struct agent_listener_
         agent_listener_free(l);
         return rc;
     }
+    if ((rc = digests_open(&l->digests, l->data_dir, err, errlen)) < 0 ||
+        (rc = server_add_route(srv, &(struct http_route){ .method = "GET",
+                                                          .pattern = "/api/tt/digests",
+                                                          .handler = digests_handle,
+                                                          .ctx = l->digests })) < 0) {
+        agent_listener_free(l);
+        return rc;
+    }
     *out = l;
     return 0;
 }
@@ -1690,6 +1704,7 @@ void agent_listener_free(struct agent_listener *l)
     pthread_cond_destroy(&l->origins_cv);
     pthread_mutex_destroy(&l->pool_mu);
     pthread_mutex_destroy(&l->nodes_mu);
+    digests_close(l->digests);
     free(l->origins);
     free(l->nodes);
     free(l->addr);
