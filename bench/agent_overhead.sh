@@ -34,8 +34,8 @@ AO_GROUPS=() # process groups started here (setsid), stopped by group
 
 ao_stop_all() {
   local pid i
-  for pid in "${AO_PIDS[@]}"; do
-    stop_pid "$pid"
+  for ((i = ${#AO_PIDS[@]} - 1; i >= 0; i--)); do # the agent before its server
+    stop_pid "${AO_PIDS[i]}"
   done
   for pid in "${AO_GROUPS[@]}"; do
     kill -TERM -- "-$pid" 2>/dev/null || continue
