@@ -65,6 +65,13 @@ int host_net_collect(const struct host_opts *o, const struct agent_emit *e, int6
 int host_netclass_collect(const struct host_opts *o, const struct agent_emit *e, int64_t now_ms);
 /* host_tcp.c: node_tcp_connection_states{state} from /proc/net/tcp and tcp6. */
 int host_tcp_collect(const struct host_opts *o, const struct agent_emit *e, int64_t now_ms);
+/* host_tcp_diag_count counts this network namespace's TCP sockets by state
+ * (n[1] established .. n[11] closing, the kernel's numbers; n[0] unused)
+ * through sock_diag, as host_tcp_collect does on the real /proc: with
+ * one_dump, one TCPDIAG_GETSOCK dump of every family, else one
+ * SOCK_DIAG_BY_FAMILY dump per family. Returns 0, or TT_EIO (n untouched)
+ * when netlink cannot be used or refused the request. */
+int host_tcp_diag_count(int one_dump, uint64_t n[12]);
 /* host_filefd.c: node_filefd_allocated, node_filefd_maximum from /proc/sys/fs/file-nr. */
 int host_filefd_collect(const struct host_opts *o, const struct agent_emit *e, int64_t now_ms);
 

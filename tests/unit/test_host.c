@@ -1,8 +1,10 @@
 /* test_host.c - the agent's host collectors (src/agent/host*.c): exact
  * names, labels and values read from the fixture trees in
  * tests/fixtures/proc-*, malformed lines reported as PATH:LINE and skipped,
- * missing files skipped silently, emitter errors passed back, and the real
- * /proc giving every family with sane values. */
+ * missing files skipped silently, emitter errors passed back, the real
+ * /proc giving every family with sane values, and the sock_diag TCP counts
+ * (one dump of every family, one per family) exact in a network namespace
+ * of the test's own. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +12,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "unit.h"
@@ -559,9 +563,61 @@ static void test_real_proc(void **state)
     cap_free(&c);
 }
 
+/* diag_child runs in a fresh network namespace with two listening sockets,
+ * IPv4 and IPv6 (not dual stack), and nothing else: both ways of counting
+ * must see exactly those two. Exit status: 0 ok, 77 no namespace or no
+ * IPv6 here (skipped), 10+ which check failed. */
+static int diag_child(void)
+{
+    struct sockaddr_in a4 = { .sin_family = AF_INET };
+    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+    int one = 1, fd4, fd6;
+
+    if (unshare(CLONE_NEWNET) != 0 && unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
+        return 77;
+    fd4 = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd4 < 0 || bind(fd4, (struct sockaddr *)&a4, sizeof a4) != 0 || listen(fd4, 1) != 0)
+        return 10;
+    fd6 = socket(AF_INET6, SOCK_STREAM, 0);
+    if (fd6 < 0)
+        return 77;
+    if (setsockopt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0 ||
+        bind(fd6, (struct sockaddr *)&a6, sizeof a6) != 0 || listen(fd6, 1) != 0)
+        return 11;
+    for (int way = 0; way < 2; way++) {
+        uint64_t n[12];
+        if (host_tcp_diag_count(way, n) != 0)
+            return 12 + way;
+        for (int st = 1; st < 12; st++)
+            if (n[st] != (st == 10 ? 2u : 0u)) /* 10: TCP_LISTEN */
+                return 14 + way;
+    }
+    close(fd4);
+    close(fd6);
+    return 0;
+}
+
+static void test_tcp_diag_counts_both_families(void **state)
+{
+    int status;
+    pid_t pid;
+    (void)state;
+
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(diag_child());
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        skip();
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_cpu_stat), cmocka_unit_test(test_mem_load_pressure_filefd),
            cmocka_unit_test(test_disk), cmocka_unit_test(test_net_tcp),
            cmocka_unit_test(test_filesystem), cmocka_unit_test(test_netclass),
            cmocka_unit_test(test_malformed_lines_warned_and_skipped),
            cmocka_unit_test(test_missing_files_silent), cmocka_unit_test(test_emitter_error_stops),
-           cmocka_unit_test(test_real_proc))
+           cmocka_unit_test(test_real_proc), cmocka_unit_test(test_tcp_diag_counts_both_families))
