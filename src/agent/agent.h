@@ -31,6 +31,7 @@
 
 #define AGENT_DEFAULT_INTERVAL_MS 10000
 #define AGENT_MAX_SCRAPES         64
+#define AGENT_MAX_SPOOLS          16
 
 /* ---- the batcher: one collection round into one core batch ------------------ */
 
@@ -83,6 +84,35 @@ uint32_t agent_batcher_count(const struct agent_batcher *b);
 int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64_t origin_id,
                          uint64_t first_seq, tt_hlc hlc, int64_t time_ns, struct wbuf *out);
 
+/* One batch of a round cut in several (agent_batcher_split): samples
+ * [lo, hi) of the round with the series they use (refs renumbered 1..k in
+ * first-use order), and the round's events if events is 1. */
+struct agent_batch_part {
+    size_t lo, hi;
+    int events;
+    uint32_t count; /* records of the part */
+};
+
+/* agent_batcher_finish_part is agent_batcher_finish for one part p; *count
+ * (may be NULL) gets its record count. Returns as agent_batcher_finish
+ * (TT_EINVAL also for a part out of range or empty). */
+int agent_batcher_finish_part(const struct agent_batcher *b, const struct agent_batch_part *p,
+                              const char *node, uint64_t origin_id, uint64_t first_seq, tt_hlc hlc,
+                              int64_t time_ns, struct wbuf *out, uint32_t *count);
+
+/* agent_batcher_split cuts b's round into parts whose batches (encoded with
+ * hlc and time_ns, as agent_batcher_finish_part will) are each at most
+ * max_bytes: the whole round when it fits, else halves of the samples, again
+ * until they fit, the events with the last part. Every part is
+ * self-contained (its series records repeated); given seqs one after the
+ * other, the parts' seq ranges are contiguous. *parts is malloc'd (the
+ * caller frees it), *nparts >= 1. Returns 0, TT_EINVAL (nothing added),
+ * TT_ETOOBIG (one sample with its series, or the events, over max_bytes),
+ * TT_ENOMEM, or b's sticky error. */
+int agent_batcher_split(const struct agent_batcher *b, const char *node, tt_hlc hlc,
+                        int64_t time_ns, size_t max_bytes, struct agent_batch_part **parts,
+                        size_t *nparts);
+
 /* ---- the agent ----------------------------------------------------------- */
 
 struct agent_config {
@@ -91,8 +121,11 @@ struct agent_config {
     const char *state_dir;
     const char *scrape_urls[AGENT_MAX_SCRAPES]; /* "[JOB=]URL" */
     size_t nscrapes;
+    const char *spool_dirs[AGENT_MAX_SPOOLS]; /* libtelltale spools to ship */
+    size_t nspools;
     uint64_t backlog_limit_bytes; /* 0: the backlog's default */
     int host;                     /* 1: run the host collectors (host.h) every round */
+    int self_metrics;             /* 1: add the agent's own metrics to every round */
     struct log *log;              /* borrowed, may be NULL */
 };
 

@@ -24,7 +24,8 @@ void cmd_agent_usage(FILE *out)
     fprintf(out,
             "usage: telltale agent --server HOST:PORT --node NAME [--role R] [--release V]\n"
             "                      [--interval DURATION] [--state DIR] [--scrape [JOB=]URL]...\n"
-            "                      [--no-host] [--log-level LEVEL]\n\n"
+            "                      [--spool DIR]... [--no-host] [--no-self-metrics]\n"
+            "                      [--log-level LEVEL]\n\n"
             "Runs the per-node agent: every interval it collects the host's metrics\n"
             "(node_exporter names) and scrapes the given Prometheus targets, keeps each\n"
             "round as one batch in an on-disk backlog, and ships the backlog to the\n"
@@ -40,7 +41,11 @@ void cmd_agent_usage(FILE *out)
             "  --state DIR         origin id and backlog (default ./agent-state)\n"
             "  --scrape [JOB=]URL  scrape this Prometheus target every interval (job\n"
             "                      label JOB, default 'scrape'); repeatable\n"
+            "  --spool DIR         ship the batches libtelltale programs write to this\n"
+            "                      spool directory (their TELLTALE_SPOOL_DIR), deleting\n"
+            "                      segments once acknowledged; repeatable (default: none)\n"
             "  --no-host           do not run the host collectors\n"
+            "  --no-self-metrics   do not add the agent's own telltale_agent_* metrics\n"
             "  --log-level LEVEL   debug, info, warn or error (default warn), to stderr\n\n"
             "SIGINT or SIGTERM stop the agent cleanly (exit status 0).\n");
 }
@@ -60,11 +65,16 @@ int cmd_agent(int argc, char **argv)
     cfg.server = "127.0.0.1:7071";
     cfg.state_dir = "./agent-state";
     cfg.host = 1;
+    cfg.self_metrics = 1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         int has_val = i + 1 < argc;
         if (strcmp(o, "--no-host") == 0) {
             cfg.host = 0;
+            continue;
+        }
+        if (strcmp(o, "--no-self-metrics") == 0) {
+            cfg.self_metrics = 0;
             continue;
         }
         if (!has_val || strncmp(o, "--", 2) != 0) {
@@ -91,6 +101,13 @@ int cmd_agent(int argc, char **argv)
                 return CLI_USAGE;
             }
             cfg.scrape_urls[cfg.nscrapes++] = v;
+        } else if (strcmp(o, "--spool") == 0) {
+            if (cfg.nspools == AGENT_MAX_SPOOLS) {
+                fprintf(stderr, "telltale agent: at most %d --spool directories\n",
+                        AGENT_MAX_SPOOLS);
+                return CLI_USAGE;
+            }
+            cfg.spool_dirs[cfg.nspools++] = v;
         } else if (strcmp(o, "--interval") == 0) {
             char e[128];
             if (promql_parse_duration(v, strlen(v), &interval_ms, e, sizeof e) != 0 ||
