@@ -31,6 +31,7 @@
 #include "core/record.h"
 #include "server/http.h"
 #include "server/json_out.h"
+#include "server/metric_route.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "store/tsdb/head.h"
@@ -380,6 +381,19 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
         struct rec_samples rs;
         struct rec_sample_iter it;
         struct rec_sample s;
+        if (rec.type == REC_METRIC) { /* libtelltale metrics: series too (metric_route.h) */
+            struct metric_route_head mh = { app, 0, 0 };
+            char merr[256];
+            rc = metric_route_record(&rec, h->origin, h->origin_len, metric_route_to_head, &mh,
+                                     merr, sizeof merr);
+            if (rc == TT_ENOMEM || rc == TT_EIO || rc == TT_EFULL) {
+                snprintf(err, errlen, "metric record: %s", tt_strerror(rc));
+                goto out;
+            }
+            res->samples += mh.samples;
+            res->skipped += mh.skipped + (rc < 0);
+            continue;
+        }
         if (rec.type != REC_SAMPLES)
             continue;
         rc = rec_decode_samples(&rec, &rs, err, errlen);
