@@ -588,6 +588,8 @@ int agent_new(struct agent **out, const struct agent_config *cfg, char *err, siz
     backlog_options_default(&bo);
     if (cfg->backlog_limit_bytes)
         bo.limit_bytes = cfg->backlog_limit_bytes;
+    if (cfg->backlog_segment_bytes)
+        bo.segment_bytes = cfg->backlog_segment_bytes;
     bo.ack_interval_ms = 0; /* acks persisted as they come: nothing is resent twice */
     bo.problem = backlog_problem;
     bo.problem_arg = a;

@@ -123,10 +123,11 @@ struct agent_config {
     size_t nscrapes;
     const char *spool_dirs[AGENT_MAX_SPOOLS]; /* libtelltale spools to ship */
     size_t nspools;
-    uint64_t backlog_limit_bytes; /* 0: the backlog's default */
-    int host;                     /* 1: run the host collectors (host.h) every round */
-    int self_metrics;             /* 1: add the agent's own metrics to every round */
-    struct log *log;              /* borrowed, may be NULL */
+    uint64_t backlog_limit_bytes;   /* 0: the backlog's default */
+    uint64_t backlog_segment_bytes; /* 0: the backlog's default */
+    int host;                       /* 1: run the host collectors (host.h) every round */
+    int self_metrics;               /* 1: add the agent's own metrics to every round */
+    struct log *log;                /* borrowed, may be NULL */
 };
 
 struct agent;
