@@ -293,12 +293,12 @@ static long origin_pid(const char *o, size_t n)
 {
     size_t i = n;
     long pid = 0, mul = 1;
-    while (i > 0 && o[i - 1] >= '0' && o[i - 1] <= '9' && mul < 10000000000L) {
+    while (i > 0 && o[i - 1] >= '0' && o[i - 1] <= '9' && mul < 1000000000L) {
         pid += (o[i - 1] - '0') * mul;
         mul *= 10;
         i--;
     }
-    return i > 0 && i < n && o[i - 1] == '/' ? pid : 0;
+    return i > 0 && i < n && o[i - 1] == '/' && pid < (1L << 30) ? pid : 0;
 }
 
 /* resync finds the next batch start after a damaged one at off in fd's file
@@ -349,6 +349,12 @@ static int read_seg(struct spool_reader *r, size_t i, const uint8_t **batch, siz
         return TT_EIO;
     }
     s->size = (uint64_t)stt.st_size;
+    if (s->acked > s->size) {
+        /* The state says more than the file holds: trust the file. */
+        problem(r, s, s->size, 0, "saved offset past the end; read from 0");
+        s->acked = s->sent = s->good_end = s->reported = 0;
+        s->eof = NO_EOF;
+    }
     while (s->sent < s->size) {
         uint8_t hb[BATCH_FIXED_LEN + BATCH_ORIGIN_MAX];
         struct batch_hdr h;
