@@ -720,30 +720,46 @@ static void add_drop_events(struct agent *a, int64_t t_ms)
     if (backlog_take_drops(a->backlog, &d, &n) < 0)
         return;
     for (size_t i = 0; i < n; i++) {
-        char origin[24], batches[24], records[24], msg[160];
+        char origin[24], batches[24], records[24], bytes[24], fseq[24], lseq[24], t0[24], t1[24],
+            msg[200];
         snprintf(origin, sizeof origin, "%016llx", (unsigned long long)d[i].origin_id);
         snprintf(batches, sizeof batches, "%llu", (unsigned long long)d[i].batches);
         snprintf(records, sizeof records, "%llu", (unsigned long long)d[i].records);
+        snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)d[i].bytes);
         snprintf(msg, sizeof msg,
                  "the backlog reached its byte limit while the server was unreachable: %s "
-                 "batches (%s records) dropped, oldest first",
-                 batches, records);
-        struct agent_label attrs[] = { { "origin", origin },
-                                       { "batches", batches },
-                                       { "records", records } };
+                 "batches (%s records, %s bytes) dropped, oldest first",
+                 batches, records, bytes);
+        struct agent_label attrs[8] = {
+            { "origin", origin }, { "batches", batches }, { "records", records }, { "bytes", bytes }
+        };
+        size_t na = 4;
+        if (d[i].first_seq != UINT64_MAX) {
+            snprintf(fseq, sizeof fseq, "%llu", (unsigned long long)d[i].first_seq);
+            snprintf(lseq, sizeof lseq, "%llu", (unsigned long long)d[i].last_seq);
+            attrs[na++] = (struct agent_label){ "first_seq", fseq };
+            attrs[na++] = (struct agent_label){ "last_seq", lseq };
+        }
+        if (d[i].hlc_min != 0) {
+            /* the time range, ms since the epoch, from the batches' HLCs */
+            snprintf(t0, sizeof t0, "%llu", (unsigned long long)hlc_l(d[i].hlc_min));
+            snprintf(t1, sizeof t1, "%llu", (unsigned long long)hlc_l(d[i].hlc_max));
+            attrs[na++] = (struct agent_label){ "first_time_ms", t0 };
+            attrs[na++] = (struct agent_label){ "last_time_ms", t1 };
+        }
         struct agent_event ev = { .name = "telltale.agent.backlog.dropped",
                                   .component = "agent",
                                   .message = msg,
                                   .severity = TT_SEV_WARNING,
                                   .attrs = attrs,
-                                  .nattrs = sizeof attrs / sizeof attrs[0],
+                                  .nattrs = na,
                                   .t_ms = t_ms };
         if (agent_batcher_add_event(&a->batcher, &ev, hlc_now(&a->hlc)) < 0)
             log_error(a->cfg.log, "backlog drop not reported", "origin", origin, "batches", batches,
                       "records", records);
         else
             log_warn(a->cfg.log, "backlog dropped batches", "origin", origin, "batches", batches,
-                     "records", records);
+                     "records", records, "bytes", bytes);
     }
     free(d);
 }
