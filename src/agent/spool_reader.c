@@ -274,7 +274,8 @@ static int scan(struct spool_reader *r, char *err, size_t errlen)
         if (r->segs[i].present)
             r->segs[k++] = r->segs[i];
     r->nsegs = k;
-    qsort(r->segs, r->nsegs, sizeof *r->segs, seg_cmp);
+    if (r->nsegs > 1)
+        qsort(r->segs, r->nsegs, sizeof *r->segs, seg_cmp);
     r->st.segments = r->nsegs;
     return 0;
 }

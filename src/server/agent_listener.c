@@ -361,7 +361,8 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
     }
     if (rc < 0)
         goto out;
-    qsort(ser, nser, sizeof(*ser), bseries_cmp);
+    if (nser > 1) /* ser is NULL in a batch without series (qsort wants a pointer) */
+        qsort(ser, nser, sizeof(*ser), bseries_cmp);
     for (size_t i = 1; i < nser; i++) {
         if (ser[i].ref == ser[i - 1].ref) {
             snprintf(err, errlen, "series ref %llu declared twice in the batch",
@@ -402,7 +403,7 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
         rec_sample_iter_init(&it, &rs);
         while ((rc = rec_sample_next(&it, &s)) == 1) {
             struct bseries key = { .ref = s.ref };
-            struct bseries *se = bsearch(&key, ser, nser, sizeof(*ser), bseries_cmp);
+            struct bseries *se = nser ? bsearch(&key, ser, nser, sizeof(*ser), bseries_cmp) : NULL;
             if (se == NULL) {
                 snprintf(err, errlen, "sample of series ref %llu not declared in the batch",
                          (unsigned long long)s.ref);
