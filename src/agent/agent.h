@@ -4,12 +4,15 @@
  * over one link connection (docs/design/agent.md, agent-link.md).
  *
  * State directory: STATE/origin ("<origin hex> <next seq>\n", replaced
- * atomically) and STATE/backlog/ (backlog.h).
+ * atomically), STATE/backlog/ (backlog.h) and one STATE/spool-<hash> per
+ * --spool directory (spool_reader.h).
  *
  * Invariants:
  *  - Every batch is self-contained: the series records (batch-local refs
  *    1..n, labels with __name__) come before the one samples record that
- *    uses them, so the server needs no state to read it.
+ *    uses them, so the server needs no state to read it. A round bigger
+ *    than the server's max_batch_bytes is cut into several such batches
+ *    with contiguous seqs.
  *  - Sequence numbers are never reused: the next seq is persisted (fsync,
  *    rename) before the batch that uses it is appended to the backlog, so a
  *    crash leaves a gap at worst, never two batches with the same seqs.
@@ -17,7 +20,8 @@
  *    past its last record.
  *
  * Threads: the caller's thread runs agent_collect; the shipper thread
- * started by agent_start sends; the backlog is shared under a mutex.
+ * started by agent_start (shipper.c) sends; the backlog and the spool
+ * readers are shared under a mutex, the HLC is lock-free.
  */
 #ifndef TT_AGENT_AGENT_H
 #define TT_AGENT_AGENT_H
