@@ -131,6 +131,8 @@ struct agent_config {
     uint64_t backlog_segment_bytes; /* 0: the backlog's default */
     int host;                       /* 1: run the host collectors (host.h) every round */
     int self_metrics;               /* 1: add the agent's own metrics to every round */
+    uint32_t io_timeout_ms;         /* no WELCOME, ACK or PONG for this long: reconnect (0: 15 s) */
+    uint32_t ping_idle_ms;          /* a PING after this long without sending (0: 10 s) */
     struct log *log;                /* borrowed, may be NULL */
 };
 

@@ -5,7 +5,7 @@
  * backlog), then a window of BATCHes in flight taken in turn from the
  * backlog and the libtelltale spools, batches over the server's limit cut
  * in self-contained pieces keeping their seq ranges (batch_split.h), ACKs
- * applied to where the batch came from, PING every PING_IDLE_MS when idle
+ * applied to where the batch came from, a PING after 10 s without sending
  * and PONG to the server's PINGs, reconnect with exponential backoff and
  * jitter.
  *
@@ -36,10 +36,11 @@
 #define WINDOW            16 /* unacked batches in flight */
 #define BACKOFF_MIN_MS    200
 #define BACKOFF_MAX_MS    30000
-#define IO_TIMEOUT_MS     15000 /* WELCOME, an ACK for a batch in flight, or a PONG */
-#define PING_IDLE_MS      10000 /* a PING after this long without sending */
-#define SPOOL_RESCAN_MS   1000
-#define SRC_BACKLOG       (-1)
+/* Defaults of agent_config.io_timeout_ms and ping_idle_ms. */
+#define IO_TIMEOUT_MS   15000 /* WELCOME, an ACK for a batch in flight, or a PONG */
+#define PING_IDLE_MS    10000 /* a PING after this long without sending */
+#define SPOOL_RESCAN_MS 1000
+#define SRC_BACKLOG     (-1)
 
 /* One BATCH frame in flight, and where its batch came from. */
 struct inflight {
@@ -71,6 +72,16 @@ struct ship {
     struct spool_token piece_tok;
     int next_src; /* round robin between the backlog and the spools */
 };
+
+static int64_t io_timeout_ns(const struct agent *a)
+{
+    return (int64_t)(a->cfg.io_timeout_ms ? a->cfg.io_timeout_ms : IO_TIMEOUT_MS) * TT_NS_PER_MS;
+}
+
+static int64_t ping_idle_ns(const struct agent *a)
+{
+    return (int64_t)(a->cfg.ping_idle_ms ? a->cfg.ping_idle_ms : PING_IDLE_MS) * TT_NS_PER_MS;
+}
 
 static int connect_server(struct agent *a, char *err, size_t errlen)
 {
@@ -166,7 +177,7 @@ static void done_head(struct ship *s, uint64_t origin, uint64_t durable_end)
     s->qhead = (s->qhead + 1) % WINDOW;
     s->qn--;
     atomic_store(&a->inflight, s->qn);
-    s->deadline_ns = clock_monotonic_ns() + (int64_t)IO_TIMEOUT_MS * TT_NS_PER_MS;
+    s->deadline_ns = clock_monotonic_ns() + io_timeout_ns(a);
 }
 
 static int send_pong(struct ship *s, const struct link_ping *p)
@@ -336,7 +347,7 @@ static int send_batch(struct ship *s, const uint8_t *batch, size_t len, int src,
     if (rc < 0)
         return rc;
     if (s->qn == 0)
-        s->deadline_ns = clock_monotonic_ns() + (int64_t)IO_TIMEOUT_MS * TT_NS_PER_MS;
+        s->deadline_ns = clock_monotonic_ns() + io_timeout_ns(a);
     struct inflight *q = &s->q[(s->qhead + s->qn) % WINDOW];
     *q = (struct inflight){
         s->link_seq, h.origin_id, h.count ? h.first_seq + h.count - 1 : h.first_seq,
@@ -449,7 +460,7 @@ static int send_ping(struct ship *s)
     if (rc == 0)
         rc = send_out(s);
     if (rc == 0) {
-        s->ping_deadline_ns = clock_monotonic_ns() + (int64_t)IO_TIMEOUT_MS * TT_NS_PER_MS;
+        s->ping_deadline_ns = clock_monotonic_ns() + io_timeout_ns(s->a);
         atomic_fetch_add(&s->a->pings, 1);
     }
     return rc;
@@ -473,7 +484,7 @@ static int session(struct ship *s, int *welcomed, char *err, size_t errlen)
         snprintf(err, errlen, "sending HELLO: %s", tt_strerror(rc));
         return rc;
     }
-    s->deadline_ns = clock_monotonic_ns() + (int64_t)IO_TIMEOUT_MS * TT_NS_PER_MS;
+    s->deadline_ns = clock_monotonic_ns() + io_timeout_ns(a);
     while (!atomic_load(&a->stop)) {
         int64_t now = clock_monotonic_ns();
         if (*welcomed) {
@@ -481,8 +492,7 @@ static int session(struct ship *s, int *welcomed, char *err, size_t errlen)
             if (rc < 0)
                 return rc;
             now = clock_monotonic_ns();
-            if (s->ping_deadline_ns == 0 &&
-                now - s->last_send_ns >= (int64_t)PING_IDLE_MS * TT_NS_PER_MS) {
+            if (s->ping_deadline_ns == 0 && now - s->last_send_ns >= ping_idle_ns(a)) {
                 rc = send_ping(s);
                 if (rc < 0) {
                     snprintf(err, errlen, "sending PING: %s", tt_strerror(rc));
@@ -491,16 +501,27 @@ static int session(struct ship *s, int *welcomed, char *err, size_t errlen)
             }
         }
         if ((!*welcomed || s->qn > 0) && now > s->deadline_ns) {
-            snprintf(err, errlen, "no answer from the server for %d ms", IO_TIMEOUT_MS);
+            snprintf(err, errlen, "no answer from the server for %lld ms",
+                     (long long)(io_timeout_ns(a) / TT_NS_PER_MS));
             return TT_EIO;
         }
         if (s->ping_deadline_ns != 0 && now > s->ping_deadline_ns) {
-            snprintf(err, errlen, "no PONG from the server for %d ms", IO_TIMEOUT_MS);
+            snprintf(err, errlen, "no PONG from the server for %lld ms",
+                     (long long)(io_timeout_ns(a) / TT_NS_PER_MS));
             return TT_EIO;
         }
         struct pollfd p[2] = { { .fd = s->fd, .events = POLLIN },
                                { .fd = a->wake_fd, .events = POLLIN } };
-        int n = poll(p, 2, a->nspools > 0 ? SPOOL_RESCAN_MS / 2 : 1000);
+        /* Wake for the next PING or deadline, and to look at the spools. */
+        int64_t wait_ns = (int64_t)(a->nspools > 0 ? SPOOL_RESCAN_MS / 2 : 1000) * TT_NS_PER_MS;
+        if (*welcomed && s->ping_deadline_ns == 0 &&
+            s->last_send_ns + ping_idle_ns(a) - now < wait_ns)
+            wait_ns = s->last_send_ns + ping_idle_ns(a) - now;
+        if (s->ping_deadline_ns != 0 && s->ping_deadline_ns - now < wait_ns)
+            wait_ns = s->ping_deadline_ns - now;
+        if ((!*welcomed || s->qn > 0) && s->deadline_ns - now < wait_ns)
+            wait_ns = s->deadline_ns - now;
+        int n = poll(p, 2, wait_ns <= 0 ? 0 : (int)(wait_ns / TT_NS_PER_MS) + 1);
         if (n < 0 && errno != EINTR) {
             snprintf(err, errlen, "poll: %s", strerror(errno));
             return TT_ESYS;

@@ -370,4 +370,263 @@ static void test_shipper_link(void **state)
     rm_rf(root);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_shipper_link))
+/* ---- a second scripted server: keepalive and NACK TOO_BIG ------------------ */
+
+struct script {
+    int lfd;
+    atomic_int stop;
+    int answer_ping;    /* 1: PONG the agent's PINGs */
+    size_t nack_over;   /* NACK TOO_BIG (retry 0) batches bigger than this; 0: never */
+    atomic_int conns;   /* connections accepted */
+    atomic_int pings;   /* PINGs received */
+    atomic_int closed;  /* connections the agent closed */
+    atomic_int nacks;   /* TOO_BIG sent */
+    atomic_int acked;   /* batches ACKed */
+    uint64_t first[64]; /* ACKed batches: first_seq, count, bytes */
+    uint32_t count[64];
+    size_t len[64];
+    char names[64][512]; /* their event names, concatenated */
+};
+
+static void *script_main(void *arg)
+{
+    struct script *s = arg;
+    while (!atomic_load(&s->stop)) {
+        struct pollfd lp = { .fd = s->lfd, .events = POLLIN };
+        if (poll(&lp, 1, 50) <= 0)
+            continue;
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        atomic_fetch_add(&s->conns, 1);
+        struct link_reader rd;
+        struct wbuf out;
+        char err[256];
+        link_reader_init(&rd, 0);
+        wbuf_init(&out, 0);
+        while (!atomic_load(&s->stop)) {
+            struct pollfd p = { .fd = fd, .events = POLLIN };
+            if (poll(&p, 1, 50) <= 0)
+                continue;
+            uint8_t buf[65536];
+            ssize_t n = recv(fd, buf, sizeof buf, 0);
+            if (n <= 0) {
+                atomic_fetch_add(&s->closed, 1);
+                break;
+            }
+            if (link_reader_feed(&rd, buf, (size_t)n) < 0)
+                break;
+            struct link_frame f;
+            while (link_reader_next(&rd, &f, err, sizeof err) == 1) {
+                uint64_t now_ms = (uint64_t)(clock_realtime_ns() / TT_NS_PER_MS);
+                if (f.type == LINK_HELLO) {
+                    struct link_welcome w = { .version = LINK_VERSION,
+                                              .hlc = hlc_pack(now_ms, 0),
+                                              .physical_ms = now_ms,
+                                              .max_batch_bytes = 1u << 20 };
+                    link_put_welcome(&out, &w);
+                } else if (f.type == LINK_PING) {
+                    struct link_ping pg;
+                    assert_int_equal(link_decode_ping(&f, &pg, err, sizeof err), 0);
+                    atomic_fetch_add(&s->pings, 1);
+                    if (s->answer_ping) {
+                        struct link_pong po = { pg.physical_ms, hlc_pack(now_ms, 0), now_ms };
+                        link_put_pong(&out, &po);
+                    }
+                } else if (f.type == LINK_BATCH) {
+                    struct link_batch lb;
+                    assert_int_equal(link_decode_batch(&f, &lb, err, sizeof err), 0);
+                    if (s->nack_over && lb.batch_len > s->nack_over) {
+                        struct link_nack k = { lb.seq, LINK_NACK_TOO_BIG, 0, 0, { "too big", 7 } };
+                        link_put_nack(&out, &k);
+                        atomic_fetch_add(&s->nacks, 1);
+                    } else {
+                        int i = atomic_load(&s->acked);
+                        if (i < 64) {
+                            s->first[i] = lb.hdr.first_seq;
+                            s->count[i] = lb.hdr.count;
+                            s->len[i] = lb.batch_len;
+                            struct wbuf scratch;
+                            const uint8_t *body;
+                            size_t blen;
+                            wbuf_init(&scratch, 0);
+                            assert_int_equal(batch_open(lb.batch, &lb.hdr, &scratch, &body, &blen,
+                                                        err, sizeof err),
+                                             0);
+                            struct rbuf r;
+                            struct rec rec;
+                            size_t used = 0;
+                            rbuf_init(&r, body, blen);
+                            while (rec_next(&r, body, &rec, err, sizeof err) == 1) {
+                                struct rec_event e;
+                                assert_int_equal(rec_decode_event(&rec, &e, err, sizeof err), 0);
+                                used += (size_t)snprintf(s->names[i] + used, 512 - used, "%.*s,",
+                                                         (int)e.name.len, e.name.p);
+                            }
+                            wbuf_release(&scratch);
+                            atomic_store(&s->acked, i + 1);
+                        }
+                        struct link_ack k = { lb.seq, lb.hdr.origin_id,
+                                              lb.hdr.first_seq + lb.hdr.count,
+                                              hlc_pack(now_ms, 0) };
+                        link_put_ack(&out, &k);
+                    }
+                }
+                send_all(fd, &out);
+            }
+        }
+        close(fd);
+        link_reader_release(&rd);
+        wbuf_release(&out);
+    }
+    return NULL;
+}
+
+static struct agent *script_agent(struct script *s, const char *root, const char *spdir,
+                                  uint32_t io_ms, uint32_t idle_ms)
+{
+    char stdir[300], addr[64], err[512];
+    uint16_t port;
+    struct agent *a = NULL;
+    s->lfd = listen_on(0, &port);
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)port);
+    snprintf(stdir, sizeof stdir, "%s/state", root);
+    struct agent_config cfg = { .server = addr,
+                                .node = "n2",
+                                .state_dir = stdir,
+                                .io_timeout_ms = io_ms,
+                                .ping_idle_ms = idle_ms };
+    if (spdir != NULL) {
+        cfg.spool_dirs[0] = spdir;
+        cfg.nspools = 1;
+    }
+    assert_int_equal(agent_new(&a, &cfg, err, sizeof err), 0);
+    return a;
+}
+
+/* An idle link is kept alive by PINGs; a server that stops answering them
+ * is left after io_timeout_ms and the agent reconnects. */
+static void test_shipper_keepalive(void **state)
+{
+    (void)state;
+    char root[256];
+    pthread_t th;
+    struct script *s = calloc(1, sizeof *s);
+    assert_int_equal(tmpdir_make(root, sizeof root, "keepalive"), 0);
+    s->answer_ping = 1;
+    struct agent *a = script_agent(s, root, NULL, 600, 150);
+    assert_int_equal(pthread_create(&th, NULL, script_main, s), 0);
+    assert_int_equal(agent_start(a), 0);
+    /* answered: several PINGs over 2 s, one connection all along */
+    usleep(2000000);
+    assert_true(atomic_load(&s->pings) >= 5);
+    assert_int_equal(atomic_load(&s->conns), 1);
+    assert_int_equal(atomic_load(&s->closed), 0);
+    /* the server goes silent: the agent gives up on it and reconnects */
+    s->answer_ping = 0;
+    assert_true(wait_for(&s->closed, 1, 5000));
+    assert_true(wait_for(&s->conns, 2, 5000));
+    agent_stop(a);
+    atomic_store(&s->stop, 1);
+    pthread_join(th, NULL);
+    agent_free(a);
+    close(s->lfd);
+    free(s);
+    rm_rf(root);
+}
+
+/* NACK TOO_BIG for a batch under the announced limit: the agent lowers its
+ * limit, reconnects and sends the batch again in pieces that keep its seq
+ * range, and the spool segment is acknowledged (and deleted) through them. */
+static void test_shipper_nack_too_big(void **state)
+{
+    (void)state;
+    char root[256], spdir[300], seg[600], msg[320];
+    pthread_t th;
+    struct script *s = calloc(1, sizeof *s);
+    assert_int_equal(tmpdir_make(root, sizeof root, "toobig"), 0);
+    snprintf(spdir, sizeof spdir, "%s/spool", root);
+    assert_int_equal(mkdir(spdir, 0755), 0);
+    /* one batch of 20 events with incompressible messages, of a dead process */
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    struct wbuf raw, w;
+    wbuf_init(&raw, 0);
+    wbuf_init(&w, 0);
+    uint64_t x = 99;
+    for (int i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "e%d", i);
+        for (size_t k = 0; k + 1 < sizeof msg; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            msg[k] = (char)('a' + x % 26);
+        }
+        msg[sizeof msg - 1] = '\0';
+        struct rec_event ev = { .severity = TT_SEV_INFO,
+                                .name = { name, (uint32_t)strlen(name) },
+                                .message = { msg, (uint32_t)strlen(msg) } };
+        assert_int_equal(rec_put_event(&raw, 10 + (tt_hlc)i, 1000, &ev), 0);
+    }
+    char origin[64];
+    int ol = snprintf(origin, sizeof origin, "n2%capp/%ld", 0, (long)child);
+    struct batch_hdr h = { .count = 20,
+                           .origin_id = 0x77,
+                           .first_seq = 100,
+                           .hlc_min = 10,
+                           .hlc_max = 29,
+                           .origin = origin,
+                           .origin_len = (uint16_t)ol };
+    assert_int_equal(batch_encode(&w, &h, raw.data, raw.len), 0);
+    snprintf(seg, sizeof seg, "%s/%016llx-%016llx.tts", spdir, 0x77ull, 100ull);
+    int fd = open(seg, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, w.data, w.len), (ssize_t)w.len);
+    close(fd);
+    assert_true(w.len > 6000);
+
+    s->answer_ping = 1;
+    s->nack_over = 4000;
+    struct agent *a = script_agent(s, root, spdir, 0, 0);
+    assert_int_equal(pthread_create(&th, NULL, script_main, s), 0);
+    assert_int_equal(agent_start(a), 0);
+    struct stat st;
+    for (int i = 0; i < 500 && stat(seg, &st) == 0; i++)
+        usleep(10000);
+    assert_int_not_equal(stat(seg, &st), 0); /* acknowledged through the pieces */
+    agent_stop(a);
+    atomic_store(&s->stop, 1);
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&s->nacks), 1);
+    assert_int_equal(atomic_load(&s->conns), 2);
+    /* the pieces: contiguous seqs 100..119, each under the limit, the
+     * events once and in order */
+    int n = atomic_load(&s->acked);
+    assert_true(n >= 2);
+    uint64_t next = 100;
+    char all[2048] = "", want[2048] = "";
+    size_t al = 0, wl = 0;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(s->first[i], next);
+        assert_true(s->len[i] <= 4000);
+        next += s->count[i];
+        al += (size_t)snprintf(all + al, sizeof all - al, "%s", s->names[i]);
+    }
+    assert_int_equal(next, 120);
+    for (int i = 0; i < 20; i++)
+        wl += (size_t)snprintf(want + wl, sizeof want - wl, "e%d,", i);
+    assert_string_equal(all, want);
+    agent_free(a);
+    close(s->lfd);
+    free(s);
+    wbuf_release(&raw);
+    wbuf_release(&w);
+    rm_rf(root);
+}
+
+UNIT_TESTS(cmocka_unit_test(test_shipper_link), cmocka_unit_test(test_shipper_keepalive),
+           cmocka_unit_test(test_shipper_nack_too_big))
