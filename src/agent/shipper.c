@@ -71,6 +71,10 @@ struct ship {
     int piece_src;
     struct spool_token piece_tok;
     int next_src; /* round robin between the backlog and the spools */
+    /* A batch that cannot be sent, dropped once the window is empty. */
+    int drop_pending, drop_src;
+    uint64_t drop_origin, drop_last;
+    struct spool_token drop_tok;
 };
 
 static int64_t io_timeout_ns(const struct agent *a)
@@ -391,25 +395,24 @@ static int next_source_batch(struct ship *s, char *err, size_t errlen)
             if (rc == 0)
                 rc = 1;
             else if (rc == TT_ETOOBIG || rc == TT_ECORRUPT || rc == TT_EUNSUPPORTED) {
-                /* It can never be sent: drop it, loudly, as the server would. */
+                /* It can never be sent: drop it, loudly, as the server would,
+                 * once what was sent before it is acknowledged (acks move
+                 * a watermark: acking it now could count those as done). */
                 log_error(a->cfg.log, "batch cannot be sent; dropped", "problem", err);
                 struct batch_hdr h;
                 if (batch_parse_header(batch, len, &h, NULL, 0) == 0) {
-                    if (src == SRC_BACKLOG)
-                        (void)backlog_ack(a->backlog, h.origin_id,
-                                          h.count ? h.first_seq + h.count - 1 : h.first_seq, err,
-                                          errlen);
-                    else
-                        (void)spool_reader_ack(a->spools[src], &tok, err, errlen);
+                    s->drop_pending = 1;
+                    s->drop_src = src;
+                    s->drop_origin = h.origin_id;
+                    s->drop_last = h.count ? h.first_seq + h.count - 1 : h.first_seq;
+                    s->drop_tok = tok;
                 }
                 rc = 2;
             }
         }
         pthread_mutex_unlock(&a->mu);
-        if (rc == 2) {
-            k--; /* the same source again */
-            continue;
-        }
+        if (rc == 2)
+            return 0; /* fill_window drops it once the window is empty */
         if (rc < 0) {
             if (src == SRC_BACKLOG)
                 return rc;
@@ -432,6 +435,18 @@ static int next_source_batch(struct ship *s, char *err, size_t errlen)
 static int fill_window(struct ship *s, char *err, size_t errlen)
 {
     while (s->qn < WINDOW) {
+        if (s->drop_pending) {
+            if (s->qn > 0)
+                return 0;
+            struct agent *a = s->a;
+            pthread_mutex_lock(&a->mu);
+            if (s->drop_src == SRC_BACKLOG)
+                (void)backlog_ack(a->backlog, s->drop_origin, s->drop_last, err, errlen);
+            else
+                (void)spool_reader_ack(a->spools[s->drop_src], &s->drop_tok, err, errlen);
+            pthread_mutex_unlock(&a->mu);
+            s->drop_pending = 0;
+        }
         if (s->pieces_left == 0) {
             int rc = next_source_batch(s, err, errlen);
             if (rc <= 0)
