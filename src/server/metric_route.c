@@ -254,17 +254,27 @@ int metric_route_record(const struct rec *r, const char *origin, size_t origin_l
         rc = TT_ECORRUPT;
         goto out;
     }
-    int p = m.precision_bits;
-    double cum = 0, last_le = -INFINITY;
+    int p = m.precision_bits, have = 0;
+    double cum = 0, pend_le = 0;
+    char le[40];
     bi = m.buckets;
     while (rec_bucket_next(&bi, &idx, &cnt) == 1) {
-        char le[40];
         double b = bucket_le(idx, p);
+        /* A bucket is emitted once the next has a larger bound: clamped
+         * outermost buckets share one, and their counts add up under it. */
+        if (have && b > pend_le) {
+            fmt_le(pend_le, le, sizeof le);
+            rc = put(&e, names + step, le, cum);
+            if (rc < 0)
+                goto out;
+        }
         cum += (double)cnt;
-        if (!(b > last_le))
-            continue; /* clamped outermost buckets share a bound: keep the first */
-        last_le = b;
-        fmt_le(b, le, sizeof le);
+        if (!have || b > pend_le)
+            pend_le = b;
+        have = 1;
+    }
+    if (have) {
+        fmt_le(pend_le, le, sizeof le);
         rc = put(&e, names + step, le, cum);
         if (rc < 0)
             goto out;

@@ -227,6 +227,21 @@ static void test_histogram(void **state)
     assert_true(l0 >= -2.0 && l0 < 0);
     assert_true(l1 > 0 && l1 < 1e-8);
     assert_true(l2 > 3.0);
+
+    /* indexes past the outermost share its bound: one bucket, both counts */
+    wbuf_reset(&bw);
+    int32_t top = LOGLIN_MAX_INDEX(p);
+    rec_bucket_put(&bw, 0, ip, 2);
+    rec_bucket_put(&bw, ip, top, 3);
+    rec_bucket_put(&bw, top, top + 5, 4);
+    m.buckets = (struct rec_list){ 3, bw.data, (uint32_t)bw.len, 0 };
+    m.count = 9;
+    one_record(&w, &m, 0, &r);
+    g->n = 0;
+    assert_int_equal(
+        metric_route_record(&r, ORIGIN, sizeof ORIGIN - 1, collect, g, err, sizeof err), 0);
+    assert_int_equal(g->n, 5); /* 2 buckets, +Inf, _sum, _count */
+    assert_true(g->v[0] == 2 && g->v[1] == 9 && g->v[2] == 9);
     free(g);
     wbuf_release(&w);
     wbuf_release(&bw);
