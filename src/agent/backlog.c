@@ -996,11 +996,15 @@ int backlog_ack(struct backlog *b, uint64_t origin_id, uint64_t seq, char *err, 
     o->acked = seq;
     o->has_acked = 1;
     b->state_dirty = 1;
-    delete_done(b);
+    /* The state first, then the deletes: a crash between them must not
+     * leave a state file behind the segments deleted (the reopened cursor
+     * would then skip batches the file does not count as acknowledged). */
+    int rc = 0;
     if (b->o.ack_interval_ms == 0 || clock_monotonic_ns() - b->state_written_mono >=
                                          (int64_t)b->o.ack_interval_ms * TT_NS_PER_MS)
-        return state_write(b, err, errlen);
-    return 0;
+        rc = state_write(b, err, errlen);
+    delete_done(b);
+    return rc;
 }
 
 int backlog_acked(const struct backlog *b, uint64_t origin_id, uint64_t *seq)
