@@ -51,6 +51,7 @@ struct spool_reader {
     struct saved *saved; /* offsets from the state file, for segments not seen yet */
     size_t nsaved;
     uint64_t next_id;
+    size_t rr; /* where the next look starts: the origin after the last served */
     int64_t last_scan_ns;
     struct wbuf buf;
     struct spool_reader_stats st;
@@ -456,10 +457,23 @@ int spool_reader_next(struct spool_reader *r, int64_t rescan_ms, const uint8_t *
     int64_t now = clock_monotonic_ns();
     int rescanned = 0;
     for (;;) {
-        for (size_t i = 0; i < r->nsegs; i++) {
+        /* Origins take turns (a busy writer does not starve the others),
+         * each read from its oldest segment on (its batches in order). */
+        size_t n = r->nsegs, start = r->rr < n ? r->rr : 0;
+        while (start > 0 && r->segs[start - 1].origin == r->segs[start].origin)
+            start--;
+        for (size_t k = 0; k < n; k++) {
+            size_t i = (start + k) % n;
             int rc = read_seg(r, i, batch, len, tok, err, errlen);
-            if (rc != 0)
+            if (rc != 0) {
+                if (rc == 1) {
+                    size_t j = i;
+                    while (j < n && r->segs[j].origin == r->segs[i].origin)
+                        j++;
+                    r->rr = j;
+                }
                 return rc;
+            }
         }
         if (rescanned || (r->last_scan_ns != INT64_MIN &&
                           now - r->last_scan_ns < rescan_ms * (int64_t)TT_NS_PER_MS))

@@ -12,8 +12,9 @@
  *
  * Invariants:
  *  - Batches are handed out unchanged (their own origin and seqs), per
- *    segment in file order; the acknowledged offset of a segment is the end
- *    of a whole batch and only moves forward.
+ *    origin in seq order (its segments oldest first, each in file order),
+ *    the origins taking turns; the acknowledged offset of a segment is the
+ *    end of a whole batch and only moves forward.
  *  - A batch cut short at the end of the newest segment of its origin is
  *    being written: it is waited for, not reported, while the writing
  *    process lives. Once the writer moved to a newer segment (or its process,

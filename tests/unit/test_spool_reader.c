@@ -264,6 +264,40 @@ static void test_damage_and_dead_writer(void **state)
     rm_rf(e.root);
 }
 
+/* Two live writers: their batches alternate, each origin's in order. */
+static void test_origins_take_turns(void **state)
+{
+    (void)state;
+    struct env e;
+    struct wbuf b;
+    struct spool_reader *r = NULL;
+    struct spool_token t;
+    char s1[512], s2[512], s3[512], err[256];
+    long me = (long)getpid();
+    env_make(&e);
+    wbuf_init(&b, 0);
+    for (int i = 0; i < 2; i++)
+        make_batch(&b, 0x10, me, (uint64_t)i, 1);
+    seg_path(&e, 0x10, 0, s1, sizeof s1);
+    append_file(s1, b.data, b.len);
+    wbuf_reset(&b);
+    make_batch(&b, 0x10, me, 2, 1);
+    seg_path(&e, 0x10, 2, s2, sizeof s2);
+    append_file(s2, b.data, b.len);
+    wbuf_reset(&b);
+    for (int i = 0; i < 3; i++)
+        make_batch(&b, 0x20, me, 100 + (uint64_t)i, 1);
+    seg_path(&e, 0x20, 100, s3, sizeof s3);
+    append_file(s3, b.data, b.len);
+    assert_int_equal(spool_reader_open(&r, e.spool, e.state, NULL, err, sizeof err), 0);
+    long long want[] = { 0, 100, 1, 101, 2, 102, -1 };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        assert_int_equal(next_seq(r, &t), want[i]);
+    spool_reader_close(r);
+    wbuf_release(&b);
+    rm_rf(e.root);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_order_ack_resume_delete),
            cmocka_unit_test(test_partial_tail_then_torn),
-           cmocka_unit_test(test_damage_and_dead_writer))
+           cmocka_unit_test(test_damage_and_dead_writer), cmocka_unit_test(test_origins_take_turns))
