@@ -7,6 +7,9 @@
  * usage: loadgen SPOOL_DIR [COUNT] [THREADS]
  *   COUNT 0 (default) runs until killed. Every span has the attribute
  *   "seq" = its number within its thread and "thread" = the thread's index.
+ *   The counter loadgen_ops_total counts the spans, and the histogram
+ *   loadgen_op_value observes (seq % 1000) / 1000 for each, so the agent's
+ *   metric routing has something to check (median 0.5).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -16,6 +19,8 @@
 #include "telltale.h"
 
 static long long count;
+static tt_counter *ops;
+static tt_histogram *op_value;
 
 static void *worker(void *arg)
 {
@@ -26,6 +31,8 @@ static void *worker(void *arg)
         tt_span_set_int(&s, "seq", i);
         tt_span_set_int(&s, "thread", idx);
         tt_span_end(&s);
+        tt_counter_inc(ops);
+        tt_histogram_observe(op_value, (double)(i % 1000) / 1000.0);
         if (i % 100 == 0) {
             tt_kv kv[] = { TT_INT("seq", i), TT_INT("thread", idx) };
             tt_event(TT_SEV_INFO, "loadgen.tick", "progress", kv, 2);
@@ -64,6 +71,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: tt_init: %s\n", tt_strerror(rc));
         return 1;
     }
+    ops = tt_counter_new("loadgen_ops_total", "spans loadgen recorded", NULL);
+    op_value = tt_histogram_new("loadgen_op_value", "(seq % 1000) / 1000 of each span", NULL, 0);
     pthread_t th[64];
     for (int i = 0; i < threads; i++)
         pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);

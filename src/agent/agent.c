@@ -1,17 +1,14 @@
 /*
- * agent.c - the agent: the batcher (a collection round into one
- * self-contained core batch), the origin state file, the collection round
- * and the shipper thread (HELLO/WELCOME, pipelined BATCH/ACK, reconnect with
- * exponential backoff and jitter). See agent.h for the invariants.
+ * agent.c - the agent: the batcher (a collection round into self-contained
+ * core batches, cut at the server's batch size limit), the origin state
+ * file, the collection round with the agent's own metrics and the backlog
+ * drop report. The shipper thread is shipper.c. See agent.h for the
+ * invariants.
  */
 #include "agent/agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,25 +16,22 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/agent_int.h"
 #include "agent/backlog.h"
 #include "agent/host.h"
 #include "agent/scrape.h"
 #include "agent/watch.h"
+#include "agent/spool_reader.h"
 #include "core/batch.h"
 #include "core/clock.h"
 #include "core/compress.h"
 #include "core/hlc.h"
 #include "core/link.h"
 
-#define AGENT_VERSION_STR "0.1.0"
-#define WINDOW            16 /* unacked batches in flight */
-#define BACKOFF_MIN_MS    200
-#define BACKOFF_MAX_MS    30000
-#define IO_TIMEOUT_MS     15000   /* WELCOME, or an ACK for a batch in flight */
 #define MAX_ROUND_SAMPLES 2000000 /* one round's samples, a bound on memory */
 
 /* ---- the batcher ----------------------------------------------------------- */
@@ -223,27 +217,49 @@ uint32_t agent_batcher_count(const struct agent_batcher *b)
     return (b->nsamples ? (uint32_t)(b->nseries + 1) : 0) + b->nevents;
 }
 
-int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64_t origin_id,
-                         uint64_t first_seq, tt_hlc hlc, int64_t time_ns, struct wbuf *out)
+int agent_batcher_finish_part(const struct agent_batcher *b, const struct agent_batch_part *p,
+                              const char *node, uint64_t origin_id, uint64_t first_seq, tt_hlc hlc,
+                              int64_t time_ns, struct wbuf *out, uint32_t *count)
 {
     struct wbuf raw;
     struct rec_label *ls = NULL;
+    struct rec_sample *smp = NULL;
+    uint64_t *map = NULL; /* the round's ref -> the part's ref, 0: not yet */
     size_t caplabels = 0;
     char origin[BATCH_ORIGIN_MAX];
     size_t nl = strlen(node);
+    uint64_t nref = 0;
+    int events = p->events && b->nevents > 0;
     int rc = 0;
 
     if (b->err)
         return b->err;
-    if (agent_batcher_count(b) == 0 || nl + sizeof("\0agent") > sizeof origin)
+    if (p->lo > p->hi || p->hi > b->nsamples || (p->lo == p->hi && !events) ||
+        nl + sizeof("\0agent") > sizeof origin)
         return TT_EINVAL;
     memcpy(origin, node, nl);
     memcpy(origin + nl, "\0agent", sizeof("\0agent") - 1);
     wbuf_init(&raw, BATCH_MAX_RAW);
-    for (uint64_t r = 0; r < b->nseries; r++) {
+    map = calloc(b->nseries + 1, sizeof *map);
+    smp = malloc((p->hi - p->lo + 1) * sizeof *smp);
+    if (map == NULL || smp == NULL) {
+        rc = TT_ENOMEM;
+        goto out;
+    }
+    /* The part's series in first-use order: for the whole round that is the
+     * round's own order (refs are handed out at first use). */
+    for (size_t i = p->lo; i < p->hi; i++) {
+        uint64_t r = b->samples[i].ref;
+        smp[i - p->lo] = b->samples[i];
+        if (map[r] != 0) {
+            smp[i - p->lo].ref = map[r];
+            continue;
+        }
+        map[r] = ++nref;
+        smp[i - p->lo].ref = nref;
         struct batcher_ser bs;
-        memcpy(&bs, b->series.data + r * sizeof bs, sizeof bs);
-        const char *p = (const char *)b->keys.data + bs.key_off;
+        memcpy(&bs, b->series.data + (r - 1) * sizeof bs, sizeof bs);
+        const char *k = (const char *)b->keys.data + bs.key_off;
         size_t n = (size_t)bs.nlabels + 1;
         if (n > caplabels) {
             struct rec_label *nls = realloc(ls, n * sizeof(*nls));
@@ -255,70 +271,136 @@ int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64
             caplabels = n;
         }
         ls[0].name = (struct rec_str){ "__name__", 8 };
-        ls[0].value = (struct rec_str){ p, (uint32_t)strlen(p) };
-        p += ls[0].value.len + 1;
-        for (size_t i = 1; i < n; i++) {
-            ls[i].name = (struct rec_str){ p, (uint32_t)strlen(p) };
-            p += ls[i].name.len + 1;
-            ls[i].value = (struct rec_str){ p, (uint32_t)strlen(p) };
-            p += ls[i].value.len + 1;
+        ls[0].value = (struct rec_str){ k, (uint32_t)strlen(k) };
+        k += ls[0].value.len + 1;
+        for (size_t j = 1; j < n; j++) {
+            ls[j].name = (struct rec_str){ k, (uint32_t)strlen(k) };
+            k += ls[j].name.len + 1;
+            ls[j].value = (struct rec_str){ k, (uint32_t)strlen(k) };
+            k += ls[j].value.len + 1;
         }
-        rc = rec_put_series(&raw, hlc, time_ns, r + 1, ls, n);
+        rc = rec_put_series(&raw, hlc, time_ns, nref, ls, n);
         if (rc < 0)
             goto out;
     }
-    if (b->nsamples > 0) {
-        rc = rec_put_samples(&raw, hlc, time_ns, b->samples, b->nsamples, REC_SAMPLES_XOR);
+    if (p->hi > p->lo) {
+        rc = rec_put_samples(&raw, hlc, time_ns, smp, p->hi - p->lo, REC_SAMPLES_XOR);
         if (rc < 0)
             goto out;
     }
-    wbuf_put(&raw, b->events.data, b->events.len);
+    if (events)
+        wbuf_put(&raw, b->events.data, b->events.len);
     if (raw.err) {
         rc = raw.err;
         goto out;
     }
+    int has_samples = p->hi > p->lo;
     struct batch_hdr h;
     memset(&h, 0, sizeof h);
-    h.count = agent_batcher_count(b);
+    h.count = (uint32_t)(nref + (has_samples ? 1 : 0) + (events ? b->nevents : 0));
     h.origin_id = origin_id;
     h.first_seq = first_seq;
     h.hlc_min = hlc;
     h.hlc_max = hlc;
-    if (b->nevents > 0 && (b->nsamples == 0 || b->ev_hlc_min < hlc))
+    if (events && (!has_samples || b->ev_hlc_min < hlc))
         h.hlc_min = b->ev_hlc_min;
-    if (b->nevents > 0 && (b->nsamples == 0 || b->ev_hlc_max > hlc))
+    if (events && (!has_samples || b->ev_hlc_max > hlc))
         h.hlc_max = b->ev_hlc_max;
     h.origin = origin;
     h.origin_len = (uint16_t)(nl + 6);
     rc = batch_encode_compressed(out, &h, raw.data, raw.len, BATCH_COMP_ZSTD);
+    if (rc == 0 && count != NULL)
+        *count = h.count;
 out:
     free(ls);
+    free(smp);
+    free(map);
     wbuf_release(&raw);
     return rc;
 }
 
-/* ---- the agent ------------------------------------------------------------- */
+int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64_t origin_id,
+                         uint64_t first_seq, tt_hlc hlc, int64_t time_ns, struct wbuf *out)
+{
+    struct agent_batch_part p = { 0, b->nsamples, 1, 0 };
+    if (b->err)
+        return b->err;
+    if (agent_batcher_count(b) == 0)
+        return TT_EINVAL;
+    return agent_batcher_finish_part(b, &p, node, origin_id, first_seq, hlc, time_ns, out, NULL);
+}
 
-struct agent {
-    struct agent_config cfg;
-    char *server, *node, *role, *release, *state_dir;
-    struct scrape_target *scrapes[AGENT_MAX_SCRAPES];
-    size_t nscrapes;
-    struct agent_watch *watch; /* processes, files, digests */
-    uint64_t origin_id, next_seq;
-    struct hlc hlc;
-    struct agent_batcher batcher;
-    struct wbuf out;
-
-    pthread_mutex_t mu; /* the backlog */
-    struct backlog *backlog;
-
-    pthread_t shipper;
-    int started;
-    atomic_int stop;
-    int wake_fd; /* eventfd: a batch was appended, or stop */
-    uint64_t rng;
+struct split_ctx {
+    const struct agent_batcher *b;
+    const char *node;
+    tt_hlc hlc;
+    int64_t time_ns;
+    size_t max_bytes;
+    struct wbuf tmp;
+    struct agent_batch_part *parts;
+    size_t nparts, cap;
 };
+
+/* split_range encodes samples [lo, hi) (and the events if ev) and keeps it
+ * as a part if it fits, else halves it: the sizes are exact, since the parts
+ * are later encoded with the same hlc and time and only the seq differs (a
+ * fixed-width header field). */
+static int split_range(struct split_ctx *c, size_t lo, size_t hi, int ev)
+{
+    struct agent_batch_part p = { lo, hi, ev, 0 };
+    wbuf_reset(&c->tmp);
+    int rc =
+        agent_batcher_finish_part(c->b, &p, c->node, 0, 0, c->hlc, c->time_ns, &c->tmp, &p.count);
+    if (rc == 0 && c->tmp.len <= c->max_bytes) {
+        if (c->nparts == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 8;
+            struct agent_batch_part *n = realloc(c->parts, nc * sizeof *n);
+            if (n == NULL)
+                return TT_ENOMEM;
+            c->parts = n;
+            c->cap = nc;
+        }
+        c->parts[c->nparts++] = p;
+        return 0;
+    }
+    if (rc < 0 && rc != TT_ETOOBIG && rc != TT_EINVAL)
+        return rc;
+    if (hi - lo >= 2) {
+        size_t mid = lo + (hi - lo) / 2;
+        rc = split_range(c, lo, mid, 0);
+        return rc < 0 ? rc : split_range(c, mid, hi, ev);
+    }
+    if (ev && hi > lo) { /* one sample and the events: apart */
+        rc = split_range(c, lo, hi, 0);
+        return rc < 0 ? rc : split_range(c, hi, hi, ev);
+    }
+    return TT_ETOOBIG;
+}
+
+int agent_batcher_split(const struct agent_batcher *b, const char *node, tt_hlc hlc,
+                        int64_t time_ns, size_t max_bytes, struct agent_batch_part **parts,
+                        size_t *nparts)
+{
+    struct split_ctx c = { b, node, hlc, time_ns, max_bytes, { 0 }, NULL, 0, 0 };
+    *parts = NULL;
+    *nparts = 0;
+    if (b->err)
+        return b->err;
+    if (agent_batcher_count(b) == 0)
+        return TT_EINVAL;
+    wbuf_init(&c.tmp, 0);
+    int rc = split_range(&c, 0, b->nsamples, b->nevents > 0);
+    wbuf_release(&c.tmp);
+    if (rc < 0) {
+        free(c.parts);
+        return rc;
+    }
+    *parts = c.parts;
+    *nparts = c.nparts;
+    return 0;
+}
+
+/* ---- the agent ------------------------------------------------------------- */
 
 /* Where a sample comes from decides the labels the agent adds: the host's
  * series get job="node" and instance=<node>, as Prometheus scraping the
@@ -452,7 +534,7 @@ int agent_new(struct agent **out, const struct agent_config *cfg, char *err, siz
     *out = NULL;
     if (cfg->server == NULL || cfg->node == NULL || cfg->node[0] == '\0' ||
         strlen(cfg->node) > LINK_MAX_STR || cfg->state_dir == NULL ||
-        cfg->nscrapes > AGENT_MAX_SCRAPES) {
+        cfg->nscrapes > AGENT_MAX_SCRAPES || cfg->nspools > AGENT_MAX_SPOOLS) {
         snprintf(err, errlen, "the agent needs a server, a node name and a state directory");
         return TT_EINVAL;
     }
@@ -510,6 +592,8 @@ int agent_new(struct agent **out, const struct agent_config *cfg, char *err, siz
     backlog_options_default(&bo);
     if (cfg->backlog_limit_bytes)
         bo.limit_bytes = cfg->backlog_limit_bytes;
+    if (cfg->backlog_segment_bytes)
+        bo.segment_bytes = cfg->backlog_segment_bytes;
     bo.ack_interval_ms = 0; /* acks persisted as they come: nothing is resent twice */
     bo.problem = backlog_problem;
     bo.problem_arg = a;
@@ -522,6 +606,14 @@ int agent_new(struct agent **out, const struct agent_config *cfg, char *err, siz
         rc = TT_ESYS;
         goto fail;
     }
+    for (size_t i = 0; i < cfg->nspools; i++) {
+        rc = spool_reader_open(&a->spools[i], cfg->spool_dirs[i], a->state_dir, cfg->log, err,
+                               errlen);
+        if (rc < 0)
+            goto fail;
+        a->nspools++;
+    }
+    atomic_store(&a->max_batch_bytes, AGENT_MAX_BATCH_BYTES);
     a->rng = a->origin_id ^ (uint64_t)clock_monotonic_ns();
     *out = a;
     return 0;
@@ -535,7 +627,7 @@ uint64_t agent_origin_id(const struct agent *a)
     return a->origin_id;
 }
 
-static void wake(struct agent *a)
+void agent_wake(struct agent *a)
 {
     uint64_t one = 1;
     if (write(a->wake_fd, &one, sizeof one) < 0)
@@ -549,6 +641,200 @@ static int emit_event(void *ctx, const struct agent_event *ev)
     return agent_batcher_add_event(&c->a->batcher, ev, hlc_now(&c->a->hlc));
 }
 
+/* self_sample adds one of the agent's own series: job="telltale_agent",
+ * instance=<node>, and one more label if lname is not NULL. */
+static void self_sample(struct agent *a, const char *name, const char *lname, const char *lvalue,
+                        int64_t t_ms, double v)
+{
+    struct agent_label l[3] = { { "job", "telltale_agent" },
+                                { "instance", a->node },
+                                { lname, lvalue } };
+    (void)agent_batcher_add(&a->batcher, name, l, lname ? 3 : 2, t_ms, v);
+}
+
+/* self_metrics adds the agent's own metrics to the round. */
+static void self_metrics(struct agent *a, int64_t t_ms, size_t round_samples)
+{
+    struct backlog_stats bs;
+    struct rusage ru;
+    uint64_t spool_pending = 0, spool_segments = 0, spool_acked = 0, spool_skipped = 0;
+    pthread_mutex_lock(&a->mu);
+    backlog_get_stats(a->backlog, &bs);
+    for (size_t i = 0; i < a->nspools; i++) {
+        struct spool_reader_stats ss;
+        spool_reader_get_stats(a->spools[i], &ss);
+        spool_pending += ss.pending_bytes;
+        spool_segments += ss.segments;
+        spool_acked += ss.batches_acked;
+        spool_skipped += ss.bytes_skipped;
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (a->cfg.host)
+        self_sample(a, "telltale_agent_collector_duration_seconds", "collector", "host", t_ms,
+                    a->last_host_s);
+    if (a->nscrapes > 0)
+        self_sample(a, "telltale_agent_collector_duration_seconds", "collector", "scrape", t_ms,
+                    a->last_scrape_s);
+    if (agent_watch_active(a->watch))
+        self_sample(a, "telltale_agent_collector_duration_seconds", "collector", "watch", t_ms,
+                    a->last_watch_s);
+    self_sample(a, "telltale_agent_round_samples", NULL, NULL, t_ms, (double)round_samples);
+    self_sample(a, "telltale_agent_backlog_bytes", NULL, NULL, t_ms, (double)bs.bytes);
+    self_sample(a, "telltale_agent_backlog_batches", NULL, NULL, t_ms, (double)bs.batches);
+    self_sample(a, "telltale_agent_inflight_batches", NULL, NULL, t_ms,
+                (double)atomic_load(&a->inflight));
+    self_sample(a, "telltale_agent_dropped_records_total", NULL, NULL, t_ms,
+                (double)bs.dropped_records);
+    self_sample(a, "telltale_agent_sent_batches_total", NULL, NULL, t_ms,
+                (double)atomic_load(&a->sent_batches));
+    self_sample(a, "telltale_agent_acked_records_total", NULL, NULL, t_ms,
+                (double)atomic_load(&a->acked_records));
+    self_sample(a, "telltale_agent_reconnects_total", NULL, NULL, t_ms,
+                (double)atomic_load(&a->reconnects));
+    if (a->nspools > 0) {
+        self_sample(a, "telltale_agent_spool_pending_bytes", NULL, NULL, t_ms,
+                    (double)spool_pending);
+        self_sample(a, "telltale_agent_spool_segments", NULL, NULL, t_ms, (double)spool_segments);
+        self_sample(a, "telltale_agent_spool_acked_batches_total", NULL, NULL, t_ms,
+                    (double)spool_acked);
+        self_sample(a, "telltale_agent_spool_skipped_bytes_total", NULL, NULL, t_ms,
+                    (double)spool_skipped);
+    }
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        self_sample(a, "telltale_agent_process_cpu_seconds_total", NULL, NULL, t_ms, cpu);
+    }
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f != NULL) {
+        unsigned long long size, rss;
+        if (fscanf(f, "%llu %llu", &size, &rss) == 2)
+            self_sample(a, "telltale_agent_process_resident_memory_bytes", NULL, NULL, t_ms,
+                        (double)rss * (double)sysconf(_SC_PAGESIZE));
+        fclose(f);
+    }
+}
+
+/* add_drop_events adds one "telltale.agent.backlog.dropped" event per origin
+ * whose batches the backlog dropped at its byte limit and did not report
+ * yet. Called with a->mu held, so the counts leave the backlog state only
+ * with the round that reports them (the backlog persists the reset counts
+ * with its next state write, after the round is appended). */
+static void add_drop_events(struct agent *a, int64_t t_ms)
+{
+    struct backlog_drop *d = NULL;
+    size_t n = 0;
+    if (backlog_take_drops(a->backlog, &d, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char origin[24], batches[24], records[24], bytes[24], fseq[24], lseq[24], t0[24], t1[24],
+            msg[200];
+        snprintf(origin, sizeof origin, "%016llx", (unsigned long long)d[i].origin_id);
+        snprintf(batches, sizeof batches, "%llu", (unsigned long long)d[i].batches);
+        snprintf(records, sizeof records, "%llu", (unsigned long long)d[i].records);
+        snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)d[i].bytes);
+        snprintf(msg, sizeof msg,
+                 "the backlog reached its byte limit while the server was unreachable: %s "
+                 "batches (%s records, %s bytes) dropped, oldest first",
+                 batches, records, bytes);
+        struct agent_label attrs[8] = {
+            { "origin", origin }, { "batches", batches }, { "records", records }, { "bytes", bytes }
+        };
+        size_t na = 4;
+        if (d[i].first_seq != UINT64_MAX) {
+            snprintf(fseq, sizeof fseq, "%llu", (unsigned long long)d[i].first_seq);
+            snprintf(lseq, sizeof lseq, "%llu", (unsigned long long)d[i].last_seq);
+            attrs[na++] = (struct agent_label){ "first_seq", fseq };
+            attrs[na++] = (struct agent_label){ "last_seq", lseq };
+        }
+        if (d[i].hlc_min != 0) {
+            /* the time range, ms since the epoch, from the batches' HLCs */
+            snprintf(t0, sizeof t0, "%llu", (unsigned long long)hlc_l(d[i].hlc_min));
+            snprintf(t1, sizeof t1, "%llu", (unsigned long long)hlc_l(d[i].hlc_max));
+            attrs[na++] = (struct agent_label){ "first_time_ms", t0 };
+            attrs[na++] = (struct agent_label){ "last_time_ms", t1 };
+        }
+        struct agent_event ev = { .name = "telltale.agent.backlog.dropped",
+                                  .component = "agent",
+                                  .message = msg,
+                                  .severity = TT_SEV_WARNING,
+                                  .attrs = attrs,
+                                  .nattrs = na,
+                                  .t_ms = t_ms };
+        if (agent_batcher_add_event(&a->batcher, &ev, hlc_now(&a->hlc)) < 0)
+            log_error(a->cfg.log, "backlog drop not reported", "origin", origin, "batches", batches,
+                      "records", records);
+        else
+            log_warn(a->cfg.log, "backlog dropped batches", "origin", origin, "batches", batches,
+                     "records", records, "bytes", bytes);
+    }
+    free(d);
+}
+
+/* store_round cuts the round into batches of at most the server's limit,
+ * reserves their seqs and appends them to the backlog. Called with a->mu
+ * held. */
+static int store_round(struct agent *a, int64_t now_ms, char *err, size_t errlen)
+{
+    struct agent_batch_part whole = { 0, a->batcher.nsamples, 1, 0 }, *parts = &whole;
+    size_t nparts = 1, limit = atomic_load(&a->max_batch_bytes);
+    tt_hlc hlc = hlc_now(&a->hlc);
+    int64_t time_ns = now_ms * TT_NS_PER_MS;
+    uint64_t first = a->next_seq, total = 0;
+    int rc;
+
+    wbuf_reset(&a->out);
+    rc = agent_batcher_finish_part(&a->batcher, &whole, a->node, a->origin_id, first, hlc, time_ns,
+                                   &a->out, &whole.count);
+    if (rc == 0 && a->out.len <= limit) {
+        total = whole.count;
+    } else if (rc == 0 || rc == TT_ETOOBIG || rc == TT_EINVAL) {
+        rc = agent_batcher_split(&a->batcher, a->node, hlc, time_ns, limit, &parts, &nparts);
+        if (rc < 0) {
+            snprintf(err, errlen, "cutting the round into batches of %zu bytes: %s", limit,
+                     tt_strerror(rc));
+            return rc;
+        }
+        for (size_t i = 0; i < nparts; i++)
+            total += parts[i].count;
+    } else {
+        snprintf(err, errlen, "building the batch: %s", tt_strerror(rc));
+        return rc;
+    }
+    /* Reserve the seqs first: a crash after this leaves a gap, never a reuse. */
+    rc = save_origin(a, first + total, err, errlen);
+    if (rc < 0)
+        goto out;
+    a->next_seq = first + total;
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts != &whole) {
+            wbuf_reset(&a->out);
+            rc = agent_batcher_finish_part(&a->batcher, &parts[i], a->node, a->origin_id, first,
+                                           hlc, time_ns, &a->out, NULL);
+            if (rc < 0) {
+                snprintf(err, errlen, "building batch %zu of %zu: %s", i + 1, nparts,
+                         tt_strerror(rc));
+                goto out;
+            }
+        }
+        rc = backlog_append(a->backlog, a->out.data, a->out.len, NULL, err, errlen);
+        if (rc < 0)
+            goto out;
+        first += parts[i].count;
+    }
+    if (log_enabled(a->cfg.log, LOG_LEVEL_DEBUG)) {
+        char fs[24], n[24], nb[24];
+        snprintf(fs, sizeof fs, "%llu", (unsigned long long)(a->next_seq - total));
+        snprintf(n, sizeof n, "%llu", (unsigned long long)total);
+        snprintf(nb, sizeof nb, "%zu", nparts);
+        log_debug(a->cfg.log, "round stored", "first_seq", fs, "records", n, "batches", nb);
+    }
+out:
+    if (parts != &whole)
+        free(parts);
+    return rc;
+}
+
 int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
 {
     struct emit_ctx host_ctx = { a, 1 }, scrape_ctx = { a, 0 };
@@ -559,18 +845,23 @@ int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
 
     agent_batcher_reset(&a->batcher);
     if (a->cfg.host) {
+        int64_t t0 = clock_monotonic_ns();
         rc = host_collect_all(NULL, &emit, now_ms);
+        a->last_host_s = (double)(clock_monotonic_ns() - t0) / 1e9;
         if (rc < 0) {
             snprintf(err, errlen, "host collectors: %s", tt_strerror(rc));
             return rc;
         }
     }
+    int64_t tw = clock_monotonic_ns();
     rc = agent_watch_collect(a->watch, &emit, now_ms);
+    a->last_watch_s = (double)(clock_monotonic_ns() - tw) / 1e9;
     if (rc < 0) {
         snprintf(err, errlen, "process/file/digest watchers: %s", tt_strerror(rc));
         return rc;
     }
     emit.ctx = &scrape_ctx;
+    int64_t t0 = clock_monotonic_ns();
     for (size_t i = 0; i < a->nscrapes; i++) {
         rc = scrape_target_run(a->scrapes[i], &emit, now_ms);
         if (rc < 0) {
@@ -578,406 +869,24 @@ int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
             return rc;
         }
     }
-    uint32_t count = agent_batcher_count(&a->batcher);
-    if (count == 0)
-        return 0;
-    uint64_t first = a->next_seq;
-    /* Reserve the seqs first: a crash after this leaves a gap, never a reuse. */
-    rc = save_origin(a, first + count, err, errlen);
-    if (rc < 0)
-        return rc;
-    a->next_seq = first + count;
-    wbuf_reset(&a->out);
-    rc = agent_batcher_finish(&a->batcher, a->node, a->origin_id, first, hlc_now(&a->hlc),
-                              now_ms * TT_NS_PER_MS, &a->out);
-    if (rc < 0) {
-        snprintf(err, errlen, "building the batch: %s", tt_strerror(rc));
-        return rc;
-    }
+    a->last_scrape_s = (double)(clock_monotonic_ns() - t0) / 1e9;
+    if (a->cfg.self_metrics)
+        self_metrics(a, now_ms, a->batcher.nsamples);
     pthread_mutex_lock(&a->mu);
-    rc = backlog_append(a->backlog, a->out.data, a->out.len, NULL, err, errlen);
+    if (atomic_load(&a->link_up))
+        add_drop_events(a, now_ms);
+    if (agent_batcher_count(&a->batcher) > 0)
+        rc = store_round(a, now_ms, err, errlen);
     pthread_mutex_unlock(&a->mu);
     if (rc < 0)
         return rc;
-    if (log_enabled(a->cfg.log, LOG_LEVEL_DEBUG)) {
-        char fs[24], n[24];
-        snprintf(fs, sizeof fs, "%llu", (unsigned long long)first);
-        snprintf(n, sizeof n, "%u", count);
-        log_debug(a->cfg.log, "round stored", "first_seq", fs, "records", n);
-    }
-    wake(a);
+    agent_wake(a);
     return 0;
-}
-
-/* ---- the shipper ----------------------------------------------------------- */
-
-struct inflight {
-    uint64_t seq; /* link seq */
-    uint64_t origin_id;
-    uint64_t last; /* last record seq of the batch */
-};
-
-struct ship {
-    struct agent *a;
-    int fd;
-    struct link_reader rd;
-    struct wbuf out;
-    struct inflight q[WINDOW];
-    size_t qhead, qn;
-    uint64_t link_seq;
-    int64_t deadline_ns; /* for the oldest batch in flight (or WELCOME) */
-};
-
-static int connect_server(struct agent *a, char *err, size_t errlen)
-{
-    char host[256];
-    const char *colon = strrchr(a->server, ':');
-    struct addrinfo hints, *ai = NULL;
-    int fd = -1;
-    if (colon == NULL || (size_t)(colon - a->server) >= sizeof host) {
-        snprintf(err, errlen, "bad server address '%s'", a->server);
-        return TT_EINVAL;
-    }
-    memcpy(host, a->server, (size_t)(colon - a->server));
-    host[colon - a->server] = '\0';
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int g = getaddrinfo(host, colon + 1, &hints, &ai);
-    if (g != 0) {
-        snprintf(err, errlen, "%s: %s", a->server, gai_strerror(g));
-        return TT_EIO;
-    }
-    for (struct addrinfo *p = ai; p != NULL; p = p->ai_next) {
-        fd = socket(p->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        if (connect(fd, p->ai_addr, p->ai_addrlen) == 0)
-            break;
-        snprintf(err, errlen, "connect %s: %s", a->server, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0)
-        return TT_EIO;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
-}
-
-static int send_out(struct ship *s)
-{
-    const uint8_t *p = s->out.data;
-    size_t n = s->out.len;
-    if (s->out.err)
-        return s->out.err;
-    while (n > 0) {
-        ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return TT_EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    wbuf_reset(&s->out);
-    return 0;
-}
-
-static int ack_backlog(struct agent *a, uint64_t origin, uint64_t durable_end)
-{
-    char err[256];
-    int rc = 0;
-    if (durable_end == 0)
-        return 0;
-    pthread_mutex_lock(&a->mu);
-    rc = backlog_ack(a->backlog, origin, durable_end - 1, err, sizeof err);
-    pthread_mutex_unlock(&a->mu);
-    if (rc < 0)
-        log_warn(a->cfg.log, "backlog ack not persisted", "problem", err);
-    return 0;
-}
-
-/* handle_frame processes one frame from the server. Returns 0, or < 0 to
- * drop the connection (message in err). */
-static int handle_frame(struct ship *s, const struct link_frame *f, char *err, size_t errlen)
-{
-    struct agent *a = s->a;
-    if (f->type == LINK_ACK) {
-        struct link_ack k;
-        int rc = link_decode_ack(f, &k, err, errlen);
-        if (rc < 0)
-            return rc;
-        if (s->qn == 0 || s->q[s->qhead].seq != k.seq) {
-            snprintf(err, errlen, "ACK for batch %llu, not the oldest in flight",
-                     (unsigned long long)k.seq);
-            return TT_ECORRUPT;
-        }
-        (void)hlc_recv(&a->hlc, k.hlc, NULL);
-        ack_backlog(a, k.origin_id, k.durable_end);
-        s->qhead = (s->qhead + 1) % WINDOW;
-        s->qn--;
-        s->deadline_ns = clock_monotonic_ns() + (int64_t)IO_TIMEOUT_MS * TT_NS_PER_MS;
-        return 0;
-    }
-    if (f->type == LINK_NACK) {
-        struct link_nack n;
-        int rc = link_decode_nack(f, &n, err, errlen);
-        if (rc < 0)
-            return rc;
-        if (s->qn == 0 || s->q[s->qhead].seq != n.seq) {
-            snprintf(err, errlen, "NACK for batch %llu, not the oldest in flight",
-                     (unsigned long long)n.seq);
-            return TT_ECORRUPT;
-        }
-        const struct inflight *q = &s->q[s->qhead];
-        char m[LINK_MAX_STR + 1];
-        memcpy(m, n.message.p, n.message.len);
-        m[n.message.len] = '\0';
-        if (!n.retry) {
-            /* The server will never take it: drop it from the backlog, loudly. */
-            char seq[24];
-            snprintf(seq, sizeof seq, "%llu", (unsigned long long)q->last);
-            log_error(a->cfg.log, "server refused a batch for good; dropped", "reason", m,
-                      "last_seq", seq);
-            ack_backlog(a, q->origin_id, q->last + 1);
-            s->qhead = (s->qhead + 1) % WINDOW;
-            s->qn--;
-            return 0;
-        }
-        snprintf(err, errlen, "server refused a batch for now: %.300s", m);
-        return TT_EFULL;
-    }
-    if (f->type == LINK_PONG)
-        return 0;
-    if (f->type == LINK_PING) {
-        /* The server measures the round trip and this node's clock offset. */
-        struct link_ping p;
-        int rc = link_decode_ping(f, &p, err, errlen);
-        if (rc < 0)
-            return rc;
-        (void)hlc_recv(&a->hlc, p.hlc, NULL);
-        struct link_pong po = { p.physical_ms, hlc_now(&a->hlc),
-                                (uint64_t)(clock_realtime_ns() / TT_NS_PER_MS) };
-        rc = link_put_pong(&s->out, &po);
-        return rc < 0 ? rc : send_out(s);
-    }
-    if (f->type == LINK_BYE) {
-        struct link_bye b;
-        if (link_decode_bye(f, &b, err, errlen) == 0)
-            snprintf(err, errlen, "server said bye (%u): %.*s", b.code, (int)b.reason.len,
-                     b.reason.p);
-        return TT_EIO;
-    }
-    snprintf(err, errlen, "unexpected %s frame from the server", link_type_name(f->type));
-    return TT_ECORRUPT;
-}
-
-/* read_frames reads what the socket has and processes whole frames. */
-static int read_frames(struct ship *s, int *welcomed, char *err, size_t errlen)
-{
-    uint8_t buf[16384];
-    ssize_t n = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        return 0;
-    if (n <= 0) {
-        snprintf(err, errlen, "server closed the connection");
-        return TT_EIO;
-    }
-    int rc = link_reader_feed(&s->rd, buf, (size_t)n);
-    if (rc == TT_ENOMEM)
-        return rc;
-    for (;;) {
-        struct link_frame f;
-        rc = link_reader_next(&s->rd, &f, err, errlen);
-        if (rc <= 0)
-            return rc;
-        if (!*welcomed) {
-            struct link_welcome w;
-            if (f.type == LINK_BYE)
-                return handle_frame(s, &f, err, errlen); /* always < 0 */
-            if (f.type != LINK_WELCOME) {
-                snprintf(err, errlen, "expected WELCOME, got %s", link_type_name(f.type));
-                return TT_ECORRUPT;
-            }
-            rc = link_decode_welcome(&f, &w, err, errlen);
-            if (rc < 0)
-                return rc;
-            (void)hlc_recv(&s->a->hlc, w.hlc, NULL);
-            for (uint32_t i = 0; i < w.n_origins; i++) {
-                struct link_origin o = link_welcome_origin(&w, i);
-                ack_backlog(s->a, o.origin_id, o.durable_end);
-            }
-            *welcomed = 1;
-            continue;
-        }
-        rc = handle_frame(s, &f, err, errlen);
-        if (rc < 0)
-            return rc;
-    }
-}
-
-/* fill_window sends backlog batches while the window has room. */
-static int fill_window(struct ship *s, char *err, size_t errlen)
-{
-    struct agent *a = s->a;
-    while (s->qn < WINDOW) {
-        const uint8_t *batch;
-        size_t len;
-        struct batch_hdr h;
-        pthread_mutex_lock(&a->mu);
-        int rc = backlog_next(a->backlog, &batch, &len, NULL, err, errlen);
-        if (rc == 1) {
-            rc = batch_parse_header(batch, len, &h, err, errlen);
-            if (rc == 0) {
-                rc = link_put_batch(&s->out, ++s->link_seq, batch, len);
-                if (rc == 0)
-                    rc = 1;
-            }
-        }
-        pthread_mutex_unlock(&a->mu);
-        if (rc <= 0)
-            return rc;
-        if (s->qn == 0)
-            s->deadline_ns = clock_monotonic_ns() + (int64_t)IO_TIMEOUT_MS * TT_NS_PER_MS;
-        s->q[(s->qhead + s->qn) % WINDOW] =
-            (struct inflight){ s->link_seq, h.origin_id,
-                               h.count ? h.first_seq + h.count - 1 : h.first_seq };
-        s->qn++;
-        rc = send_out(s);
-        if (rc < 0) {
-            snprintf(err, errlen, "send: %s", strerror(errno));
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* session runs one connection until an error or stop. welcomed tells the
- * caller whether the backoff may be reset. */
-static int session(struct ship *s, int *welcomed, char *err, size_t errlen)
-{
-    struct agent *a = s->a;
-    struct link_hello h = { .version = LINK_VERSION,
-                            .node = { a->node, (uint32_t)strlen(a->node) },
-                            .role = { a->role, (uint32_t)strlen(a->role) },
-                            .release = { a->release, (uint32_t)strlen(a->release) },
-                            .agent_version = { AGENT_VERSION_STR, sizeof AGENT_VERSION_STR - 1 },
-                            .origin_id = a->origin_id,
-                            .hlc = hlc_now(&a->hlc),
-                            .physical_ms = (uint64_t)(clock_realtime_ns() / TT_NS_PER_MS) };
-    int rc = link_put_hello(&s->out, &h);
-    if (rc < 0 || (rc = send_out(s)) < 0) {
-        snprintf(err, errlen, "sending HELLO: %s", tt_strerror(rc));
-        return rc;
-    }
-    s->deadline_ns = clock_monotonic_ns() + (int64_t)IO_TIMEOUT_MS * TT_NS_PER_MS;
-    while (!atomic_load(&a->stop)) {
-        if (*welcomed) {
-            rc = fill_window(s, err, errlen);
-            if (rc < 0)
-                return rc;
-        }
-        if ((!*welcomed || s->qn > 0) && clock_monotonic_ns() > s->deadline_ns) {
-            snprintf(err, errlen, "no answer from the server for %d ms", IO_TIMEOUT_MS);
-            return TT_EIO;
-        }
-        struct pollfd p[2] = { { .fd = s->fd, .events = POLLIN },
-                               { .fd = a->wake_fd, .events = POLLIN } };
-        int n = poll(p, 2, 1000);
-        if (n < 0 && errno != EINTR) {
-            snprintf(err, errlen, "poll: %s", strerror(errno));
-            return TT_ESYS;
-        }
-        if (n > 0 && (p[1].revents & POLLIN)) {
-            uint64_t v;
-            if (read(a->wake_fd, &v, sizeof v) < 0)
-                (void)0; /* EAGAIN: someone else drained it */
-        }
-        if (n > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            rc = read_frames(s, welcomed, err, errlen);
-            if (rc < 0)
-                return rc;
-        }
-    }
-    struct link_bye b = { LINK_BYE_NORMAL, { "agent stopping", 14 } };
-    if (link_put_bye(&s->out, &b) == 0)
-        (void)send_out(s);
-    return 0;
-}
-
-/* sleep_ms waits ms or until stop. */
-static void sleep_ms(struct agent *a, int ms)
-{
-    struct pollfd p = { .fd = a->wake_fd, .events = POLLIN };
-    int64_t end = clock_monotonic_ns() + (int64_t)ms * TT_NS_PER_MS;
-    while (!atomic_load(&a->stop)) {
-        int64_t left = (end - clock_monotonic_ns()) / TT_NS_PER_MS;
-        if (left <= 0)
-            return;
-        if (poll(&p, 1, (int)left) > 0) {
-            uint64_t v;
-            if (read(a->wake_fd, &v, sizeof v) < 0)
-                (void)0;
-        }
-    }
-}
-
-static void *shipper_main(void *arg)
-{
-    struct agent *a = arg;
-    int backoff = BACKOFF_MIN_MS, failures = 0;
-    char err[512];
-
-    while (!atomic_load(&a->stop)) {
-        struct ship s;
-        int welcomed = 0;
-        memset(&s, 0, sizeof s);
-        s.a = a;
-        link_reader_init(&s.rd, 0);
-        wbuf_init(&s.out, 0);
-        err[0] = '\0';
-        s.fd = connect_server(a, err, sizeof err);
-        if (s.fd >= 0) {
-            /* Everything not acknowledged is sent again, from the oldest. */
-            pthread_mutex_lock(&a->mu);
-            backlog_rewind(a->backlog);
-            pthread_mutex_unlock(&a->mu);
-            int rc = session(&s, &welcomed, err, sizeof err);
-            close(s.fd);
-            if (rc == 0 && atomic_load(&a->stop)) {
-                link_reader_release(&s.rd);
-                wbuf_release(&s.out);
-                break;
-            }
-        }
-        link_reader_release(&s.rd);
-        wbuf_release(&s.out);
-        if (atomic_load(&a->stop))
-            break;
-        if (welcomed) {
-            backoff = BACKOFF_MIN_MS;
-            failures = 0;
-        }
-        failures++;
-        if (failures == 1 || failures % 30 == 0)
-            log_warn(a->cfg.log, "link to the server down; retrying", "server", a->server, "reason",
-                     err);
-        /* Exponential backoff with full jitter in [backoff/2, backoff]. */
-        a->rng ^= a->rng << 13;
-        a->rng ^= a->rng >> 7;
-        a->rng ^= a->rng << 17;
-        int wait = backoff / 2 + (int)(a->rng % (uint64_t)(backoff / 2 + 1));
-        sleep_ms(a, wait);
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-    }
-    return NULL;
 }
 
 int agent_start(struct agent *a)
 {
-    if (pthread_create(&a->shipper, NULL, shipper_main, a) != 0)
+    if (pthread_create(&a->shipper, NULL, agent_shipper_main, a) != 0)
         return TT_ESYS;
     a->started = 1;
     return 0;
@@ -988,7 +897,7 @@ void agent_stop(struct agent *a)
     if (a == NULL || !a->started)
         return;
     atomic_store(&a->stop, 1);
-    wake(a);
+    agent_wake(a);
     pthread_join(a->shipper, NULL);
     a->started = 0;
 }
@@ -1003,6 +912,8 @@ void agent_free(struct agent *a)
     for (size_t i = 0; i < a->nscrapes; i++)
         scrape_target_free(a->scrapes[i]);
     agent_watch_free(a->watch);
+    for (size_t i = 0; i < a->nspools; i++)
+        spool_reader_close(a->spools[i]);
     if (a->wake_fd >= 0)
         close(a->wake_fd);
     agent_batcher_release(&a->batcher);

@@ -4,12 +4,15 @@
  * over one link connection (docs/design/agent.md, agent-link.md).
  *
  * State directory: STATE/origin ("<origin hex> <next seq>\n", replaced
- * atomically) and STATE/backlog/ (backlog.h).
+ * atomically), STATE/backlog/ (backlog.h) and one STATE/spool-<hash> per
+ * --spool directory (spool_reader.h).
  *
  * Invariants:
  *  - Every batch is self-contained: the series records (batch-local refs
  *    1..n, labels with __name__) come before the one samples record that
- *    uses them, so the server needs no state to read it.
+ *    uses them, so the server needs no state to read it. A round bigger
+ *    than the server's max_batch_bytes is cut into several such batches
+ *    with contiguous seqs.
  *  - Sequence numbers are never reused: the next seq is persisted (fsync,
  *    rename) before the batch that uses it is appended to the backlog, so a
  *    crash leaves a gap at worst, never two batches with the same seqs.
@@ -17,7 +20,8 @@
  *    past its last record.
  *
  * Threads: the caller's thread runs agent_collect; the shipper thread
- * started by agent_start sends; the backlog is shared under a mutex.
+ * started by agent_start (shipper.c) sends; the backlog and the spool
+ * readers are shared under a mutex, the HLC is lock-free.
  */
 #ifndef TT_AGENT_AGENT_H
 #define TT_AGENT_AGENT_H
@@ -31,6 +35,7 @@
 
 #define AGENT_DEFAULT_INTERVAL_MS 10000
 #define AGENT_MAX_SCRAPES         64
+#define AGENT_MAX_SPOOLS          16
 
 /* ---- the batcher: one collection round into one core batch ------------------ */
 
@@ -83,6 +88,35 @@ uint32_t agent_batcher_count(const struct agent_batcher *b);
 int agent_batcher_finish(const struct agent_batcher *b, const char *node, uint64_t origin_id,
                          uint64_t first_seq, tt_hlc hlc, int64_t time_ns, struct wbuf *out);
 
+/* One batch of a round cut in several (agent_batcher_split): samples
+ * [lo, hi) of the round with the series they use (refs renumbered 1..k in
+ * first-use order), and the round's events if events is 1. */
+struct agent_batch_part {
+    size_t lo, hi;
+    int events;
+    uint32_t count; /* records of the part */
+};
+
+/* agent_batcher_finish_part is agent_batcher_finish for one part p; *count
+ * (may be NULL) gets its record count. Returns as agent_batcher_finish
+ * (TT_EINVAL also for a part out of range or empty). */
+int agent_batcher_finish_part(const struct agent_batcher *b, const struct agent_batch_part *p,
+                              const char *node, uint64_t origin_id, uint64_t first_seq, tt_hlc hlc,
+                              int64_t time_ns, struct wbuf *out, uint32_t *count);
+
+/* agent_batcher_split cuts b's round into parts whose batches (encoded with
+ * hlc and time_ns, as agent_batcher_finish_part will) are each at most
+ * max_bytes: the whole round when it fits, else halves of the samples, again
+ * until they fit, the events with the last part. Every part is
+ * self-contained (its series records repeated); given seqs one after the
+ * other, the parts' seq ranges are contiguous. *parts is malloc'd (the
+ * caller frees it), *nparts >= 1. Returns 0, TT_EINVAL (nothing added),
+ * TT_ETOOBIG (one sample with its series, or the events, over max_bytes),
+ * TT_ENOMEM, or b's sticky error. */
+int agent_batcher_split(const struct agent_batcher *b, const char *node, tt_hlc hlc,
+                        int64_t time_ns, size_t max_bytes, struct agent_batch_part **parts,
+                        size_t *nparts);
+
 /* ---- the agent ----------------------------------------------------------- */
 
 struct agent_watch_config;
@@ -93,8 +127,14 @@ struct agent_config {
     const char *state_dir;
     const char *scrape_urls[AGENT_MAX_SCRAPES]; /* "[JOB=]URL" */
     size_t nscrapes;
-    uint64_t backlog_limit_bytes; /* 0: the backlog's default */
-    int host;                     /* 1: run the host collectors (host.h) every round */
+    const char *spool_dirs[AGENT_MAX_SPOOLS]; /* libtelltale spools to ship */
+    size_t nspools;
+    uint64_t backlog_limit_bytes;   /* 0: the backlog's default */
+    uint64_t backlog_segment_bytes; /* 0: the backlog's default */
+    int host;                       /* 1: run the host collectors (host.h) every round */
+    int self_metrics;               /* 1: add the agent's own metrics to every round */
+    uint32_t io_timeout_ms;         /* no WELCOME, ACK or PONG for this long: reconnect (0: 15 s) */
+    uint32_t ping_idle_ms;          /* a PING after this long without sending (0: 10 s) */
     /* processes, files, code digests (watch.h); borrowed for agent_new, may be NULL */
     const struct agent_watch_config *watch;
     struct log *log; /* borrowed, may be NULL */

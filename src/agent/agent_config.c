@@ -16,6 +16,7 @@ void agent_config_init(struct agent_file_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->host = -1;
+    c->self_metrics = -1;
 }
 
 static void free_const(const char *p)
@@ -56,6 +57,8 @@ void agent_config_release(struct agent_file_config *c)
     free(c->state);
     free(c->log_level);
     free_lists(c, 1, 1, 1, 1);
+    for (size_t i = 0; i < c->nspools; i++)
+        free(c->spools[i]);
     agent_config_init(c);
 }
 
@@ -248,11 +251,12 @@ int agent_config_set(struct agent_file_config *c, const char *key, const char *v
         *(strcmp(key, "interval") == 0 ? &c->interval_ms : &c->digest_resend_ms) = ms;
         return 0;
     }
-    if (strcmp(key, "host") == 0) {
+    if (strcmp(key, "host") == 0 || strcmp(key, "self_metrics") == 0) {
+        int *flag = strcmp(key, "host") == 0 ? &c->host : &c->self_metrics;
         if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
-            c->host = 1;
+            *flag = 1;
         else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
-            c->host = 0;
+            *flag = 0;
         else {
             snprintf(err, errlen, "bad value '%.100s' (yes or no)", v);
             return TT_EINVAL;
@@ -268,6 +272,21 @@ int agent_config_set(struct agent_file_config *c, const char *key, const char *v
         if (c->scrapes[c->nscrapes] == NULL)
             return TT_ENOMEM;
         c->nscrapes++;
+        return 0;
+    }
+    if (strcmp(key, "spool") == 0) {
+        if (c->nspools == AGENT_MAX_SPOOLS) {
+            snprintf(err, errlen, "at most %d spool directories", AGENT_MAX_SPOOLS);
+            return TT_ETOOBIG;
+        }
+        if (v[0] == '\0') {
+            snprintf(err, errlen, "empty spool directory");
+            return TT_EINVAL;
+        }
+        c->spools[c->nspools] = strdup(v);
+        if (c->spools[c->nspools] == NULL)
+            return TT_ENOMEM;
+        c->nspools++;
         return 0;
     }
     int rc;
@@ -368,6 +387,15 @@ void agent_config_merge(struct agent_file_config *b, struct agent_file_config *o
         b->digest_resend_ms = o->digest_resend_ms;
     if (o->host >= 0)
         b->host = o->host;
+    if (o->self_metrics >= 0)
+        b->self_metrics = o->self_metrics;
+    if (o->nspools) {
+        for (size_t i = 0; i < b->nspools; i++)
+            free(b->spools[i]);
+        memcpy(b->spools, o->spools, o->nspools * sizeof(*o->spools));
+        b->nspools = o->nspools;
+        o->nspools = 0;
+    }
     if (o->nscrapes) {
         free_lists(b, 1, 0, 0, 0);
         memcpy(b->scrapes, o->scrapes, o->nscrapes * sizeof(*o->scrapes));
@@ -410,6 +438,12 @@ void agent_config_apply(const struct agent_file_config *c, struct agent_config *
         ac->state_dir = c->state;
     if (c->host >= 0)
         ac->host = c->host;
+    if (c->self_metrics >= 0)
+        ac->self_metrics = c->self_metrics;
+    for (size_t i = 0; i < c->nspools; i++)
+        ac->spool_dirs[i] = c->spools[i];
+    if (c->nspools)
+        ac->nspools = c->nspools;
     for (size_t i = 0; i < c->nscrapes; i++)
         ac->scrape_urls[i] = c->scrapes[i];
     if (c->nscrapes)

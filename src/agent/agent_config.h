@@ -28,8 +28,11 @@ struct agent_file_config {
     int64_t interval_ms;      /* 0: not set */
     int64_t digest_resend_ms; /* 0: not set */
     int host;                 /* -1: not set */
+    int self_metrics;         /* -1: not set */
     char *scrapes[AGENT_MAX_SCRAPES];
     size_t nscrapes;
+    char *spools[AGENT_MAX_SPOOLS];
+    size_t nspools;
     struct proc_spec procs[AGENT_MAX_WATCH];
     size_t nprocs;
     struct file_spec files[AGENT_MAX_WATCH];

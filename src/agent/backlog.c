@@ -39,9 +39,10 @@
 #define STATE_NAME     "acked"
 #define STATE_TMP      "acked.tmp"
 #define STATE_MAGIC    0x4b425454u /* "TTBK" as bytes */
-#define STATE_VER      1
+#define STATE_VER      2
 #define STATE_HDR      16
-#define STATE_ENTRY    40
+#define STATE_ENTRY_V1 40
+#define STATE_ENTRY    80
 #define STATE_MAX_N    (1u << 20)
 #define DEFAULT_ACK_MS 1000
 
@@ -66,6 +67,9 @@ struct origin_state {
     uint64_t acked;
     int has_acked;
     uint64_t drop_batches, drop_records;
+    /* What the dropped batches covered (first_seq UINT64_MAX: unknown). */
+    uint64_t drop_bytes, drop_first_seq, drop_last_seq;
+    tt_hlc drop_hlc_min, drop_hlc_max;
 };
 
 struct backlog {
@@ -443,6 +447,11 @@ static int state_write(struct backlog *b, char *err, size_t errlen)
         put_le64(e + 16, (uint64_t)o->has_acked);
         put_le64(e + 24, o->drop_batches);
         put_le64(e + 32, o->drop_records);
+        put_le64(e + 40, o->drop_bytes);
+        put_le64(e + 48, o->drop_first_seq);
+        put_le64(e + 56, o->drop_last_seq);
+        put_le64(e + 64, o->drop_hlc_min);
+        put_le64(e + 72, o->drop_hlc_max);
         e += STATE_ENTRY;
     }
     put_le32(e, crc32c(0, d, len - 4));
@@ -498,9 +507,11 @@ static int state_read(struct backlog *b, int segments_exist)
     uint32_t n = len >= STATE_HDR ? get_le32(d + 8) : 0;
     if (len < STATE_HDR + 4 || get_le32(d) != STATE_MAGIC)
         why = "bad magic or too short";
-    else if (get_le16(d + 4) != STATE_VER)
+    else if (get_le16(d + 4) != STATE_VER && get_le16(d + 4) != 1)
         why = "unknown version";
-    else if (n > STATE_MAX_N || len != STATE_HDR + (size_t)n * STATE_ENTRY + 4)
+    else if (n > STATE_MAX_N ||
+             len !=
+                 STATE_HDR + (size_t)n * (get_le16(d + 4) == 1 ? STATE_ENTRY_V1 : STATE_ENTRY) + 4)
         why = "length does not match the origin count";
     else if (crc32c(0, d, len - 4) != get_le32(d + len - 4))
         why = "checksum mismatch";
@@ -515,7 +526,8 @@ static int state_read(struct backlog *b, int segments_exist)
         return 0;
     }
     for (uint32_t i = 0; i < n; i++) {
-        const uint8_t *e = d + STATE_HDR + (size_t)i * STATE_ENTRY;
+        size_t esz = get_le16(d + 4) == 1 ? STATE_ENTRY_V1 : STATE_ENTRY;
+        const uint8_t *e = d + STATE_HDR + (size_t)i * esz;
         struct origin_state *o = origin_get(b, get_le64(e), 1);
         if (o == NULL) {
             free(d);
@@ -525,6 +537,14 @@ static int state_read(struct backlog *b, int segments_exist)
         o->has_acked = get_le64(e + 16) & 1;
         o->drop_batches = get_le64(e + 24);
         o->drop_records = get_le64(e + 32);
+        o->drop_first_seq = UINT64_MAX;
+        if (esz == STATE_ENTRY) {
+            o->drop_bytes = get_le64(e + 40);
+            o->drop_first_seq = get_le64(e + 48);
+            o->drop_last_seq = get_le64(e + 56);
+            o->drop_hlc_min = get_le64(e + 64);
+            o->drop_hlc_max = get_le64(e + 72);
+        }
     }
     free(d);
     return 0;
@@ -803,8 +823,22 @@ static int drop_oldest(struct backlog *b, char *err, size_t errlen)
                 free(d);
                 return TT_ENOMEM;
             }
+            if (!o->drop_batches && !o->drop_records) {
+                o->drop_first_seq = UINT64_MAX;
+                o->drop_last_seq = 0;
+                o->drop_hlc_min = o->drop_hlc_max = 0;
+            }
             o->drop_batches++;
             o->drop_records += h.count;
+            o->drop_bytes += batch_total_len(&h);
+            if (h.first_seq < o->drop_first_seq)
+                o->drop_first_seq = h.first_seq;
+            if (last_seq(&h) > o->drop_last_seq)
+                o->drop_last_seq = last_seq(&h);
+            if (h.hlc_min != 0 && (o->drop_hlc_min == 0 || h.hlc_min < o->drop_hlc_min))
+                o->drop_hlc_min = h.hlc_min;
+            if (h.hlc_max > o->drop_hlc_max)
+                o->drop_hlc_max = h.hlc_max;
             b->st.dropped_batches++;
             b->st.dropped_records += h.count;
         }
@@ -815,6 +849,11 @@ static int drop_oldest(struct backlog *b, char *err, size_t errlen)
             struct origin_state *o = origin_get(b, s->o[i].id, 1);
             if (o == NULL)
                 return TT_ENOMEM;
+            if (!o->drop_batches && !o->drop_records) {
+                o->drop_first_seq = UINT64_MAX; /* unknown: the segment is unreadable */
+                o->drop_last_seq = 0;
+                o->drop_hlc_min = o->drop_hlc_max = 0;
+            }
             o->drop_batches += s->o[i].batches;
             o->drop_records += s->o[i].records;
             b->st.dropped_batches += s->o[i].batches;
@@ -957,11 +996,15 @@ int backlog_ack(struct backlog *b, uint64_t origin_id, uint64_t seq, char *err, 
     o->acked = seq;
     o->has_acked = 1;
     b->state_dirty = 1;
-    delete_done(b);
+    /* The state first, then the deletes: a crash between them must not
+     * leave a state file behind the segments deleted (the reopened cursor
+     * would then skip batches the file does not count as acknowledged). */
+    int rc = 0;
     if (b->o.ack_interval_ms == 0 || clock_monotonic_ns() - b->state_written_mono >=
                                          (int64_t)b->o.ack_interval_ms * TT_NS_PER_MS)
-        return state_write(b, err, errlen);
-    return 0;
+        rc = state_write(b, err, errlen);
+    delete_done(b);
+    return rc;
 }
 
 int backlog_acked(const struct backlog *b, uint64_t origin_id, uint64_t *seq)
@@ -994,7 +1037,14 @@ int backlog_take_drops(struct backlog *b, struct backlog_drop **out, size_t *n)
         d[k].origin_id = o->id;
         d[k].batches = o->drop_batches;
         d[k].records = o->drop_records;
-        o->drop_batches = o->drop_records = 0;
+        d[k].bytes = o->drop_bytes;
+        d[k].first_seq = o->drop_first_seq;
+        d[k].last_seq = o->drop_last_seq;
+        d[k].hlc_min = o->drop_hlc_min;
+        d[k].hlc_max = o->drop_hlc_max;
+        o->drop_batches = o->drop_records = o->drop_bytes = 0;
+        o->drop_first_seq = UINT64_MAX;
+        o->drop_last_seq = o->drop_hlc_min = o->drop_hlc_max = 0;
         k++;
     }
     b->state_dirty = 1;

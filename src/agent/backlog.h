@@ -80,6 +80,9 @@ struct backlog_drop {
     uint64_t origin_id;
     uint64_t batches;
     uint64_t records;
+    uint64_t bytes;               /* of the batches read back (0 for an unreadable segment) */
+    uint64_t first_seq, last_seq; /* the seqs they covered; first_seq UINT64_MAX: unknown */
+    uint64_t hlc_min, hlc_max;    /* their HLC range; 0: unknown */
 };
 
 struct backlog_stats {

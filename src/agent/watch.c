@@ -11,6 +11,11 @@ struct agent_watch {
     struct digest_watch *digests;
 };
 
+int agent_watch_active(const struct agent_watch *w)
+{
+    return w != NULL && (w->procs != NULL || w->files != NULL || w->digests != NULL);
+}
+
 int agent_watch_new(struct agent_watch **out, const struct agent_watch_config *cfg,
                     const char *role, const char *release, char *err, size_t errlen)
 {

@@ -38,6 +38,10 @@ int agent_watch_new(struct agent_watch **out, const struct agent_watch_config *c
  * Returns 0, TT_ENOMEM or the first error e returned. */
 int agent_watch_collect(struct agent_watch *w, const struct agent_emit *e, int64_t now_ms);
 
+/* agent_watch_active: 1 when w watches at least one process, file or
+ * digest path (NULL: 0). */
+int agent_watch_active(const struct agent_watch *w);
+
 /* agent_watch_free frees w (NULL is fine). */
 void agent_watch_free(struct agent_watch *w);
 

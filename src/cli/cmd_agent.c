@@ -29,7 +29,8 @@ void cmd_agent_usage(FILE *out)
         "                      [--scrape [JOB=]URL]... [--process 'NAME "
         "[name=|pidfile=|cgroup=]X']...\n"
         "                      [--file '/PATH [TYPE]']... [--digest '/PATH [libs] [as=/NAME]']...\n"
-        "                      [--digest-interval DURATION] [--no-host] [--log-level LEVEL]\n\n"
+        "                      [--digest-interval DURATION] [--spool DIR]... [--no-host]\n"
+        "                      [--no-self-metrics] [--log-level LEVEL]\n\n"
         "Runs the per-node agent: every interval it collects the host's metrics\n"
         "(node_exporter names), the watched processes' and files' figures and the\n"
         "code digests, and scrapes the given Prometheus targets, keeps each\n"
@@ -58,7 +59,11 @@ void cmd_agent_usage(FILE *out)
         "                      [as=/NAME]' (libs: also the libraries a running process\n"
         "                      of it maps; as: the path to report); repeatable\n"
         "  --digest-interval D resend every digest this often (default 1h)\n"
+        "  --spool DIR         ship the batches libtelltale programs write to this\n"
+        "                      spool directory (their TELLTALE_SPOOL_DIR), deleting\n"
+        "                      segments once acknowledged; repeatable (default: none)\n"
         "  --no-host           do not run the host collectors\n"
+        "  --no-self-metrics   do not add the agent's own telltale_agent_* metrics\n"
         "  --log-level LEVEL   debug, info, warn or error (default warn), to stderr\n\n"
         "SIGINT or SIGTERM stop the agent cleanly (exit status 0).\n");
 }
@@ -72,6 +77,10 @@ static int parse_flags(int argc, char **argv, struct agent_file_config *fl, cons
         char key[64], err[512] = "";
         if (strcmp(o, "--no-host") == 0) {
             fl->host = 0;
+            continue;
+        }
+        if (strcmp(o, "--no-self-metrics") == 0) {
+            fl->self_metrics = 0;
             continue;
         }
         if (i + 1 >= argc || strncmp(o, "--", 2) != 0 || strlen(o) >= sizeof key + 2) {
@@ -123,6 +132,7 @@ int cmd_agent(int argc, char **argv)
     cfg.server = "127.0.0.1:7071";
     cfg.state_dir = "./agent-state";
     cfg.host = 1;
+    cfg.self_metrics = 1;
     agent_config_init(&file);
     agent_config_init(&flags);
     ret = parse_flags(argc, argv, &flags, &config);

@@ -34,6 +34,7 @@
 #include "server/json_out.h"
 #include "server/reclog.h"
 #include "server/metrics_self.h"
+#include "server/metric_route.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "store/tsdb/head.h"
@@ -474,8 +475,9 @@ out:
 /* add_samples puts the samples of a scanned batch body into ap's appender
  * (not committed). Errors as scan_records, and the store's; the appender is
  * rolled back on error. */
-static int add_samples(struct applier *ap, const uint8_t *body, size_t body_len,
-                       struct apply_res *res, char *err, size_t errlen)
+static int add_samples(struct applier *ap, const char *origin, size_t origin_len,
+                       const uint8_t *body, size_t body_len, struct apply_res *res, char *err,
+                       size_t errlen)
 {
     struct rbuf r;
     struct rec rec;
@@ -487,6 +489,19 @@ static int add_samples(struct applier *ap, const uint8_t *body, size_t body_len,
         struct rec_sample_iter it;
         struct rec_sample s;
         struct bseries *se = NULL;
+        if (rec.type == REC_METRIC) { /* libtelltale metrics: series too (metric_route.h) */
+            struct metric_route_head mh = { ap->app, 0, 0 };
+            char merr[256];
+            rc = metric_route_record(&rec, origin, origin_len, metric_route_to_head, &mh, merr,
+                                     sizeof merr);
+            if (rc == TT_ENOMEM || rc == TT_EIO || rc == TT_EFULL) {
+                snprintf(err, errlen, "metric record: %s", tt_strerror(rc));
+                goto out;
+            }
+            res->samples += mh.samples;
+            res->skipped += mh.skipped + (rc < 0);
+            continue;
+        }
         if (rec.type != REC_SAMPLES)
             continue;
         rc = rec_decode_samples(&rec, &rs, err, errlen);
@@ -530,12 +545,14 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-/* add_records is scan_records then add_samples. */
-static int add_records(struct applier *ap, const uint8_t *body, size_t body_len,
-                       struct apply_res *res, char *err, size_t errlen)
+/* add_records is scan_records then add_samples (origin: the batch's, for
+ * the labels of libtelltale metric records). */
+static int add_records(struct applier *ap, const struct batch_hdr *h, const uint8_t *body,
+                       size_t body_len, struct apply_res *res, char *err, size_t errlen)
 {
     int rc = scan_records(ap, body, body_len, res, err, errlen);
-    return rc < 0 ? rc : add_samples(ap, body, body_len, res, err, errlen);
+    return rc < 0 ? rc
+                  : add_samples(ap, h->origin, h->origin_len, body, body_len, res, err, errlen);
 }
 
 /* commit_batch commits what add_samples put in the appender together with
@@ -598,7 +615,7 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
     rc = batch_open(lb->batch, h, &ap->scratch, &body, &body_len, err, errlen);
     if (rc < 0)
         goto out;
-    rc = add_records(ap, body, body_len, res, err, errlen);
+    rc = add_records(ap, h, body, body_len, res, err, errlen);
     if (rc < 0)
         goto out;
     struct reclog_pos pos = { 0, 0, 0 };
@@ -653,7 +670,7 @@ static int recover_batch(void *arg, const struct batch_hdr *h, const uint8_t *bo
     rc->redone++;
     if (rc->head != NULL) {
         memset(&res, 0, sizeof res);
-        r = add_records(rc->ap, body, len, &res, rc->err, sizeof rc->err);
+        r = add_records(rc->ap, h, body, len, &res, rc->err, sizeof rc->err);
         bseries_clear(rc->ap);
         if (r == TT_ECORRUPT || r == TT_EUNSUPPORTED) {
             log_warn(l->cfg.log, "record log batch not applied", "reason", rc->err);
@@ -969,7 +986,11 @@ struct cs {
     struct link_skipped skip; /* an oversized frame being skipped (remaining > 0) */
     int64_t rtt_ms[CLOCK_SAMPLES], off_ms[CLOCK_SAMPLES];
     unsigned nclock, clock_next;
-    int hlc_warned;        /* a stamp beyond the HLC max offset was logged */
+    int hlc_warned; /* a stamp beyond the HLC max offset was logged */
+    /* A batch was NACKed for resending (TOO_BIG, STORE): the batches behind
+     * it on this connection are refused too, since applying one would move
+     * its origin's durable_end past the refused batch and mark it done. */
+    int refusing;
     size_t buffered_shown; /* this connection's part of the buffered-bytes gauge */
 };
 
@@ -1025,9 +1046,12 @@ static int cs_nack(struct cs *s, uint64_t seq, uint16_t reason, const char *m)
                            (uint8_t)link_nack_retryable(reason),
                            reason == LINK_NACK_STORE ? 1000 : 0,
                            { m, (uint32_t)strnlen(m, LINK_MAX_STR) } };
-    metric_inc(reason == LINK_NACK_TOO_BIG     ? s->l->stats.nack_too_big
-               : reason == LINK_NACK_BAD_BATCH ? s->l->stats.nack_bad_batch
-                                               : s->l->stats.nack_store);
+    if (reason == LINK_NACK_TOO_BIG || reason == LINK_NACK_STORE)
+        s->refusing = 1;
+    if (reason != LINK_NACK_OVERLOADED)
+        metric_inc(reason == LINK_NACK_TOO_BIG     ? s->l->stats.nack_too_big
+                   : reason == LINK_NACK_BAD_BATCH ? s->l->stats.nack_bad_batch
+                                                   : s->l->stats.nack_store);
     if (link_put_nack(&s->out, &n) < 0)
         return -1;
     return cs_send(s);
@@ -1104,6 +1128,9 @@ static int on_batch(struct cs *s, const struct link_frame *f)
         return cs_nack(s, seq, LINK_NACK_BAD_BATCH, s->msg);
     }
     merge_hlc(s, lb.hdr.hlc_max);
+    if (s->refusing)
+        return cs_nack(s, lb.seq, LINK_NACK_OVERLOADED,
+                       "an earlier batch on this connection was refused: send again from it");
     rc = apply(l, &lb, &res, s->msg, sizeof s->msg);
     node_touch(l, s->origin, -1);
     if (rc < 0) {

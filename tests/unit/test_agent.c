@@ -293,5 +293,131 @@ static void test_batcher_bad_input(void **state)
     agent_batcher_release(&b);
 }
 
+/* check_self_contained walks one batch: every sample's ref is declared by a
+ * series record earlier in the same batch. Adds the samples' values to
+ * *vsum, counts samples and events, returns the header. */
+static struct batch_hdr check_self_contained(const uint8_t *p, size_t len, uint64_t *nsamples,
+                                             uint64_t *nevents, double *vsum)
+{
+    struct batch_hdr h;
+    struct wbuf scratch;
+    const uint8_t *body;
+    size_t body_len;
+    char err[256];
+    uint8_t declared[4096];
+    uint32_t nrec = 0;
+    memset(declared, 0, sizeof declared);
+    wbuf_init(&scratch, 0);
+    assert_int_equal(batch_parse_header(p, len, &h, err, sizeof err), 0);
+    assert_int_equal(batch_total_len(&h), len);
+    assert_int_equal(batch_open(p, &h, &scratch, &body, &body_len, err, sizeof err), 0);
+    struct rbuf r;
+    struct rec rec;
+    rbuf_init(&r, body, body_len);
+    while (rec_next(&r, body, &rec, err, sizeof err) == 1) {
+        nrec++;
+        if (rec.type == REC_SERIES) {
+            struct rec_series se;
+            assert_int_equal(rec_decode_series(&rec, &se, err, sizeof err), 0);
+            assert_true(se.ref < sizeof declared);
+            declared[se.ref] = 1;
+        } else if (rec.type == REC_SAMPLES) {
+            struct rec_samples rs;
+            struct rec_sample_iter it;
+            struct rec_sample x;
+            assert_int_equal(rec_decode_samples(&rec, &rs, err, sizeof err), 0);
+            rec_sample_iter_init(&it, &rs);
+            while (rec_sample_next(&it, &x) == 1) {
+                assert_true(x.ref < sizeof declared && declared[x.ref]);
+                *vsum += x.v;
+                (*nsamples)++;
+            }
+        } else {
+            assert_int_equal(rec.type, REC_EVENT);
+            (*nevents)++;
+        }
+    }
+    assert_int_equal(nrec, h.count);
+    wbuf_release(&scratch);
+    return h;
+}
+
+/* A round over the limit is cut into parts that each fit, are
+ * self-contained, have contiguous seqs, and hold every sample once. */
+static void test_batcher_split(void **state)
+{
+    (void)state;
+    struct agent_batcher b;
+    struct wbuf out;
+    char v[32], big[200];
+    double want = 0;
+    agent_batcher_init(&b);
+    wbuf_init(&out, 0);
+    big[sizeof big - 1] = '\0';
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(v, sizeof v, "%d", i % 1000);
+        /* a pad that zstd cannot squeeze, the same for the same series */
+        uint64_t y = x + (uint64_t)(i % 1000) * 0x9e3779b97f4a7c15ull;
+        for (size_t k = 0; k + 1 < sizeof big; k++) {
+            y ^= y << 13;
+            y ^= y >> 7;
+            y ^= y << 17;
+            big[k] = (char)('a' + y % 26);
+        }
+        struct agent_label l[] = { { "i", v }, { "pad", big } };
+        assert_int_equal(agent_batcher_add(&b, "m", l, 2, 1000 + i, i), 0);
+        want += i;
+    }
+    struct agent_label at[] = { { "k", "v" } };
+    struct agent_event ev = { .name = "e", .attrs = at, .nattrs = 1, .t_ms = 5 };
+    assert_int_equal(agent_batcher_add_event(&b, &ev, 42), 0);
+    assert_int_equal(agent_batcher_add_event(&b, &ev, 43), 0);
+
+    /* the whole round fits a big limit: one part, the same as finish */
+    struct agent_batch_part *parts = NULL;
+    size_t nparts = 0;
+    assert_int_equal(agent_batcher_split(&b, "n", 7, 0, 64u << 20, &parts, &nparts), 0);
+    assert_int_equal(nparts, 1);
+    assert_int_equal(parts[0].count, agent_batcher_count(&b));
+    free(parts);
+
+    const size_t limit = 8192;
+    assert_int_equal(agent_batcher_split(&b, "n", 7, 0, limit, &parts, &nparts), 0);
+    assert_true(nparts > 20);
+    uint64_t seq = 500, nsamples = 0, nevents = 0;
+    double sum = 0;
+    for (size_t i = 0; i < nparts; i++) {
+        wbuf_reset(&out);
+        uint32_t count = 0;
+        assert_int_equal(agent_batcher_finish_part(&b, &parts[i], "n", 9, seq, 7, 0, &out, &count),
+                         0);
+        assert_int_equal(count, parts[i].count);
+        assert_true(out.len <= limit);
+        uint64_t ev_before = nevents;
+        struct batch_hdr h = check_self_contained(out.data, out.len, &nsamples, &nevents, &sum);
+        assert_int_equal(h.first_seq, seq);
+        assert_int_equal(h.count, count);
+        assert_int_equal(h.origin_id, 9);
+        /* the events travel with the last part only */
+        assert_int_equal(nevents - ev_before, i + 1 == nparts ? 2 : 0);
+        seq += count;
+    }
+    assert_int_equal(nsamples, 3000);
+    assert_int_equal(nevents, 2);
+    assert_true(sum == want);
+    free(parts);
+
+    /* one sample whose series alone is over the limit cannot be cut */
+    assert_int_equal(agent_batcher_split(&b, "n", 7, 0, 300, &parts, &nparts), TT_ETOOBIG);
+    assert_null(parts);
+    /* a bad part is refused */
+    struct agent_batch_part bad = { 10, 5, 0, 0 };
+    assert_int_equal(agent_batcher_finish_part(&b, &bad, "n", 9, 0, 7, 0, &out, NULL), TT_EINVAL);
+    wbuf_release(&out);
+    agent_batcher_release(&b);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_batcher_roundtrip), cmocka_unit_test(test_batcher_events),
-           cmocka_unit_test(test_batcher_many_series), cmocka_unit_test(test_batcher_bad_input))
+           cmocka_unit_test(test_batcher_many_series), cmocka_unit_test(test_batcher_bad_input),
+           cmocka_unit_test(test_batcher_split))

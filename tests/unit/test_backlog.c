@@ -311,6 +311,11 @@ static void test_limit_drop_oldest(void **state)
         uint64_t want = appended[org] - left[org] - (org == 1 ? 5 : 0);
         assert_int_equal(d[i].batches, want);
         assert_int_equal(d[i].records, want * 8);
+        /* what they covered: the oldest undone seqs, up to the first kept */
+        assert_true(d[i].bytes > want * 60);
+        assert_int_equal(d[i].first_seq, org == 1 ? 5 * 8 : 0);
+        assert_int_equal(d[i].last_seq, first[org] - 1);
+        assert_true(d[i].hlc_min > 0 && d[i].hlc_min <= d[i].hlc_max);
         total += d[i].batches;
     }
     assert_int_equal(st.dropped_batches, total);
@@ -332,8 +337,11 @@ static void test_limit_drop_oldest(void **state)
     b = open_bl(dir, &o);
     assert_int_equal(backlog_take_drops(b, &d, &nd), 0);
     uint64_t sum = 0;
-    for (size_t i = 0; i < nd; i++)
+    for (size_t i = 0; i < nd; i++) {
         sum += d[i].batches;
+        /* the range survives the restart too (state file version 2) */
+        assert_true(d[i].bytes > 0 && d[i].first_seq <= d[i].last_seq);
+    }
     assert_int_equal(sum, dropped_now);
     free(d);
     assert_int_equal(backlog_close(b), 0);
