@@ -504,6 +504,7 @@ static int load_origin(struct agent *a, char *err, size_t errlen)
         }
         a->origin_id = id;
         a->next_seq = seq;
+        a->seq_reserved = seq;
         return 0;
     }
     if (errno != ENOENT) {
@@ -517,6 +518,7 @@ static int load_origin(struct agent *a, char *err, size_t errlen)
         }
     }
     a->next_seq = 0;
+    a->seq_reserved = 0;
     return save_origin(a, 0, err, errlen);
 }
 
@@ -801,10 +803,18 @@ static int store_round(struct agent *a, int64_t now_ms, char *err, size_t errlen
         snprintf(err, errlen, "building the batch: %s", tt_strerror(rc));
         return rc;
     }
-    /* Reserve the seqs first: a crash after this leaves a gap, never a reuse. */
-    rc = save_origin(a, first + total, err, errlen);
-    if (rc < 0)
-        goto out;
+    /* Reserve the seqs first: a crash after this leaves a gap, never a
+     * reuse. They are reserved SEQ_RESERVE_BLOCK at a time, so a round
+     * rewrites STATE/origin (tmp, fsync, rename) once in many rounds; a
+     * restart goes on from the end of the block (gaps are fine: the server
+     * and the backlog only need seqs to grow). */
+    if (first + total > a->seq_reserved) {
+        uint64_t upto = first + total + SEQ_RESERVE_BLOCK;
+        rc = save_origin(a, upto, err, errlen);
+        if (rc < 0)
+            goto out;
+        a->seq_reserved = upto;
+    }
     a->next_seq = first + total;
     for (size_t i = 0; i < nparts; i++) {
         if (parts != &whole) {

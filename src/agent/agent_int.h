@@ -25,6 +25,10 @@ struct spool_reader;
  * WELCOME max_batch_bytes when smaller. */
 #define AGENT_MAX_BATCH_BYTES (16u << 20)
 
+/* Record seqs reserved in STATE/origin at a time (one fsync'd rewrite per
+ * this many records, about every thousand rounds of a busy host). */
+#define SEQ_RESERVE_BLOCK (1u << 20)
+
 struct agent {
     struct agent_config cfg;
     char *server, *node, *role, *release, *state_dir;
@@ -32,6 +36,7 @@ struct agent {
     size_t nscrapes;
     struct agent_watch *watch; /* processes, files, digests */
     uint64_t origin_id, next_seq;
+    uint64_t seq_reserved; /* STATE/origin holds this: seqs below it are ours to use */
     struct hlc hlc;
     struct agent_batcher batcher;
     struct wbuf out;
