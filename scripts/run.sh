@@ -7,8 +7,11 @@
 # node_exporter recording of the shared data (or, without it, a generated
 # hour of metrics), shows a few PromQL queries through the Prometheus API,
 # seals the data into blocks (POST /api/tt/admin/flush) and prints what is on
-# disk. On a terminal the server then keeps running for Grafana, promtool or
-# curl until Ctrl-C; otherwise (CI) it is stopped.
+# disk; then starts `telltale agent` (host metrics every second, a copy of
+# hello's spool shipped, the sha256 of the telltale binary) and shows what
+# arrived (/api/v1/query, /api/tt/nodes, /api/tt/digests). On a terminal the
+# server and the agent then keep running for Grafana, promtool or curl until
+# Ctrl-C; otherwise (CI) they are stopped.
 #
 # Usage: scripts/run.sh [--json]          (--json: dump records as JSON lines)
 # Environment: TT_BUILD_DIR (default build-release; an already configured dir
@@ -126,12 +129,16 @@ echo "\$ du -sh $DATA/blocks/* $DATA/wal"
 du -sh "$DATA"/blocks/* "$DATA/wal"
 query 'count_over_time(node_load1[10m])'
 
-# ---- the agent: this host's metrics, every second ----------------------------
+# ---- the agent: this host's metrics every second, hello's spool, a digest ----
 AGENT_STATE=$ROOT/data-run/agent-state
+# The agent deletes spool segments once the server has them: it ships a copy.
+SHIP_SPOOL=$ROOT/data-run/hello-spool
+rm -rf "$SHIP_SPOOL" && cp -r "$SPOOL" "$SHIP_SPOOL"
 echo
-echo "\$ $BUILD/telltale agent --server 127.0.0.1:7071 --node $(hostname) --interval 1s --state $AGENT_STATE &"
+echo "\$ $BUILD/telltale agent --server 127.0.0.1:7071 --node $(hostname) --interval 1s --state $AGENT_STATE --spool $SHIP_SPOOL --digest $BUILD/telltale --role demo --release dev &"
 "$BUILD/telltale" agent --server 127.0.0.1:7071 --node "$(hostname)" --interval 1s \
-    --state "$AGENT_STATE" &
+    --state "$AGENT_STATE" --spool "$SHIP_SPOOL" --digest "$BUILD/telltale" --role demo \
+    --release dev &
 AGENT=$!
 stop_agent() {
     if kill -0 "$AGENT" 2>/dev/null; then
@@ -143,7 +150,9 @@ trap 'stop_agent; stop_server; [[ "${TT_KEEP_SPOOL:-0}" = 1 ]] || rm -rf "$SPOOL
 got=0
 for _ in $(seq 1 50); do
     if curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=node_load1' 2>/dev/null |
-        grep -q "\"node\":\"$(hostname)\"\|$(hostname)"; then
+        grep -q "\"node\":\"$(hostname)\"\|$(hostname)" &&
+        curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=hello_requests_total' 2>/dev/null |
+        grep -q hello_requests_total; then
         got=1
         break
     fi
@@ -153,10 +162,16 @@ echo
 echo "\$ curl $BASE/api/v1/query --data-urlencode 'query=node_load1'        # from the agent"
 curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=node_load1'
 echo
+echo "\$ curl $BASE/api/v1/query --data-urlencode 'query=sum by (code) (hello_requests_total)'   # hello's spool, shipped"
+curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=sum by (code) (hello_requests_total)'
+echo
 echo "\$ curl $BASE/api/tt/nodes"
 curl -fsS "$BASE/api/tt/nodes"
 echo
-[[ $got = 1 ]] || echo "run: the agent's metrics did not arrive within 10 s" >&2
+echo "\$ curl $BASE/api/tt/digests"
+curl -fsS "$BASE/api/tt/digests"
+echo
+[[ $got = 1 ]] || echo "run: the agent's metrics (host, hello's spool) did not arrive within 10 s" >&2
 
 serve=${TT_SERVE:-}
 if [[ -z "$serve" ]]; then

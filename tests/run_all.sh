@@ -93,6 +93,11 @@ stage_run() {
         echo "run: the server part did not flush blocks" >&2
         rc=1
     fi
+    # The agent part: host metrics and hello's shipped spool arrived.
+    if [[ $rc -eq 0 ]] && grep -q "run: the agent's metrics" "$out"; then
+        echo "run: the agent's metrics did not reach the server" >&2
+        rc=1
+    fi
     rm -f "$out"
     return "$rc"
 }

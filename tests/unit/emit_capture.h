@@ -112,9 +112,14 @@ static inline const struct cap_event *cap_find_event(const struct cap *c, const 
 /* cap_attr_has: whether event e has the attribute line "k=v". */
 static inline int cap_attr_has(const struct cap_event *e, const char *kv)
 {
-    char line[600];
-    snprintf(line, sizeof line, "%s\n", kv);
-    return strncmp(e->attrs, line, strlen(line)) == 0 || strstr(e->attrs, line) != NULL;
+    char line[4300];
+    size_t n = strlen(kv);
+    if (n + 2 > sizeof line)
+        return 0;
+    memcpy(line, kv, n);
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    return strncmp(e->attrs, line, n + 1) == 0 || strstr(e->attrs, line) != NULL;
 }
 
 #endif
