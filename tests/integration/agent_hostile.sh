@@ -72,8 +72,10 @@ print(r[0]["value"][1] if r else 0)'
 echo "ok: every hostile client got its answer and a log line; replay stored once"
 
 # 2. An agent that stops reading its ACKs (the server ends up blocked
-# sending to it: its thread only), and one that keeps sending meanwhile.
-"$probe" "127.0.0.1:$aport" stall 20 >"$work/stall.out" 2>&1 &
+# sending to it: its thread only), and one that keeps sending meanwhile. The
+# staller waits up to 90 s for the close (6 s send timeout once the server has
+# worked through what it buffered: long under TSan), returning as soon as it comes.
+"$probe" "127.0.0.1:$aport" stall 90 >"$work/stall.out" 2>&1 &
 spid=$!
 for _ in $(seq 1 600); do
     grep -q 'stopped reading' "$work/stall.out" && break

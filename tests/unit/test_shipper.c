@@ -375,14 +375,14 @@ static void test_shipper_link(void **state)
 struct script {
     int lfd;
     atomic_int stop;
-    int answer_ping;    /* 1: PONG the agent's PINGs */
-    size_t nack_over;   /* NACK TOO_BIG (retry 0) batches bigger than this; 0: never */
-    atomic_int conns;   /* connections accepted */
-    atomic_int pings;   /* PINGs received */
-    atomic_int closed;  /* connections the agent closed */
-    atomic_int nacks;   /* TOO_BIG sent */
-    atomic_int acked;   /* batches ACKed */
-    uint64_t first[64]; /* ACKed batches: first_seq, count, bytes */
+    atomic_int answer_ping; /* 1: PONG the agent's PINGs */
+    size_t nack_over;       /* NACK TOO_BIG (retry 0) batches bigger than this; 0: never */
+    atomic_int conns;       /* connections accepted */
+    atomic_int pings;       /* PINGs received */
+    atomic_int closed;      /* connections the agent closed */
+    atomic_int nacks;       /* TOO_BIG sent */
+    atomic_int acked;       /* batches ACKed */
+    uint64_t first[64];     /* ACKed batches: first_seq, count, bytes */
     uint32_t count[64];
     size_t len[64];
     char names[64][512]; /* their event names, concatenated */
@@ -429,7 +429,7 @@ static void *script_main(void *arg)
                     struct link_ping pg;
                     assert_int_equal(link_decode_ping(&f, &pg, err, sizeof err), 0);
                     atomic_fetch_add(&s->pings, 1);
-                    if (s->answer_ping) {
+                    if (atomic_load(&s->answer_ping)) {
                         struct link_pong po = { pg.physical_ms, hlc_pack(now_ms, 0), now_ms };
                         link_put_pong(&out, &po);
                     }
@@ -523,7 +523,7 @@ static void test_shipper_keepalive(void **state)
     assert_int_equal(atomic_load(&s->conns), 1);
     assert_int_equal(atomic_load(&s->closed), 0);
     /* the server goes silent: the agent gives up on it and reconnects */
-    s->answer_ping = 0;
+    atomic_store(&s->answer_ping, 0);
     assert_true(wait_for(&s->closed, 1, 5000));
     assert_true(wait_for(&s->conns, 2, 5000));
     agent_stop(a);

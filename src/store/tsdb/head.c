@@ -1266,12 +1266,9 @@ int head_appender_set_origin(struct head_appender *a, const struct wal_origin *o
 
 int head_origins(struct head *h, struct wal_origin **out, size_t *n)
 {
-    if (h->wal == NULL) {
-        *out = NULL;
-        *n = 0;
-        return 0;
-    }
-    return wal_origins(h->wal, out, n);
+    *out = NULL;
+    *n = 0;
+    return h->wal != NULL ? wal_origins(h->wal, out, n) : 0;
 }
 
 int head_appender_commit(struct head_appender *a, struct head_commit_result *res, char *err,
