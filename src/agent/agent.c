@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/agent_config.h"
 #include "agent/agent_int.h"
 #include "agent/backlog.h"
 #include "agent/host.h"
@@ -528,6 +529,44 @@ static void backlog_problem(void *arg, const struct backlog_problem *p)
     log_warn(a->cfg.log, "backlog problem", "file", p->file, "problem", p->msg);
 }
 
+/* add_scrape makes the target of one scrape spec (agent_config.h). */
+static int add_scrape(struct agent *a, const char *spec, char *err, size_t errlen)
+{
+    struct agent_scrape_spec s;
+    int rc = agent_scrape_spec_parse(&s, spec, a->collect_ms, err, errlen);
+    if (rc < 0)
+        return rc;
+    struct scrape_config sc = { .url = s.url,
+                                .job = s.job,
+                                .labels = s.labels,
+                                .nlabels = s.nlabels,
+                                .timeout_ms = s.timeout_ms };
+    rc = scrape_target_new(&a->scrapes[a->nscrapes], &sc, err, errlen);
+    if (rc == 0) {
+        a->scrape_every_ms[a->nscrapes] = s.interval_ms;
+        a->scrape_slot[a->nscrapes] = INT64_MIN;
+        a->nscrapes++;
+    }
+    agent_scrape_spec_release(&s);
+    return rc;
+}
+
+/* scrape_due tells whether target i is scraped in the round at now_ms (see
+ * agent_collect in agent.h) and, if so, notes the round's slot. The round
+ * is counted half a collection interval late so that a round woken a little
+ * before or after a slot boundary falls on the same side of it. */
+static int scrape_due(struct agent *a, size_t i, int64_t now_ms)
+{
+    int64_t every = a->scrape_every_ms[i], t = now_ms + a->collect_ms / 2;
+    if (every <= a->collect_ms)
+        return 1;
+    int64_t slot = t / every - (t % every < 0);
+    if (slot == a->scrape_slot[i])
+        return 0;
+    a->scrape_slot[i] = slot;
+    return 1;
+}
+
 int agent_new(struct agent **out, const struct agent_config *cfg, char *err, size_t errlen)
 {
     struct agent *a;
@@ -566,26 +605,11 @@ int agent_new(struct agent **out, const struct agent_config *cfg, char *err, siz
     rc = load_origin(a, err, errlen);
     if (rc < 0)
         goto fail;
+    a->collect_ms = cfg->interval_ms > 0 ? cfg->interval_ms : AGENT_DEFAULT_INTERVAL_MS;
     for (size_t i = 0; i < cfg->nscrapes; i++) {
-        const char *spec = cfg->scrape_urls[i], *url = spec, *eq = strchr(spec, '=');
-        const char *scheme = strstr(spec, "://");
-        char job[128] = "scrape";
-        if (eq != NULL && (scheme == NULL || eq < scheme)) {
-            size_t n = (size_t)(eq - spec);
-            if (n == 0 || n >= sizeof job) {
-                snprintf(err, errlen, "--scrape '%s': bad job name", spec);
-                rc = TT_EINVAL;
-                goto fail;
-            }
-            memcpy(job, spec, n);
-            job[n] = '\0';
-            url = eq + 1;
-        }
-        struct scrape_config sc = { .url = url, .job = job };
-        rc = scrape_target_new(&a->scrapes[i], &sc, err, errlen);
+        rc = add_scrape(a, cfg->scrape_urls[i], err, errlen);
         if (rc < 0)
             goto fail;
-        a->nscrapes++;
     }
     rc = agent_watch_new(&a->watch, cfg->watch, a->role, a->release, err, errlen);
     if (rc < 0)
@@ -873,6 +897,8 @@ int agent_collect(struct agent *a, int64_t now_ms, char *err, size_t errlen)
     emit.ctx = &scrape_ctx;
     int64_t t0 = clock_monotonic_ns();
     for (size_t i = 0; i < a->nscrapes; i++) {
+        if (!scrape_due(a, i, now_ms))
+            continue;
         rc = scrape_target_run(a->scrapes[i], &emit, now_ms);
         if (rc < 0) {
             snprintf(err, errlen, "scrape %zu: %s", i, tt_strerror(rc));

@@ -125,8 +125,12 @@ struct agent_config {
     const char *server; /* "HOST:PORT" of the server's agent port */
     const char *node, *role, *release;
     const char *state_dir;
-    const char *scrape_urls[AGENT_MAX_SCRAPES]; /* "[JOB=]URL" */
+    /* "[JOB=]URL [interval=D] [timeout=D] [LABEL=VALUE]..." (agent_config.h) */
+    const char *scrape_urls[AGENT_MAX_SCRAPES];
     size_t nscrapes;
+    /* The period the caller runs agent_collect at (0: AGENT_DEFAULT_INTERVAL_MS):
+     * the default scrape interval, and the shortest one a target may have. */
+    int64_t interval_ms;
     const char *spool_dirs[AGENT_MAX_SPOOLS]; /* libtelltale spools to ship */
     size_t nspools;
     uint64_t backlog_limit_bytes;   /* 0: the backlog's default */
@@ -150,8 +154,11 @@ int agent_new(struct agent **out, const struct agent_config *cfg, char *err, siz
 /* agent_start starts the shipper thread. Returns 0 or TT_ESYS. */
 int agent_start(struct agent *a);
 
-/* agent_collect runs one round at now_ms (host collectors if cfg.host, every
- * scrape target), builds its
+/* agent_collect runs one round at now_ms (host collectors if cfg.host, the
+ * scrape targets that are due: those without their own interval every
+ * round, the others on the first round and then on the first round of each
+ * interval-long slot, slots aligned to multiples of the interval since the
+ * epoch, a round counted at now_ms + half cfg.interval_ms), builds its
  * batch and appends it to the backlog. Returns 0, or TT_EIO/TT_ENOMEM when
  * the round could not be stored (message in err; the round is lost and
  * logged, the seqs it reserved stay unused). */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent/agent_config.h"
+#include "agent/scrape.h"
 #include "telltale.h"
 
 void agent_config_init(struct agent_file_config *c)
@@ -94,6 +95,159 @@ int agent_config_parse_duration(const char *s, int64_t *ms)
     }
     *ms = total;
     return 0;
+}
+
+/* ---- scrape specs ------------------------------------------------------------ */
+
+static int prom_label_name(const char *n)
+{
+    if (!(isalpha((unsigned char)*n) || *n == '_'))
+        return 0;
+    for (n++; *n; n++)
+        if (!(isalnum((unsigned char)*n) || *n == '_'))
+            return 0;
+    return 1;
+}
+
+/* fmt_ms writes ms as the shortest exact "1m30s"-like duration. */
+static void fmt_ms(char *out, size_t n, int64_t ms)
+{
+    if (ms % 1000 != 0)
+        snprintf(out, n, "%lldms", (long long)ms);
+    else if (ms % 60000 != 0 || ms < 60000)
+        snprintf(out, n, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(out, n, "%lldm", (long long)(ms / 60000));
+}
+
+void agent_scrape_spec_release(struct agent_scrape_spec *s)
+{
+    free(s->buf);
+    memset(s, 0, sizeof(*s));
+}
+
+/* scrape_spec_split fills s from its copy s->buf; returns 0 or TT_EINVAL
+ * with the problem (without the spec) in err. */
+static int scrape_spec_split(struct agent_scrape_spec *s, char *err, size_t errlen)
+{
+    char *p = s->buf, *word, *eq;
+    char *first = strsep(&p, " \t");
+    const char *scheme = strstr(first, "://");
+    s->job = "scrape";
+    s->url = first;
+    eq = strchr(first, '=');
+    if (eq != NULL && (scheme == NULL || eq < scheme)) {
+        if (eq == first || eq - first > 127) {
+            snprintf(err, errlen, "the job name before '=' must have 1 to 127 bytes");
+            return TT_EINVAL;
+        }
+        *eq = '\0';
+        s->job = first;
+        s->url = eq + 1;
+    }
+    if (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0) {
+        snprintf(err, errlen,
+                 "expected '[JOB=]URL [interval=D] [timeout=D] [LABEL=VALUE]...' "
+                 "with an http:// or https:// URL");
+        return TT_EINVAL;
+    }
+    while ((word = strsep(&p, " \t")) != NULL) {
+        if (*word == '\0')
+            continue; /* several blanks */
+        eq = strchr(word, '=');
+        if (eq == NULL || eq == word) {
+            snprintf(err, errlen, "'%.100s': expected interval=D, timeout=D or LABEL=VALUE", word);
+            return TT_EINVAL;
+        }
+        *eq = '\0';
+        const char *val = eq + 1;
+        if (strcmp(word, "interval") == 0 || strcmp(word, "timeout") == 0) {
+            int64_t *dst = word[0] == 'i' ? &s->interval_ms : &s->timeout_ms, ms;
+            if (*dst != 0) {
+                snprintf(err, errlen, "%s given twice", word);
+                return TT_EINVAL;
+            }
+            if (agent_config_parse_duration(val, &ms) != 0 || ms <= 0) {
+                snprintf(err, errlen, "bad %s '%.100s' (like 15s, 500ms, 1m)", word, val);
+                return TT_EINVAL;
+            }
+            *dst = ms;
+            continue;
+        }
+        if (!prom_label_name(word)) {
+            snprintf(err, errlen,
+                     "bad label name '%.100s' (letters, digits and _, not first a digit)", word);
+            return TT_EINVAL;
+        }
+        if (strncmp(word, "__", 2) == 0 || strcmp(word, "job") == 0 ||
+            strcmp(word, "instance") == 0) {
+            snprintf(err, errlen,
+                     "label '%.100s' is reserved (the job is set with JOB=URL, the instance is "
+                     "the URL's host:port, names starting with __ are Prometheus's)",
+                     word);
+            return TT_EINVAL;
+        }
+        if (*val == '\0') {
+            snprintf(err, errlen, "label '%.100s' has an empty value", word);
+            return TT_EINVAL;
+        }
+        for (size_t i = 0; i < s->nlabels; i++) {
+            if (strcmp(s->labels[i].name, word) == 0) {
+                snprintf(err, errlen, "label '%.100s' given twice", word);
+                return TT_EINVAL;
+            }
+        }
+        if (s->nlabels == AGENT_SCRAPE_MAX_LABELS) {
+            snprintf(err, errlen, "more than %d labels", AGENT_SCRAPE_MAX_LABELS);
+            return TT_EINVAL;
+        }
+        s->labels[s->nlabels++] = (struct agent_label){ word, val };
+    }
+    return 0;
+}
+
+int agent_scrape_spec_parse(struct agent_scrape_spec *s, const char *spec, int64_t collection_ms,
+                            char *err, size_t errlen)
+{
+    char msg[400] = "", a[32], b[32];
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->buf = strdup(spec);
+    if (s->buf == NULL)
+        return TT_ENOMEM;
+    rc = scrape_spec_split(s, msg, sizeof msg);
+    int own_interval = s->interval_ms != 0;
+    if (rc == 0 && collection_ms > 0) {
+        if (s->interval_ms == 0)
+            s->interval_ms = collection_ms;
+        else if (s->interval_ms < collection_ms) {
+            fmt_ms(a, sizeof a, s->interval_ms);
+            fmt_ms(b, sizeof b, collection_ms);
+            snprintf(msg, sizeof msg,
+                     "interval %s is shorter than the agent's collection interval %s (targets "
+                     "are scraped in collection rounds: lower the agent's interval)",
+                     a, b);
+            rc = TT_EINVAL;
+        }
+        if (rc == 0 && s->timeout_ms == 0)
+            s->timeout_ms = s->interval_ms < SCRAPE_DEFAULT_TIMEOUT_MS ? s->interval_ms
+                                                                       : SCRAPE_DEFAULT_TIMEOUT_MS;
+    }
+    if (rc == 0 && s->timeout_ms > 0 && s->interval_ms > 0 && s->timeout_ms > s->interval_ms) {
+        fmt_ms(a, sizeof a, s->timeout_ms);
+        fmt_ms(b, sizeof b, s->interval_ms);
+        snprintf(msg, sizeof msg, "timeout %s is longer than the target's interval %s%s", a, b,
+                 !own_interval
+                     ? " (the agent's collection interval: give the target its own interval=)"
+                     : "");
+        rc = TT_EINVAL;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "scrape '%.200s': %s", spec, msg);
+        agent_scrape_spec_release(s);
+    }
+    return rc;
 }
 
 static int set_str(char **dst, const char *v)
@@ -268,6 +422,11 @@ int agent_config_set(struct agent_file_config *c, const char *key, const char *v
             snprintf(err, errlen, "at most %d scrape targets", AGENT_MAX_SCRAPES);
             return TT_ETOOBIG;
         }
+        struct agent_scrape_spec spec;
+        int rc = agent_scrape_spec_parse(&spec, v, 0, err, errlen);
+        if (rc < 0)
+            return rc;
+        agent_scrape_spec_release(&spec);
         c->scrapes[c->nscrapes] = strdup(v);
         if (c->scrapes[c->nscrapes] == NULL)
             return TT_ENOMEM;
@@ -436,6 +595,8 @@ void agent_config_apply(const struct agent_file_config *c, struct agent_config *
         ac->release = c->release;
     if (c->state)
         ac->state_dir = c->state;
+    if (c->interval_ms)
+        ac->interval_ms = c->interval_ms;
     if (c->host >= 0)
         ac->host = c->host;
     if (c->self_metrics >= 0)

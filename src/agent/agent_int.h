@@ -34,6 +34,12 @@ struct agent {
     char *server, *node, *role, *release, *state_dir;
     struct scrape_target *scrapes[AGENT_MAX_SCRAPES];
     size_t nscrapes;
+
+    /* The scrape schedule (agent_collect in agent.h). */
+    int64_t collect_ms;                         /* cfg.interval_ms or its default */
+    int64_t scrape_every_ms[AGENT_MAX_SCRAPES]; /* the target's interval */
+    int64_t scrape_slot[AGENT_MAX_SCRAPES];     /* slot of its last scrape, INT64_MIN: none */
+
     struct agent_watch *watch; /* processes, files, digests */
     uint64_t origin_id, next_seq;
     uint64_t seq_reserved; /* STATE/origin holds this: seqs below it are ours to use */

@@ -26,8 +26,8 @@ void cmd_agent_usage(FILE *out)
         out,
         "usage: telltale agent [--config FILE] --server HOST:PORT --node NAME [--role R]\n"
         "                      [--release V] [--interval DURATION] [--state DIR]\n"
-        "                      [--scrape [JOB=]URL]... [--process 'NAME "
-        "[name=|pidfile=|cgroup=]X']...\n"
+        "                      [--scrape '[JOB=]URL [OPTION]...']...\n"
+        "                      [--process 'NAME [name=|pidfile=|cgroup=]X']...\n"
         "                      [--file '/PATH [TYPE]']... [--digest '/PATH [libs] [as=/NAME]']...\n"
         "                      [--digest-interval DURATION] [--spool DIR]... [--no-host]\n"
         "                      [--no-self-metrics] [--log-level LEVEL]\n\n"
@@ -48,8 +48,13 @@ void cmd_agent_usage(FILE *out)
         "  --release V         the release the node runs\n"
         "  --interval DURATION collection period, like 10s or 500ms (default 10s)\n"
         "  --state DIR         origin id and backlog (default ./agent-state)\n"
-        "  --scrape [JOB=]URL  scrape this Prometheus target every interval (job\n"
-        "                      label JOB, default 'scrape'); repeatable\n"
+        "  --scrape SPEC       scrape a Prometheus target: '[JOB=]URL [interval=D]\n"
+        "                      [timeout=D] [LABEL=VALUE]...' (job label JOB, default\n"
+        "                      'scrape'; interval: at least --interval, default\n"
+        "                      --interval, the target then scraped in the first round\n"
+        "                      of each interval; timeout: at most the interval, default\n"
+        "                      10s or the interval if shorter; LABEL=VALUE: extra\n"
+        "                      target labels, not job, instance or __*); repeatable\n"
         "  --process SPEC      watch a process group: 'NAME' (processes called NAME),\n"
         "                      'NAME name=COMM', 'NAME pidfile=/PATH', 'NAME\n"
         "                      cgroup=/sys/fs/cgroup/...'; repeatable\n"
@@ -151,6 +156,18 @@ int cmd_agent(int argc, char **argv)
     agent_config_apply(&file, &cfg, &wcfg);
     if (file.interval_ms)
         interval_ms = file.interval_ms;
+    cfg.interval_ms = interval_ms;
+    /* The scrape specs against the collection interval, now that it is
+     * known: a usage error, before any state is touched. */
+    for (size_t i = 0; i < cfg.nscrapes; i++) {
+        struct agent_scrape_spec spec;
+        if (agent_scrape_spec_parse(&spec, cfg.scrape_urls[i], interval_ms, err, sizeof err) < 0) {
+            fprintf(stderr, "telltale agent: %s\n", err);
+            agent_config_release(&file);
+            return CLI_USAGE;
+        }
+        agent_scrape_spec_release(&spec);
+    }
     if (file.log_level != NULL && log_level_parse(file.log_level, &level) < 0) {
         fprintf(stderr, "telltale agent: bad log level '%s'\n", file.log_level);
         agent_config_release(&file);

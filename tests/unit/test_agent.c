@@ -3,12 +3,22 @@
  * self-contained core batch (series records with batch-local refs 1..n,
  * __name__ first, then one samples record), series deduplicated within the
  * round, header fields (origin, first_seq, count) right; bad input refused.
+ * And the scrape schedule: a target with its own interval scraped only in
+ * the rounds that start a slot of it, against a small HTTP server in a
+ * thread of the test that counts the requests per path.
  */
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "unit.h"
+#include "tmpdir.h"
 #include "telltale.h"
 #include "agent/agent.h"
 #include "core/batch.h"
@@ -418,6 +428,152 @@ static void test_batcher_split(void **state)
     agent_batcher_release(&b);
 }
 
+/* ---- the scrape schedule ----------------------------------------------------- */
+
+/* A one-thread HTTP server: "/a" and "/b" serve one sample and count their
+ * requests; anything else is a 404. */
+struct counting_srv {
+    int fd, port;
+    pthread_t thr;
+    atomic_int stop, na, nb;
+};
+
+static void *counting_main(void *arg)
+{
+    struct counting_srv *s = arg;
+    while (!atomic_load(&s->stop)) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char req[2048];
+        size_t n = 0;
+        while (n < sizeof req - 1) {
+            ssize_t r = recv(c, req + n, sizeof req - 1 - n, 0);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            req[n] = '\0';
+            if (strstr(req, "\r\n\r\n") != NULL)
+                break;
+        }
+        req[n] = '\0';
+        const char *body = "not found\n", *status = "404 Not Found";
+        if (strncmp(req, "GET /a ", 7) == 0 || strncmp(req, "GET /b ", 7) == 0) {
+            atomic_fetch_add(req[5] == 'a' ? &s->na : &s->nb, 1);
+            body = "m 1\n";
+            status = "200 OK";
+        }
+        char resp[256];
+        int k = snprintf(resp, sizeof resp,
+                         "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         status, strlen(body), body);
+        (void)send(c, resp, (size_t)k, MSG_NOSIGNAL);
+        close(c);
+    }
+    return NULL;
+}
+
+static struct counting_srv *counting_start(void)
+{
+    struct counting_srv *s = calloc(1, sizeof *s);
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    assert_non_null(s);
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->fd >= 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->fd, 16), 0);
+    assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &al), 0);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&s->thr, NULL, counting_main, s), 0);
+    return s;
+}
+
+static void counting_stop(struct counting_srv *s)
+{
+    struct sockaddr_in a;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    atomic_store(&s->stop, 1);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)s->port);
+    (void)connect(c, (struct sockaddr *)&a, sizeof a);
+    close(c);
+    pthread_join(s->thr, NULL);
+    close(s->fd);
+    free(s);
+}
+
+/* schedule: with a 1 s collection interval, a target with interval=2s is
+ * scraped in every other round (the rounds at even seconds, after the
+ * first round), one without an interval in every round; a round woken a
+ * little early or late counts at its nominal time. */
+static void test_scrape_interval(void **state)
+{
+    char dir[64], stdir[128], a_spec[128], b_spec[128], err[512] = "";
+    struct agent *a = NULL;
+    (void)state;
+    struct counting_srv *srv = counting_start();
+    assert_int_equal(tmpdir_make(dir, sizeof dir, "agentscrape"), 0);
+    snprintf(stdir, sizeof stdir, "%s/state", dir);
+    snprintf(a_spec, sizeof a_spec, "every=http://127.0.0.1:%d/a", srv->port);
+    snprintf(b_spec, sizeof b_spec, "half=http://127.0.0.1:%d/b interval=2s timeout=1s env=t",
+             srv->port);
+    struct agent_config cfg = { .server = "127.0.0.1:1",
+                                .node = "n1",
+                                .state_dir = stdir,
+                                .interval_ms = 1000,
+                                .nscrapes = 2 };
+    cfg.scrape_urls[0] = a_spec;
+    cfg.scrape_urls[1] = b_spec;
+    assert_int_equal(agent_new(&a, &cfg, err, sizeof err), 0);
+    /* rounds at 1000 s + k s, woken up to 30 ms off the second */
+    static const int jitter_ms[] = { 3, 2, -30, 30, 0, 1, -1, 12 };
+    static const int want_b[] = { 1, 1, 2, 2, 3, 3, 4, 4 };
+    for (int k = 0; k < 8; k++) {
+        int64_t now = INT64_C(1000000) + k * 1000 + jitter_ms[k];
+        assert_int_equal(agent_collect(a, now, err, sizeof err), 0);
+        assert_int_equal(atomic_load(&srv->na), k + 1);
+        if (atomic_load(&srv->nb) != want_b[k])
+            fprintf(stderr, "round %d: /b scraped %d times, want %d\n", k, atomic_load(&srv->nb),
+                    want_b[k]);
+        assert_int_equal(atomic_load(&srv->nb), want_b[k]);
+    }
+    /* a first round off the slot's start scrapes at once, the next at the next slot */
+    agent_free(a);
+    a = NULL;
+    assert_int_equal(agent_new(&a, &cfg, err, sizeof err), 0);
+    atomic_store(&srv->nb, 0);
+    atomic_store(&srv->na, 0);
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(agent_collect(a, INT64_C(2001000) + k * 1000, err, sizeof err), 0);
+    assert_int_equal(atomic_load(&srv->na), 4);
+    assert_int_equal(atomic_load(&srv->nb), 3); /* 2001 s, 2002 s, 2004 s */
+    agent_free(a);
+    a = NULL;
+
+    /* the collection interval bounds the target's interval and timeout */
+    cfg.nscrapes = 1;
+    cfg.scrape_urls[0] = "http://127.0.0.1:9/m interval=500ms";
+    assert_int_equal(agent_new(&a, &cfg, err, sizeof err), TT_EINVAL);
+    assert_null(a);
+    assert_non_null(strstr(err, "scrape 'http://127.0.0.1:9/m interval=500ms': interval 500ms is "
+                                "shorter than the agent's collection interval 1s"));
+    cfg.scrape_urls[0] = "http://127.0.0.1:9/m timeout=2s";
+    assert_int_equal(agent_new(&a, &cfg, err, sizeof err), TT_EINVAL);
+    assert_non_null(strstr(err, "timeout 2s is longer than the target's interval 1s"));
+    cfg.interval_ms = 0; /* the default, 10 s */
+    assert_int_equal(agent_new(&a, &cfg, err, sizeof err), 0);
+    agent_free(a);
+    counting_stop(srv);
+    rm_rf(dir);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_batcher_roundtrip), cmocka_unit_test(test_batcher_events),
            cmocka_unit_test(test_batcher_many_series), cmocka_unit_test(test_batcher_bad_input),
-           cmocka_unit_test(test_batcher_split))
+           cmocka_unit_test(test_batcher_split), cmocka_unit_test(test_scrape_interval))

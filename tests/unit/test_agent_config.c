@@ -34,7 +34,7 @@ static void test_read_all_keys(void **state)
                      "log_level = info\n"
                      "\n"
                      "scrape = app=http://127.0.0.1:9000/metrics\n"
-                     "scrape = http://127.0.0.1:9100/metrics\n"
+                     "scrape = http://127.0.0.1:9100/metrics interval=30s  timeout=5s env=prod\n"
                      "process = nginx\n"
                      "process = db pidfile=/run/postgresql/main.pid\n"
                      "process = api cgroup=/sys/fs/cgroup/system.slice/api.service\n"
@@ -56,6 +56,8 @@ static void test_read_all_keys(void **state)
     assert_int_equal(c.host, 0);
     assert_string_equal(c.log_level, "info");
     assert_int_equal(c.nscrapes, 2);
+    assert_string_equal(c.scrapes[1],
+                        "http://127.0.0.1:9100/metrics interval=30s  timeout=5s env=prod");
     assert_int_equal(c.nprocs, 4);
     assert_string_equal(c.procs[0].label, "nginx");
     assert_string_equal(c.procs[0].arg, "nginx");
@@ -83,6 +85,7 @@ static void test_read_all_keys(void **state)
     assert_int_equal(ac.host, 0);
     assert_int_equal(ac.nscrapes, 2);
     assert_string_equal(ac.scrape_urls[0], "app=http://127.0.0.1:9000/metrics");
+    assert_int_equal(ac.interval_ms, 15000);
     assert_int_equal(wc.nprocs, 4);
     assert_int_equal(wc.nfiles, 2);
     assert_int_equal(wc.ndigests, 3);
@@ -110,6 +113,26 @@ static void test_bad_values(void **state)
         { "file = /etc/app.xml xml\n", ":1: file: file /etc/app.xml: unknown type 'xml'" },
         { "digest = /usr/bin/x lib\n", ":1: digest: expected '/PATH [libs] [as=/NAME]'" },
         { "digest = /usr/bin/x as=relative\n", ":1: digest: expected" },
+        { "node = a\nscrape = ftp://h/m\n", ":2: scrape: scrape 'ftp://h/m': expected '[JOB=]URL" },
+        { "scrape = =http://h/m\n", ":1: scrape: scrape '=http://h/m': the job name" },
+        { "scrape = http://h/m interval=soon\n",
+          "scrape 'http://h/m interval=soon': bad interval 'soon'" },
+        { "scrape = http://h/m timeout=0s\n",
+          ":1: scrape: scrape 'http://h/m timeout=0s': bad timeout '0s'" },
+        { "scrape = http://h/m interval=15s interval=30s\n", ": interval given twice" },
+        { "scrape = http://h/m interval=10s timeout=15s\n",
+          ":1: scrape: scrape 'http://h/m interval=10s timeout=15s': timeout 15s is longer than "
+          "the "
+          "target's interval 10s" },
+        { "scrape = http://h/m 9lives=x\n", "bad label name '9lives'" },
+        { "scrape = http://h/m env-name=x\n", "bad label name 'env-name'" },
+        { "scrape = http://h/m job=x\n", "scrape 'http://h/m job=x': label 'job' is reserved" },
+        { "scrape = http://h/m instance=x\n", "label 'instance' is reserved" },
+        { "scrape = http://h/m __name__=x\n", "label '__name__' is reserved" },
+        { "scrape = http://h/m env=\n", "label 'env' has an empty value" },
+        { "scrape = http://h/m env=a env=b\n", "label 'env' given twice" },
+        { "scrape = http://h/m env\n", "'env': expected interval=D, timeout=D or LABEL=VALUE" },
+        { "scrape = http://h/m =x\n", "'=x': expected interval=D" },
     };
     char dir[64], path[128], err[512];
     (void)state;
@@ -171,6 +194,95 @@ static void test_merge(void **state)
     agent_config_release(&flags);
 }
 
+/* spec: every part of a scrape spec, with and without the collection
+ * interval's defaults and checks. */
+static void test_scrape_spec(void **state)
+{
+    struct agent_scrape_spec s;
+    char err[512] = "";
+    (void)state;
+    assert_int_equal(agent_scrape_spec_parse(&s, "http://h:9/m", 0, err, sizeof err), 0);
+    assert_string_equal(s.job, "scrape");
+    assert_string_equal(s.url, "http://h:9/m");
+    assert_int_equal(s.interval_ms, 0);
+    assert_int_equal(s.timeout_ms, 0);
+    assert_int_equal(s.nlabels, 0);
+    agent_scrape_spec_release(&s);
+    /* defaults from the collection interval: timeout 10s, or the interval when shorter */
+    assert_int_equal(agent_scrape_spec_parse(&s, "http://h:9/m", 15000, err, sizeof err), 0);
+    assert_int_equal(s.interval_ms, 15000);
+    assert_int_equal(s.timeout_ms, 10000);
+    agent_scrape_spec_release(&s);
+    assert_int_equal(agent_scrape_spec_parse(&s, "http://h:9/m", 2000, err, sizeof err), 0);
+    assert_int_equal(s.interval_ms, 2000);
+    assert_int_equal(s.timeout_ms, 2000);
+    agent_scrape_spec_release(&s);
+
+    /* options in any order, blanks and tabs, a '=' in the URL's query */
+    assert_int_equal(agent_scrape_spec_parse(&s,
+                                             "app=https://h/m?x=1\t timeout=500ms env=prod "
+                                             "interval=1m _zone9=eu-1",
+                                             10000, err, sizeof err),
+                     0);
+    assert_string_equal(s.job, "app");
+    assert_string_equal(s.url, "https://h/m?x=1");
+    assert_int_equal(s.interval_ms, 60000);
+    assert_int_equal(s.timeout_ms, 500);
+    assert_int_equal(s.nlabels, 2);
+    assert_string_equal(s.labels[0].name, "env");
+    assert_string_equal(s.labels[0].value, "prod");
+    assert_string_equal(s.labels[1].name, "_zone9");
+    assert_string_equal(s.labels[1].value, "eu-1");
+    agent_scrape_spec_release(&s);
+    assert_int_equal(agent_scrape_spec_parse(&s, "http://h/m?a=b", 0, err, sizeof err), 0);
+    assert_string_equal(s.job, "scrape");
+    assert_string_equal(s.url, "http://h/m?a=b");
+    agent_scrape_spec_release(&s);
+
+    /* checks that need the collection interval */
+    assert_int_equal(agent_scrape_spec_parse(&s, "http://h/m interval=5s", 10000, err, sizeof err),
+                     TT_EINVAL);
+    assert_non_null(strstr(err, "scrape 'http://h/m interval=5s': interval 5s is shorter than the "
+                                "agent's collection interval 10s"));
+    assert_null(s.buf);
+    assert_int_equal(agent_scrape_spec_parse(&s, "http://h/m interval=5s", 0, err, sizeof err), 0);
+    agent_scrape_spec_release(&s);
+    assert_int_equal(agent_scrape_spec_parse(&s, "http://h/m timeout=20s", 15000, err, sizeof err),
+                     TT_EINVAL);
+    assert_non_null(strstr(err, "timeout 20s is longer than the target's interval 15s (the agent's "
+                                "collection interval"));
+    assert_int_equal(
+        agent_scrape_spec_parse(&s, "http://h/m timeout=20s interval=20s", 15000, err, sizeof err),
+        0);
+    agent_scrape_spec_release(&s);
+    assert_int_equal(agent_scrape_spec_parse(&s, "http://h/m interval=90s", 1000, err, sizeof err),
+                     0);
+    assert_int_equal(s.timeout_ms, 10000);
+    agent_scrape_spec_release(&s);
+
+    /* at most AGENT_SCRAPE_MAX_LABELS labels */
+    char many[2048] = "http://h/m";
+    for (int i = 0; i <= AGENT_SCRAPE_MAX_LABELS; i++) {
+        size_t n = strlen(many);
+        snprintf(many + n, sizeof many - n, " l%d=v", i);
+    }
+    assert_int_equal(agent_scrape_spec_parse(&s, many, 0, err, sizeof err), TT_EINVAL);
+    assert_non_null(strstr(err, "more than 32 labels"));
+    *strrchr(many, ' ') = '\0';
+    assert_int_equal(agent_scrape_spec_parse(&s, many, 0, err, sizeof err), 0);
+    assert_int_equal(s.nlabels, AGENT_SCRAPE_MAX_LABELS);
+    agent_scrape_spec_release(&s);
+
+    /* the flag's value is checked as the file's */
+    struct agent_file_config c;
+    agent_config_init(&c);
+    assert_int_equal(agent_config_set(&c, "scrape", "http://h/m instance=x", err, sizeof err),
+                     TT_EINVAL);
+    assert_non_null(strstr(err, "label 'instance' is reserved"));
+    assert_int_equal(c.nscrapes, 0);
+    agent_config_release(&c);
+}
+
 static void test_durations(void **state)
 {
     int64_t ms;
@@ -190,4 +302,5 @@ static void test_durations(void **state)
 }
 
 UNIT_TESTS(cmocka_unit_test(test_read_all_keys), cmocka_unit_test(test_bad_values),
-           cmocka_unit_test(test_merge), cmocka_unit_test(test_durations))
+           cmocka_unit_test(test_merge), cmocka_unit_test(test_scrape_spec),
+           cmocka_unit_test(test_durations))
