@@ -557,6 +557,31 @@ static void test_histogram_quantile_range(void **state)
     promql_memstore_free(f.ms);
 }
 
+/* An instant query's histogram_quantile and histogram_fraction samples carry
+ * the evaluation time, as every other function's (they had 0). */
+static void test_histogram_quantile_instant_time(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    static const char *const les[] = { "1", "+Inf" };
+    for (int i = 0; i < 2; i++) {
+        struct promql_label l[2] = { { "__name__", "h_bucket" }, { "le", les[i] } };
+        assert_int_equal(promql_memstore_add(f.ms, l, 2, 60000, 3.0 + 2 * i), 0);
+    }
+    static const char *const qs[] = { "histogram_quantile(0.5, h_bucket)",
+                                      "histogram_fraction(0, 1, h_bucket)" };
+    for (size_t i = 0; i < 2; i++) {
+        struct promql_result *r = NULL;
+        struct promql_eval_error err;
+        assert_int_equal(instant(&f, qs[i], 90000, &r, &err), 0);
+        assert_int_equal(r->nsamples, 1);
+        assert_int_equal(r->samples[0].t, 90000);
+        promql_result_free(r);
+    }
+    promql_memstore_free(f.ms);
+}
+
 /* Series that only differ by name once it is dropped: a range query from
  * rows merges them where they do not meet and fails where they do. */
 static void test_rows_same_labelset(void **state)
@@ -1145,4 +1170,5 @@ UNIT_TESTS(cmocka_unit_test(test_info), cmocka_unit_test(test_info_churn_and_err
            cmocka_unit_test(test_rollup_range_queries), cmocka_unit_test(test_stream_workers),
            cmocka_unit_test(test_annotations), cmocka_unit_test(test_rows_match_instant),
            cmocka_unit_test(test_histogram_quantile_range),
+           cmocka_unit_test(test_histogram_quantile_instant_time),
            cmocka_unit_test(test_rows_same_labelset))

@@ -367,6 +367,7 @@ int ev_histogram_quantile(struct ev *ev, double q, double upper, int fraction, c
             struct bucket *bk = &b[fill[grp[i]]++];
             bk->le = les[i];
             bk->count = in->s[i].v;
+            out->s[grp[i]].t = in->s[i].t; /* the step's time, as its inputs have */
         }
     }
     for (size_t g = 0; g < ng; g++) {
