@@ -134,10 +134,11 @@ AGENT_STATE=$ROOT/data-run/agent-state
 # The agent deletes spool segments once the server has them: it ships a copy.
 SHIP_SPOOL=$ROOT/data-run/hello-spool
 rm -rf "$SHIP_SPOOL" && cp -r "$SPOOL" "$SHIP_SPOOL"
+TT_BIN=$(cd "$BUILD" && pwd)/telltale # a digest path is absolute
 echo
-echo "\$ $BUILD/telltale agent --server 127.0.0.1:7071 --node $(hostname) --interval 1s --state $AGENT_STATE --spool $SHIP_SPOOL --digest $BUILD/telltale --role demo --release dev &"
+echo "\$ $BUILD/telltale agent --server 127.0.0.1:7071 --node $(hostname) --interval 1s --state $AGENT_STATE --spool $SHIP_SPOOL --digest $TT_BIN --role demo --release dev &"
 "$BUILD/telltale" agent --server 127.0.0.1:7071 --node "$(hostname)" --interval 1s \
-    --state "$AGENT_STATE" --spool "$SHIP_SPOOL" --digest "$BUILD/telltale" --role demo \
+    --state "$AGENT_STATE" --spool "$SHIP_SPOOL" --digest "$TT_BIN" --role demo \
     --release dev &
 AGENT=$!
 stop_agent() {
@@ -150,7 +151,7 @@ trap 'stop_agent; stop_server; [[ "${TT_KEEP_SPOOL:-0}" = 1 ]] || rm -rf "$SPOOL
 got=0
 for _ in $(seq 1 50); do
     if curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=node_load1' 2>/dev/null |
-        grep -q "\"node\":\"$(hostname)\"\|$(hostname)" &&
+        grep -q "\"instance\":\"$(hostname)\"" &&
         curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=hello_requests_total' 2>/dev/null |
         grep -q hello_requests_total; then
         got=1
