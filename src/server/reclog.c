@@ -35,6 +35,10 @@ struct reclog {
     uint64_t seg_len; /* its length */
     uint64_t written; /* bytes appended since open: tickets */
     uint64_t synced;  /* every ticket <= this is durable */
+    /* the durable end as a place: everything before (dur_seg, dur_off) in
+     * segment order is durable (readers stop there) */
+    uint32_t dur_seg;
+    uint64_t dur_off;
     int syncing;
     uint64_t appends, syncs, nsegs;
 };
@@ -211,6 +215,8 @@ static void *syncer_main(void *arg)
         if (rl->stopping)
             break;
         uint64_t target = rl->written;
+        uint32_t tseg = rl->seg;
+        uint64_t toff = rl->seg_len;
         int fd = rl->fd;
         rl->syncing = 1;
         rl->syncs++;
@@ -222,6 +228,10 @@ static void *syncer_main(void *arg)
         if (ok) {
             if (target > rl->synced)
                 rl->synced = target;
+            if (tseg > rl->dur_seg || (tseg == rl->dur_seg && toff > rl->dur_off)) {
+                rl->dur_seg = tseg;
+                rl->dur_off = toff;
+            }
         } else {
             /* The appends it covered fail; later ones get a new try. */
             rl->fail_lo = rl->synced;
@@ -272,6 +282,8 @@ int reclog_open(struct reclog **out, const char *dir, uint64_t segment_bytes,
     if (rc == 0 && nsegs > 0) {
         rl->seg = segs[nsegs - 1];
         rl->nsegs = nsegs;
+        rl->dur_seg = rl->seg; /* what a restart finds is what there is */
+        rl->dur_off = rl->seg_len;
     }
     free(segs);
     if (rc == 0) {
@@ -325,6 +337,8 @@ static int rotate(struct reclog *rl, char *err, size_t errlen)
         }
     }
     if (rc == 0) {
+        rl->dur_seg = rl->seg;
+        rl->dur_off = rl->seg_len;
         close(rl->fd);
         rl->fd = -1;
     }
@@ -425,4 +439,121 @@ int reclog_close(struct reclog *rl)
     pthread_mutex_destroy(&rl->mu);
     free(rl);
     return rc;
+}
+
+void reclog_durable(struct reclog *rl, struct reclog_cursor *out)
+{
+    pthread_mutex_lock(&rl->mu);
+    out->seg = rl->dur_seg;
+    out->off = rl->dur_off;
+    pthread_mutex_unlock(&rl->mu);
+}
+
+/* first_seg_after: the smallest segment number on disk above n, 0: none. */
+static uint32_t first_seg_after(const char *dir, uint32_t n)
+{
+    uint32_t *segs = NULL, best = 0;
+    size_t nsegs = 0;
+    char err[64];
+    if (list_segs(dir, &segs, &nsegs, err, sizeof err) != 0)
+        return 0;
+    for (size_t i = 0; i < nsegs && best == 0; i++)
+        if (segs[i] > n)
+            best = segs[i];
+    free(segs);
+    return best;
+}
+
+/* pread_all reads exactly n bytes at off: 0, or -1 (short or failed). */
+static int pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(fd, (uint8_t *)p + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+int reclog_read(struct reclog *rl, struct reclog_cursor *cur, struct wbuf *out, char *err,
+                size_t errlen)
+{
+    struct reclog_cursor dur;
+    char path[PATH_MAX_LEN];
+    reclog_durable(rl, &dur);
+    for (;;) {
+        if (dur.seg == 0 || (cur->seg == dur.seg && cur->off >= dur.off) || cur->seg > dur.seg)
+            return 0;
+        if (cur->seg == 0) {
+            cur->seg = first_seg_after(rl->dir, 0);
+            cur->off = 0;
+            if (cur->seg == 0)
+                return 0;
+            continue;
+        }
+        seg_path(rl, cur->seg, path, sizeof path);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            if (fd >= 0)
+                close(fd);
+            if (errno == ENOENT && cur->seg < dur.seg) { /* removed: go on with the next */
+                cur->seg = first_seg_after(rl->dir, cur->seg);
+                cur->off = 0;
+                if (cur->seg == 0)
+                    return 0;
+                continue;
+            }
+            tt_set_err(err, errlen, "record log: cannot read %s: %s", path, strerror(errno));
+            return TT_EIO;
+        }
+        uint64_t limit = cur->seg == dur.seg ? dur.off : (uint64_t)st.st_size;
+        if (cur->off >= limit) {
+            close(fd);
+            uint32_t next = first_seg_after(rl->dir, cur->seg);
+            if (next == 0 || next > dur.seg)
+                return 0;
+            cur->seg = next;
+            cur->off = 0;
+            continue;
+        }
+        uint8_t head[BATCH_FIXED_LEN + BATCH_ORIGIN_MAX];
+        size_t hn =
+            (size_t)(limit - cur->off) < sizeof head ? (size_t)(limit - cur->off) : sizeof head;
+        struct batch_hdr h;
+        int rc = pread_all(fd, head, hn, cur->off) != 0
+                     ? TT_EIO
+                     : batch_parse_header(head, hn, &h, err, errlen);
+        size_t total = rc == 0 ? batch_total_len(&h) : 0;
+        if (rc == 0 && cur->off + total > limit)
+            rc = TT_ECORRUPT;
+        if (rc == 0) {
+            wbuf_reset(out);
+            if (wbuf_reserve(out, total) != 0)
+                rc = TT_ENOMEM;
+            else if (pread_all(fd, out->data, total, cur->off) != 0)
+                rc = TT_EIO;
+            else if ((rc = batch_check_body(out->data, &h, err, errlen)) == 0)
+                out->len = total;
+        }
+        close(fd);
+        if (rc == 0) {
+            cur->off += total;
+            return 1;
+        }
+        if (rc == TT_ENOMEM)
+            return rc;
+        /* A damaged stretch (only a crash or a disk leaves one: appends are
+         * whole): the rest of this segment is skipped, named in err. */
+        tt_set_err(err, errlen,
+                   "record log: %08u.log at byte %llu: damaged batch (%s); the rest "
+                   "of the segment skipped",
+                   (unsigned)cur->seg, (unsigned long long)cur->off,
+                   rc == TT_EIO ? strerror(errno) : "bad header or CRC");
+        cur->off = limit;
+        return TT_ECORRUPT;
+    }
 }

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/buf.h"
 #include "core/batch.h"
 #include "core/batch_scan.h"
 
@@ -55,6 +56,31 @@ struct reclog_scan_cb {
  * torn tail cannot be cut); TT_ENOMEM; a callback's code; message in err. */
 int reclog_open(struct reclog **out, const char *dir, uint64_t segment_bytes,
                 const struct reclog_scan_cb *cb, void *arg, char *err, size_t errlen);
+
+/* A reader's place in the log: segment number (0: before the first) and
+ * byte offset in it. */
+struct reclog_cursor {
+    uint32_t seg;
+    uint64_t off;
+};
+
+/* reclog_durable: the place up to which the log is durable (every batch
+ * before it in segment order has been fdatasync'd, or was there at open);
+ * seg 0 when the log is empty. Readers that index the log (the span and
+ * event stores) stop there, so they never index a batch a crash can take
+ * back. */
+void reclog_durable(struct reclog *rl, struct reclog_cursor *out);
+
+/* reclog_read reads the next whole batch at or after *cur and before the
+ * durable place into out (raw bytes, replacing out's content; its header
+ * and body CRCs checked) and moves *cur past it. Returns 1 with a batch; 0
+ * when there is none yet (call again later: the log only grows); TT_ECORRUPT
+ * for a damaged stretch (the rest of that segment is skipped, *cur moved on,
+ * message in err naming segment and offset: call again); TT_EIO (a segment
+ * unreadable; message in err); TT_ENOMEM. Any thread, any number of
+ * readers, concurrently with appends. */
+int reclog_read(struct reclog *rl, struct reclog_cursor *cur, struct wbuf *out, char *err,
+                size_t errlen);
 
 /* Where an append went: its segment, the offset where it ends there, and
  * the ticket to wait for with reclog_sync. */
