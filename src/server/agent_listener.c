@@ -1687,6 +1687,11 @@ out:
     return rc;
 }
 
+struct reclog *agent_listener_reclog(struct agent_listener *l)
+{
+    return l->reclog;
+}
+
 uint16_t agent_listener_port(const struct agent_listener *l)
 {
     return l->port;

@@ -52,6 +52,7 @@
 struct server;
 struct server_store;
 struct agent_listener;
+struct reclog;
 
 struct agent_listener_config {
     const char *addr;         /* "host:port" (IPv4 or a name), port 0 picks one */
@@ -84,6 +85,11 @@ int agent_listener_new(struct agent_listener **out, const struct agent_listener_
  * TT_ESYS; TT_EIO/TT_ECORRUPT/TT_ENOMEM from the recovery (state file or
  * record log unreadable, WAL commit failed); message in err. */
 int agent_listener_start(struct agent_listener *l, char *err, size_t errlen);
+
+/* agent_listener_reclog: the record log (NULL before agent_listener_start
+ * opened it), owned by l and valid until agent_listener_free: what the
+ * span and event stores index, with reclog_read (reclog.h). */
+struct reclog *agent_listener_reclog(struct agent_listener *l);
 
 /* agent_listener_port: the bound port (after start). */
 uint16_t agent_listener_port(const struct agent_listener *l);
