@@ -23,9 +23,12 @@
 #include "cli/daemon.h"
 #include "core/log.h"
 #include "server/agent_listener.h"
+#include "server/api_events.h"
+#include "server/ev_indexer.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "query/promql/lexer.h"
+#include "store/events/evstore.h"
 #include "store/tsdb/db.h"
 
 struct server_opts {
@@ -39,6 +42,8 @@ struct server_opts {
     unsigned agents_max_conns;
     uint64_t agents_max_batch;
     unsigned agents_ping_interval, agents_idle_timeout, agents_frame_timeout, agents_send_timeout;
+    int64_t events_retention_ms; /* events store (docs/design/events.md) */
+    uint64_t events_retention_bytes, events_segment_bytes;
 };
 
 void cmd_server_usage(FILE *out)
@@ -191,6 +196,17 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         if (parse_duration_ms(val, &ms) != 0)
             return -1;
         o->db.rollup_after_ms = ms;
+    } else if (strcmp(key, "events_retention") == 0) {
+        if (parse_duration_ms(val, &ms) != 0)
+            return -1;
+        o->events_retention_ms = ms;
+    } else if (strcmp(key, "events_retention_size") == 0) {
+        return parse_size(val, &o->events_retention_bytes);
+    } else if (strcmp(key, "events_segment_size") == 0) {
+        uint64_t b;
+        if (parse_size(val, &b) != 0 || b < 4096 || b > (1u << 30))
+            return -1;
+        o->events_segment_bytes = b;
     } else if (strcmp(key, "maintenance_interval") == 0) {
         if (parse_duration_ms(val, &ms) != 0 || ms == 0)
             return -1;
@@ -418,6 +434,39 @@ static void replay_progress(void *arg, uint64_t done, uint64_t total)
             (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
 }
 
+static void events_problem(void *arg, const char *file, uint64_t off, const char *msg)
+{
+    char where[32];
+    snprintf(where, sizeof where, "%llu", (unsigned long long)off);
+    log_warn((struct log *)arg, "events store: damaged data skipped", "file", file, "offset", where,
+             "err", msg);
+}
+
+/* open_events opens DATA/events and starts its indexer on the record log. */
+static int open_events(const struct server_opts *o, struct log *lg, struct reclog *rl,
+                       struct evstore **st, struct ev_indexer **ix, char *err, size_t errlen)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/events", o->cfg.data_dir);
+    struct evstore_config c = { .dir = dir,
+                                .segment_bytes = o->events_segment_bytes,
+                                .retention_bytes = o->events_retention_bytes,
+                                .retention_ns = o->events_retention_ms * 1000000,
+                                .problem = events_problem,
+                                .problem_arg = lg };
+    int rc = evstore_open(st, &c, err, errlen);
+    if (rc < 0)
+        return rc;
+    struct ev_indexer_config ic = { .rl = rl, .st = *st, .log = lg };
+    rc = ev_indexer_start(ix, &ic);
+    if (rc < 0) {
+        snprintf(err, errlen, "indexer thread: %s", tt_strerror(rc));
+        evstore_close(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
 int cmd_server(int argc, char **argv)
 {
     struct server_opts o;
@@ -425,6 +474,9 @@ int cmd_server(int argc, char **argv)
     struct server *srv = NULL;
     struct server_store store;
     struct agent_listener *al = NULL;
+    struct api_events *apiev = NULL;
+    struct evstore *evs = NULL;
+    struct ev_indexer *evix = NULL;
     sigset_t old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
@@ -435,6 +487,7 @@ int cmd_server(int argc, char **argv)
     db_options_default(&o.db);
     o.level = LOG_LEVEL_WARN;
     o.agents_addr = AGENT_LISTENER_DEFAULT_ADDR;
+    o.events_retention_ms = 15ll * 24 * 3600 * 1000;
     rc = parse_args(argc, argv, &o);
     if (rc != 0) {
         ret = rc;
@@ -475,6 +528,11 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "telltale server: agents: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
         goto out;
     }
+    rc = api_events_register(srv, &apiev);
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: events API: %s\n", tt_strerror(rc));
+        goto out;
+    }
     rc = server_start(srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
@@ -512,6 +570,14 @@ int cmd_server(int argc, char **argv)
         server_stop(srv);
         goto out;
     }
+    /* The record log is open: the events store indexes it from its cursor. */
+    rc = open_events(&o, &lg, agent_listener_reclog(al), &evs, &evix, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: events store: %s\n", err);
+        server_stop(srv);
+        goto out;
+    }
+    api_events_attach(apiev, evs);
     server_set_ready(srv, 1);
     char aport[16];
     snprintf(aport, sizeof aport, "%u", (unsigned)agent_listener_port(al));
@@ -526,7 +592,13 @@ int cmd_server(int argc, char **argv)
     }
     log_info(&lg, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     agent_listener_stop(al);
+    /* The indexer stops before the data directory's lock is let go. */
+    ev_indexer_stop(evix);
+    evix = NULL;
     server_stop(srv);
+    api_events_attach(apiev, NULL);
+    evstore_close(evs);
+    evs = NULL;
     if (server_store_close(&store) != 0) {
         log_error(&lg, "the final WAL sync failed: the last writes may not be durable");
         goto out;
@@ -534,9 +606,16 @@ int cmd_server(int argc, char **argv)
     log_info(&lg, "stopped");
     ret = CLI_OK;
 out:
+    ev_indexer_stop(evix);
+    if (apiev != NULL) {
+        server_stop(srv);
+        api_events_attach(apiev, NULL);
+    }
+    evstore_close(evs);
     agent_listener_free(al);
     server_store_close(&store);
     server_free(srv);
+    api_events_free(apiev);
     if (masked)
         daemon_signals_end(sfd, &old);
     free(o.file_data);

@@ -22,6 +22,7 @@ static const struct cli_cmd commands[] = {
       "run the per-node agent: collect and ship to the server" },
     { "collect", cmd_collect, cmd_collect_usage,
       "run the host collectors once, print Prometheus text format" },
+    { "events", cmd_events, cmd_events_usage, "search the events the server keeps" },
     { "help", cmd_help, help_usage, "show help for telltale or one of its commands" },
     { "spool", cmd_spool, cmd_spool_usage, "read the spool segments libtelltale writes" },
     { "promqltest", cmd_promqltest, cmd_promqltest_usage,
