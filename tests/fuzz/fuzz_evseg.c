@@ -69,23 +69,30 @@ static void walk(const uint8_t *p, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     walk(data, size);
-    if (size < EVSEG_HDR_LEN + EVSEG_TRAILER_LEN || size > (1u << 20))
+    if (size < EVSEG_FIXED_LEN + EVSEG_BLOOM_MIN + EVSEG_TRAILER_LEN || size > (1u << 20))
         return 0;
     uint8_t *c = malloc(size);
     if (c == NULL)
         return 0;
     memcpy(c, data, size);
-    /* Fix up the first block's CRCs: stored_len is clamped to the input. */
+    /* Fix up the first block's header: a Bloom filter length that fits,
+     * stored_len clamped to the input, both CRCs. */
+    uint32_t bloom_len = EVSEG_BLOOM_MIN;
+    while (bloom_len * 2 <= EVSEG_BLOOM_MAX && bloom_len * 2 <= get_le32(c + 64) &&
+           EVSEG_FIXED_LEN + bloom_len * 2 + EVSEG_TRAILER_LEN <= size)
+        bloom_len *= 2;
+    uint32_t hl = EVSEG_FIXED_LEN + bloom_len;
     uint32_t stored = get_le32(c + 8);
-    if (stored > size - EVSEG_HDR_LEN - EVSEG_TRAILER_LEN)
-        stored = (uint32_t)(size - EVSEG_HDR_LEN - EVSEG_TRAILER_LEN);
+    if (stored > size - hl - EVSEG_TRAILER_LEN)
+        stored = (uint32_t)(size - hl - EVSEG_TRAILER_LEN);
     put_le32(c, EVSEG_MAGIC);
     put_le32(c + 8, stored);
     c[16] = 1;
+    put_le32(c + 64, bloom_len);
     put_le32(c + 4, 0);
-    put_le32(c + 4, crc32c(0, c, EVSEG_HDR_LEN));
-    put_le32(c + EVSEG_HDR_LEN + stored, crc32c(0, c + EVSEG_HDR_LEN, stored));
-    walk(c, EVSEG_HDR_LEN + stored + EVSEG_TRAILER_LEN);
+    put_le32(c + 4, crc32c(0, c, hl));
+    put_le32(c + hl + stored, crc32c(0, c + hl, stored));
+    walk(c, hl + stored + EVSEG_TRAILER_LEN);
     free(c);
     return 0;
 }

@@ -12,11 +12,10 @@
 #include "core/compress.h"
 #include "core/crc32c.h"
 
-#define BLOOM_BITS   (EVSEG_BLOOM_BYTES * 8u)
 #define BLOOM_HASHES 4
 #define ZSTD_LEVEL   3
 
-static uint64_t term_hash(char kind, const char *p, size_t n)
+uint64_t evseg_term_hash(char kind, const char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
     h ^= (uint8_t)kind;
@@ -34,26 +33,29 @@ static uint64_t term_hash(char kind, const char *p, size_t n)
     return h;
 }
 
-void evseg_bloom_add(uint8_t bloom[EVSEG_BLOOM_BYTES], char kind, const char *p, size_t n)
+static void bloom_set(uint8_t *bloom, uint32_t bloom_len, uint64_t h)
 {
-    uint64_t h = term_hash(kind, p, n);
-    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
+    uint32_t mask = bloom_len * 8 - 1, h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
     for (uint32_t i = 0; i < BLOOM_HASHES; i++) {
-        uint32_t bit = (h1 + i * h2) % BLOOM_BITS;
+        uint32_t bit = (h1 + i * h2) & mask;
         bloom[bit / 8] |= (uint8_t)(1u << (bit % 8));
     }
 }
 
-int evseg_bloom_maybe(const uint8_t bloom[EVSEG_BLOOM_BYTES], char kind, const char *p, size_t n)
+int evseg_bloom_maybe(const uint8_t *bloom, uint32_t bloom_len, uint64_t h)
 {
-    uint64_t h = term_hash(kind, p, n);
-    uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
+    uint32_t mask = bloom_len * 8 - 1, h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1u;
     for (uint32_t i = 0; i < BLOOM_HASHES; i++) {
-        uint32_t bit = (h1 + i * h2) % BLOOM_BITS;
+        uint32_t bit = (h1 + i * h2) & mask;
         if (!(bloom[bit / 8] & (1u << (bit % 8))))
             return 0;
     }
     return 1;
+}
+
+static void add_term(struct evseg_builder *b, char kind, const char *p, size_t n)
+{
+    wbuf_put_u64(&b->terms, evseg_term_hash(kind, p, n));
 }
 
 size_t evseg_value_text(const struct rec_value *v, char *out, size_t outlen, const char **direct)
@@ -114,6 +116,7 @@ void evseg_builder_init(struct evseg_builder *b)
 {
     wbuf_init(&b->raw, EVSEG_MAX_RAW);
     wbuf_init(&b->keys, EVSEG_MAX_RAW);
+    wbuf_init(&b->terms, 0);
     memset(&b->h, 0, sizeof b->h);
 }
 
@@ -121,12 +124,14 @@ void evseg_builder_release(struct evseg_builder *b)
 {
     wbuf_release(&b->raw);
     wbuf_release(&b->keys);
+    wbuf_release(&b->terms);
 }
 
 void evseg_builder_reset(struct evseg_builder *b, uint64_t first_id)
 {
     wbuf_reset(&b->raw);
     wbuf_reset(&b->keys);
+    wbuf_reset(&b->terms);
     memset(&b->h, 0, sizeof b->h);
     b->h.first_id = first_id;
 }
@@ -142,11 +147,11 @@ void evseg_builder_key(struct evseg_builder *b, uint64_t origin_id, uint64_t fir
     b->h.nkeys++;
 }
 
-static void bloom_text(uint8_t *bloom, const char *p, size_t n)
+static void bloom_text(struct evseg_builder *b, const char *p, size_t n)
 {
     size_t pos = 0, s, l;
     while (evseg_next_token(p, n, &pos, &s, &l))
-        evseg_bloom_add(bloom, 't', p + s, l);
+        add_term(b, 't', p + s, l);
 }
 
 int evseg_builder_add(struct evseg_builder *b, const struct evseg_event *e)
@@ -178,10 +183,10 @@ int evseg_builder_add(struct evseg_builder *b, const struct evseg_event *e)
     }
     h->sevmask |= (uint8_t)(1u << (e->severity & 7));
     h->count++;
-    evseg_bloom_add(h->bloom, 'n', e->node.p, e->node.len);
-    evseg_bloom_add(h->bloom, 'c', e->component.p, e->component.len);
-    evseg_bloom_add(h->bloom, 'N', e->name.p, e->name.len);
-    bloom_text(h->bloom, e->message.p, e->message.len);
+    add_term(b, 'n', e->node.p, e->node.len);
+    add_term(b, 'c', e->component.p, e->component.len);
+    add_term(b, 'N', e->name.p, e->name.len);
+    bloom_text(b, e->message.p, e->message.len);
     struct rec_list it = e->attrs;
     struct rec_str k;
     struct rec_value v;
@@ -191,15 +196,21 @@ int evseg_builder_add(struct evseg_builder *b, const struct evseg_event *e)
         size_t vl = evseg_value_text(&v, num, sizeof num, &direct);
         const char *vp = direct ? direct : num;
         if (direct)
-            bloom_text(h->bloom, vp, vl);
+            bloom_text(b, vp, vl);
         if ((size_t)k.len + 1 + vl <= sizeof kv) {
             memcpy(kv, k.p, k.len);
             kv[k.len] = '=';
             memcpy(kv + k.len + 1, vp, vl);
-            evseg_bloom_add(h->bloom, 'k', kv, (size_t)k.len + 1 + vl);
+            add_term(b, 'k', kv, (size_t)k.len + 1 + vl);
         }
     }
-    return 0;
+    return b->terms.err;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 int evseg_builder_finish(struct evseg_builder *b, struct wbuf *out)
@@ -207,16 +218,29 @@ int evseg_builder_finish(struct evseg_builder *b, struct wbuf *out)
     struct evseg_hdr *h = &b->h;
     if (h->count == 0 && h->nkeys == 0)
         return 0;
-    if (b->raw.err || b->keys.err)
-        return b->raw.err ? b->raw.err : b->keys.err;
+    if (b->raw.err || b->keys.err || b->terms.err)
+        return b->raw.err ? b->raw.err : b->keys.err ? b->keys.err : b->terms.err;
+    /* The Bloom filter: about 10 bits per distinct term. */
+    uint64_t *terms = (uint64_t *)(void *)b->terms.data;
+    size_t nterms = b->terms.len / 8, distinct = 0;
+    if (nterms > 0) {
+        qsort(terms, nterms, sizeof *terms, cmp_u64);
+        for (size_t i = 0; i < nterms; i++)
+            if (i == 0 || terms[i] != terms[i - 1])
+                terms[distinct++] = terms[i];
+    }
+    uint32_t bloom_len = EVSEG_BLOOM_MIN;
+    while (bloom_len < EVSEG_BLOOM_MAX && (uint64_t)bloom_len * 8 < (uint64_t)distinct * 10)
+        bloom_len *= 2;
     size_t raw_len = b->keys.len + b->raw.len;
     if (raw_len > EVSEG_MAX_RAW)
         return TT_ETOOBIG;
     size_t start = out->len;
     uint8_t *hp;
-    if (wbuf_reserve(out, EVSEG_HDR_LEN) != 0)
+    uint32_t header_len = EVSEG_FIXED_LEN + bloom_len;
+    if (wbuf_reserve(out, header_len) != 0)
         return out->err;
-    out->len += EVSEG_HDR_LEN;
+    out->len += header_len;
     /* Keys and entries are compressed as one frame. */
     struct wbuf tmp;
     wbuf_init(&tmp, EVSEG_MAX_RAW);
@@ -228,7 +252,7 @@ int evseg_builder_finish(struct evseg_builder *b, struct wbuf *out)
     wbuf_release(&tmp);
     if (rc == 0 && out->err)
         rc = out->err;
-    if (rc == 0 && out->len - start - EVSEG_HDR_LEN > EVSEG_MAX_STORED)
+    if (rc == 0 && out->len - start - header_len > EVSEG_MAX_STORED)
         rc = TT_ETOOBIG;
     if (rc != 0) {
         out->len = start;
@@ -236,9 +260,11 @@ int evseg_builder_finish(struct evseg_builder *b, struct wbuf *out)
         return rc;
     }
     h->raw_len = (uint32_t)raw_len;
-    h->stored_len = (uint32_t)(out->len - start - EVSEG_HDR_LEN);
+    h->stored_len = (uint32_t)(out->len - start - header_len);
+    h->header_len = header_len;
+    h->bloom_len = bloom_len;
     hp = out->data + start;
-    memset(hp, 0, EVSEG_HDR_LEN);
+    memset(hp, 0, header_len);
     put_le32(hp + 0, EVSEG_MAGIC);
     put_le32(hp + 8, h->stored_len);
     put_le32(hp + 12, h->raw_len);
@@ -251,9 +277,12 @@ int evseg_builder_finish(struct evseg_builder *b, struct wbuf *out)
     put_le64(hp + 40, (uint64_t)h->tmax);
     put_le64(hp + 48, h->hlc_min);
     put_le64(hp + 56, h->hlc_max);
-    memcpy(hp + 64, h->bloom, EVSEG_BLOOM_BYTES);
-    put_le32(hp + 4, crc32c(0, hp, EVSEG_HDR_LEN));
-    uint32_t bcrc = crc32c(0, hp + EVSEG_HDR_LEN, h->stored_len);
+    put_le32(hp + 64, bloom_len);
+    for (size_t i = 0; i < distinct; i++)
+        bloom_set(hp + EVSEG_FIXED_LEN, bloom_len, terms[i]);
+    h->bloom = NULL; /* the bytes are in out, which may move */
+    put_le32(hp + 4, crc32c(0, hp, header_len));
+    uint32_t bcrc = crc32c(0, hp + header_len, h->stored_len);
     wbuf_put_u32(out, bcrc);
     if (out->err) {
         out->len = start;
@@ -266,18 +295,31 @@ int evseg_builder_finish(struct evseg_builder *b, struct wbuf *out)
 int evseg_parse_header(const uint8_t *p, size_t avail, struct evseg_hdr *h, char *err,
                        size_t errlen)
 {
-    if (avail < EVSEG_HDR_LEN) {
-        snprintf(err, errlen, "block header: %zu bytes, need %d", avail, EVSEG_HDR_LEN);
+    if (avail < EVSEG_FIXED_LEN) {
+        snprintf(err, errlen, "block header: %zu bytes, need %d", avail, EVSEG_FIXED_LEN);
         return TT_ETRUNC;
     }
     if (get_le32(p) != EVSEG_MAGIC) {
         snprintf(err, errlen, "block header: bad magic 0x%08" PRIx32, get_le32(p));
         return TT_ECORRUPT;
     }
-    uint8_t tmp[EVSEG_HDR_LEN];
-    memcpy(tmp, p, EVSEG_HDR_LEN);
+    uint32_t bloom_len = get_le32(p + 64);
+    if (bloom_len < EVSEG_BLOOM_MIN || bloom_len > EVSEG_BLOOM_MAX ||
+        (bloom_len & (bloom_len - 1)) != 0) {
+        snprintf(err, errlen, "block header: bad Bloom filter length %" PRIu32, bloom_len);
+        return TT_ECORRUPT;
+    }
+    uint32_t header_len = EVSEG_FIXED_LEN + bloom_len;
+    if (avail < header_len) {
+        snprintf(err, errlen, "block header: %zu bytes, need %" PRIu32, avail, header_len);
+        return TT_ETRUNC;
+    }
+    uint8_t tmp[EVSEG_FIXED_LEN];
+    memcpy(tmp, p, EVSEG_FIXED_LEN);
     memset(tmp + 4, 0, 4);
-    if (crc32c(0, tmp, EVSEG_HDR_LEN) != get_le32(p + 4)) {
+    uint32_t crc = crc32c(0, tmp, EVSEG_FIXED_LEN);
+    crc = crc32c(crc, p + EVSEG_FIXED_LEN, bloom_len);
+    if (crc != get_le32(p + 4)) {
         snprintf(err, errlen, "block header: CRC mismatch");
         return TT_ECORRUPT;
     }
@@ -296,7 +338,9 @@ int evseg_parse_header(const uint8_t *p, size_t avail, struct evseg_hdr *h, char
     h->tmax = (int64_t)get_le64(p + 40);
     h->hlc_min = get_le64(p + 48);
     h->hlc_max = get_le64(p + 56);
-    memcpy(h->bloom, p + 64, EVSEG_BLOOM_BYTES);
+    h->header_len = header_len;
+    h->bloom_len = bloom_len;
+    h->bloom = p + EVSEG_FIXED_LEN;
     if (h->stored_len > EVSEG_MAX_STORED || h->raw_len > EVSEG_MAX_RAW) {
         snprintf(err, errlen, "block header: body of %" PRIu32 " bytes (%" PRIu32 " raw) too big",
                  h->stored_len, h->raw_len);
@@ -315,7 +359,7 @@ int evseg_parse_header(const uint8_t *p, size_t avail, struct evseg_hdr *h, char
 int evseg_open_body(const uint8_t *p, const struct evseg_hdr *h, struct wbuf *raw, char *err,
                     size_t errlen)
 {
-    const uint8_t *body = p + EVSEG_HDR_LEN;
+    const uint8_t *body = p + h->header_len;
     if (crc32c(0, body, h->stored_len) != get_le32(body + h->stored_len)) {
         snprintf(err, errlen, "block body: CRC mismatch");
         return TT_ECORRUPT;

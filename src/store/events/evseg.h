@@ -19,8 +19,9 @@
 #include "core/record.h"
 
 #define EVSEG_MAGIC       0x31424554u /* "TEB1" */
-#define EVSEG_BLOOM_BYTES 256
-#define EVSEG_HDR_LEN     (64 + EVSEG_BLOOM_BYTES)
+#define EVSEG_FIXED_LEN   72          /* the header before its Bloom filter */
+#define EVSEG_BLOOM_MIN   64          /* Bloom filter bytes: a power of two in */
+#define EVSEG_BLOOM_MAX   65536       /* [EVSEG_BLOOM_MIN, EVSEG_BLOOM_MAX] */
 #define EVSEG_TRAILER_LEN 4
 #define EVSEG_MAX_STORED  (16u << 20)
 #define EVSEG_MAX_RAW     (64u << 20)
@@ -40,7 +41,9 @@ struct evseg_hdr {
     uint64_t first_id;
     int64_t tmin, tmax;
     uint64_t hlc_min, hlc_max;
-    uint8_t bloom[EVSEG_BLOOM_BYTES];
+    uint32_t header_len;  /* EVSEG_FIXED_LEN + bloom_len */
+    uint32_t bloom_len;   /* bytes */
+    const uint8_t *bloom; /* borrowed: into the parsed bytes, or the owner's copy */
 };
 
 /* One decoded event; strings and attrs point into the body buffer. */
@@ -55,13 +58,17 @@ struct evseg_event {
 
 static inline size_t evseg_total_len(const struct evseg_hdr *h)
 {
-    return EVSEG_HDR_LEN + (size_t)h->stored_len + EVSEG_TRAILER_LEN;
+    return (size_t)h->header_len + h->stored_len + EVSEG_TRAILER_LEN;
 }
 
 /* --- Bloom filter of a block's terms (node, component, name, key=value,
- * text tokens), each a kind letter and the term's bytes. --- */
-void evseg_bloom_add(uint8_t bloom[EVSEG_BLOOM_BYTES], char kind, const char *p, size_t n);
-int evseg_bloom_maybe(const uint8_t bloom[EVSEG_BLOOM_BYTES], char kind, const char *p, size_t n);
+ * text tokens), each a kind letter and the term's bytes. The builder sizes
+ * it at about 10 bits per distinct term (rounded up to a power of two). ---
+ * evseg_term_hash hashes a term (text tokens case-insensitively);
+ * evseg_bloom_maybe says whether the term may be in the block (0: surely
+ * not). */
+uint64_t evseg_term_hash(char kind, const char *p, size_t n);
+int evseg_bloom_maybe(const uint8_t *bloom, uint32_t bloom_len, uint64_t term_hash);
 
 /* evseg_value_text formats a value as the API and the kv filter show it
  * (strings as they are, ints in decimal, doubles shortest round-trip, bools
@@ -79,6 +86,7 @@ int evseg_next_token(const char *p, size_t n, size_t *pos, size_t *start, size_t
 struct evseg_builder {
     struct wbuf raw; /* entries */
     struct wbuf keys;
+    struct wbuf terms; /* u64 term hashes, sorted and deduplicated at finish */
     struct evseg_hdr h;
 };
 
@@ -97,9 +105,10 @@ int evseg_builder_finish(struct evseg_builder *b, struct wbuf *out);
 
 /* --- the reader --- */
 
-/* evseg_parse_header checks and decodes a block header at p (avail bytes).
- * Returns 0; TT_ETRUNC (fewer than EVSEG_HDR_LEN bytes); TT_ECORRUPT (bad
- * magic, CRC or impossible lengths; message in err). */
+/* evseg_parse_header checks and decodes a block header at p (avail bytes);
+ * h->bloom points into p. Returns 0; TT_ETRUNC (avail shorter than the
+ * header); TT_ECORRUPT (bad magic, CRC or impossible lengths; message in
+ * err). */
 int evseg_parse_header(const uint8_t *p, size_t avail, struct evseg_hdr *h, char *err,
                        size_t errlen);
 

@@ -176,6 +176,19 @@ static int seg_add(struct evstore *st, uint32_t num, int fd, uint64_t size)
     return 0;
 }
 
+/* own_bloom replaces h's borrowed Bloom filter by a copy the store owns. */
+static int own_bloom(struct evseg_hdr *h)
+{
+    uint8_t *c = malloc(h->bloom_len);
+    if (c == NULL) {
+        h->bloom = NULL;
+        return TT_ENOMEM;
+    }
+    memcpy(c, h->bloom, h->bloom_len);
+    h->bloom = c;
+    return 0;
+}
+
 /* --- STATE --- */
 
 static int state_write(struct evstore *st, uint32_t rl_seg, uint64_t rl_off, uint32_t seg,
@@ -293,7 +306,8 @@ static int scan_segment(struct evstore *st, struct seg *sg, const uint8_t *p, si
                 goto out;
             }
         struct blk b = { .seg = sg->num, .off = off, .h = h };
-        if (push_blk(&st->blks, &st->nblks, &st->capblks, &b) != 0) {
+        if (own_bloom(&b.h) != 0 || push_blk(&st->blks, &st->nblks, &st->capblks, &b) != 0) {
+            free((void *)b.h.bloom);
             rc = TT_ENOMEM;
             goto out;
         }
@@ -470,6 +484,10 @@ void evstore_close(struct evstore *st)
         return;
     for (size_t i = 0; i < st->nsegs; i++)
         close(st->segs[i].fd);
+    for (size_t i = 0; i < st->nblks; i++)
+        free((void *)st->blks[i].h.bloom);
+    for (size_t i = 0; i < st->npending; i++)
+        free((void *)st->pending[i].h.bloom);
     free(st->segs);
     free(st->blks);
     free(st->pending);
@@ -505,8 +523,10 @@ static int finish_block(struct evstore *st)
     if (rc != 0)
         return TT_EIO; /* cannot happen: the builder wrote it */
     struct blk b = { .seg = 0, .off = at, .h = ph };
-    if (push_blk(&st->pending, &st->npending, &st->cappending, &b) != 0)
+    if (own_bloom(&b.h) != 0 || push_blk(&st->pending, &st->npending, &st->cappending, &b) != 0) {
+        free((void *)b.h.bloom);
         return TT_ENOMEM;
+    }
     st->next_id = ph.first_id + ph.count;
     evseg_builder_reset(&st->b, st->next_id);
     return 0;
@@ -702,6 +722,7 @@ int evstore_retention(struct evstore *st, int64_t now_ns)
         size_t k = 0;
         while (k < st->nblks && st->blks[k].seg == old->num) {
             st->events -= st->blks[k].h.count;
+            free((void *)st->blks[k].h.bloom);
             k++;
         }
         memmove(st->blks, st->blks + k, (st->nblks - k) * sizeof *st->blks);
@@ -815,8 +836,34 @@ static int newer(int64_t ta, uint64_t ia, int64_t tb, uint64_t ib)
     return ta > tb || (ta == tb && ia > ib);
 }
 
-static int block_may_match(const struct evstore_query *q, const struct blk *b, const struct tok *t,
-                           size_t nt)
+/* The query's terms, hashed once per search for the Bloom filters. */
+struct qterms {
+    uint64_t h[3 + EVSTORE_MAX_KV + EVSTORE_MAX_TOKENS];
+    size_t n;
+};
+
+static void qterms_build(struct qterms *qt, const struct evstore_query *q, const struct tok *t,
+                         size_t nt)
+{
+    qt->n = 0;
+    if (q->node)
+        qt->h[qt->n++] = evseg_term_hash('n', q->node, strlen(q->node));
+    if (q->component)
+        qt->h[qt->n++] = evseg_term_hash('c', q->component, strlen(q->component));
+    if (q->name)
+        qt->h[qt->n++] = evseg_term_hash('N', q->name, strlen(q->name));
+    for (size_t i = 0; i < q->nkv; i++) {
+        char kv[512];
+        int n = snprintf(kv, sizeof kv, "%s=%s", q->kv[i].key, q->kv[i].value);
+        if (n > 0 && (size_t)n < sizeof kv) /* longer ones were never added */
+            qt->h[qt->n++] = evseg_term_hash('k', kv, (size_t)n);
+    }
+    for (size_t i = 0; i < nt; i++)
+        qt->h[qt->n++] = evseg_term_hash('t', t[i].p, t[i].n);
+}
+
+static int block_may_match(const struct evstore_query *q, const struct blk *b,
+                           const struct qterms *qt)
 {
     const struct evseg_hdr *h = &b->h;
     if (h->count == 0 || h->tmax < q->start_ns || h->tmin > q->end_ns)
@@ -825,20 +872,8 @@ static int block_may_match(const struct evstore_query *q, const struct blk *b, c
         return 0;
     if (q->min_severity > 0 && (h->sevmask >> (q->min_severity & 7)) == 0)
         return 0;
-    if (q->node && !evseg_bloom_maybe(h->bloom, 'n', q->node, strlen(q->node)))
-        return 0;
-    if (q->component && !evseg_bloom_maybe(h->bloom, 'c', q->component, strlen(q->component)))
-        return 0;
-    if (q->name && !evseg_bloom_maybe(h->bloom, 'N', q->name, strlen(q->name)))
-        return 0;
-    for (size_t i = 0; i < q->nkv; i++) {
-        char kv[512];
-        int n = snprintf(kv, sizeof kv, "%s=%s", q->kv[i].key, q->kv[i].value);
-        if (n > 0 && (size_t)n < sizeof kv && !evseg_bloom_maybe(h->bloom, 'k', kv, (size_t)n))
-            return 0;
-    }
-    for (size_t i = 0; i < nt; i++)
-        if (!evseg_bloom_maybe(h->bloom, 't', t[i].p, t[i].n))
+    for (size_t i = 0; i < qt->n; i++)
+        if (!evseg_bloom_maybe(h->bloom, h->bloom_len, qt->h[i]))
             return 0;
     return 1;
 }
@@ -953,8 +988,10 @@ int evstore_search(struct evstore *st, const struct evstore_query *q, struct evs
         rc = TT_ENOMEM;
         goto out;
     }
+    struct qterms qt;
+    qterms_build(&qt, q, t, nt);
     for (size_t i = 0; i < st->nblks; i++)
-        if (block_may_match(q, &st->blks[i], t, nt))
+        if (block_may_match(q, &st->blks[i], &qt))
             cand[ncand++] = st->blks[i];
     qsort(cand, ncand, sizeof *cand, cmp_blk_tmax_desc);
     for (size_t i = 0; i < ncand && rc == 0; i++) {
