@@ -6,7 +6,7 @@
 # through GET /api/tt/events by node, name, severity, key=value and text,
 # newest first, page by page with the page token; bad parameters are
 # answered 400 naming them; `telltale events` prints them; after a restart
-# the store holds the same events, none twice.
+# the store holds the same events, none twice (also after kill -9).
 set -euo pipefail
 build=${2:?usage: events_search.sh SRC_DIR BUILD_DIR}
 . "$(dirname "$0")/lib/server.sh"
@@ -146,4 +146,11 @@ after=$(ev "limit=10000" | python3 -c 'import json,sys; print(len(json.load(sys.
 [[ "$before" == "$after" ]] || fail "events before the restart $before, after $after"
 [[ -d "$work/data/events" && -f "$work/data/events/STATE" ]] || fail "no DATA/events/STATE"
 echo "ok: $after events kept across a restart"
+
+# kill -9 and again: the store comes back from STATE, nothing lost or doubled.
+kill9_server
+start_server --agents "127.0.0.1:$aport"
+again=$(ev "limit=10000" | python3 -c 'import json,sys; e=json.load(sys.stdin)["data"]["events"]; assert len({x["id"] for x in e}) == len(e); print(len(e))')
+[[ "$again" == "$before" ]] || fail "events after kill -9: $again, before $before"
+echo "ok: $again events after kill -9 and a restart"
 stop_server

@@ -647,6 +647,10 @@ int evstore_commit(struct evstore *st, uint32_t rl_seg, uint64_t rl_off, char *e
     for (size_t i = 0; i < st->npending; i++) {
         struct blk *b = &st->pending[i];
         size_t len = evseg_total_len(&b->h);
+        /* Written by an earlier call that failed later on: placed already
+         * (segment numbers start at 1; b->off is then the segment offset). */
+        if (b->seg != 0)
+            continue;
         if (cur == NULL || (cur->size > 0 && cur->size + len > st->cfg.segment_bytes)) {
             if (cur != NULL && fdatasync(cur->fd) != 0) {
                 snprintf(err, errlen, "fdatasync: %s", strerror(errno));
