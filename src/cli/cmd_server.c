@@ -28,6 +28,7 @@
 #include "server/server.h"
 #include "server/store.h"
 #include "query/promql/lexer.h"
+#include "core/record.h"
 #include "store/events/evstore.h"
 #include "store/tsdb/db.h"
 
@@ -442,13 +443,16 @@ static void events_problem(void *arg, const char *file, uint64_t off, const char
              "err", msg);
 }
 
-/* open_events opens DATA/events and starts its indexer on the record log. */
+/* open_events opens DATA/events (records REC_EVENT) or DATA/state (the
+ * state log: REC_STATE) and starts its indexer on the record log. */
 static int open_events(const struct server_opts *o, struct log *lg, struct reclog *rl,
-                       struct evstore **st, struct ev_indexer **ix, char *err, size_t errlen)
+                       uint8_t records, struct evstore **st, struct ev_indexer **ix, char *err,
+                       size_t errlen)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/events", o->cfg.data_dir);
+    snprintf(dir, sizeof dir, "%s/%s", o->cfg.data_dir, records == REC_STATE ? "state" : "events");
     struct evstore_config c = { .dir = dir,
+                                .records = records,
                                 .segment_bytes = o->events_segment_bytes,
                                 .retention_bytes = o->events_retention_bytes,
                                 .retention_ns = o->events_retention_ms * 1000000,
@@ -475,8 +479,8 @@ int cmd_server(int argc, char **argv)
     struct server_store store;
     struct agent_listener *al = NULL;
     struct api_events *apiev = NULL;
-    struct evstore *evs = NULL;
-    struct ev_indexer *evix = NULL;
+    struct evstore *evs = NULL, *sls = NULL;
+    struct ev_indexer *evix = NULL, *slix = NULL;
     sigset_t old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
@@ -571,13 +575,17 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     /* The record log is open: the events store indexes it from its cursor. */
-    rc = open_events(&o, &lg, agent_listener_reclog(al), &evs, &evix, err, sizeof(err));
+    rc = open_events(&o, &lg, agent_listener_reclog(al), REC_EVENT, &evs, &evix, err, sizeof(err));
+    if (rc == 0)
+        rc = open_events(&o, &lg, agent_listener_reclog(al), REC_STATE, &sls, &slix, err,
+                         sizeof(err));
     if (rc < 0) {
-        fprintf(stderr, "telltale server: events store: %s\n", err);
+        fprintf(stderr, "telltale server: %s: %s\n", evs ? "state log" : "events store", err);
         server_stop(srv);
         goto out;
     }
     api_events_attach(apiev, evs);
+    api_events_attach_state(apiev, sls);
     server_set_ready(srv, 1);
     char aport[16];
     snprintf(aport, sizeof aport, "%u", (unsigned)agent_listener_port(al));
@@ -594,11 +602,14 @@ int cmd_server(int argc, char **argv)
     agent_listener_stop(al);
     /* The indexer stops before the data directory's lock is let go. */
     ev_indexer_stop(evix);
-    evix = NULL;
+    ev_indexer_stop(slix);
+    evix = slix = NULL;
     server_stop(srv);
     api_events_attach(apiev, NULL);
+    api_events_attach_state(apiev, NULL);
     evstore_close(evs);
-    evs = NULL;
+    evstore_close(sls);
+    evs = sls = NULL;
     if (server_store_close(&store) != 0) {
         log_error(&lg, "the final WAL sync failed: the last writes may not be durable");
         goto out;
@@ -607,11 +618,14 @@ int cmd_server(int argc, char **argv)
     ret = CLI_OK;
 out:
     ev_indexer_stop(evix);
+    ev_indexer_stop(slix);
     if (apiev != NULL) {
         server_stop(srv);
         api_events_attach(apiev, NULL);
+        api_events_attach_state(apiev, NULL);
     }
     evstore_close(evs);
+    evstore_close(sls);
     agent_listener_free(al);
     server_store_close(&store);
     server_free(srv);

@@ -16,12 +16,14 @@
 #include "server/api_query.h"
 #include "server/http.h"
 #include "server/json_out.h"
+#include "store/statelog/statelog.h"
 
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT     10000
 
 struct api_events {
     _Atomic(struct evstore *) st;
+    _Atomic(struct evstore *) state; /* the state log */
 };
 
 static const char *const sev_names[] = { "",        "debug", "info",    "notice",
@@ -158,6 +160,49 @@ static int bad(struct http_req *req, const char *param, const char *why)
     return 0;
 }
 
+/* parse_common reads start, end, limit and page_token into q. Returns 0,
+ * or 1 after answering 400 naming the bad parameter. */
+static int parse_common(struct http_req *req, struct evstore_query *q)
+{
+    const char *s;
+    int64_t start_ms = 0, end_ms = 0;
+    s = http_req_param(req, "start");
+    if (s && s[0]) {
+        if (api_parse_time(s, &start_ms) != 0) {
+            return 1 + bad(req, "start", "expected RFC 3339 or Unix seconds");
+        }
+        q->start_ns = start_ms > INT64_MIN / 1000000 ? start_ms * 1000000 : INT64_MIN;
+    }
+    s = http_req_param(req, "end");
+    if (s && s[0]) {
+        if (api_parse_time(s, &end_ms) != 0) {
+            return 1 + bad(req, "end", "expected RFC 3339 or Unix seconds");
+        }
+        /* end is inclusive to the millisecond. */
+        q->end_ns = end_ms < INT64_MAX / 1000000 ? end_ms * 1000000 + 999999 : INT64_MAX;
+    }
+    if (q->end_ns < q->start_ns) {
+        return 1 + bad(req, "end", "before start");
+    }
+    s = http_req_param(req, "limit");
+    if (s && s[0]) {
+        char *endp = NULL;
+        unsigned long long v = strtoull(s, &endp, 10);
+        if (s[0] < '0' || s[0] > '9' || *endp != '\0' || v == 0 || v > MAX_LIMIT) {
+            return 1 + bad(req, "limit", "expected an integer from 1 to 10000");
+        }
+        q->limit = (size_t)v;
+    }
+    s = http_req_param(req, "page_token");
+    if (s && s[0]) {
+        if (api_events_token_parse(s, &q->after_time_ns, &q->after_id) != 0) {
+            return 1 + bad(req, "page_token", "not a token from a previous answer");
+        }
+        q->has_after = 1;
+    }
+    return 0;
+}
+
 static int handle(struct http_req *req, void *ctx)
 {
     struct api_events *a = ctx;
@@ -217,45 +262,10 @@ static int handle(struct http_req *req, void *ctx)
         q.kv[q.nkv].value = copy + (eq - s) + 1;
         q.nkv++;
     }
-    int64_t start_ms = 0, end_ms = 0;
-    s = http_req_param(req, "start");
-    if (s && s[0]) {
-        if (api_parse_time(s, &start_ms) != 0) {
-            rc = bad(req, "start", "expected RFC 3339 or Unix seconds");
-            goto out;
-        }
-        q.start_ns = start_ms > INT64_MIN / 1000000 ? start_ms * 1000000 : INT64_MIN;
-    }
-    s = http_req_param(req, "end");
-    if (s && s[0]) {
-        if (api_parse_time(s, &end_ms) != 0) {
-            rc = bad(req, "end", "expected RFC 3339 or Unix seconds");
-            goto out;
-        }
-        /* end is inclusive to the millisecond. */
-        q.end_ns = end_ms < INT64_MAX / 1000000 ? end_ms * 1000000 + 999999 : INT64_MAX;
-    }
-    if (q.end_ns < q.start_ns) {
-        rc = bad(req, "end", "before start");
+    rc = parse_common(req, &q);
+    if (rc != 0) {
+        rc = 0;
         goto out;
-    }
-    s = http_req_param(req, "limit");
-    if (s && s[0]) {
-        char *endp = NULL;
-        unsigned long long v = strtoull(s, &endp, 10);
-        if (s[0] < '0' || s[0] > '9' || *endp != '\0' || v == 0 || v > MAX_LIMIT) {
-            rc = bad(req, "limit", "expected an integer from 1 to 10000");
-            goto out;
-        }
-        q.limit = (size_t)v;
-    }
-    s = http_req_param(req, "page_token");
-    if (s && s[0]) {
-        if (api_events_token_parse(s, &q.after_time_ns, &q.after_id) != 0) {
-            rc = bad(req, "page_token", "not a token from a previous answer");
-            goto out;
-        }
-        q.has_after = 1;
     }
     struct evstore_result r;
     err[0] = '\0';
@@ -311,6 +321,103 @@ out:
     return rc;
 }
 
+static int parse_hlc(struct http_req *req, const char *name, uint64_t *out)
+{
+    const char *s = http_req_param(req, name);
+    if (s == NULL || s[0] == '\0')
+        return 0;
+    char *endp = NULL;
+    unsigned long long v = strtoull(s, &endp, 10);
+    if (s[0] < '0' || s[0] > '9' || *endp != '\0')
+        return 1 + bad(req, name, "expected an HLC: an unsigned decimal integer");
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* GET /api/tt/state: the state log's changes, newest first. */
+static int handle_state(struct http_req *req, void *ctx)
+{
+    struct api_events *a = ctx;
+    struct evstore *st = atomic_load(&a->state);
+    struct evstore_query q;
+    char err[512];
+    if (st == NULL) {
+        http_respond_error(req, 503, NULL, "the state log is not open yet");
+        return 0;
+    }
+    const char *node = http_req_param(req, "node"), *log = http_req_param(req, "log"),
+               *var = http_req_param(req, "var");
+    statelog_query_init(&q, node && node[0] ? node : NULL, log && log[0] ? log : NULL,
+                        var && var[0] ? var : NULL);
+    q.limit = DEFAULT_LIMIT;
+    if (parse_common(req, &q) != 0 || parse_hlc(req, "start_hlc", &q.hlc_min) != 0 ||
+        parse_hlc(req, "end_hlc", &q.hlc_max) != 0)
+        return 0;
+    if (q.hlc_max < q.hlc_min)
+        return bad(req, "end_hlc", "before start_hlc");
+    struct evstore_result r;
+    err[0] = '\0';
+    int rc = evstore_search(st, &q, &r, err, sizeof err);
+    if (rc < 0) {
+        evstore_result_release(&r);
+        http_respond_error(req, 500, NULL, "state search: %s", tt_strerror(rc));
+        return 0;
+    }
+    struct wbuf body;
+    struct json_out j;
+    wbuf_init(&body, 0);
+    json_out_init(&j, &body);
+    json_out_success_begin(&j);
+    json_out_object_begin(&j);
+    json_out_key(&j, "changes");
+    json_out_array_begin(&j);
+    for (size_t i = 0; i < r.n; i++) {
+        struct statelog_change c;
+        char id[32];
+        if (statelog_change_of(&r.hits[i].ev, &c) != 0)
+            continue; /* cannot happen: the store wrote both */
+        json_out_object_begin(&j);
+        snprintf(id, sizeof id, "%" PRIu64, c.id);
+        json_out_key(&j, "id");
+        json_out_str(&j, id);
+        json_out_key(&j, "time");
+        put_time(&j, c.time_ns);
+        json_out_key(&j, "time_ns");
+        json_out_i64(&j, c.time_ns);
+        json_out_key(&j, "hlc");
+        json_out_u64(&j, c.hlc);
+        json_out_key(&j, "node");
+        json_out_strn(&j, c.node.p, c.node.len);
+        json_out_key(&j, "process");
+        json_out_strn(&j, c.process.p, c.process.len);
+        json_out_key(&j, "log");
+        json_out_strn(&j, c.log.p, c.log.len);
+        json_out_key(&j, "var");
+        json_out_strn(&j, c.var.p, c.var.len);
+        json_out_key(&j, "value");
+        put_value(&j, &c.value);
+        json_out_key(&j, "prev");
+        put_value(&j, &c.prev);
+        json_out_object_end(&j);
+    }
+    json_out_array_end(&j);
+    json_out_key(&j, "next_page_token");
+    if (r.more && r.n > 0) {
+        char tok[33];
+        const struct evseg_event *last = &r.hits[r.n - 1].ev;
+        api_events_token_format(last->time_ns, last->id, tok);
+        json_out_str(&j, tok);
+    } else {
+        json_out_null(&j);
+    }
+    json_out_object_end(&j);
+    json_out_success_end(&j);
+    evstore_result_release(&r);
+    rc = http_respond_json(req, 200, &body);
+    wbuf_release(&body);
+    return rc;
+}
+
 int api_events_register(struct server *srv, struct api_events **out)
 {
     struct api_events *a = calloc(1, sizeof *a);
@@ -318,10 +425,16 @@ int api_events_register(struct server *srv, struct api_events **out)
     if (a == NULL)
         return TT_ENOMEM;
     atomic_init(&a->st, NULL);
+    atomic_init(&a->state, NULL);
     struct http_route r = {
         .method = "GET", .pattern = "/api/tt/events", .handler = handle, .ctx = a
     };
+    struct http_route rs = {
+        .method = "GET", .pattern = "/api/tt/state", .handler = handle_state, .ctx = a
+    };
     int rc = server_add_route(srv, &r);
+    if (rc == 0)
+        rc = server_add_route(srv, &rs);
     if (rc < 0) {
         free(a);
         return rc;
@@ -333,6 +446,11 @@ int api_events_register(struct server *srv, struct api_events **out)
 void api_events_attach(struct api_events *a, struct evstore *st)
 {
     atomic_store(&a->st, st);
+}
+
+void api_events_attach_state(struct api_events *a, struct evstore *state)
+{
+    atomic_store(&a->state, state);
 }
 
 void api_events_free(struct api_events *a)

@@ -1,7 +1,9 @@
 /*
  * api_events.h - GET /api/tt/events: search the events store
  * (store/events/evstore.h) by node, component, severity, name, key=value,
- * text and time, newest first, a page at a time (docs/api.md "Events").
+ * text and time, newest first, a page at a time; GET /api/tt/state: the
+ * state log's changes (store/statelog/statelog.h) by node, log, variable,
+ * time and HLC range (docs/configuration.md lists the parameters).
  * The route is registered before the server starts; the store is attached
  * once the data directory is open, and until then the route answers 503.
  */
@@ -15,13 +17,15 @@
 
 struct api_events;
 
-/* api_events_register adds the route to srv. Returns 0 with *out (free with
+/* api_events_register adds the two routes to srv. Returns 0 with *out (free with
  * api_events_free after the server stopped), TT_ENOMEM, or a route error. */
 int api_events_register(struct server *srv, struct api_events **out);
 
 /* api_events_attach makes searches use st (borrowed; NULL detaches: call
  * it before closing st). Any thread. */
 void api_events_attach(struct api_events *a, struct evstore *st);
+/* api_events_attach_state does the same for the state log's route. */
+void api_events_attach_state(struct api_events *a, struct evstore *state);
 
 void api_events_free(struct api_events *a);
 

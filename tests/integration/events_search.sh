@@ -6,7 +6,8 @@
 # through GET /api/tt/events by node, name, severity, key=value and text,
 # newest first, page by page with the page token; bad parameters are
 # answered 400 naming them; `telltale events` prints them; after a restart
-# the store holds the same events, none twice (also after kill -9).
+# the store holds the same events, none twice (also after kill -9). The
+# program's state changes are found through GET /api/tt/state.
 set -euo pipefail
 build=${2:?usage: events_search.sh SRC_DIR BUILD_DIR}
 . "$(dirname "$0")/lib/server.sh"
@@ -121,6 +122,28 @@ for bad in "severity=loud|severity" "start=yesterday|start" "end=x|end" "limit=0
     [[ "$out" == *"\\\"$name\\\""* ]] || fail "$q: the error does not name $name: $out"
 done
 echo "ok: bad parameters answered 400 naming them"
+
+# The state log: hello's seven changes, with previous values, by log, var and HLC.
+st() { http GET "$base/api/tt/state?$1"; }
+for _ in $(seq 1 100); do
+    out=$(st "node=hello-node&log=hello")
+    python3 -c 'import json,sys; sys.exit(0 if len(json.loads(sys.argv[1])["data"]["changes"]) == 7 else 1)' \
+        "$out" 2>/dev/null && break
+    sleep 0.1
+done
+check_json "$out" 'len(j["data"]["changes"]) == 7' "hello's seven state changes"
+out=$(st "node=hello-node&log=hello&var=workers")
+check_json "$out" '[(c["value"], c["prev"]) for c in j["data"]["changes"]] == [(4, 2), (2, None)]' \
+    "workers 2 then 4, newest first, with previous values"
+out=$(st "log=hello&var=mode")
+check_json "$out" '[c["value"] for c in j["data"]["changes"]] == ["serving", "starting"] and j["data"]["changes"][0]["prev"] == "starting"' \
+    "mode changes"
+h=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["data"]["changes"][0]["hlc"])' "$out")
+out=$(st "log=hello&start_hlc=$h&end_hlc=$h")
+check_json "$out" '[c["var"] for c in j["data"]["changes"]] == ["mode"]' "one HLC"
+out=$(st "log=hello&end_hlc=x")
+[[ "$(cat "$work/code")" == 400 && "$out" == *'\"end_hlc\"'* ]] || fail "bad end_hlc: $out"
+echo "ok: the state log's changes by node, log, var and HLC"
 
 # The CLI.
 lines=$("$tt" events --server "$base" --node hello-node --severity error)

@@ -59,6 +59,7 @@ struct evstore {
     /* writer side */
     struct evseg_builder b;
     struct wbuf out;     /* finished blocks not yet written */
+    struct wbuf scratch; /* a state change's attrs */
     struct blk *pending; /* their descriptors */
     size_t npending, cappending;
     int has_zero_key; /* the key (0, 0) was seen */
@@ -384,6 +385,15 @@ int evstore_open(struct evstore **out, const struct evstore_config *cfg, char *e
     pthread_rwlock_init(&st->lock, NULL);
     evseg_builder_init(&st->b);
     wbuf_init(&st->out, 0);
+    wbuf_init(&st->scratch, 0);
+    if (st->cfg.records == 0)
+        st->cfg.records = REC_EVENT;
+    if (st->cfg.records != REC_EVENT && st->cfg.records != REC_STATE) {
+        snprintf(err, errlen, "records: only events (%d) or state changes (%d)", REC_EVENT,
+                 REC_STATE);
+        rc = TT_EINVAL;
+        goto fail;
+    }
     if (mkdir(st->dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: %s", st->dir, strerror(errno));
         rc = TT_EIO;
@@ -494,6 +504,7 @@ void evstore_close(struct evstore *st)
     free(st->keys.slots);
     evseg_builder_release(&st->b);
     wbuf_release(&st->out);
+    wbuf_release(&st->scratch);
     pthread_rwlock_destroy(&st->lock);
     free(st);
 }
@@ -532,31 +543,70 @@ static int finish_block(struct evstore *st)
     return 0;
 }
 
+/* to_entry turns a record of the store's type into an entry (node and
+ * process left empty): events as they are; state changes with log as the
+ * component, var as the name and the values as attrs "value" and "prev"
+ * (encoded into st->scratch, valid until the next call). Returns 1, 0 for a
+ * record of another type, or TT_ECORRUPT (message in err). */
+static int to_entry(struct evstore *st, const struct rec *rec, struct evseg_event *e, char *err,
+                    size_t errlen)
+{
+    memset(e, 0, sizeof *e);
+    e->time_ns = rec->time_ns;
+    e->hlc = rec->hlc;
+    if (rec->type != st->cfg.records)
+        return 0;
+    if (rec->type == REC_STATE) {
+        struct rec_state sc;
+        int rc = rec_decode_state(rec, &sc, err, errlen);
+        if (rc < 0)
+            return rc;
+        wbuf_reset(&st->scratch);
+        rec_kv_put(&st->scratch, "value", 5, &sc.value);
+        rec_kv_put(&st->scratch, "prev", 4, &sc.prev);
+        if (st->scratch.err)
+            return st->scratch.err;
+        e->component = sc.log;
+        e->name = sc.var;
+        e->message = (struct rec_str){ "", 0 };
+        e->attrs = (struct rec_list){ 2, st->scratch.data, (uint32_t)st->scratch.len, 0 };
+        return 1;
+    }
+    struct rec_event ev;
+    int rc = rec_decode_event(rec, &ev, err, errlen);
+    if (rc < 0)
+        return rc;
+    struct rec_list it = ev.attrs;
+    struct rec_str k;
+    struct rec_value v;
+    while ((rc = rec_kv_next(&it, &k, &v)) == 1)
+        ;
+    if (rc < 0) {
+        snprintf(err, errlen, "event %.*s: attributes do not decode", (int)ev.name.len, ev.name.p);
+        return TT_ECORRUPT;
+    }
+    e->severity = ev.severity;
+    e->component = ev.component;
+    e->name = ev.name;
+    e->message = ev.message;
+    e->attrs = ev.attrs;
+    return 1;
+}
+
 int evstore_add_batch(struct evstore *st, const struct batch_hdr *h, const uint8_t *body,
                       size_t body_len, char *err, size_t errlen)
 {
     struct rbuf r;
     struct rec rec;
-    struct rec_event ev;
+    struct evseg_event e;
     int n = 0, rc;
     /* Check the whole batch first, so a bad one adds nothing. */
     rbuf_init(&r, body, body_len);
     while ((rc = rec_next(&r, body, &rec, err, errlen)) == 1) {
-        if (rec.type != REC_EVENT)
-            continue;
-        rc = rec_decode_event(&rec, &ev, err, errlen);
+        rc = to_entry(st, &rec, &e, err, errlen);
         if (rc < 0)
             return rc;
-        struct rec_list it = ev.attrs;
-        struct rec_str k;
-        struct rec_value v;
-        while ((rc = rec_kv_next(&it, &k, &v)) == 1)
-            ;
-        if (rc < 0) {
-            snprintf(err, errlen, "event %s: attributes do not decode", "record");
-            return TT_ECORRUPT;
-        }
-        n++;
+        n += rc;
     }
     if (rc < 0)
         return rc;
@@ -577,21 +627,14 @@ int evstore_add_batch(struct evstore *st, const struct batch_hdr *h, const uint8
     int keyed = 0;
     rbuf_init(&r, body, body_len);
     while (rec_next(&r, body, &rec, err, errlen) == 1) {
-        if (rec.type != REC_EVENT || rec_decode_event(&rec, &ev, err, errlen) != 0)
+        if (to_entry(st, &rec, &e, err, errlen) != 1)
             continue;
         if (!keyed) {
             evseg_builder_key(&st->b, h->origin_id, h->first_seq);
             keyed = 1;
         }
-        struct evseg_event e = { .time_ns = rec.time_ns,
-                                 .hlc = rec.hlc,
-                                 .severity = ev.severity,
-                                 .node = node,
-                                 .process = proc,
-                                 .component = ev.component,
-                                 .name = ev.name,
-                                 .message = ev.message,
-                                 .attrs = ev.attrs };
+        e.node = node;
+        e.process = proc;
         rc = evseg_builder_add(&st->b, &e);
         if (rc == 0 && st->b.h.count >= st->cfg.block_events)
             rc = finish_block(st);
@@ -752,6 +795,7 @@ void evstore_query_init(struct evstore_query *q)
     memset(q, 0, sizeof *q);
     q->start_ns = INT64_MIN;
     q->end_ns = INT64_MAX;
+    q->hlc_max = UINT64_MAX;
     q->limit = 100;
 }
 
@@ -793,7 +837,8 @@ static void mark_tokens(const char *p, size_t n, const struct tok *t, size_t nt,
 static int event_matches(const struct evstore_query *q, const struct evseg_event *e,
                          const struct tok *t, size_t nt)
 {
-    if (e->time_ns < q->start_ns || e->time_ns > q->end_ns)
+    if (e->time_ns < q->start_ns || e->time_ns > q->end_ns || e->hlc < q->hlc_min ||
+        e->hlc > q->hlc_max)
         return 0;
     if (q->has_after &&
         (e->time_ns > q->after_time_ns || (e->time_ns == q->after_time_ns && e->id >= q->after_id)))
@@ -870,7 +915,8 @@ static int block_may_match(const struct evstore_query *q, const struct blk *b,
                            const struct qterms *qt)
 {
     const struct evseg_hdr *h = &b->h;
-    if (h->count == 0 || h->tmax < q->start_ns || h->tmin > q->end_ns)
+    if (h->count == 0 || h->tmax < q->start_ns || h->tmin > q->end_ns || h->hlc_max < q->hlc_min ||
+        h->hlc_min > q->hlc_max)
         return 0;
     if (q->has_after && h->tmin > q->after_time_ns)
         return 0;

@@ -34,7 +34,11 @@
 struct evstore;
 
 struct evstore_config {
-    const char *dir;          /* DATA/events; created if missing */
+    const char *dir; /* DATA/events; created if missing */
+    /* The records kept: REC_EVENT (0 means that too), or REC_STATE for the
+     * state log (store/statelog/statelog.h): a change is kept as an entry
+     * with log as component, var as name and attrs value and prev. */
+    uint8_t records;
     uint64_t segment_bytes;   /* 0: EVSTORE_DEFAULT_SEGMENT_BYTES */
     uint32_t block_events;    /* events per block at most; 0: default */
     uint64_t retention_bytes; /* 0: no size limit */
@@ -46,8 +50,9 @@ struct evstore_config {
 };
 
 /* evstore_open opens (creating) the store. Returns 0 with *out (free with
- * evstore_close); TT_EIO (directory or file unusable); TT_ENOMEM; message
- * in err. Damaged blocks are reported through cfg->problem and skipped. */
+ * evstore_close); TT_EINVAL (cfg->records not events or state); TT_EIO (directory or file
+ * unusable); TT_ENOMEM; message in err. Damaged blocks are reported through cfg->problem and
+ * skipped. */
 int evstore_open(struct evstore **out, const struct evstore_config *cfg, char *err, size_t errlen);
 
 /* evstore_close frees st (NULL is fine); what was not committed is lost
@@ -57,7 +62,7 @@ void evstore_close(struct evstore *st);
 /* evstore_cursor: the record-log place indexed up to (persisted). */
 void evstore_cursor(struct evstore *st, uint32_t *seg, uint64_t *off);
 
-/* evstore_add_batch indexes the REC_EVENT records of one batch (h, its raw
+/* evstore_add_batch indexes the records of one batch (REC_EVENT, or REC_STATE) (h, its raw
  * body), unless (origin_id, first_seq) was indexed before. The node and
  * process come from the batch origin ("node\0process"). Returns the number
  * of events added (0 for a duplicate or a batch without events), or
@@ -89,10 +94,12 @@ struct evstore_query {
     int min_severity;                    /* 0: any */
     struct evstore_kv kv[EVSTORE_MAX_KV];
     size_t nkv;
-    const char *text;      /* tokens that must all appear in the message or
-                              string values (case-insensitive); NULL: none */
-    int64_t start_ns;      /* inclusive; INT64_MIN: open */
-    int64_t end_ns;        /* inclusive; INT64_MAX: open */
+    const char *text; /* tokens that must all appear in the message or
+                         string values (case-insensitive); NULL: none */
+    int64_t start_ns; /* inclusive; INT64_MIN: open */
+    int64_t end_ns;   /* inclusive; INT64_MAX: open */
+    uint64_t hlc_min; /* inclusive HLC range; 0 .. UINT64_MAX: open */
+    uint64_t hlc_max;
     size_t limit;          /* 1..10000 */
     int has_after;         /* page token: only events after (older than) */
     int64_t after_time_ns; /* (after_time_ns, after_id) in newest-first order */
