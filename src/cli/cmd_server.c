@@ -23,6 +23,7 @@
 #include "cli/daemon.h"
 #include "core/log.h"
 #include "server/agent_listener.h"
+#include "server/otlp_http.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "query/promql/lexer.h"
@@ -39,6 +40,7 @@ struct server_opts {
     unsigned agents_max_conns;
     uint64_t agents_max_batch;
     unsigned agents_ping_interval, agents_idle_timeout, agents_frame_timeout, agents_send_timeout;
+    uint64_t otlp_max_body; /* otlp_max_body_bytes */
 };
 
 void cmd_server_usage(FILE *out)
@@ -245,6 +247,13 @@ static int read_config(const char *path, struct server_opts *o)
                         lineno, val);
                 goto out;
             }
+        } else if (strcmp(key, "otlp_max_body_bytes") == 0) {
+            if (parse_size(val, &o->otlp_max_body) < 0 || o->otlp_max_body < 1024 ||
+                o->otlp_max_body > (256u << 20)) {
+                fprintf(stderr, "telltale server: %s:%d: bad size '%s' (1KiB to 256MiB)\n", path,
+                        lineno, val);
+                goto out;
+            }
         } else if (strcmp(key, "agents_ping_interval") == 0 ||
                    strcmp(key, "agents_idle_timeout") == 0 ||
                    strcmp(key, "agents_frame_timeout") == 0 ||
@@ -425,6 +434,7 @@ int cmd_server(int argc, char **argv)
     struct server *srv = NULL;
     struct server_store store;
     struct agent_listener *al = NULL;
+    struct otlp_http *oh = NULL;
     sigset_t old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
@@ -473,6 +483,12 @@ int cmd_server(int argc, char **argv)
     rc = agent_listener_new(&al, &acfg, srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "telltale server: agents: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
+        goto out;
+    }
+    struct otlp_http_config ocfg = { .al = al, .max_body_bytes = o.otlp_max_body, .log = &lg };
+    rc = otlp_http_new(&oh, &ocfg, srv, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: otlp: %s\n", err);
         goto out;
     }
     rc = server_start(srv, err, sizeof(err));
@@ -534,6 +550,8 @@ int cmd_server(int argc, char **argv)
     log_info(&lg, "stopped");
     ret = CLI_OK;
 out:
+    server_stop(srv); /* the OTLP routes use the listener: no request may be running */
+    otlp_http_free(oh);
     agent_listener_free(al);
     server_store_close(&store);
     server_free(srv);
