@@ -204,9 +204,6 @@ static int one(struct zctx *c, const json_t *js, size_t i)
             otlp_out_event(c->o, at * 1000, val, vl);
         }
     }
-    rc = otlp_out_resource(c->o, svc, svcl, node, nodel);
-    if (rc < 0)
-        return rc;
     if (s.trace_id_len == SIZE_MAX || s.span_id_len == SIZE_MAX || s.parent_id_len == SIZE_MAX) {
         otlp_out_reject(c->o, where, "traceId must be 16 or 32 hex digits, id and parentId 16");
         return 0;
@@ -224,6 +221,9 @@ static int one(struct zctx *c, const json_t *js, size_t i)
     s.parent_id = pid;
     s.start_ns = ts * 1000;
     s.end_ns = s.start_ns + dur * 1000;
+    rc = otlp_out_resource(c->o, svc, svcl, node, nodel);
+    if (rc < 0)
+        return rc;
     rc = otlp_out_span(c->o, &s, where);
     return rc < 0 ? rc : 0;
 }
