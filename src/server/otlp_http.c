@@ -31,7 +31,7 @@ struct otlp_http {
     struct otlp_http_config cfg;
 };
 
-enum signal { SIG_TRACES, SIG_LOGS, SIG_ZIPKIN };
+enum signal { SIG_TRACES, SIG_LOGS, SIG_METRICS, SIG_ZIPKIN };
 enum ctype { CT_JSON, CT_PROTO, CT_OTHER };
 
 static enum ctype content_type(struct http_req *req)
@@ -105,7 +105,9 @@ static int respond_ok(struct http_req *req, enum signal sig, enum ctype ct,
         char n[32];
         snprintf(n, sizeof n, "\"%llu\"", (unsigned long long)o->rejected);
         wbuf_put(&b, "\"partialSuccess\":{", 18);
-        json_put_cstr(&b, sig == SIG_LOGS ? "rejectedLogRecords" : "rejectedSpans");
+        json_put_cstr(&b, sig == SIG_LOGS      ? "rejectedLogRecords"
+                          : sig == SIG_METRICS ? "rejectedDataPoints"
+                                               : "rejectedSpans");
         wbuf_put_u8(&b, ':');
         wbuf_put(&b, n, strlen(n));
         wbuf_put(&b, ",\"errorMessage\":", 16);
@@ -209,11 +211,13 @@ static int handle(struct http_req *req, struct otlp_http *h, enum signal sig)
     if (sig == SIG_ZIPKIN)
         rc = zipkin_json_spans(&o, body, len, err, sizeof err);
     else if (ct == CT_JSON)
-        rc = sig == SIG_LOGS ? otlp_json_logs(&o, body, len, err, sizeof err)
-                             : otlp_json_traces(&o, body, len, err, sizeof err);
+        rc = sig == SIG_LOGS      ? otlp_json_logs(&o, body, len, err, sizeof err)
+             : sig == SIG_METRICS ? otlp_json_metrics(&o, body, len, err, sizeof err)
+                                  : otlp_json_traces(&o, body, len, err, sizeof err);
     else
-        rc = sig == SIG_LOGS ? otlp_pb_logs(&o, body, len, err, sizeof err)
-                             : otlp_pb_traces(&o, body, len, err, sizeof err);
+        rc = sig == SIG_LOGS      ? otlp_pb_logs(&o, body, len, err, sizeof err)
+             : sig == SIG_METRICS ? otlp_pb_metrics(&o, body, len, err, sizeof err)
+                                  : otlp_pb_traces(&o, body, len, err, sizeof err);
     if (rc == TT_ESYNTAX) {
         rc = respond_status(req, 400, ct, 3, err); /* INVALID_ARGUMENT */
         goto out;
@@ -260,6 +264,11 @@ static int handle_logs(struct http_req *req, void *ctx)
     return handle(req, ctx, SIG_LOGS);
 }
 
+static int handle_metrics(struct http_req *req, void *ctx)
+{
+    return handle(req, ctx, SIG_METRICS);
+}
+
 static int handle_zipkin(struct http_req *req, void *ctx)
 {
     return handle(req, ctx, SIG_ZIPKIN);
@@ -279,6 +288,7 @@ int otlp_http_new(struct otlp_http **out, const struct otlp_http_config *cfg, st
     const struct http_route routes[] = {
         { "POST", "/v1/traces", handle_traces, NULL, h->cfg.max_body_bytes, 0, h },
         { "POST", "/v1/logs", handle_logs, NULL, h->cfg.max_body_bytes, 0, h },
+        { "POST", "/v1/metrics", handle_metrics, NULL, h->cfg.max_body_bytes, 0, h },
         { "POST", "/api/v2/spans", handle_zipkin, NULL, h->cfg.max_body_bytes, 0, h },
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0] && rc == 0; i++) {

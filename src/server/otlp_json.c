@@ -782,3 +782,169 @@ int otlp_json_logs(struct otlp_out *o, const uint8_t *p, size_t n, char *err, si
                                           "scope_logs",   "logRecords",    "log_records" };
     return walk(o, p, n, names, one_log, err, errlen);
 }
+
+/* ---- metrics ------------------------------------------------------------------ */
+
+static const char *const temporalities[] = { "AGGREGATION_TEMPORALITY_UNSPECIFIED",
+                                             "AGGREGATION_TEMPORALITY_DELTA",
+                                             "AGGREGATION_TEMPORALITY_CUMULATIVE" };
+
+/* point_common: a data point's attributes (into o->attrs) and time. */
+static int point_common(struct jctx *c, const json_t *dp, const char *path, uint64_t *t)
+{
+    if (!json_is_object(dp))
+        return bad(c, path, "expected an object");
+    otlp_out_item_begin(c->o);
+    int rc = put_attrs(c, &c->o->attrs, dp, path, NULL, NULL, NULL, NULL);
+    return rc < 0 ? rc : get_u64(c, dp, "timeUnixNano", "time_unix_nano", path, t);
+}
+
+static int number_points(struct jctx *c, const json_t *pts, const char *name, size_t nlen,
+                         const char *suffix, int counter, int delta, const char *path)
+{
+    for (size_t i = 0; pts != NULL && i < json_array_size(pts); i++) {
+        json_t *dp = json_array_get(pts, i), *v;
+        uint64_t t;
+        double d;
+        int64_t iv;
+        char p[300];
+        int rc;
+        pathf(p, sizeof p, "%s.dataPoints[%zu]", path, i);
+        if ((rc = point_common(c, dp, p, &t)) < 0)
+            return rc;
+        if (delta) {
+            otlp_out_reject(c->o, p, "delta temporality is not supported (send cumulative)");
+            continue;
+        }
+        if ((v = get(dp, "asDouble", "as_double")) != NULL) {
+            if ((rc = any_double(c, v, p, &d)) < 0)
+                return rc;
+        } else if ((v = get(dp, "asInt", "as_int")) != NULL) {
+            if ((rc = any_int(c, v, p, &iv)) < 0)
+                return rc;
+            d = (double)iv;
+        } else {
+            otlp_out_reject(c->o, p, "no value");
+            continue;
+        }
+        rc = otlp_out_metric(c->o, name, nlen, suffix, counter, t, d, NULL, p);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int histogram_points(struct jctx *c, const json_t *pts, const char *name, size_t nlen,
+                            int delta, const char *path)
+{
+    for (size_t i = 0; pts != NULL && i < json_array_size(pts); i++) {
+        json_t *dp = json_array_get(pts, i), *counts, *bounds, *sum;
+        uint64_t t, count, cum = 0;
+        char p[300], le[40];
+        int rc;
+        pathf(p, sizeof p, "%s.dataPoints[%zu]", path, i);
+        if ((rc = point_common(c, dp, p, &t)) < 0 ||
+            (rc = get_u64(c, dp, "count", NULL, p, &count)) < 0 ||
+            (rc = get_array(c, dp, "bucketCounts", "bucket_counts", p, &counts)) < 0 ||
+            (rc = get_array(c, dp, "explicitBounds", "explicit_bounds", p, &bounds)) < 0)
+            return rc;
+        if (delta) {
+            otlp_out_reject(c->o, p, "delta temporality is not supported (send cumulative)");
+            continue;
+        }
+        size_t nb = counts ? json_array_size(counts) : 0, nx = bounds ? json_array_size(bounds) : 0;
+        if (nb != 0 && nb != nx + 1) {
+            otlp_out_reject(c->o, p, "bucketCounts must have one more entry than explicitBounds");
+            continue;
+        }
+        for (size_t k = 0; k < nb; k++) {
+            json_t *cv = json_array_get(counts, k);
+            uint64_t n;
+            double b = INFINITY;
+            if (json_is_integer(cv) && json_integer_value(cv) >= 0)
+                n = (uint64_t)json_integer_value(cv);
+            else if (!json_is_string(cv) ||
+                     parse_u64(json_string_value(cv), json_string_length(cv), &n) < 0)
+                return bad(c, p, "bucketCounts: expected unsigned integers");
+            if (k < nx && (rc = any_double(c, json_array_get(bounds, k), p, &b)) < 0)
+                return rc;
+            cum += n;
+            if (k < nx)
+                json_format_double(b, le, sizeof le);
+            else
+                snprintf(le, sizeof le, "+Inf");
+            rc = otlp_out_metric(c->o, name, nlen, "_bucket", 1, t, (double)cum, le, p);
+            if (rc < 0)
+                return rc;
+        }
+        if ((sum = get(dp, "sum", NULL)) != NULL) {
+            double d;
+            if ((rc = any_double(c, sum, p, &d)) < 0)
+                return rc;
+            if ((rc = otlp_out_metric(c->o, name, nlen, "_sum", 1, t, d, NULL, p)) < 0)
+                return rc;
+        }
+        rc = otlp_out_metric(c->o, name, nlen, "_count", 1, t, (double)count, NULL, p);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int one_metric(struct jctx *c, const json_t *m, const char *path)
+{
+    const char *name;
+    size_t nlen;
+    json_t *g, *pts;
+    uint32_t temp = 0;
+    int rc;
+    char p[300];
+
+    if (!json_is_object(m))
+        return bad(c, path, "expected an object");
+    if ((rc = get_str(c, m, "name", NULL, path, &name, &nlen)) < 0)
+        return rc;
+    if ((rc = get_object(c, m, "gauge", NULL, path, &g)) < 0)
+        return rc;
+    if (g != NULL) {
+        pathf(p, sizeof p, "%s.gauge", path);
+        if ((rc = get_array(c, g, "dataPoints", "data_points", p, &pts)) < 0)
+            return rc;
+        return number_points(c, pts, name, nlen, NULL, 0, 0, p);
+    }
+    if ((rc = get_object(c, m, "sum", NULL, path, &g)) < 0)
+        return rc;
+    if (g != NULL) {
+        json_t *mono = get(g, "isMonotonic", "is_monotonic");
+        int is_mono = json_is_true(mono);
+        pathf(p, sizeof p, "%s.sum", path);
+        if (mono != NULL && !json_is_boolean(mono))
+            return bad(c, p, "isMonotonic: expected true or false");
+        if ((rc = get_enum(c, g, "aggregationTemporality", "aggregation_temporality", p,
+                           temporalities, 3, &temp)) < 0 ||
+            (rc = get_array(c, g, "dataPoints", "data_points", p, &pts)) < 0)
+            return rc;
+        int has_total = nlen >= 6 && memcmp(name + nlen - 6, "_total", 6) == 0;
+        return number_points(c, pts, name, nlen, is_mono && !has_total ? "_total" : NULL, is_mono,
+                             temp == 1, p);
+    }
+    if ((rc = get_object(c, m, "histogram", NULL, path, &g)) < 0)
+        return rc;
+    if (g != NULL) {
+        pathf(p, sizeof p, "%s.histogram", path);
+        if ((rc = get_enum(c, g, "aggregationTemporality", "aggregation_temporality", p,
+                           temporalities, 3, &temp)) < 0 ||
+            (rc = get_array(c, g, "dataPoints", "data_points", p, &pts)) < 0)
+            return rc;
+        return histogram_points(c, pts, name, nlen, temp == 1, p);
+    }
+    otlp_out_reject(c->o, path, "only gauge, sum and histogram metrics are supported");
+    return 0;
+}
+
+int otlp_json_metrics(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+    static const char *const names[6] = { "resourceMetrics", "resource_metrics", "scopeMetrics",
+                                          "scope_metrics",   "metrics",          NULL };
+    return walk(o, p, n, names, one_metric, err, errlen);
+}

@@ -22,5 +22,10 @@
  * before it (the caller ingests nothing). */
 int otlp_json_traces(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size_t errlen);
 int otlp_json_logs(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size_t errlen);
+/* otlp_json_metrics decodes an ExportMetricsServiceRequest: gauge and sum
+ * data points and histograms (classic buckets) into REC_METRIC records
+ * (otlp_out_metric); delta temporality, other metric types and points
+ * without a value are rejected one by one. Errors as above. */
+int otlp_json_metrics(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size_t errlen);
 
 #endif

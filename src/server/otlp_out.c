@@ -465,3 +465,84 @@ int otlp_hex_decode(const char *s, size_t slen, uint8_t *out, size_t n)
     }
     return 0;
 }
+
+/* sanitize appends s[0..n) to w with every byte outside [a-zA-Z0-9_:]
+ * (label: [a-zA-Z0-9_]) made '_' and a '_' before a leading digit. */
+static void sanitize(struct wbuf *w, const char *s, size_t n, int label)
+{
+    if (n > 0 && s[0] >= '0' && s[0] <= '9')
+        wbuf_put_u8(w, '_');
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || (c == ':' && !label);
+        wbuf_put_u8(w, ok ? (uint8_t)c : '_');
+    }
+}
+
+int otlp_out_metric(struct otlp_out *o, const char *name, size_t nlen, const char *suffix,
+                    int counter, uint64_t time_ns, double v, const char *le, const char *where)
+{
+    struct rec_metric m;
+    struct wbuf key, mname;
+    struct rec_list it;
+    struct rec_str k;
+    struct rec_value val;
+    uint32_t n = 0;
+    int rc;
+
+    if (o->ngroups == 0) {
+        otlp_out_reject(o, where, "no resource");
+        return 0;
+    }
+    if (nlen == 0) {
+        otlp_out_reject(o, where, "metric without a name");
+        return 0;
+    }
+    if (time_ns == 0)
+        time_ns = (uint64_t)o->now_ns;
+    if (time_ns > INT64_MAX) {
+        otlp_out_reject(o, where, "timeUnixNano is past the year 2262");
+        return 0;
+    }
+    wbuf_init(&key, 0);
+    wbuf_init(&mname, 0);
+    wbuf_reset(&o->comb);
+    it = (struct rec_list){ o->attrs.n, o->attrs.b.data, (uint32_t)o->attrs.b.len, 0 };
+    while ((rc = rec_kv_next(&it, &k, &val)) == 1) {
+        if (le != NULL && k.len == 2 && memcmp(k.p, "le", 2) == 0)
+            continue;
+        wbuf_reset(&key);
+        if (k.len >= 2 && k.p[0] == '_' && k.p[1] == '_')
+            wbuf_put(&key, "key", 3);
+        sanitize(&key, k.p, k.len, 1);
+        rec_kv_put(&o->comb, (const char *)key.data, key.len, &val);
+        n++;
+    }
+    if (le != NULL) {
+        struct rec_value lv = { .type = TT_VAL_STR };
+        lv.u.s.p = le;
+        lv.u.s.len = (uint32_t)strlen(le);
+        rec_kv_put(&o->comb, "le", 2, &lv);
+        n++;
+    }
+    sanitize(&mname, name, nlen, 0);
+    if (suffix != NULL)
+        wbuf_put(&mname, suffix, strlen(suffix));
+    memset(&m, 0, sizeof m);
+    m.kind = counter ? REC_METRIC_COUNTER : REC_METRIC_GAUGE;
+    m.name.p = (const char *)mname.data;
+    m.name.len = (uint32_t)mname.len;
+    m.labels = (struct rec_list){ n, o->comb.data, (uint32_t)o->comb.len, 0 };
+    m.value = v;
+    struct wbuf *body = &o->groups[o->cur].body;
+    if (key.err != 0 || mname.err != 0 || !buffers_ok(o)) {
+        rc = TT_ENOMEM;
+    } else {
+        rc = rec_put_metric(body, stamp(o), (int64_t)time_ns, &m);
+        rc = put_result(o, body, rc, where);
+    }
+    wbuf_release(&key);
+    wbuf_release(&mname);
+    return rc;
+}

@@ -148,6 +148,17 @@ int otlp_out_span(struct otlp_out *o, const struct otlp_span *s, const char *whe
  * then the resource's). Returns as otlp_out_span. */
 int otlp_out_log(struct otlp_out *o, const struct otlp_log *l, const char *where);
 
+/* otlp_out_metric encodes one sample as a REC_METRIC record (counter when
+ * counter != 0, else gauge), which the agent listener's apply turns into a
+ * TSDB sample (metric_route.h): the name is name (nlen bytes) then suffix
+ * (NULL: none), with every byte outside [a-zA-Z0-9_:] made '_' (and a '_'
+ * before a leading digit), as Prometheus's OTLP translation does; the labels
+ * are out->attrs with their keys made valid label names the same way (a key
+ * starting with "__" gets a "key" prefix), plus le when not NULL (an
+ * attribute named le is then left out). Returns as otlp_out_span. */
+int otlp_out_metric(struct otlp_out *o, const char *name, size_t nlen, const char *suffix,
+                    int counter, uint64_t time_ns, double v, const char *le, const char *where);
+
 /* otlp_out_reject counts an item rejected by the decoder (what and where,
  * kept when first). */
 void otlp_out_reject(struct otlp_out *o, const char *where, const char *why);

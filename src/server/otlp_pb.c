@@ -719,3 +719,207 @@ int otlp_pb_logs(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size
     static const char *const names[3] = { "resourceLogs", "scopeLogs", "logRecords" };
     return walk(o, p, n, names, log_record, err, errlen);
 }
+
+/* ---- metrics ------------------------------------------------------------------ */
+
+/* fixed64s appends a repeated fixed64/double field (packed or not) to w;
+ * TT_ESYNTAX for a packed length not a multiple of 8 or another wire type. */
+static int fixed64s(struct pctx *c, const struct field *f, struct wbuf *w, const char *path,
+                    const char *name)
+{
+    if (f->wt == WT_I64) {
+        wbuf_put_u64(w, f->v);
+        return 0;
+    }
+    int rc = want(c, f, WT_LEN, path, name);
+    if (rc < 0)
+        return rc;
+    if (blen(f) % 8 != 0)
+        return bad(c, f->at, path, "packed fixed64 field not a multiple of 8 bytes");
+    wbuf_put(w, f->b.p, blen(f));
+    return 0;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A metric's kind, as one_metric found it. */
+struct mkind {
+    struct msg name;
+    const char *suffix;
+    int counter, delta, histogram;
+};
+
+static int number_point(struct pctx *c, struct msg m, const struct mkind *k, const char *path)
+{
+    struct field f;
+    uint64_t t = 0;
+    double v = 0;
+    int rc, has = 0;
+    size_t na = 0;
+    otlp_out_item_begin(c->o);
+    while ((rc = next(c, &m, &f, path)) == 1) {
+        if (f.num == 7)
+            rc = attr(c, &f, &c->o->attrs, path, na++);
+        else if (f.num == 3 && (rc = want(c, &f, WT_I64, path, "timeUnixNano")) == 0)
+            t = f.v;
+        else if (f.num == 4 && (rc = want(c, &f, WT_I64, path, "asDouble")) == 0)
+            v = f64(f.v), has = 1;
+        else if (f.num == 6 && (rc = want(c, &f, WT_I64, path, "asInt")) == 0)
+            v = (double)(int64_t)f.v, has = 1;
+        if (rc < 0)
+            return rc;
+    }
+    if (rc < 0)
+        return rc;
+    if (k->delta) {
+        otlp_out_reject(c->o, path, "delta temporality is not supported (send cumulative)");
+        return 0;
+    }
+    if (!has) {
+        otlp_out_reject(c->o, path, "no value");
+        return 0;
+    }
+    rc = otlp_out_metric(c->o, (const char *)k->name.p, (size_t)(k->name.end - k->name.p),
+                         k->suffix, k->counter, t, v, NULL, path);
+    return rc < 0 ? rc : 0;
+}
+
+static int histogram_point(struct pctx *c, struct msg m, const struct mkind *k, const char *path)
+{
+    struct field f;
+    struct wbuf counts, bounds;
+    uint64_t t = 0, count = 0, cum = 0;
+    double sum = 0;
+    int rc, has_sum = 0;
+    size_t na = 0;
+    const char *nm = (const char *)k->name.p;
+    size_t nl = (size_t)(k->name.end - k->name.p);
+    char le[40];
+
+    wbuf_init(&counts, 0);
+    wbuf_init(&bounds, 0);
+    otlp_out_item_begin(c->o);
+    while ((rc = next(c, &m, &f, path)) == 1) {
+        if (f.num == 9)
+            rc = attr(c, &f, &c->o->attrs, path, na++);
+        else if (f.num == 3 && (rc = want(c, &f, WT_I64, path, "timeUnixNano")) == 0)
+            t = f.v;
+        else if (f.num == 4 && (rc = want(c, &f, WT_I64, path, "count")) == 0)
+            count = f.v;
+        else if (f.num == 5 && (rc = want(c, &f, WT_I64, path, "sum")) == 0)
+            sum = f64(f.v), has_sum = 1;
+        else if (f.num == 6)
+            rc = fixed64s(c, &f, &counts, path, "bucketCounts");
+        else if (f.num == 7)
+            rc = fixed64s(c, &f, &bounds, path, "explicitBounds");
+        if (rc < 0)
+            goto out;
+    }
+    if (rc < 0)
+        goto out;
+    if (counts.err != 0 || bounds.err != 0) {
+        rc = TT_ENOMEM;
+        goto out;
+    }
+    size_t nb = counts.len / 8, nx = bounds.len / 8;
+    if (k->delta) {
+        otlp_out_reject(c->o, path, "delta temporality is not supported (send cumulative)");
+        goto out;
+    }
+    if (nb != 0 && nb != nx + 1) {
+        otlp_out_reject(c->o, path, "bucketCounts must have one more entry than explicitBounds");
+        goto out;
+    }
+    for (size_t i = 0; i < nb && rc >= 0; i++) {
+        cum += le64(counts.data + 8 * i);
+        if (i < nx)
+            json_format_double(f64(le64(bounds.data + 8 * i)), le, sizeof le);
+        else
+            snprintf(le, sizeof le, "+Inf");
+        rc = otlp_out_metric(c->o, nm, nl, "_bucket", 1, t, (double)cum, le, path);
+    }
+    if (rc >= 0 && has_sum)
+        rc = otlp_out_metric(c->o, nm, nl, "_sum", 1, t, sum, NULL, path);
+    if (rc >= 0)
+        rc = otlp_out_metric(c->o, nm, nl, "_count", 1, t, (double)count, NULL, path);
+out:
+    wbuf_release(&counts);
+    wbuf_release(&bounds);
+    return rc < 0 ? rc : 0;
+}
+
+static int one_metric(struct pctx *c, struct msg m, const char *path)
+{
+    struct field f, g;
+    struct mkind k;
+    struct msg data = { NULL, NULL };
+    uint32_t which = 0;
+    int rc, mono = 0;
+    uint64_t temp = 0;
+    char p[300];
+
+    memset(&k, 0, sizeof k);
+    while ((rc = next(c, &m, &f, path)) == 1) {
+        if (f.num == 1 && (rc = want(c, &f, WT_LEN, path, "name")) == 0)
+            k.name = f.b;
+        else if ((f.num == 5 || f.num == 7 || f.num == 9 || f.num == 10 || f.num == 11) &&
+                 (rc = want(c, &f, WT_LEN, path, "data")) == 0)
+            data = f.b, which = f.num;
+        if (rc < 0)
+            return rc;
+    }
+    if (rc < 0)
+        return rc;
+    if (which != 5 && which != 7 && which != 9) {
+        otlp_out_reject(c->o, path, "only gauge, sum and histogram metrics are supported");
+        return 0;
+    }
+    struct msg d = data;
+    while ((rc = next(c, &d, &g, path)) == 1) {
+        if (g.num == 2 && which != 5 &&
+            (rc = want(c, &g, WT_VARINT, path, "aggregationTemporality")) == 0)
+            temp = g.v;
+        else if (g.num == 3 && which == 7 &&
+                 (rc = want(c, &g, WT_VARINT, path, "isMonotonic")) == 0)
+            mono = g.v != 0;
+        if (rc < 0)
+            return rc;
+    }
+    if (rc < 0)
+        return rc;
+    size_t nl = (size_t)(k.name.end - k.name.p);
+    k.delta = temp == 1;
+    k.counter = which == 9 || mono;
+    k.histogram = which == 9;
+    if (which == 7 && mono && !(nl >= 6 && memcmp(k.name.end - 6, "_total", 6) == 0))
+        k.suffix = "_total";
+    d = data;
+    size_t i = 0;
+    while ((rc = next(c, &d, &g, path)) == 1) {
+        if (g.num != 1)
+            continue;
+        if ((rc = want(c, &g, WT_LEN, path, "dataPoints")) < 0)
+            return rc;
+        pathf(p, sizeof p, "%s.%s.dataPoints[%zu]", path,
+              which == 5   ? "gauge"
+              : which == 7 ? "sum"
+                           : "histogram",
+              i++);
+        rc = k.histogram ? histogram_point(c, g.b, &k, p) : number_point(c, g.b, &k, p);
+        if (rc < 0)
+            return rc;
+    }
+    return rc;
+}
+
+int otlp_pb_metrics(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size_t errlen)
+{
+    static const char *const names[3] = { "resourceMetrics", "scopeMetrics", "metrics" };
+    return walk(o, p, n, names, one_metric, err, errlen);
+}

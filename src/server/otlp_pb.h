@@ -20,5 +20,8 @@
  * deep): err names the byte offset and the field path; TT_ENOMEM. */
 int otlp_pb_traces(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size_t errlen);
 int otlp_pb_logs(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size_t errlen);
+/* otlp_pb_metrics: an ExportMetricsServiceRequest, as otlp_json_metrics
+ * (otlp_json.h); bucket counts and bounds packed or not. */
+int otlp_pb_metrics(struct otlp_out *o, const uint8_t *p, size_t n, char *err, size_t errlen);
 
 #endif

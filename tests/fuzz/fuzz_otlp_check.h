@@ -1,7 +1,7 @@
 /*
  * fuzz_otlp_check.h - what the OTLP and Zipkin fuzz targets check after a
  * decode: on success every group's body is exactly `count` records, each a
- * span or event that decodes and whose lists walk to their end (the
+ * span, event or metric that decodes and whose lists walk to their end (the
  * decoders must only ever produce well-formed records), the origin holds
  * its NUL, counts add up and a rejection has a message; on failure the
  * error is TT_ESYNTAX or TT_ENOMEM with a message.
@@ -70,6 +70,12 @@ static void fuzz_otlp_check(struct otlp_out *o, int rc, const char *err)
                 CHECK(rec_decode_span(&rec, &s, e, sizeof e) == 0);
                 CHECK(s.span_id != 0);
                 strict_kv(s.attrs);
+            } else if (rec.type == REC_METRIC) {
+                struct rec_metric m;
+                CHECK(rec_decode_metric(&rec, &m, e, sizeof e) == 0);
+                CHECK(m.kind == REC_METRIC_COUNTER || m.kind == REC_METRIC_GAUGE);
+                CHECK(m.name.len > 0);
+                strict_kv(m.labels);
             } else {
                 struct rec_event ev;
                 CHECK(rec.type == REC_EVENT);

@@ -1,6 +1,6 @@
 /*
  * fuzz_otlp_json.c - fuzz target for the OTLP/JSON decoder: the input is
- * decoded as a trace request and as a log request; fuzz_otlp_check.h checks
+ * decoded as a trace, a log and a metric request; fuzz_otlp_check.h checks
  * what came out (well-formed records only, or a syntax error with a message).
  */
 #include <stdint.h>
@@ -20,5 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     fuzz_otlp_begin(&o);
     fuzz_otlp_check(&o, otlp_json_logs(&o, data, size, err, sizeof err), err);
+    err[0] = '\0';
+    fuzz_otlp_begin(&o);
+    fuzz_otlp_check(&o, otlp_json_metrics(&o, data, size, err, sizeof err), err);
     return 0;
 }

@@ -3,8 +3,9 @@
 # `telltale server`: curl posts OTLP/JSON traces (64-bit times as strings
 # and numbers, a rejected span -> partialSuccess), OTLP/JSON logs, an
 # OTLP/protobuf trace request (encoded here from the .proto field numbers:
-# no OTLP tool is installed), and a Zipkin v2 span array; malformed bodies
-# get 400 with the field's place, other content types 415, a body over
+# no OTLP tool is installed), a Zipkin v2 span array, and OTLP/JSON metrics
+# (a gauge and a histogram, then queried with PromQL); malformed bodies get
+# 400 with the field's place, other content types 415, a body over
 # otlp_max_body_bytes 413. Then `telltale spool dump --json DATA/records`
 # must show every span and log record with its ids, parent, times,
 # attributes and an origin naming node and service; after a restart a new
@@ -90,6 +91,24 @@ cat >"$work/zipkin.json" <<'EOF'
 EOF
 code=$(post /api/v2/spans application/json "$work/zipkin.json")
 [[ $code == 202 ]] || fail "zipkin: $code $(cat "$work/resp")"
+
+# OTLP/JSON metrics -> TSDB samples (through the agent listener's metric route).
+now=$(date +%s%N)
+cat >"$work/metrics.json" <<EOF
+{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}},
+  {"key":"host.name","value":{"stringValue":"web-1"}}]},
+ "scopeMetrics":[{"metrics":[
+  {"name":"queue.depth","gauge":{"dataPoints":[{"timeUnixNano":"$now","asDouble":7.5,
+    "attributes":[{"key":"queue","value":{"stringValue":"orders"}}]}]}},
+  {"name":"rpc.duration","histogram":{"aggregationTemporality":2,"dataPoints":[{"timeUnixNano":"$now",
+    "count":"6","sum":3.25,"bucketCounts":["2","3","1"],"explicitBounds":[0.1,1]}]}}]}]}]}
+EOF
+code=$(post /v1/metrics application/json "$work/metrics.json")
+[[ $code == 200 ]] || fail "metrics: $code $(cat "$work/resp")"
+body=$(curl -s "$base/api/v1/query" --data-urlencode 'query=queue_depth{node="web-1",service="checkout",queue="orders"}')
+check_json "$body" 'j["data"]["result"][0]["value"][1] == "7.5"' "gauge sample"
+body=$(curl -s "$base/api/v1/query" --data-urlencode 'query=histogram_quantile(0.5, rpc_duration_bucket)')
+check_json "$body" 'len(j["data"]["result"]) == 1 and 0.1 < float(j["data"]["result"][0]["value"][1]) <= 1' "histogram buckets"
 
 # Refusals.
 printf '{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"x"}]}]}]}' >"$work/bad.json"

@@ -613,7 +613,178 @@ static void test_zipkin(void **state)
     }
 }
 
+/* metric_at: record i of group 0 decoded as a metric. */
+static void metric_at(const struct otlp_out *o, uint32_t i, struct rec_metric *m, int64_t *t)
+{
+    struct rec r;
+    char err[128];
+    nth_record(o, 0, i, &r);
+    assert_int_equal(r.type, REC_METRIC);
+    assert_int_equal(rec_decode_metric(&r, m, err, sizeof err), 0);
+    *t = r.time_ns;
+}
+
+/* check_metrics: what metrics_json and metrics_pb both hold. */
+static void check_metrics(const struct otlp_out *o)
+{
+    struct rec_metric m;
+    struct rec_value v;
+    int64_t t;
+    if (o->accepted != 8) {
+        fprintf(stderr, "rejected %llu: %s\n", (unsigned long long)o->rejected, o->reject_msg);
+        for (uint32_t i = 0; i < o->groups[0].count; i++) {
+            metric_at(o, i, &m, &t);
+            fprintf(stderr, "%.*s\n", (int)m.name.len, m.name.p);
+        }
+    }
+    assert_int_equal(o->accepted, 8);
+    assert_int_equal(o->rejected, 2);
+    assert_non_null(strstr(o->reject_msg, "delta temporality"));
+    metric_at(o, 0, &m, &t);
+    assert_strn_equal(m.name.p, m.name.len, "queue_depth");
+    assert_int_equal(m.kind, REC_METRIC_GAUGE);
+    assert_true(m.value == 7.5);
+    assert_int_equal(t, INT64_C(1700000000000000000));
+    assert_true(kv_find(m.labels, "queue_name", &v));
+    assert_true(kv_find(m.labels, "key__x", &v));
+    metric_at(o, 1, &m, &t);
+    assert_strn_equal(m.name.p, m.name.len, "http_requests_total");
+    assert_int_equal(m.kind, REC_METRIC_COUNTER);
+    assert_true(m.value == 42);
+    /* histogram: bounds 0.1, 1 -> le 0.1, 1, +Inf cumulative; sum; count */
+    static const char *const les[3] = { "0.1", "1", "+Inf" };
+    static const double cums[3] = { 2, 5, 6 };
+    for (uint32_t i = 0; i < 3; i++) {
+        metric_at(o, 2 + i, &m, &t);
+        assert_strn_equal(m.name.p, m.name.len, "rpc_duration_bucket");
+        assert_true(kv_find(m.labels, "le", &v));
+        assert_strn_equal(v.u.s.p, v.u.s.len, les[i]);
+        assert_true(m.value == cums[i]);
+    }
+    metric_at(o, 5, &m, &t);
+    assert_strn_equal(m.name.p, m.name.len, "rpc_duration_sum");
+    assert_true(m.value == 3.25);
+    metric_at(o, 6, &m, &t);
+    assert_strn_equal(m.name.p, m.name.len, "rpc_duration_count");
+    assert_true(m.value == 6);
+    metric_at(o, 7, &m, &t);
+    assert_strn_equal(m.name.p, m.name.len, "temp");
+    assert_int_equal(m.kind, REC_METRIC_GAUGE); /* a non-monotonic sum */
+    assert_true(m.value == -3);
+}
+
+static void test_json_metrics(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "{\"resourceMetrics\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+        "\"value\":{\"stringValue\":\"q\"}}]},\"scopeMetrics\":[{\"metrics\":["
+        "{\"name\":\"queue.depth\",\"gauge\":{\"dataPoints\":[{\"timeUnixNano\":"
+        "\"1700000000000000000\",\"asDouble\":7.5,\"attributes\":[{\"key\":\"queue.name\","
+        "\"value\":{\"stringValue\":\"a\"}},{\"key\":\"__x\",\"value\":{\"intValue\":1}}]}]}},"
+        "{\"name\":\"http.requests\",\"sum\":{\"isMonotonic\":true,"
+        "\"aggregationTemporality\":2,\"dataPoints\":[{\"timeUnixNano\":1,\"asInt\":\"42\"}]}},"
+        "{\"name\":\"rpc.duration\",\"histogram\":{\"aggregationTemporality\":"
+        "\"AGGREGATION_TEMPORALITY_CUMULATIVE\",\"dataPoints\":[{\"timeUnixNano\":1,\"count\":"
+        "\"6\",\"sum\":3.25,\"bucketCounts\":[\"2\",3,1],\"explicitBounds\":[0.1,1]}]}},"
+        "{\"name\":\"temp\",\"sum\":{\"aggregationTemporality\":2,\"dataPoints\":["
+        "{\"timeUnixNano\":1,\"asInt\":-3}]}},"
+        "{\"name\":\"d\",\"sum\":{\"aggregationTemporality\":1,\"dataPoints\":["
+        "{\"timeUnixNano\":1,\"asInt\":1}]}},"
+        "{\"name\":\"s\",\"summary\":{}}]}]}]}";
+    struct otlp_out o;
+    char err[256] = "";
+    out_init(&o);
+    int rc = otlp_json_metrics(&o, (const uint8_t *)body, strlen(body), err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    check_metrics(&o);
+    otlp_out_release(&o);
+}
+
+static void test_pb_metrics(void **state)
+{
+    (void)state;
+    struct wbuf req, rm, res, sm, m, g, dp, a;
+    struct otlp_out o;
+    char err[256] = "";
+    wbuf_init(&req, 0), wbuf_init(&rm, 0), wbuf_init(&res, 0), wbuf_init(&sm, 0);
+    wbuf_init(&m, 0), wbuf_init(&g, 0), wbuf_init(&dp, 0), wbuf_init(&a, 0);
+    /* gauge */
+    pb_fixed64(&dp, 3, UINT64_C(1700000000000000000));
+    pb_fixed64(&dp, 4, f64_bits(7.5));
+    pb_kv_str(&dp, 7, "queue.name", "a");
+    pb_varint(&a, 3, 1);
+    pb_kv(&dp, 7, "__x", &a);
+    pb_msg(&g, 1, &dp);
+    pb_str(&m, 1, "queue.depth");
+    pb_msg(&m, 5, &g);
+    pb_msg(&sm, 2, &m);
+    /* monotonic cumulative sum, as_int */
+    pb_fixed64(&dp, 3, 1);
+    pb_fixed64(&dp, 6, 42);
+    pb_msg(&g, 1, &dp);
+    pb_varint(&g, 2, 2);
+    pb_varint(&g, 3, 1);
+    pb_str(&m, 1, "http.requests");
+    pb_msg(&m, 7, &g);
+    pb_msg(&sm, 2, &m);
+    /* histogram: counts packed, bounds unpacked */
+    pb_fixed64(&dp, 3, 1);
+    pb_fixed64(&dp, 4, 6);
+    pb_fixed64(&dp, 5, f64_bits(3.25));
+    {
+        struct wbuf packed;
+        wbuf_init(&packed, 0);
+        wbuf_put_u64(&packed, 2), wbuf_put_u64(&packed, 3), wbuf_put_u64(&packed, 1);
+        pb_msg(&dp, 6, &packed);
+        wbuf_release(&packed);
+    }
+    pb_fixed64(&dp, 7, f64_bits(0.1));
+    pb_fixed64(&dp, 7, f64_bits(1));
+    pb_msg(&g, 1, &dp);
+    pb_varint(&g, 2, 2);
+    pb_str(&m, 1, "rpc.duration");
+    pb_msg(&m, 9, &g);
+    pb_msg(&sm, 2, &m);
+    /* non-monotonic sum */
+    pb_fixed64(&dp, 3, 1);
+    pb_fixed64(&dp, 6, (uint64_t)INT64_C(-3));
+    pb_msg(&g, 1, &dp);
+    pb_varint(&g, 2, 2);
+    pb_str(&m, 1, "temp");
+    pb_msg(&m, 7, &g);
+    pb_msg(&sm, 2, &m);
+    /* delta sum: rejected; summary: rejected */
+    pb_fixed64(&dp, 3, 1);
+    pb_fixed64(&dp, 6, 1);
+    pb_msg(&g, 1, &dp);
+    pb_varint(&g, 2, 1);
+    pb_str(&m, 1, "d");
+    pb_msg(&m, 7, &g);
+    pb_msg(&sm, 2, &m);
+    pb_str(&m, 1, "s");
+    pb_msg(&m, 11, &g);
+    pb_msg(&sm, 2, &m);
+    pb_kv_str(&res, 1, "service.name", "q");
+    pb_msg(&rm, 1, &res);
+    pb_msg(&rm, 2, &sm);
+    pb_msg(&req, 1, &rm);
+    assert_int_equal(req.err, 0);
+    out_init(&o);
+    int rc = otlp_pb_metrics(&o, req.data, req.len, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    check_metrics(&o);
+    otlp_out_release(&o);
+    wbuf_release(&req), wbuf_release(&rm), wbuf_release(&res), wbuf_release(&sm);
+    wbuf_release(&m), wbuf_release(&g), wbuf_release(&dp), wbuf_release(&a);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_json_traces), cmocka_unit_test(test_json_malformed),
            cmocka_unit_test(test_json_logs), cmocka_unit_test(test_pb_traces),
            cmocka_unit_test(test_pb_malformed), cmocka_unit_test(test_pb_logs),
-           cmocka_unit_test(test_zipkin))
+           cmocka_unit_test(test_zipkin), cmocka_unit_test(test_json_metrics),
+           cmocka_unit_test(test_pb_metrics))
