@@ -762,7 +762,12 @@ int agent_listener_ingest_local(struct agent_listener *l, const char *origin, si
     memset(&res, 0, sizeof res);
     rc = apply_claimed(l, head, &lb, &res, err, errlen);
 out:
-    origin_release(l, origin_id, start + count, rc == 0);
+    /* The seqs are used up even on failure: the batch may be in the record
+     * log already (the WAL commit failed after the append), and the next
+     * call's different records must not come under the same (origin_id,
+     * first_seq), which readers take for a copy of this batch. A gap in an
+     * origin's seqs harms nothing. */
+    origin_release(l, origin_id, start + count, 1);
     wbuf_release(&w);
     if (rc == 0 && first_seq != NULL)
         *first_seq = start;

@@ -104,6 +104,7 @@ struct reclog *agent_listener_reclog(struct agent_listener *l);
  * TT_EINVAL (bad origin, no records, a body that is not count records);
  * TT_ESTATE (the store is not open yet); TT_ECORRUPT/TT_EUNSUPPORTED (a
  * record apply refuses); TT_EIO/TT_ENOMEM (the store); message in err.
+ * A failed call still uses up its seqs (the next call starts after them).
  * Thread-safe; body is borrowed for the call. */
 int agent_listener_ingest_local(struct agent_listener *l, const char *origin, size_t origin_len,
                                 uint64_t origin_id, const uint8_t *body, size_t body_len,

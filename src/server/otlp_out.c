@@ -69,6 +69,10 @@ int otlp_out_resource(struct otlp_out *o, const char *service, size_t service_le
         node = o->default_node ? o->default_node : "";
         node_len = strlen(node);
     }
+    /* The node ends at the origin's first NUL: cut one inside it there. */
+    const char *nul = memchr(node, '\0', node_len);
+    if (nul != NULL)
+        node_len = (size_t)(nul - node);
     /* The origin is at most BATCH_ORIGIN_MAX (1024) bytes: long names are cut. */
     if (node_len > 255)
         node_len = 255;
