@@ -25,6 +25,7 @@
 #include "server/agent_listener.h"
 #include "server/api_events.h"
 #include "server/ev_indexer.h"
+#include "server/otlp_http.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "query/promql/lexer.h"
@@ -45,6 +46,7 @@ struct server_opts {
     unsigned agents_ping_interval, agents_idle_timeout, agents_frame_timeout, agents_send_timeout;
     int64_t events_retention_ms; /* events store (docs/design/events.md) */
     uint64_t events_retention_bytes, events_segment_bytes;
+    uint64_t otlp_max_body; /* otlp_max_body_bytes */
 };
 
 void cmd_server_usage(FILE *out)
@@ -259,6 +261,13 @@ static int read_config(const char *path, struct server_opts *o)
                 o->agents_max_batch < AGENT_LISTENER_MIN_MAX_BATCH ||
                 o->agents_max_batch > (64u << 20)) {
                 fprintf(stderr, "telltale server: %s:%d: bad size '%s' (4KiB to 64MiB)\n", path,
+                        lineno, val);
+                goto out;
+            }
+        } else if (strcmp(key, "otlp_max_body_bytes") == 0) {
+            if (parse_size(val, &o->otlp_max_body) < 0 || o->otlp_max_body < 1024 ||
+                o->otlp_max_body > (256u << 20)) {
+                fprintf(stderr, "telltale server: %s:%d: bad size '%s' (1KiB to 256MiB)\n", path,
                         lineno, val);
                 goto out;
             }
@@ -481,6 +490,7 @@ int cmd_server(int argc, char **argv)
     struct api_events *apiev = NULL;
     struct evstore *evs = NULL, *sls = NULL;
     struct ev_indexer *evix = NULL, *slix = NULL;
+    struct otlp_http *oh = NULL;
     sigset_t old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
@@ -535,6 +545,12 @@ int cmd_server(int argc, char **argv)
     rc = api_events_register(srv, &apiev);
     if (rc < 0) {
         fprintf(stderr, "telltale server: events API: %s\n", tt_strerror(rc));
+        goto out;
+    }
+    struct otlp_http_config ocfg = { .al = al, .max_body_bytes = o.otlp_max_body, .log = &lg };
+    rc = otlp_http_new(&oh, &ocfg, srv, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: otlp: %s\n", err);
         goto out;
     }
     rc = server_start(srv, err, sizeof(err));
@@ -619,11 +635,12 @@ int cmd_server(int argc, char **argv)
 out:
     ev_indexer_stop(evix);
     ev_indexer_stop(slix);
+    server_stop(srv); /* the OTLP and events routes use what follows: no request may run */
     if (apiev != NULL) {
-        server_stop(srv);
         api_events_attach(apiev, NULL);
         api_events_attach_state(apiev, NULL);
     }
+    otlp_http_free(oh);
     evstore_close(evs);
     evstore_close(sls);
     agent_listener_free(al);

@@ -581,13 +581,13 @@ static int commit_batch(struct applier *ap, const struct wal_origin *o, char *er
  * record log the WAL does not cover has its samples applied at the next
  * start, and an origin record whose record-log copy is missing sends the
  * origin back to prev_end (recover), so the agent sends it again. */
+static int apply_claimed(struct agent_listener *l, struct head *head, const struct link_batch *lb,
+                         struct apply_res *res, char *err, size_t errlen);
+
 static int apply(struct agent_listener *l, const struct link_batch *lb, struct apply_res *res,
                  char *err, size_t errlen)
 {
     const struct batch_hdr *h = &lb->hdr;
-    const uint8_t *body;
-    size_t body_len;
-    struct applier *ap = NULL;
     uint64_t end = h->first_seq + h->count;
     int rc;
 
@@ -606,6 +606,23 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
         snprintf(err, errlen, "out of memory");
         return rc;
     }
+    rc = apply_claimed(l, head, lb, res, err, errlen);
+    res->durable_end = origin_release(l, h->origin_id, end, rc == 0);
+    return rc;
+}
+
+/* apply_claimed is apply's work once the batch's origin is claimed (busy);
+ * the caller releases it. */
+static int apply_claimed(struct agent_listener *l, struct head *head, const struct link_batch *lb,
+                         struct apply_res *res, char *err, size_t errlen)
+{
+    const struct batch_hdr *h = &lb->hdr;
+    const uint8_t *body;
+    size_t body_len;
+    struct applier *ap = NULL;
+    uint64_t end = h->first_seq + h->count;
+    int rc;
+
     ap = applier_get(l, head);
     if (ap == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -634,9 +651,126 @@ static int apply(struct agent_listener *l, const struct link_batch *lb, struct a
         digests_ingest(l->digests, h->origin, h->origin_len, body, body_len, NULL, err, errlen) < 0)
         log_warn(l->cfg.log, "digest events not stored", "reason", err);
 out:
-    res->durable_end = origin_release(l, h->origin_id, end, rc == 0);
     if (ap != NULL)
         applier_put(l, ap);
+    return rc;
+}
+
+/* origin_claim_next waits until no batch of origin id is being applied,
+ * marks it busy and returns its durable_end in *durable_end: where a
+ * server-side ingest's batch starts. 0 or TT_ENOMEM. */
+static int origin_claim_next(struct agent_listener *l, uint64_t id, uint64_t *durable_end)
+{
+    int rc = 0;
+    pthread_mutex_lock(&l->origins_mu);
+    struct origin_state *o = origin_get(l, id);
+    while (o != NULL && o->busy) {
+        pthread_cond_wait(&l->origins_cv, &l->origins_mu);
+        o = origin_find(l, id);
+    }
+    if (o == NULL) {
+        rc = TT_ENOMEM;
+    } else {
+        o->busy = 1;
+        *durable_end = o->durable_end;
+    }
+    pthread_mutex_unlock(&l->origins_mu);
+    return rc;
+}
+
+tt_hlc agent_listener_hlc_now(struct agent_listener *l)
+{
+    return hlc_now(&l->hlc);
+}
+
+int agent_listener_ingest_local(struct agent_listener *l, const char *origin, size_t origin_len,
+                                uint64_t origin_id, const uint8_t *body, size_t body_len,
+                                uint32_t count, uint64_t *first_seq, char *err, size_t errlen)
+{
+    struct wbuf w;
+    struct link_batch lb;
+    struct apply_res res;
+    struct rbuf r;
+    struct rec rec;
+    uint64_t start = 0;
+    tt_hlc lo = 0, hi = 0;
+    uint32_t n = 0;
+    int rc;
+
+    if (origin_len == 0 || origin_len > BATCH_ORIGIN_MAX || memchr(origin, 0, origin_len) == NULL) {
+        snprintf(err, errlen, "origin must be \"node\\0service\" of at most %d bytes",
+                 BATCH_ORIGIN_MAX);
+        return TT_EINVAL;
+    }
+    if (count == 0 || body_len > BATCH_MAX_STORED) {
+        snprintf(err, errlen, count == 0 ? "no records" : "body of %zu bytes is over %u", body_len,
+                 (unsigned)BATCH_MAX_STORED);
+        return TT_EINVAL;
+    }
+    /* The body is the caller's: check it frames as count records, and find
+     * its HLC range for the header. */
+    rbuf_init(&r, body, body_len);
+    while ((rc = rec_next(&r, body, &rec, err, errlen)) == 1) {
+        if (rec.type == REC_SERIES || rec.type == REC_SAMPLES || rec.type == REC_ORIGIN) {
+            snprintf(err, errlen, "record %u: %s records are not ingested this way", n,
+                     rec_type_name(rec.type));
+            return TT_EINVAL;
+        }
+        if (n == 0 || rec.hlc < lo)
+            lo = rec.hlc;
+        if (n == 0 || rec.hlc > hi)
+            hi = rec.hlc;
+        n++;
+    }
+    if (rc < 0)
+        return TT_EINVAL;
+    if (n != count) {
+        snprintf(err, errlen, "body holds %u records, count says %u", n, count);
+        return TT_EINVAL;
+    }
+    struct head *head = server_store_head(l->cfg.store);
+    if (head == NULL || l->reclog == NULL) {
+        snprintf(err, errlen, "the store is opening");
+        return TT_ESTATE;
+    }
+    rc = origin_claim_next(l, origin_id, &start);
+    if (rc < 0) {
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    wbuf_init(&w, 0);
+    struct batch_hdr h = { .compression = BATCH_COMP_NONE,
+                           .count = count,
+                           .origin_id = origin_id,
+                           .first_seq = start,
+                           .hlc_min = lo,
+                           .hlc_max = hi,
+                           .raw_len = (uint32_t)body_len,
+                           .origin = origin,
+                           .origin_len = (uint16_t)origin_len };
+    rc = batch_encode(&w, &h, body, body_len);
+    if (rc < 0) {
+        snprintf(err, errlen, "batch: %s", tt_strerror(rc));
+        goto out;
+    }
+    memset(&lb, 0, sizeof lb);
+    lb.batch = w.data;
+    lb.batch_len = w.len;
+    rc = batch_parse_header(w.data, w.len, &lb.hdr, err, errlen);
+    if (rc < 0)
+        goto out;
+    memset(&res, 0, sizeof res);
+    rc = apply_claimed(l, head, &lb, &res, err, errlen);
+out:
+    /* The seqs are used up even on failure: the batch may be in the record
+     * log already (the WAL commit failed after the append), and the next
+     * call's different records must not come under the same (origin_id,
+     * first_seq), which readers take for a copy of this batch. A gap in an
+     * origin's seqs harms nothing. */
+    origin_release(l, origin_id, start + count, 1);
+    wbuf_release(&w);
+    if (rc == 0 && first_seq != NULL)
+        *first_seq = start;
     return rc;
 }
 

@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/log.h"
+#include "telltale.h"
 
 #define AGENT_LISTENER_DEFAULT_ADDR      "127.0.0.1:7071"
 #define AGENT_LISTENER_DEFAULT_MAX_CONNS 256
@@ -90,6 +91,28 @@ int agent_listener_start(struct agent_listener *l, char *err, size_t errlen);
  * opened it), owned by l and valid until agent_listener_free: what the
  * span and event stores index, with reclog_read (reclog.h). */
 struct reclog *agent_listener_reclog(struct agent_listener *l);
+
+/* agent_listener_ingest_local puts records that arrived some other way than
+ * an agent connection (the OTLP and Zipkin endpoints, otlp.h) in as an
+ * agent batch of origin ("node\0service", origin_len bytes) and origin_id:
+ * body holds count encoded records (rec_put_*; spans, events, state,
+ * metrics; no TSDB WAL types). Under the origin's claim, so that concurrent
+ * calls for one origin go one at a time, the batch gets seqs from the
+ * origin's durable_end on (*first_seq, may be NULL), and is applied as an
+ * agent's: appended to the record log and, with its metric samples and the
+ * new durable_end, to the WAL; durable when this returns 0. Returns 0;
+ * TT_EINVAL (bad origin, no records, a body that is not count records);
+ * TT_ESTATE (the store is not open yet); TT_ECORRUPT/TT_EUNSUPPORTED (a
+ * record apply refuses); TT_EIO/TT_ENOMEM (the store); message in err.
+ * A failed call still uses up its seqs (the next call starts after them).
+ * Thread-safe; body is borrowed for the call. */
+int agent_listener_ingest_local(struct agent_listener *l, const char *origin, size_t origin_len,
+                                uint64_t origin_id, const uint8_t *body, size_t body_len,
+                                uint32_t count, uint64_t *first_seq, char *err, size_t errlen);
+
+/* agent_listener_hlc_now: a fresh HLC from the listener's clock, to stamp
+ * records that server-side ingest makes. Thread-safe. */
+tt_hlc agent_listener_hlc_now(struct agent_listener *l);
 
 /* agent_listener_port: the bound port (after start). */
 uint16_t agent_listener_port(const struct agent_listener *l);

@@ -29,6 +29,7 @@
 #include "core/link.h"
 #include "core/record.h"
 #include "server/agent_listener.h"
+#include "server/reclog.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "store/tsdb/head.h"
@@ -899,6 +900,127 @@ static void test_slow_and_idle(void **state)
     wbuf_release(&b);
 }
 
+/* agent_listener_ingest_local: records put in by a server-side ingest path
+ * get seqs from their origin's durable_end, land in the record log as a
+ * batch of that origin, and the durable_end survives a restart (the next
+ * ingest continues after it). Concurrent calls of one origin serialise:
+ * their seq ranges do not overlap. Bad bodies are refused. */
+struct ingest_arg {
+    int n;
+    uint64_t firsts[8];
+};
+
+static void ingest_spans(uint64_t id, int nspans, uint64_t *first)
+{
+    struct wbuf b;
+    char err[256];
+    wbuf_init(&b, 0);
+    for (int i = 0; i < nspans; i++) {
+        struct rec_span sp = { .span_id = (uint64_t)i + 1, .duration_ns = 5 };
+        sp.trace_id[0] = 0xab;
+        sp.name.p = "op";
+        sp.name.len = 2;
+        assert_int_equal(rec_put_span(&b, agent_listener_hlc_now(fx.al), 1000 + i, &sp), 0);
+    }
+    int rc = agent_listener_ingest_local(fx.al, "n1\0svc", 6, id, b.data, b.len, (uint32_t)nspans,
+                                         first, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "ingest: %s\n", err);
+    assert_int_equal(rc, 0);
+    wbuf_release(&b);
+}
+
+static void *ingest_main(void *arg)
+{
+    struct ingest_arg *a = arg;
+    for (int i = 0; i < a->n; i++)
+        ingest_spans(777, 3, &a->firsts[i]);
+    return NULL;
+}
+
+static void test_ingest_local(void **state)
+{
+    (void)state;
+    uint64_t first = 99;
+    char err[256];
+    struct wbuf b, rd;
+    ingest_spans(777, 2, &first);
+    assert_int_equal(first, 0);
+    ingest_spans(777, 3, &first);
+    assert_int_equal(first, 2);
+
+    /* Refused: a count that does not match, no NUL in the origin, a WAL type. */
+    wbuf_init(&b, 0);
+    struct rec_span sp = { .span_id = 1 };
+    assert_int_equal(rec_put_span(&b, 1, 1, &sp), 0);
+    assert_int_equal(agent_listener_ingest_local(fx.al, "n1\0svc", 6, 777, b.data, b.len, 2, NULL,
+                                                 err, sizeof err),
+                     TT_EINVAL);
+    assert_non_null(strstr(err, "count says 2"));
+    assert_int_equal(agent_listener_ingest_local(fx.al, "n1svc", 5, 777, b.data, b.len, 1, NULL,
+                                                 err, sizeof err),
+                     TT_EINVAL);
+    assert_int_equal(agent_listener_ingest_local(fx.al, "n1\0svc", 6, 777, b.data, b.len - 1, 1,
+                                                 NULL, err, sizeof err),
+                     TT_EINVAL);
+    wbuf_reset(&b);
+    struct rec_sample smp = { 1, 1, 1.0 };
+    assert_int_equal(rec_put_samples(&b, 0, 0, &smp, 1, REC_SAMPLES_RAW), 0);
+    assert_int_equal(agent_listener_ingest_local(fx.al, "n1\0svc", 6, 777, b.data, b.len, 1, NULL,
+                                                 err, sizeof err),
+                     TT_EINVAL);
+
+    /* Two threads of one origin: ranges of 3 that tile [5, 5 + 3 * 8). */
+    pthread_t t1, t2;
+    struct ingest_arg a1 = { .n = 4 }, a2 = { .n = 4 };
+    assert_int_equal(pthread_create(&t1, NULL, ingest_main, &a1), 0);
+    assert_int_equal(pthread_create(&t2, NULL, ingest_main, &a2), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    uint64_t seen = 0;
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 2; j++) {
+            uint64_t f = j ? a2.firsts[i] : a1.firsts[i];
+            assert_true(f >= 5 && f < 29 && (f - 5) % 3 == 0);
+            uint64_t bit = UINT64_C(1) << ((f - 5) / 3);
+            assert_int_equal(seen & bit, 0);
+            seen |= bit;
+        }
+    }
+    assert_int_equal(seen, 0xff);
+
+    /* The record log: 10 batches of origin 777, seqs contiguous. */
+    struct reclog_cursor cur = { 0, 0 };
+    struct batch_hdr h;
+    uint64_t next = 0;
+    int n = 0, rc;
+    wbuf_init(&rd, 0);
+    struct reclog *rl = agent_listener_reclog(fx.al);
+    uint64_t want[10];
+    while ((rc = reclog_read(rl, &cur, &rd, err, sizeof err)) == 1) {
+        assert_int_equal(batch_parse_header(rd.data, rd.len, &h, err, sizeof err), 0);
+        assert_int_equal(h.origin_id, 777);
+        assert_int_equal(h.origin_len, 6);
+        assert_memory_equal(h.origin, "n1\0svc", 6);
+        assert_true(n < 10);
+        want[n++] = h.first_seq;
+        next += h.count;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(next, 29);
+    assert_int_equal(want[0], 0);
+    assert_int_equal(want[1], 2);
+
+    /* After a restart the origin goes on from 29. */
+    stop();
+    assert_int_equal(start(), 0);
+    ingest_spans(777, 1, &first);
+    assert_int_equal(first, 29);
+    wbuf_release(&b);
+    wbuf_release(&rd);
+}
+
 UNIT_TESTS(cmocka_unit_test_setup_teardown(test_ingest_and_duplicates, setup, teardown),
            cmocka_unit_test_setup_teardown(test_bad_batch, setup, teardown),
            cmocka_unit_test_setup_teardown(test_protocol_errors, setup, teardown),
@@ -909,4 +1031,5 @@ UNIT_TESTS(cmocka_unit_test_setup_teardown(test_ingest_and_duplicates, setup, te
            cmocka_unit_test_setup_teardown(test_lost_record_log_copy, setup, teardown),
            cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
            cmocka_unit_test_setup_teardown(test_ping_pong_hlc, setup, teardown),
-           cmocka_unit_test_setup_teardown(test_slow_and_idle, setup, teardown))
+           cmocka_unit_test_setup_teardown(test_slow_and_idle, setup, teardown),
+           cmocka_unit_test_setup_teardown(test_ingest_local, setup, teardown))

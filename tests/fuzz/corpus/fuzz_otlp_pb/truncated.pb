@@ -1,0 +1,10 @@
+
+å
+6
+
+
+service.name
+
+checkout
+
+
