@@ -23,6 +23,9 @@
 #include "cli/daemon.h"
 #include "core/log.h"
 #include "server/agent_listener.h"
+#include "server/api_jaeger.h"
+#include "server/span_indexer.h"
+#include "store/spans/spanstore.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "query/promql/lexer.h"
@@ -39,6 +42,7 @@ struct server_opts {
     unsigned agents_max_conns;
     uint64_t agents_max_batch;
     unsigned agents_ping_interval, agents_idle_timeout, agents_frame_timeout, agents_send_timeout;
+    struct spanstore_options spans; /* spans_retention, spans_retention_size */
 };
 
 void cmd_server_usage(FILE *out)
@@ -191,6 +195,12 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         if (parse_duration_ms(val, &ms) != 0)
             return -1;
         o->db.rollup_after_ms = ms;
+    } else if (strcmp(key, "spans_retention") == 0) {
+        if (parse_duration_ms(val, &ms) != 0)
+            return -1;
+        o->spans.retention_ms = ms;
+    } else if (strcmp(key, "spans_retention_size") == 0) {
+        return parse_size(val, &o->spans.retention_bytes);
     } else if (strcmp(key, "maintenance_interval") == 0) {
         if (parse_duration_ms(val, &ms) != 0 || ms == 0)
             return -1;
@@ -418,6 +428,15 @@ static void replay_progress(void *arg, uint64_t done, uint64_t total)
             (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
 }
 
+/* span_problem logs damaged span store data (the store never prints). */
+static void span_problem(void *arg, const char *segment, uint64_t off, const char *what)
+{
+    char o[32];
+    snprintf(o, sizeof o, "%llu", (unsigned long long)off);
+    log_warn((struct log *)arg, "span store: damaged data skipped", "segment", segment, "offset", o,
+             "err", what);
+}
+
 int cmd_server(int argc, char **argv)
 {
     struct server_opts o;
@@ -425,6 +444,9 @@ int cmd_server(int argc, char **argv)
     struct server *srv = NULL;
     struct server_store store;
     struct agent_listener *al = NULL;
+    struct api_jaeger *jaeger = NULL;
+    struct spanstore *spans = NULL;
+    struct span_indexer *spanix = NULL;
     sigset_t old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
@@ -435,6 +457,7 @@ int cmd_server(int argc, char **argv)
     db_options_default(&o.db);
     o.level = LOG_LEVEL_WARN;
     o.agents_addr = AGENT_LISTENER_DEFAULT_ADDR;
+    o.spans.retention_ms = 7 * 86400000ll;
     rc = parse_args(argc, argv, &o);
     if (rc != 0) {
         ret = rc;
@@ -475,6 +498,11 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "telltale server: agents: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
         goto out;
     }
+    rc = api_jaeger_register(srv, &jaeger);
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
+        goto out;
+    }
     rc = server_start(srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
@@ -512,6 +540,24 @@ int cmd_server(int argc, char **argv)
         server_stop(srv);
         goto out;
     }
+    /* The span store indexes the record log the agent listener opened. */
+    char spans_dir[4096];
+    snprintf(spans_dir, sizeof spans_dir, "%s/spans", o.cfg.data_dir);
+    o.spans.problem = span_problem;
+    o.spans.problem_arg = &lg;
+    rc = spanstore_open(&spans, spans_dir, &o.spans, err, sizeof(err));
+    if (rc == 0)
+        rc = span_indexer_new(&spanix, spans, agent_listener_reclog(al), 0, &lg);
+    if (rc == 0)
+        rc = span_indexer_start(spanix);
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: opening the span store: %s\n",
+                err[0] != '\0' ? err : tt_strerror(rc));
+        agent_listener_stop(al);
+        server_stop(srv);
+        goto out;
+    }
+    api_jaeger_set_store(jaeger, spans);
     server_set_ready(srv, 1);
     char aport[16];
     snprintf(aport, sizeof aport, "%u", (unsigned)agent_listener_port(al));
@@ -525,6 +571,7 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     log_info(&lg, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    span_indexer_stop(spanix);
     agent_listener_stop(al);
     server_stop(srv);
     if (server_store_close(&store) != 0) {
@@ -534,9 +581,12 @@ int cmd_server(int argc, char **argv)
     log_info(&lg, "stopped");
     ret = CLI_OK;
 out:
+    span_indexer_free(spanix);
     agent_listener_free(al);
     server_store_close(&store);
     server_free(srv);
+    spanstore_close(spans);
+    api_jaeger_free(jaeger);
     if (masked)
         daemon_signals_end(sfd, &old);
     free(o.file_data);
