@@ -157,6 +157,47 @@ PY
 }
 
 check_all || fail "Jaeger API check"
+
+# 6. the CLI: `telltale trace ID` (waterfall) and `telltale trace search`
+tid=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    o = json.loads(l)
+    if o.get("name") == "GET /greeting": print(o["trace_id"]); break' "$work/expected.json")
+"$tt" trace --server "$base" "$tid" >"$work/trace.out" 2>&1 || fail "telltale trace: $(cat "$work/trace.out")"
+cat "$work/trace.out"
+python3 - "$work/expected.json" "$work/trace.out" "$tid" <<'PY' || fail "telltale trace output"
+import json, sys
+spans = [o for o in map(json.loads, open(sys.argv[1])) if o.get("type") == "span" and o["trace_id"] == sys.argv[3]]
+lines = open(sys.argv[2]).read().splitlines()
+assert lines[0].startswith("trace ") and ("%d spans" % len(spans)) in lines[0], lines[0]
+body = lines[2:]
+assert len(body) == len(spans), body
+by_id = {s["span_id"]: s for s in spans}
+depth = {}
+def d(s):
+    p = s["parent_id"]
+    return 0 if p not in by_id else 1 + d(by_id[p])
+for s in spans:
+    # each span once, indented two spaces per level below its root
+    want = " " * (2 * d(s)) + ("- " if d(s) else "") + s["name"]
+    # columns: start %10s, duration %10s, service %-14s, operation %-36s
+    assert sum(1 for l in body if l[38:74].rstrip() == want and l[23:37].rstrip() == "hellosvc") == \
+        sum(1 for o in spans if o["name"] == s["name"] and d(o) == d(s)), (want, body)
+assert body[0].split()[0] == "0.000ms", body[0]
+print("ok: telltale trace prints the %d spans as a tree" % len(spans))
+PY
+"$tt" trace search --server "$base" --service hellosvc --since 1h >"$work/search.out" 2>&1 ||
+    fail "telltale trace search: $(cat "$work/search.out")"
+ntr=$(python3 -c 'import json,sys
+print(len({o["trace_id"] for o in map(json.loads, open(sys.argv[1])) if o.get("type") == "span"}))' "$work/expected.json")
+[[ $(($(wc -l <"$work/search.out") - 1)) -eq $ntr ]] || fail "trace search listed: $(cat "$work/search.out")"
+grep -q "${tid#0000000000000000}" "$work/search.out" || fail "trace search misses $tid: $(cat "$work/search.out")"
+"$tt" trace search --server "$base" --service hellosvc --tag http.status_code=200 >"$work/search2.out" ||
+    fail "trace search --tag"
+[[ $(wc -l <"$work/search2.out") -eq 2 ]] || fail "trace search --tag listed: $(cat "$work/search2.out")"
+"$tt" trace --server "$base" 0123456789abcdef0123456789abcdef >"$work/nf.out" 2>&1 && fail "an unknown trace exited 0"
+grep -q "404: trace not found" "$work/nf.out" || fail "unknown trace: $(cat "$work/nf.out")"
+echo "ok: telltale trace search lists $ntr traces; unknown trace: $(cat "$work/nf.out")"
 kill -TERM "$apid"
 wait "$apid" || true
 apid=
