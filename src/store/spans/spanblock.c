@@ -127,6 +127,8 @@ struct spanblock_writer {
     struct u64map ids;     /* span id -> row */
     struct u64map traces;  /* trace hash -> trace index */
     struct wbuf trace_ids; /* 16 bytes each */
+    struct wbuf shape;     /* scratch: the current span's attribute shape */
+    int64_t max_seen;      /* highest string index referenced so far (-1: none) */
     uint32_t ntraces;
     struct u64map bloom_items; /* distinct item hashes (value unused) */
     uint64_t *items;           /* the same, as a list */
@@ -145,6 +147,8 @@ int spanblock_writer_new(struct spanblock_writer **out)
         wbuf_init(&w->col[i], SPANBLOCK_MAX_RAW);
     wbuf_init(&w->sbytes, SPANBLOCK_MAX_RAW);
     wbuf_init(&w->trace_ids, SPANBLOCK_MAX_RAW);
+    wbuf_init(&w->shape, SPANBLOCK_MAX_RAW);
+    w->max_seen = -1;
     *out = w;
     return 0;
 }
@@ -157,6 +161,7 @@ void spanblock_writer_free(struct spanblock_writer *w)
         wbuf_release(&w->col[i]);
     wbuf_release(&w->sbytes);
     wbuf_release(&w->trace_ids);
+    wbuf_release(&w->shape);
     free(w->soff);
     free(w->slen);
     free(w->snext);
@@ -179,6 +184,7 @@ static void writer_reset(struct spanblock_writer *w)
     u64map_clear(&w->traces);
     u64map_clear(&w->bloom_items);
     w->nstrs = w->ntraces = w->nitems = w->count = 0;
+    w->max_seen = -1;
     w->min_start = w->max_start = w->prev_start = 0;
     w->max_dur = 0;
 }
@@ -336,12 +342,34 @@ size_t spanblock_value_text(const struct rec_value *v, char *out, size_t outlen)
     return (size_t)n < outlen ? (size_t)n : outlen - 1;
 }
 
-static int put_str_idx(struct spanblock_writer *w, struct wbuf *col, struct rec_str s)
+/* put_key writes a string's absolute index (inside an attribute shape). */
+static int put_key(struct spanblock_writer *w, struct wbuf *col, struct rec_str s)
 {
     int64_t i = intern(w, s.p, s.len);
     if (i < 0)
         return TT_ENOMEM;
     wbuf_put_uvarint(col, (uint64_t)i);
+    return 0;
+}
+
+/* seen notes that the reader has met string index i. */
+static void seen(struct spanblock_writer *w, int64_t i)
+{
+    if (i > w->max_seen)
+        w->max_seen = i;
+}
+
+/* put_ref writes a reference to a string in a column read once per span:
+ * 0 for "the string after the highest index met so far" (a string's first
+ * use, which costs a constant byte instead of a random index), else the
+ * index + 1. */
+static int put_ref(struct spanblock_writer *w, struct wbuf *col, struct rec_str s)
+{
+    int64_t i = intern(w, s.p, s.len);
+    if (i < 0)
+        return TT_ENOMEM;
+    wbuf_put_uvarint(col, i == w->max_seen + 1 ? 0 : (uint64_t)i + 1);
+    seen(w, i);
     return 0;
 }
 
@@ -419,21 +447,33 @@ int spanblock_add(struct spanblock_writer *w, const struct span_row *s)
     wbuf_put_u8(&w->col[5], s->kind);
     wbuf_put_u8(&w->col[5], s->status);
     wbuf_put_u8(&w->col[5], s->flags);
-    if ((rc = put_str_idx(w, &w->col[5], s->service)) != 0 ||
-        (rc = put_str_idx(w, &w->col[5], s->node)) != 0 ||
-        (rc = put_str_idx(w, &w->col[5], s->name)) != 0 ||
-        (rc = put_str_idx(w, &w->col[5], s->status_message)) != 0)
+    if ((rc = put_ref(w, &w->col[5], s->service)) != 0 ||
+        (rc = put_ref(w, &w->col[5], s->node)) != 0 ||
+        (rc = put_ref(w, &w->col[5], s->name)) != 0 ||
+        (rc = put_ref(w, &w->col[5], s->status_message)) != 0)
         return rc;
 
-    wbuf_put_uvarint(&w->col[6], s->nattrs);
+    /* the attributes' shape (key indexes and types) is one interned string,
+     * so a span with the usual keys costs one index; the values follow */
+    wbuf_reset(&w->shape);
+    for (uint32_t i = 0; i < s->nattrs; i++) {
+        if ((rc = put_key(w, &w->shape, s->attrs[i].key)) != 0)
+            return rc;
+        wbuf_put_u8(&w->shape, s->attrs[i].v.type);
+    }
+    if (w->shape.err)
+        return w->shape.err;
+    struct rec_str shape = { (const char *)w->shape.data, (uint32_t)w->shape.len };
+    if ((rc = put_ref(w, &w->col[6], shape)) != 0)
+        return rc;
+    /* the reader meets the keys when it parses the shape, after its index */
+    for (uint32_t i = 0; i < s->nattrs; i++)
+        seen(w, intern(w, s->attrs[i].key.p, s->attrs[i].key.len));
     for (uint32_t i = 0; i < s->nattrs; i++) {
         const struct span_attr *a = &s->attrs[i];
-        if ((rc = put_str_idx(w, &w->col[6], a->key)) != 0)
-            return rc;
-        wbuf_put_u8(&w->col[6], a->v.type);
         switch (a->v.type) {
         case TT_VAL_STR:
-            if ((rc = put_str_idx(w, &w->col[6], a->v.u.s)) != 0)
+            if ((rc = put_ref(w, &w->col[6], a->v.u.s)) != 0)
                 return rc;
             break;
         case TT_VAL_INT:
@@ -760,14 +800,31 @@ int spanblock_read(struct spanblock_reader *r, const uint8_t *p, const struct sp
     r->ntraces = h->ntraces;
     r->count = h->count;
     r->prev_start = 0;
+    r->max_seen = -1;
     return 0;
 }
 
-static int get_str(struct spanblock_reader *r, struct rbuf *c, struct rec_str *out)
+/* get_key reads an absolute string index (inside a shape). */
+static int get_key(struct spanblock_reader *r, struct rbuf *c, struct rec_str *out)
 {
     uint64_t i = rbuf_uvarint(c);
     if (c->err || i >= r->nstrs)
         return -1;
+    if ((int64_t)i > r->max_seen)
+        r->max_seen = (int64_t)i;
+    *out = r->strs[i];
+    return 0;
+}
+
+/* get_ref reads a reference written by put_ref. */
+static int get_ref(struct spanblock_reader *r, struct rbuf *c, struct rec_str *out)
+{
+    uint64_t v = rbuf_uvarint(c);
+    int64_t i = v == 0 ? r->max_seen + 1 : (int64_t)(v - 1);
+    if (c->err || v > r->nstrs || i < 0 || i >= (int64_t)r->nstrs)
+        return -1;
+    if (i > r->max_seen)
+        r->max_seen = i;
     *out = r->strs[i];
     return 0;
 }
@@ -835,37 +892,47 @@ int spanblock_next(struct spanblock_reader *r, struct span_row *out, char *err, 
     out->kind = rbuf_u8(&r->col[5]);
     out->status = rbuf_u8(&r->col[5]);
     out->flags = rbuf_u8(&r->col[5]);
-    if (get_str(r, &r->col[5], &out->service) || get_str(r, &r->col[5], &out->node) ||
-        get_str(r, &r->col[5], &out->name) || get_str(r, &r->col[5], &out->status_message)) {
+    if (get_ref(r, &r->col[5], &out->service) || get_ref(r, &r->col[5], &out->node) ||
+        get_ref(r, &r->col[5], &out->name) || get_ref(r, &r->col[5], &out->status_message)) {
         what = "names";
         goto bad;
     }
     struct rbuf *c = &r->col[6];
-    uint64_t na = rbuf_uvarint(c);
-    if (c->err || na > rbuf_left(c) / 2) {
-        what = "attribute count";
+    struct rec_str shape;
+    struct rbuf sh;
+    if (get_ref(r, c, &shape)) {
+        what = "attribute shape";
         goto bad;
     }
-    if (na > r->cap_attrs) {
-        struct span_attr *a = realloc(r->attrs, (size_t)na * sizeof *a);
-        if (a == NULL)
-            return TT_ENOMEM;
-        r->attrs = a;
-        r->cap_attrs = (uint32_t)na;
-    }
-    for (uint64_t i = 0; i < na; i++) {
-        struct span_attr *a = &r->attrs[i];
+    rbuf_init(&sh, shape.p, shape.len);
+    uint64_t na = 0;
+    while (rbuf_left(&sh) > 0) {
+        if (na == r->cap_attrs) {
+            uint32_t nc = r->cap_attrs ? r->cap_attrs * 2 : 16;
+            struct span_attr *a = realloc(r->attrs, (size_t)nc * sizeof *a);
+            if (a == NULL)
+                return TT_ENOMEM;
+            r->attrs = a;
+            r->cap_attrs = nc;
+        }
+        struct span_attr *a = &r->attrs[na];
         memset(a, 0, sizeof *a);
-        if (get_str(r, c, &a->key)) {
+        if (get_key(r, &sh, &a->key)) {
             what = "attribute key";
             goto bad;
         }
-        a->v.type = rbuf_u8(c);
+        a->v.type = rbuf_u8(&sh);
+        if (sh.err || a->v.type > TT_VAL_BOOL) {
+            what = "attribute type";
+            goto bad;
+        }
+        na++;
+    }
+    for (uint64_t i = 0; i < na; i++) {
+        struct span_attr *a = &r->attrs[i];
         switch (a->v.type) {
-        case TT_VAL_NONE:
-            break;
         case TT_VAL_STR:
-            if (get_str(r, c, &a->v.u.s)) {
+            if (get_ref(r, c, &a->v.u.s)) {
                 what = "attribute value";
                 goto bad;
             }
@@ -880,8 +947,7 @@ int spanblock_next(struct spanblock_reader *r, struct span_row *out, char *err, 
             a->v.u.b = rbuf_u8(c) != 0;
             break;
         default:
-            what = "attribute type";
-            goto bad;
+            break;
         }
         if (c->err) {
             what = "attribute value";

@@ -135,6 +135,7 @@ struct spanblock_reader {
     int64_t min_start;
     uint32_t count, next;
     int64_t prev_start;
+    int64_t max_seen;   /* highest string index met (string references) */
     struct rbuf col[7]; /* trace idx, span ids, parents, starts, durations, meta, attrs */
 };
 
