@@ -523,9 +523,9 @@ int spanblock_add(struct spanblock_writer *w, const struct span_row *s)
 static void bloom_set(uint8_t *bloom, uint32_t bytes, uint64_t h)
 {
     uint64_t h2 = mix64(h) | 1;
-    uint32_t mask = bytes * 8 - 1;
+    uint64_t nbits = (uint64_t)bytes * 8;
     for (int i = 0; i < 4; i++) {
-        uint32_t bit = (uint32_t)(h + (uint64_t)i * h2) & mask;
+        uint32_t bit = (uint32_t)((h + (uint64_t)i * h2) % nbits);
         bloom[bit >> 3] |= (uint8_t)(1u << (bit & 7));
     }
 }
@@ -535,9 +535,9 @@ int spanblock_bloom_may_contain(const struct spanblock_hdr *h, const void *item,
     if (h->bloom_bytes == 0)
         return 1;
     uint64_t x = hash_bytes(item, len), h2 = mix64(x) | 1;
-    uint32_t mask = h->bloom_bytes * 8 - 1;
+    uint64_t nbits = (uint64_t)h->bloom_bytes * 8;
     for (int i = 0; i < 4; i++) {
-        uint32_t bit = (uint32_t)(x + (uint64_t)i * h2) & mask;
+        uint32_t bit = (uint32_t)((x + (uint64_t)i * h2) % nbits);
         if (!(h->bloom[bit >> 3] & (1u << (bit & 7))))
             return 0;
     }
@@ -554,9 +554,12 @@ int spanblock_finish(struct spanblock_writer *w, struct wbuf *out, int level)
 
     if (w->count == 0)
         return TT_ESTATE;
-    while (bloom_bytes < SPANBLOCK_MAX_BLOOM &&
-           (uint64_t)bloom_bytes * 8 < (uint64_t)w->nitems * 10)
-        bloom_bytes *= 2;
+    /* 10 bits per distinct item (about 1 % false positives with k = 4),
+     * in 64-byte steps */
+    uint64_t want = ((uint64_t)w->nitems * 10 + 7) / 8;
+    if (want > bloom_bytes)
+        bloom_bytes =
+            want >= SPANBLOCK_MAX_BLOOM ? SPANBLOCK_MAX_BLOOM : (uint32_t)(want + 63) / 64 * 64;
     bloom = calloc(1, bloom_bytes);
     if (bloom == NULL)
         return TT_ENOMEM;
@@ -679,7 +682,7 @@ int spanblock_parse_header(const uint8_t *p, size_t avail, struct spanblock_hdr 
         h->raw_len > SPANBLOCK_MAX_RAW || h->raw_len < NSTREAMS * 4 ||
         h->stored_len > SPANBLOCK_MAX_RAW ||
         (h->comp == BATCH_COMP_NONE && h->stored_len != h->raw_len) ||
-        h->bloom_bytes > SPANBLOCK_MAX_BLOOM || (h->bloom_bytes & (h->bloom_bytes - 1)) != 0 ||
+        h->bloom_bytes > SPANBLOCK_MAX_BLOOM || h->bloom_bytes % 64 != 0 ||
         (uint64_t)SPANBLOCK_FIXED_LEN + 16ull * h->ntraces + h->bloom_bytes + 4 != h->hdr_len ||
         h->min_start_ns > h->max_start_ns) {
         snprintf(err, errlen, "block header fields impossible (count %u, traces %u, bloom %u)",
