@@ -52,5 +52,8 @@ void cmd_events_usage(FILE *out);
 /* cmd_collect: `telltale collect [--proc DIR] [--sys DIR]` (cmd_collect.c). */
 int cmd_collect(int argc, char **argv);
 void cmd_collect_usage(FILE *out);
+/* cmd_trace: `telltale trace ID`, `telltale trace search ...` (cmd_trace.c). */
+int cmd_trace(int argc, char **argv);
+void cmd_trace_usage(FILE *out);
 
 #endif

@@ -26,6 +26,9 @@
 #include "server/api_events.h"
 #include "server/ev_indexer.h"
 #include "server/otlp_http.h"
+#include "server/api_jaeger.h"
+#include "server/span_indexer.h"
+#include "store/spans/spanstore.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "query/promql/lexer.h"
@@ -46,7 +49,8 @@ struct server_opts {
     unsigned agents_ping_interval, agents_idle_timeout, agents_frame_timeout, agents_send_timeout;
     int64_t events_retention_ms; /* events store (docs/design/events.md) */
     uint64_t events_retention_bytes, events_segment_bytes;
-    uint64_t otlp_max_body; /* otlp_max_body_bytes */
+    uint64_t otlp_max_body;         /* otlp_max_body_bytes */
+    struct spanstore_options spans; /* spans_retention, spans_retention_size */
 };
 
 void cmd_server_usage(FILE *out)
@@ -210,6 +214,12 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         if (parse_size(val, &b) != 0 || b < 4096 || b > (1u << 30))
             return -1;
         o->events_segment_bytes = b;
+    } else if (strcmp(key, "spans_retention") == 0) {
+        if (parse_duration_ms(val, &ms) != 0)
+            return -1;
+        o->spans.retention_ms = ms;
+    } else if (strcmp(key, "spans_retention_size") == 0) {
+        return parse_size(val, &o->spans.retention_bytes);
     } else if (strcmp(key, "maintenance_interval") == 0) {
         if (parse_duration_ms(val, &ms) != 0 || ms == 0)
             return -1;
@@ -480,6 +490,15 @@ static int open_events(const struct server_opts *o, struct log *lg, struct reclo
     return rc;
 }
 
+/* span_problem logs damaged span store data (the store never prints). */
+static void span_problem(void *arg, const char *segment, uint64_t off, const char *what)
+{
+    char o[32];
+    snprintf(o, sizeof o, "%llu", (unsigned long long)off);
+    log_warn((struct log *)arg, "span store: damaged data skipped", "segment", segment, "offset", o,
+             "err", what);
+}
+
 int cmd_server(int argc, char **argv)
 {
     struct server_opts o;
@@ -491,6 +510,9 @@ int cmd_server(int argc, char **argv)
     struct evstore *evs = NULL, *sls = NULL;
     struct ev_indexer *evix = NULL, *slix = NULL;
     struct otlp_http *oh = NULL;
+    struct api_jaeger *jaeger = NULL;
+    struct spanstore *spans = NULL;
+    struct span_indexer *spanix = NULL;
     sigset_t old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
@@ -502,6 +524,7 @@ int cmd_server(int argc, char **argv)
     o.level = LOG_LEVEL_WARN;
     o.agents_addr = AGENT_LISTENER_DEFAULT_ADDR;
     o.events_retention_ms = 15ll * 24 * 3600 * 1000;
+    o.spans.retention_ms = 7 * 86400000ll;
     rc = parse_args(argc, argv, &o);
     if (rc != 0) {
         ret = rc;
@@ -553,6 +576,11 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "telltale server: otlp: %s\n", err);
         goto out;
     }
+    rc = api_jaeger_register(srv, &jaeger);
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
+        goto out;
+    }
     rc = server_start(srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
@@ -602,6 +630,24 @@ int cmd_server(int argc, char **argv)
     }
     api_events_attach(apiev, evs);
     api_events_attach_state(apiev, sls);
+    /* The span store indexes the record log the agent listener opened. */
+    char spans_dir[4096];
+    snprintf(spans_dir, sizeof spans_dir, "%s/spans", o.cfg.data_dir);
+    o.spans.problem = span_problem;
+    o.spans.problem_arg = &lg;
+    rc = spanstore_open(&spans, spans_dir, &o.spans, err, sizeof(err));
+    if (rc == 0)
+        rc = span_indexer_new(&spanix, spans, agent_listener_reclog(al), 0, &lg);
+    if (rc == 0)
+        rc = span_indexer_start(spanix);
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: opening the span store: %s\n",
+                err[0] != '\0' ? err : tt_strerror(rc));
+        agent_listener_stop(al);
+        server_stop(srv);
+        goto out;
+    }
+    api_jaeger_set_store(jaeger, spans);
     server_set_ready(srv, 1);
     char aport[16];
     snprintf(aport, sizeof aport, "%u", (unsigned)agent_listener_port(al));
@@ -615,6 +661,7 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     log_info(&lg, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    span_indexer_stop(spanix);
     agent_listener_stop(al);
     /* The indexer stops before the data directory's lock is let go. */
     ev_indexer_stop(evix);
@@ -635,7 +682,8 @@ int cmd_server(int argc, char **argv)
 out:
     ev_indexer_stop(evix);
     ev_indexer_stop(slix);
-    server_stop(srv); /* the OTLP and events routes use what follows: no request may run */
+    span_indexer_free(spanix); /* before the listener closes the record log */
+    server_stop(srv); /* the OTLP, events and Jaeger routes use what follows: no request may run */
     if (apiev != NULL) {
         api_events_attach(apiev, NULL);
         api_events_attach_state(apiev, NULL);
@@ -646,6 +694,8 @@ out:
     agent_listener_free(al);
     server_store_close(&store);
     server_free(srv);
+    spanstore_close(spans);
+    api_jaeger_free(jaeger);
     api_events_free(apiev);
     if (masked)
         daemon_signals_end(sfd, &old);

@@ -31,6 +31,8 @@ static const struct cli_cmd commands[] = {
       "scrape a Prometheus target once and print what the agent would ship" },
     { "server", cmd_server, cmd_server_usage,
       "run the server: the metric store and its Prometheus API" },
+    { "trace", cmd_trace, cmd_trace_usage,
+      "print a trace as a waterfall, or search traces (Jaeger API of a server)" },
     { "version", cmd_version, version_usage, "print the version" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -1,0 +1,398 @@
+/*
+ * cmd_trace.c - `telltale trace ID` prints one trace as a text waterfall,
+ * and `telltale trace search --service S ...` lists the traces that match,
+ * both read from a server's Jaeger query API (api_jaeger.c): the spans as a
+ * tree (children under their parent in start order, spans whose parent is
+ * not in the trace at the top), each with its start offset, duration,
+ * service and operation and a bar placed on the trace's time line.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "core/clock.h"
+#include "server/api_jaeger.h"
+
+#define DEFAULT_SERVER "http://127.0.0.1:7070"
+#define MAX_BODY       (256u << 20)
+#define BAR            40
+
+void cmd_trace_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: telltale trace [--server URL] TRACE_ID\n"
+            "       telltale trace search [--server URL] --service NAME [--operation NAME]\n"
+            "                             [--tag KEY=VALUE]... [--min-duration D]\n"
+            "                             [--max-duration D] [--since D] [--limit N]\n\n"
+            "Reads traces from a Telltale server's Jaeger query API.\n"
+            "  TRACE_ID            1 to 32 hex digits: prints the trace as a waterfall\n"
+            "  search              lists matching traces, newest first: trace id, start,\n"
+            "                      duration, spans, root operation\n"
+            "  --server URL        the server (default %s)\n"
+            "  --min-duration D, --max-duration D   span duration bounds (100ms, 1.5s)\n"
+            "  --since D           only spans that started in the last D (default 1h)\n"
+            "  --limit N           at most N traces (default 20)\n",
+            DEFAULT_SERVER);
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct wbuf *b = arg;
+    wbuf_put(b, p, size * n);
+    return b->err ? 0 : size * n;
+}
+
+/* get fetches url and parses the JSON; NULL after printing the problem. */
+static json_t *get(const char *url, long *status)
+{
+    CURL *c = curl_easy_init();
+    struct wbuf b;
+    char cerr[CURL_ERROR_SIZE] = "";
+    json_t *j = NULL;
+    if (c == NULL) {
+        fprintf(stderr, "telltale trace: cannot start libcurl\n");
+        return NULL;
+    }
+    wbuf_init(&b, MAX_BODY);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "telltale trace: GET %s: %s\n", url,
+                cerr[0] ? cerr : curl_easy_strerror(rc));
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    json_error_t je;
+    j = json_loadb(b.len ? (const char *)b.data : "", b.len, 0, &je);
+    if (j == NULL)
+        fprintf(stderr, "telltale trace: GET %s: status %ld, not JSON: %s\n", url, *status,
+                je.text);
+out:
+    curl_easy_cleanup(c);
+    wbuf_release(&b);
+    return j;
+}
+
+/* api_error prints the Jaeger error message of j, if any; 1 if there was. */
+static int api_error(const json_t *j, long status)
+{
+    json_t *errs = json_object_get(j, "errors");
+    if (status == 200 && !json_is_array(errs))
+        return 0;
+    const char *msg = json_string_value(json_object_get(json_array_get(errs, 0), "msg"));
+    fprintf(stderr, "telltale trace: server answered %ld: %s\n", status,
+            msg ? msg : "(no message)");
+    return 1;
+}
+
+struct sp {
+    const char *id, *parent, *name, *service;
+    int64_t start, dur;
+    int depth, done;
+};
+
+static int64_t jint(const json_t *o, const char *k)
+{
+    return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+static void fmt_us(int64_t us, char *out, size_t n)
+{
+    if (us >= 1000000)
+        snprintf(out, n, "%.3fs", us / 1e6);
+    else
+        snprintf(out, n, "%.3fms", us / 1e3);
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const struct sp *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void print_tree(struct sp *s, size_t n, size_t i, int depth, int64_t t0, int64_t total)
+{
+    char off[32], dur[32], bar[BAR + 3], label[256];
+    s[i].done = 1;
+    fmt_us(s[i].start - t0, off, sizeof off);
+    fmt_us(s[i].dur, dur, sizeof dur);
+    int a = total > 0 ? (int)((s[i].start - t0) * BAR / total) : 0;
+    int w = total > 0 ? (int)((s[i].dur * BAR + total - 1) / total) : BAR;
+    if (a > BAR - 1)
+        a = BAR - 1;
+    if (w < 1)
+        w = 1;
+    if (a + w > BAR)
+        w = BAR - a;
+    bar[0] = '|';
+    for (int k = 0; k < BAR; k++)
+        bar[1 + k] = k >= a && k < a + w ? '#' : ' ';
+    bar[BAR + 1] = '|';
+    bar[BAR + 2] = '\0';
+    snprintf(label, sizeof label, "%*s%s%s", depth * 2, "", depth ? "- " : "", s[i].name);
+    printf("%10s %10s  %-14s %-36s %s\n", off, dur, s[i].service, label, bar);
+    for (size_t k = 0; k < n; k++)
+        if (!s[k].done && s[k].parent != NULL && strcmp(s[k].parent, s[i].id) == 0)
+            print_tree(s, n, k, depth + 1, t0, total);
+}
+
+static int show_trace(const char *server, const char *id)
+{
+    char url[2048];
+    long status = 0;
+    uint8_t tid[16];
+    if (jaeger_parse_trace_id(id, tid) != 0) {
+        fprintf(stderr, "telltale trace: '%s' is not a trace id (1 to 32 hex digits)\n", id);
+        return CLI_USAGE;
+    }
+    snprintf(url, sizeof url, "%s/api/traces/%s", server, id);
+    json_t *j = get(url, &status);
+    if (j == NULL)
+        return CLI_PROBLEMS;
+    if (api_error(j, status)) {
+        json_decref(j);
+        return CLI_PROBLEMS;
+    }
+    json_t *tr = json_array_get(json_object_get(j, "data"), 0);
+    json_t *spans = json_object_get(tr, "spans"), *procs = json_object_get(tr, "processes");
+    size_t n = json_array_size(spans);
+    struct sp *s = calloc(n ? n : 1, sizeof *s);
+    if (s == NULL) {
+        json_decref(j);
+        return CLI_PROBLEMS;
+    }
+    int64_t t0 = INT64_MAX, t1 = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(spans, i), *refs = json_object_get(o, "references");
+        s[i].id = json_string_value(json_object_get(o, "spanID"));
+        s[i].name = json_string_value(json_object_get(o, "operationName"));
+        s[i].start = jint(o, "startTime");
+        s[i].dur = jint(o, "duration");
+        const char *pid = json_string_value(json_object_get(o, "processID"));
+        s[i].service = json_string_value(
+            json_object_get(json_object_get(procs, pid ? pid : ""), "serviceName"));
+        for (size_t r = 0; r < json_array_size(refs); r++) {
+            json_t *ref = json_array_get(refs, r);
+            const char *rt = json_string_value(json_object_get(ref, "refType"));
+            if (rt != NULL && strcmp(rt, "CHILD_OF") == 0)
+                s[i].parent = json_string_value(json_object_get(ref, "spanID"));
+        }
+        if (s[i].id == NULL)
+            s[i].id = "?";
+        if (s[i].name == NULL)
+            s[i].name = "?";
+        if (s[i].service == NULL)
+            s[i].service = "?";
+        if (s[i].start < t0)
+            t0 = s[i].start;
+        if (s[i].start + s[i].dur > t1)
+            t1 = s[i].start + s[i].dur;
+    }
+    qsort(s, n, sizeof *s, by_start);
+    char total[32];
+    fmt_us(t1 - t0, total, sizeof total);
+    printf("trace %s  %zu spans  %s\n", json_string_value(json_object_get(tr, "traceID")), n,
+           total);
+    printf("%10s %10s  %-14s %-36s\n", "start", "duration", "service", "operation");
+    /* roots first: no parent, or a parent not in the trace */
+    for (size_t i = 0; i < n; i++) {
+        int has_parent = 0;
+        for (size_t k = 0; s[i].parent != NULL && k < n; k++)
+            if (strcmp(s[k].id, s[i].parent) == 0)
+                has_parent = 1;
+        if (!has_parent && !s[i].done)
+            print_tree(s, n, i, 0, t0, t1 - t0);
+    }
+    for (size_t i = 0; i < n; i++) /* cycles: print what is left flat */
+        if (!s[i].done)
+            print_tree(s, n, i, 0, t0, t1 - t0);
+    free(s);
+    json_decref(j);
+    return CLI_OK;
+}
+
+/* url_append adds &key=value (value escaped) to url. */
+static int url_append(CURL *c, char *url, size_t n, const char *key, const char *value)
+{
+    char *e = curl_easy_escape(c, value, 0);
+    size_t len = strlen(url);
+    if (e == NULL)
+        return -1;
+    int w = snprintf(url + len, n - len, "&%s=%s", key, e);
+    curl_free(e);
+    return w < 0 || (size_t)w >= n - len ? -1 : 0;
+}
+
+static int search(const char *server, int argc, char **argv)
+{
+    const char *service = NULL, *op = NULL, *mind = NULL, *maxd = NULL, *since = "1h",
+               *limit = "20";
+    char tags[4096] = "{", url[8192];
+    int ntags = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], **dst = NULL;
+        if (i + 1 >= argc) {
+            fprintf(stderr, "telltale trace search: '%s' needs a value\n", a);
+            return CLI_USAGE;
+        }
+        if (strcmp(a, "--service") == 0)
+            dst = &service;
+        else if (strcmp(a, "--operation") == 0)
+            dst = &op;
+        else if (strcmp(a, "--min-duration") == 0)
+            dst = &mind;
+        else if (strcmp(a, "--max-duration") == 0)
+            dst = &maxd;
+        else if (strcmp(a, "--since") == 0)
+            dst = &since;
+        else if (strcmp(a, "--limit") == 0)
+            dst = &limit;
+        else if (strcmp(a, "--tag") == 0) {
+            const char *t = argv[++i], *eq = strchr(t, '=');
+            if (eq == NULL || eq == t) {
+                fprintf(stderr, "telltale trace search: --tag '%s': want KEY=VALUE\n", t);
+                return CLI_USAGE;
+            }
+            json_t *k = json_stringn(t, (size_t)(eq - t)), *v = json_string(eq + 1);
+            char *ks = json_dumps(k, JSON_ENCODE_ANY), *vs = json_dumps(v, JSON_ENCODE_ANY);
+            size_t len = strlen(tags);
+            if (ks != NULL && vs != NULL)
+                snprintf(tags + len, sizeof tags - len, "%s%s:%s", ntags ? "," : "", ks, vs);
+            free(ks);
+            free(vs);
+            json_decref(k);
+            json_decref(v);
+            ntags++;
+            continue;
+        } else {
+            fprintf(stderr, "telltale trace search: unknown option '%s'\n", a);
+            return CLI_USAGE;
+        }
+        *dst = argv[++i];
+    }
+    if (service == NULL) {
+        fprintf(stderr, "telltale trace search: --service is required\n");
+        return CLI_USAGE;
+    }
+    uint64_t since_ns;
+    if (jaeger_parse_duration(since, &since_ns) != 0) {
+        fprintf(stderr, "telltale trace search: --since '%s' is not a duration\n", since);
+        return CLI_USAGE;
+    }
+    int64_t now_us = clock_realtime_ns() / 1000;
+    char num[32];
+    CURL *c = curl_easy_init();
+    if (c == NULL)
+        return CLI_PROBLEMS;
+    snprintf(url, sizeof url, "%s/api/traces?limit=%s", server, limit);
+    int bad = url_append(c, url, sizeof url, "service", service);
+    if (op != NULL)
+        bad |= url_append(c, url, sizeof url, "operation", op);
+    if (mind != NULL)
+        bad |= url_append(c, url, sizeof url, "minDuration", mind);
+    if (maxd != NULL)
+        bad |= url_append(c, url, sizeof url, "maxDuration", maxd);
+    if (ntags > 0) {
+        size_t len = strlen(tags);
+        snprintf(tags + len, sizeof tags - len, "}");
+        bad |= url_append(c, url, sizeof url, "tags", tags);
+    }
+    snprintf(num, sizeof num, "%" PRId64, now_us - (int64_t)(since_ns / 1000));
+    bad |= url_append(c, url, sizeof url, "start", num);
+    snprintf(num, sizeof num, "%" PRId64, now_us);
+    bad |= url_append(c, url, sizeof url, "end", num);
+    curl_easy_cleanup(c);
+    if (bad) {
+        fprintf(stderr, "telltale trace search: arguments too long\n");
+        return CLI_USAGE;
+    }
+    long status = 0;
+    json_t *j = get(url, &status);
+    if (j == NULL)
+        return CLI_PROBLEMS;
+    if (api_error(j, status)) {
+        json_decref(j);
+        return CLI_PROBLEMS;
+    }
+    json_t *data = json_object_get(j, "data");
+    printf("%-32s %-24s %10s %6s  %s\n", "trace", "start (UTC)", "duration", "spans", "root");
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        json_t *tr = json_array_get(data, i), *spans = json_object_get(tr, "spans");
+        int64_t t0 = INT64_MAX, t1 = INT64_MIN;
+        const char *root = NULL;
+        for (size_t k = 0; k < json_array_size(spans); k++) {
+            json_t *o = json_array_get(spans, k);
+            int64_t st = jint(o, "startTime"), d = jint(o, "duration");
+            if (st < t0)
+                t0 = st;
+            if (st + d > t1)
+                t1 = st + d;
+            int has_parent = 0;
+            json_t *refs = json_object_get(o, "references");
+            for (size_t r = 0; r < json_array_size(refs); r++) {
+                const char *rt =
+                    json_string_value(json_object_get(json_array_get(refs, r), "refType"));
+                if (rt != NULL && strcmp(rt, "CHILD_OF") == 0)
+                    has_parent = 1;
+            }
+            if (!has_parent && root == NULL)
+                root = json_string_value(json_object_get(o, "operationName"));
+        }
+        char when[32] = "?", dur[32];
+        time_t secs = (time_t)(t0 / 1000000);
+        struct tm tm;
+        if (gmtime_r(&secs, &tm) != NULL)
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+        fmt_us(t1 - t0, dur, sizeof dur);
+        printf("%-32s %-24s %10s %6zu  %s\n", json_string_value(json_object_get(tr, "traceID")),
+               when, dur, json_array_size(spans), root ? root : "(no root)");
+    }
+    json_decref(j);
+    return CLI_OK;
+}
+
+int cmd_trace(int argc, char **argv)
+{
+    const char *server = DEFAULT_SERVER;
+    int i = 1;
+    if (argc >= 2 && cli_is_help(argv[1])) {
+        cmd_trace_usage(stdout);
+        return CLI_OK;
+    }
+    int is_search = argc >= 2 && strcmp(argv[1], "search") == 0;
+    if (is_search)
+        i = 2;
+    /* --server may come first (or anywhere for search) */
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0, rc;
+    if (rest == NULL)
+        return CLI_PROBLEMS;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
+            server = argv[++i];
+        else if (strncmp(argv[i], "--server=", 9) == 0)
+            server = argv[i] + 9;
+        else
+            rest[nrest++] = argv[i];
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (is_search) {
+        rc = search(server, nrest, rest);
+    } else if (nrest != 1 || rest[0][0] == '-') {
+        cmd_trace_usage(stderr);
+        rc = CLI_USAGE;
+    } else {
+        rc = show_trace(server, rest[0]);
+    }
+    curl_global_cleanup();
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/*
+ * api_jaeger.h - the Jaeger query API over the span store, with Jaeger's
+ * JSON shapes, so Jaeger's UI and Grafana's Jaeger data source read
+ * Telltale: GET /api/services, /api/services/{service}/operations,
+ * /api/operations?service=, /api/traces (search) and /api/traces/{id}.
+ * Every answer is {"data": ..., "total": n, "limit": 0, "offset": 0,
+ * "errors": null}; a bad parameter is 400 with errors [{"code": 400, "msg":
+ * "<what was wrong with which parameter>"}], an unknown trace 404.
+ *
+ * The routes are registered before the server starts and answer 503 until
+ * the store is attached with api_jaeger_set_store (it opens after the agent
+ * listener has opened the record log).
+ */
+#ifndef TT_API_JAEGER_H
+#define TT_API_JAEGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/buf.h"
+
+struct server;
+struct spanstore;
+struct api_jaeger;
+
+/* api_jaeger_register adds the routes to srv and returns the holder in
+ * *out (free with api_jaeger_free after the server has stopped). Returns 0,
+ * TT_ENOMEM, or a server_add_route error. */
+int api_jaeger_register(struct server *srv, struct api_jaeger **out);
+
+/* api_jaeger_set_store attaches (or, with NULL, detaches) the store the
+ * routes read; borrowed; any thread. */
+void api_jaeger_set_store(struct api_jaeger *aj, struct spanstore *ss);
+
+void api_jaeger_free(struct api_jaeger *aj);
+
+/* jaeger_parse_duration parses a Go duration as Jaeger's minDuration and
+ * maxDuration take it ("1.5s", "100ms", "250us", "250µs", "3m", "1h",
+ * "10ns", or several: "1m30s") into nanoseconds. Returns 0 or TT_ESYNTAX. */
+int jaeger_parse_duration(const char *s, uint64_t *ns);
+
+/* jaeger_parse_trace_id parses 1 to 32 hex digits (high bits first, left
+ * padded with zeros) into a 16-byte trace id. Returns 0 or TT_ESYNTAX. */
+int jaeger_parse_trace_id(const char *s, uint8_t out[16]);
+
+/* jaeger_trace_id_text writes the id as Jaeger does: 16 hex digits when the
+ * high half is zero, else 32. out needs 33 bytes. */
+void jaeger_trace_id_text(const uint8_t id[16], char out[33]);
+
+/* jaeger_write_trace appends one trace of the store as Jaeger's JSON
+ * object to b. Returns the number of spans (0: not found; nothing
+ * written) or TT_ENOMEM/TT_EIO. */
+int jaeger_write_trace(struct spanstore *ss, const uint8_t id[16], struct wbuf *b);
+
+#endif
