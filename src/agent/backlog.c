@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include "agent/backlog.h"
+#include "core/fileio.h"
 #include "core/batch.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -132,36 +133,6 @@ static int parse_seg_name(const char *s, uint64_t *out)
     }
     *out = v;
     return 1;
-}
-
-static int sync_dir(const char *dir)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return TT_EIO;
-    int rc = fsync(dfd) == 0 ? 0 : TT_EIO;
-    close(dfd);
-    return rc;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
 }
 
 static int read_all(int fd, uint8_t *p, size_t len, uint64_t off)
@@ -458,13 +429,13 @@ static int state_write(struct backlog *b, char *err, size_t errlen)
     file_path(b, STATE_TMP, tmp, sizeof tmp);
     file_path(b, STATE_NAME, path, sizeof path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, d, len, 0) != 0 || fsync(fd) != 0) {
+    if (fd < 0 || tt_pwrite_all(fd, d, len, 0) != 0 || fsync(fd) != 0) {
         tt_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
         goto out;
     }
     close(fd);
     fd = -1;
-    if (rename(tmp, path) != 0 || sync_dir(b->dir) != 0) {
+    if (rename(tmp, path) != 0 || tt_fsync_dir(b->dir) != 0) {
         tt_set_err(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
         goto out;
     }
@@ -779,7 +750,7 @@ static int seg_sync(struct backlog *b, char *err, size_t errlen)
         b->unsynced = 0;
     }
     if (b->dir_dirty) {
-        if (sync_dir(b->dir) != 0) {
+        if (tt_fsync_dir(b->dir) != 0) {
             tt_set_err(err, errlen, "%s: fsync of the directory failed", b->dir);
             return TT_EIO;
         }
@@ -938,7 +909,7 @@ int backlog_append(struct backlog *b, const void *batch, size_t len, struct back
         b->dir_dirty = 1;
     }
     struct seg *s = &b->segs[b->nsegs - 1];
-    if (write_all(b->fd, batch, len, s->bytes) != 0) {
+    if (tt_pwrite_all(b->fd, batch, len, s->bytes) != 0) {
         int e = errno;
         tt_set_err(err, errlen, "backlog: segment %016" PRIx64 ": write: %s", s->num, strerror(e));
         if (ftruncate(b->fd, (off_t)s->bytes) != 0)

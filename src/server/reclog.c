@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fileio.h"
 #include "core/errmsg.h"
 
 #define DIR_MAX      4000
@@ -46,16 +47,6 @@ struct reclog {
 static void seg_path(const struct reclog *rl, uint32_t n, char *out, size_t len)
 {
     snprintf(out, len, "%s/%08u.log", rl->dir, (unsigned)n);
-}
-
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 /* seg_num parses "NNNNNNNN.log": 1 with *n, 0 for any other name. */
@@ -315,7 +306,7 @@ static int open_seg(struct reclog *rl, int create, char *err, size_t errlen)
     if (create) {
         rl->seg_len = 0;
         rl->nsegs++;
-        (void)sync_dir(rl->dir); /* the name must be durable with the data */
+        (void)tt_fsync_dir(rl->dir); /* the name must be durable with the data */
     }
     return 0;
 }
@@ -464,20 +455,6 @@ static uint32_t first_seg_after(const char *dir, uint32_t n)
     return best;
 }
 
-/* pread_all reads exactly n bytes at off: 0, or -1 (short or failed). */
-static int pread_all(int fd, void *p, size_t n, uint64_t off)
-{
-    for (size_t got = 0; got < n;) {
-        ssize_t r = pread(fd, (uint8_t *)p + got, n - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
 int reclog_read(struct reclog *rl, struct reclog_cursor *cur, struct wbuf *out, char *err,
                 size_t errlen)
 {
@@ -524,7 +501,7 @@ int reclog_read(struct reclog *rl, struct reclog_cursor *cur, struct wbuf *out, 
         size_t hn =
             (size_t)(limit - cur->off) < sizeof head ? (size_t)(limit - cur->off) : sizeof head;
         struct batch_hdr h;
-        int rc = pread_all(fd, head, hn, cur->off) != 0
+        int rc = tt_pread_all(fd, head, hn, cur->off) != 0
                      ? TT_EIO
                      : batch_parse_header(head, hn, &h, err, errlen);
         size_t total = rc == 0 ? batch_total_len(&h) : 0;
@@ -534,7 +511,7 @@ int reclog_read(struct reclog *rl, struct reclog_cursor *cur, struct wbuf *out, 
             wbuf_reset(out);
             if (wbuf_reserve(out, total) != 0)
                 rc = TT_ENOMEM;
-            else if (pread_all(fd, out->data, total, cur->off) != 0)
+            else if (tt_pread_all(fd, out->data, total, cur->off) != 0)
                 rc = TT_EIO;
             else if ((rc = batch_check_body(out->data, &h, err, errlen)) == 0)
                 out->len = total;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "core/crc32c.h"
 #include "core/record.h"
+#include "core/fileio.h"
 
 #define STATE_MAGIC 0x31534554u /* "TES1" */
 #define STATE_LEN   44
@@ -126,16 +127,6 @@ static void report(struct evstore *st, const char *file, uint64_t off, const cha
         st->cfg.problem(st->cfg.problem_arg, file, off, msg);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 static int push_blk(struct blk **arr, size_t *n, size_t *cap, const struct blk *b)
 {
     if (*n == *cap) {
@@ -215,7 +206,7 @@ static int state_write(struct evstore *st, uint32_t rl_seg, uint64_t rl_off, uin
         return TT_EIO;
     }
     close(fd);
-    if (rename(tmp, path) != 0 || fsync_dir(st->dir) != 0) {
+    if (rename(tmp, path) != 0 || tt_fsync_dir(st->dir) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return TT_EIO;
     }
@@ -652,7 +643,7 @@ static int open_segment(struct evstore *st, uint32_t num, char *err, size_t errl
     seg_name(file, sizeof file, num);
     snprintf(path, sizeof path, "%s/%s", st->dir, file);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || fsync_dir(st->dir) != 0) {
+    if (fd < 0 || tt_fsync_dir(st->dir) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -664,19 +655,6 @@ static int open_segment(struct evstore *st, uint32_t num, char *err, size_t errl
     if (rc != 0)
         close(fd);
     return rc;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
 }
 
 int evstore_commit(struct evstore *st, uint32_t rl_seg, uint64_t rl_off, char *err, size_t errlen)
@@ -704,7 +682,7 @@ int evstore_commit(struct evstore *st, uint32_t rl_seg, uint64_t rl_off, char *e
                 return rc;
             cur = &st->segs[st->nsegs - 1];
         }
-        if (write_all(cur->fd, st->out.data + b->off, len, cur->size) != 0) {
+        if (tt_pwrite_all(cur->fd, st->out.data + b->off, len, cur->size) != 0) {
             char file[32];
             seg_name(file, sizeof file, cur->num);
             snprintf(err, errlen, "%s: write: %s", file, strerror(errno));

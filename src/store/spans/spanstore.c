@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "core/crc32c.h"
 #include "telltale.h"
+#include "core/fileio.h"
 
 #define STATE_MAGIC   0x54535053u /* "SPST" */
 #define STATE_VERSION 1
@@ -299,44 +300,6 @@ static int load_names(struct spanstore *ss)
 
 /* --- files ---------------------------------------------------------------- */
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int pread_all(int fd, void *p, size_t n, uint64_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
-static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
-{
-    size_t put = 0;
-    while (put < n) {
-        ssize_t r = pwrite(fd, (const char *)p + put, n - put, (off_t)(off + put));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        put += (size_t)r;
-    }
-    return 0;
-}
-
 struct state {
     uint32_t seg;
     uint64_t seg_len;
@@ -371,13 +334,13 @@ static int write_state(struct spanstore *ss, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/state", ss->dir);
     snprintf(tmp, sizeof tmp, "%s/state.tmp", ss->dir);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || pwrite_all(fd, b.data, b.len, 0) != 0 || fsync(fd) != 0) {
+    if (fd < 0 || tt_pwrite_all(fd, b.data, b.len, 0) != 0 || fsync(fd) != 0) {
         snprintf(err, errlen, "span store: writing %s: %s", tmp, strerror(errno));
         goto out;
     }
     close(fd);
     fd = -1;
-    if (rename(tmp, path) != 0 || fsync_dir(ss->dir) != 0) {
+    if (rename(tmp, path) != 0 || tt_fsync_dir(ss->dir) != 0) {
         snprintf(err, errlen, "span store: replacing %s: %s", path, strerror(errno));
         goto out;
     }
@@ -421,7 +384,7 @@ static int read_state(struct spanstore *ss, struct state *st, int *fresh, char *
         rc = TT_ENOMEM;
         goto out;
     }
-    if (pread_all(fd, p, (size_t)sb.st_size, 0) != 0) {
+    if (tt_pread_all(fd, p, (size_t)sb.st_size, 0) != 0) {
         snprintf(err, errlen, "span store: reading %s failed", path);
         rc = TT_EIO;
         goto out;
@@ -532,7 +495,7 @@ static int new_seg(struct spanstore *ss, char *err, size_t errlen)
     uint32_t num = ss->nsegs ? ss->segs[ss->nsegs - 1].num + 1 : 1;
     seg_path(ss, num, path, sizeof path);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || fsync_dir(ss->dir) != 0) {
+    if (fd < 0 || tt_fsync_dir(ss->dir) != 0) {
         snprintf(err, errlen, "span store: creating %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -558,7 +521,7 @@ static int scan_seg(struct spanstore *ss, struct seg *sg, int *damaged)
         struct spanblock_hdr h;
         uint8_t head[8];
         size_t want = sg->len - off < 8 ? (size_t)(sg->len - off) : 8;
-        if (pread_all(sg->fd, head, want, off) != 0) {
+        if (tt_pread_all(sg->fd, head, want, off) != 0) {
             problem(ss, sg->num, off, "read error");
             *damaged = 1;
             break;
@@ -573,7 +536,7 @@ static int scan_seg(struct spanstore *ss, struct seg *sg, int *damaged)
                 rc = TT_ENOMEM;
                 goto out;
             }
-            if (pread_all(sg->fd, b.data, hl, off) != 0) {
+            if (tt_pread_all(sg->fd, b.data, hl, off) != 0) {
                 problem(ss, sg->num, off, "read error");
                 *damaged = 1;
                 break;
@@ -839,7 +802,7 @@ static int flush_block(struct spanstore *ss, char *err, size_t errlen)
             goto out;
     }
     struct seg *sg = &ss->segs[ss->nsegs - 1];
-    if (pwrite_all(sg->fd, ss->blockbuf.data, ss->blockbuf.len, sg->len) != 0) {
+    if (tt_pwrite_all(sg->fd, ss->blockbuf.data, ss->blockbuf.len, sg->len) != 0) {
         snprintf(err, errlen, "span store: writing %08" PRIu32 ".seg: %s", sg->num,
                  strerror(errno));
         if (ftruncate(sg->fd, (off_t)sg->len) != 0) {
@@ -922,7 +885,7 @@ int spanstore_commit(struct spanstore *ss, uint32_t seg, uint64_t off, char *err
         int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         struct stat sb;
         if (fd < 0 || fstat(fd, &sb) != 0 ||
-            pwrite_all(fd, ss->new_names.data, ss->new_names.len, (uint64_t)sb.st_size) != 0 ||
+            tt_pwrite_all(fd, ss->new_names.data, ss->new_names.len, (uint64_t)sb.st_size) != 0 ||
             fdatasync(fd) != 0) {
             snprintf(err, errlen, "span store: appending to %s: %s", path, strerror(errno));
             if (fd >= 0)
@@ -960,7 +923,7 @@ static int rebuild_tmap(struct spanstore *ss)
                 fd = ss->segs[k].fd;
         uint8_t head[8];
         struct spanblock_hdr h;
-        if (fd < 0 || pread_all(fd, head, 8, bk->off) != 0)
+        if (fd < 0 || tt_pread_all(fd, head, 8, bk->off) != 0)
             continue;
         uint32_t hl = get_le32(head + 4);
         if (hl > bk->len)
@@ -970,7 +933,7 @@ static int rebuild_tmap(struct spanstore *ss)
             rc = TT_ENOMEM;
             break;
         }
-        if (pread_all(fd, b.data, hl, bk->off) != 0 ||
+        if (tt_pread_all(fd, b.data, hl, bk->off) != 0 ||
             spanblock_parse_header(b.data, hl, &h, err, sizeof err) != 0) {
             problem(ss, bk->seg, bk->off, "block header unreadable");
             continue;
@@ -1057,7 +1020,7 @@ static int load_block(struct spanstore *ss, const struct blk *b, struct qctx *q)
     wbuf_reset(&q->buf);
     if (fd < 0 || wbuf_reserve(&q->buf, b->len) != 0)
         return TT_ENOMEM;
-    if (pread_all(fd, q->buf.data, b->len, b->off) != 0) {
+    if (tt_pread_all(fd, q->buf.data, b->len, b->off) != 0) {
         problem(ss, b->seg, b->off, "read error");
         return TT_EIO;
     }

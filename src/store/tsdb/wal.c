@@ -35,6 +35,7 @@
 #include "core/crc32c.h"
 #include "store/tsdb/wal.h"
 #include "core/errmsg.h"
+#include "core/fileio.h"
 
 #define WAL_DIR_MAX        (TT_PATH_MAX + 8)
 #define WAL_PATH_MAX       (WAL_DIR_MAX + 40)
@@ -169,16 +170,6 @@ static void abs_deadline(int64_t mono_ns, struct timespec *ts)
 {
     ts->tv_sec = (time_t)(mono_ns / TT_NS_PER_S);
     ts->tv_nsec = (long)(mono_ns % TT_NS_PER_S);
-}
-
-static int sync_dir(const char *dir)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return TT_EIO;
-    int rc = fsync(dfd) == 0 ? 0 : TT_EIO;
-    close(dfd);
-    return rc;
 }
 
 /* write_all writes p[0..len) at off, looping over short writes and EINTR;
@@ -339,7 +330,7 @@ static int list_dir(const struct wal *w, int clean, struct listing *l, char *err
         l->ckpt_bytes = file_size(w, name);
     }
     if (removed)
-        (void)sync_dir(w->dir);
+        (void)tt_fsync_dir(w->dir);
 out:
     closedir(d);
     if (rc != 0) {
@@ -656,7 +647,7 @@ static int open_segment(struct wal *w, char *err, size_t errlen)
     }
     /* The new name must be durable before any batch in it is called durable. */
     if (w->o.sync != WAL_SYNC_INTERVAL || w->o.interval_ms > 0)
-        (void)sync_dir(w->dir);
+        (void)tt_fsync_dir(w->dir);
     w->fd = fd;
     w->seg = w->next_seg++;
     w->seg_bytes = 0;
@@ -1377,7 +1368,7 @@ static void drop_covered(struct wal *w, uint32_t n, uint64_t *freed, uint64_t *d
         }
     }
     closedir(d);
-    (void)sync_dir(w->dir);
+    (void)tt_fsync_dir(w->dir);
 }
 
 int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_ckpt_stats *st,
@@ -1485,7 +1476,7 @@ int wal_checkpoint(struct wal *w, wal_ckpt_next_fn next, void *arg, struct wal_c
     }
     close(c.fd);
     c.fd = -1;
-    if (rename(tmp, final) != 0 || sync_dir(w->dir) != 0) {
+    if (rename(tmp, final) != 0 || tt_fsync_dir(w->dir) != 0) {
         int e = errno;
         tt_set_err(err, errlen, "wal: cannot install checkpoint %s: %s", final,
                    errstr(e, eb, sizeof eb));
