@@ -23,6 +23,7 @@
 #include "server/server.h"
 #include "store/spans/spanstore.h"
 #include "telltale.h"
+#include "core/hex.h"
 
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT     1500
@@ -93,17 +94,6 @@ int jaeger_parse_duration(const char *s, uint64_t *ns)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int jaeger_parse_trace_id(const char *s, uint8_t out[16])
 {
     size_t n = s != NULL ? strlen(s) : 0;
@@ -113,7 +103,7 @@ int jaeger_parse_trace_id(const char *s, uint8_t out[16])
     memset(pad, '0', 32);
     memcpy(pad + 32 - n, s, n);
     for (int i = 0; i < 16; i++) {
-        int a = hexval(pad[2 * i]), b = hexval(pad[2 * i + 1]);
+        int a = tt_hexval(pad[2 * i]), b = tt_hexval(pad[2 * i + 1]);
         if (a < 0 || b < 0)
             return TT_ESYNTAX;
         out[i] = (uint8_t)(a << 4 | b);

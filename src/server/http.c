@@ -28,6 +28,7 @@
 #include "core/json.h"
 #include "server/http.h"
 #include "server/json_out.h"
+#include "core/hex.h"
 
 #define MAX_SEGMENTS 32
 /* Memory MHD gives each connection for its headers and read buffer: long
@@ -329,17 +330,6 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* urldecode decodes s[0..n) in place ('+' is a space, %XX a byte; a '%' not
  * followed by two hex digits stays as it is) and returns the new length. */
 static size_t urldecode(char *s, size_t n)
@@ -349,8 +339,9 @@ static size_t urldecode(char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             s[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            s[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        } else if (s[i] == '%' && i + 2 < n && tt_hexval(s[i + 1]) >= 0 &&
+                   tt_hexval(s[i + 2]) >= 0) {
+            s[o++] = (char)(tt_hexval(s[i + 1]) * 16 + tt_hexval(s[i + 2]));
             i += 2;
         } else {
             s[o++] = s[i];

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/hex.h"
 
 /* AnyValues nest (arrays, kvlists); deeper than this is refused. */
 #define MAX_DEPTH 16
@@ -214,7 +215,7 @@ static int get_id(struct jctx *c, const json_t *obj, const char *camel, const ch
     *len = 0;
     if (rc < 0 || n == 0)
         return rc;
-    if (n % 2 != 0 || n / 2 > cap || otlp_hex_decode(s, n, out, n / 2) < 0)
+    if (n % 2 != 0 || n / 2 > cap || tt_hex_decode(s, n, out, n / 2) < 0)
         *len = SIZE_MAX;
     else
         *len = n / 2;

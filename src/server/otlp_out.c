@@ -446,30 +446,6 @@ int otlp_out_log(struct otlp_out *o, const struct otlp_log *l, const char *where
     return put_result(o, body, rc, where);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int otlp_hex_decode(const char *s, size_t slen, uint8_t *out, size_t n)
-{
-    if (slen != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
 /* sanitize appends s[0..n) to w with every byte outside [a-zA-Z0-9_:]
  * (label: [a-zA-Z0-9_]) made '_' and a '_' before a leading digit. */
 static void sanitize(struct wbuf *w, const char *s, size_t n, int label)

@@ -163,10 +163,6 @@ int otlp_out_metric(struct otlp_out *o, const char *name, size_t nlen, const cha
  * kept when first). */
 void otlp_out_reject(struct otlp_out *o, const char *where, const char *why);
 
-/* otlp_hex_decode turns 2*n hex digits at s (slen bytes) into out[0..n).
- * Returns 0, or -1 for the wrong length or a non-hex digit. */
-int otlp_hex_decode(const char *s, size_t slen, uint8_t *out, size_t n);
-
 /* otlp_severity maps an OTLP SeverityNumber (1..24; 0 unspecified) to a
  * tt_severity; severity_text decides when the number is 0. */
 uint8_t otlp_severity(uint32_t number, const char *text, size_t text_len);

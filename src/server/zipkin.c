@@ -6,6 +6,7 @@
  * annotations span events, remoteEndpoint peer attributes.
  */
 #include "server/zipkin.h"
+#include "core/hex.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -86,9 +87,9 @@ static int id(struct zctx *c, const json_t *obj, const char *key, size_t i, uint
         return rc;
     if (cap == 16 && n == 16) {
         memset(out, 0, 8);
-        *len = otlp_hex_decode(s, n, out + 8, 8) < 0 ? SIZE_MAX : 16;
+        *len = tt_hex_decode(s, n, out + 8, 8) < 0 ? SIZE_MAX : 16;
     } else if (n == 2 * cap) {
-        *len = otlp_hex_decode(s, n, out, cap) < 0 ? SIZE_MAX : cap;
+        *len = tt_hex_decode(s, n, out, cap) < 0 ? SIZE_MAX : cap;
     } else {
         *len = SIZE_MAX;
     }

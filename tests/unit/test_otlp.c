@@ -17,6 +17,7 @@
 #include "core/record.h"
 #include "server/otlp_json.h"
 #include "server/otlp_out.h"
+#include "core/hex.h"
 #include "server/otlp_pb.h"
 #include "server/zipkin.h"
 
@@ -333,7 +334,7 @@ static void pb_kv_str(struct wbuf *b, uint32_t num, const char *key, const char 
 
 static void hex(const char *h, uint8_t *out)
 {
-    assert_int_equal(otlp_hex_decode(h, strlen(h), out, strlen(h) / 2), 0);
+    assert_int_equal(tt_hex_decode(h, strlen(h), out, strlen(h) / 2), 0);
 }
 
 /* traces_pb: traces_json's first resource in protobuf, fields in an
