@@ -47,7 +47,7 @@ if [[ ! -f "$BUILD/build.ninja" ]]; then
     # Release builds are made without -Werror (STYLE.md); dev and CI builds use it.
     cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$TYPE" -DTT_WERROR=OFF -DTT_TESTS=OFF
 fi
-cmake --build "$BUILD" --parallel "$JOBS" --target hello telltale_cli
+cmake --build "$BUILD" --parallel "$JOBS" --target hello echo_rpc telltale_cli
 
 SPOOL=$(mktemp -d "${TMPDIR:-/tmp}/telltale-spool.XXXXXX")
 if [[ "${TT_KEEP_SPOOL:-0}" = 1 ]]; then
@@ -135,10 +135,31 @@ AGENT_STATE=$ROOT/data-run/agent-state
 SHIP_SPOOL=$ROOT/data-run/hello-spool
 rm -rf "$SHIP_SPOOL" && cp -r "$SPOOL" "$SHIP_SPOOL"
 TT_BIN=$(cd "$BUILD" && pwd)/telltale # a digest path is absolute
+
+# A traced RPC between two services, each spooling on its own: the agent
+# ships both spools and the server assembles the traces.
+ECHO_SPOOL=$ROOT/data-run/echo-spool
+ECHO_PORT=${TT_ECHO_PORT:-7079}
+rm -rf "$ECHO_SPOOL" && mkdir -p "$ECHO_SPOOL"
 echo
-echo "\$ $BUILD/telltale agent --server 127.0.0.1:7071 --node $(hostname) --interval 1s --state $AGENT_STATE --spool $SHIP_SPOOL --digest $TT_BIN --role demo --release dev &"
+echo "\$ TELLTALE_SERVICE=echo-server $BUILD/echo_rpc server $ECHO_PORT &"
+echo "\$ TELLTALE_SERVICE=echo-client $BUILD/echo_rpc client 127.0.0.1 $ECHO_PORT 200"
+TELLTALE_SERVICE=echo-server TELLTALE_SAMPLE_RATIO=1 TELLTALE_SPOOL_DIR=$ECHO_SPOOL/server \
+    "$BUILD/echo_rpc" server "$ECHO_PORT" &
+ECHO_SERVER=$!
+for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$ECHO_PORT") 2>/dev/null && break
+    sleep 0.1
+done
+TELLTALE_SERVICE=echo-client TELLTALE_SAMPLE_RATIO=1 TELLTALE_SPOOL_DIR=$ECHO_SPOOL/client \
+    "$BUILD/echo_rpc" client 127.0.0.1 "$ECHO_PORT" 200 --warmup 0
+kill -INT "$ECHO_SERVER" 2>/dev/null || true
+wait "$ECHO_SERVER" || true
+echo
+echo "\$ $BUILD/telltale agent --server 127.0.0.1:7071 --node $(hostname) --interval 1s --state $AGENT_STATE --spool $SHIP_SPOOL --spool $ECHO_SPOOL/server --spool $ECHO_SPOOL/client --digest $TT_BIN --role demo --release dev &"
 "$BUILD/telltale" agent --server 127.0.0.1:7071 --node "$(hostname)" --interval 1s \
-    --state "$AGENT_STATE" --spool "$SHIP_SPOOL" --digest "$TT_BIN" --role demo \
+    --state "$AGENT_STATE" --spool "$SHIP_SPOOL" --spool "$ECHO_SPOOL/server" \
+    --spool "$ECHO_SPOOL/client" --digest "$TT_BIN" --role demo \
     --release dev &
 AGENT=$!
 stop_agent() {
@@ -173,6 +194,24 @@ echo "\$ curl $BASE/api/tt/digests"
 curl -fsS "$BASE/api/tt/digests"
 echo
 [[ $got = 1 ]] || echo "run: the agent's metrics (host, hello's spool) did not arrive within 10 s" >&2
+
+TRACE=
+for _ in $(seq 1 50); do
+    TRACE=$("$BUILD/telltale" trace search --server "$BASE" --service echo-client --limit 1 \
+        2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9a-f]+$/ {print $1; exit}')
+    [[ -n "$TRACE" ]] && break
+    sleep 0.2
+done
+echo
+echo "\$ $BUILD/telltale trace search --service echo-client --limit 5"
+"$BUILD/telltale" trace search --server "$BASE" --service echo-client --limit 5 || true
+if [[ -n "$TRACE" ]]; then
+    echo
+    echo "\$ $BUILD/telltale trace $TRACE"
+    "$BUILD/telltale" trace --server "$BASE" "$TRACE" || true
+else
+    echo "run: the echo_rpc traces did not arrive within 10 s" >&2
+fi
 
 serve=${TT_SERVE:-}
 if [[ -z "$serve" ]]; then
