@@ -99,6 +99,10 @@ stage_run() {
         echo "run: the agent's metrics did not reach the server" >&2
         rc=1
     fi
+    if [[ $rc -eq 0 ]] && ! grep -q '^trace [0-9a-f]*  [0-9]* spans' "$out"; then
+        echo "run: no trace waterfall of the echo_rpc spans" >&2
+        rc=1
+    fi
     rm -f "$out"
     return "$rc"
 }
