@@ -34,6 +34,7 @@ static const double bounds[NB] = { SPAN_METRICS_BUCKETS };
 
 struct names {
     char **s;
+    uint32_t *len; /* names may hold NULs: the TSDB sees them cut there */
     uint32_t n, cap;
     uint32_t *slots; /* id + 1, 0 empty */
     size_t nslots;   /* a power of two */
@@ -55,7 +56,7 @@ static int64_t names_id(struct names *t, const char *p, size_t len)
         if (sl == NULL)
             return -1;
         for (uint32_t i = 0; i < t->n; i++) {
-            size_t h = (size_t)hash_bytes(t->s[i], strlen(t->s[i])) & (ns - 1);
+            size_t h = (size_t)hash_bytes(t->s[i], t->len[i]) & (ns - 1);
             while (sl[h] != 0)
                 h = (h + 1) & (ns - 1);
             sl[h] = i + 1;
@@ -67,9 +68,9 @@ static int64_t names_id(struct names *t, const char *p, size_t len)
 lookup_only:;
     size_t h = (size_t)hash_bytes(p, len) & (t->nslots - 1);
     while (t->slots[h] != 0) {
-        const char *s = t->s[t->slots[h] - 1];
-        if (strncmp(s, p, len) == 0 && s[len] == '\0')
-            return t->slots[h] - 1;
+        uint32_t id = t->slots[h] - 1;
+        if (t->len[id] == len && memcmp(t->s[id], p, len) == 0)
+            return id;
         h = (h + 1) & (t->nslots - 1);
     }
     if (t->n >= SPAN_METRICS_MAX_NAMES || (size_t)t->n * 2 + 2 > t->nslots)
@@ -80,6 +81,10 @@ lookup_only:;
         if (a == NULL)
             return -1;
         t->s = a;
+        uint32_t *l = realloc(t->len, nc * sizeof *l);
+        if (l == NULL)
+            return -1;
+        t->len = l;
         t->cap = nc;
     }
     char *c = malloc(len + 1);
@@ -88,6 +93,7 @@ lookup_only:;
     memcpy(c, p, len);
     c[len] = '\0';
     t->s[t->n] = c;
+    t->len[t->n] = (uint32_t)len;
     t->slots[h] = t->n + 1;
     return t->n++;
 }
@@ -97,6 +103,7 @@ static void names_release(struct names *t)
     for (uint32_t i = 0; i < t->n; i++)
         free(t->s[i]);
     free(t->s);
+    free(t->len);
     free(t->slots);
 }
 
