@@ -388,7 +388,8 @@ static int h_jaeger_deps(struct http_req *req, void *ctx)
         return jaeger_error(req, rc == TT_ESTATE ? 503 : 500, "reading the TSDB: %s",
                             err[0] ? err : tt_strerror(rc));
     }
-    qsort(r.edges.v, r.edges.n, sizeof *r.edges.v, grp_cmp);
+    if (r.edges.n > 1)
+        qsort(r.edges.v, r.edges.n, sizeof *r.edges.v, grp_cmp);
     struct wbuf b;
     struct json_out j;
     wbuf_init(&b, 0);
@@ -504,8 +505,10 @@ static int h_tt_deps(struct http_req *req, void *ctx)
         return http_respond_error(req, rc == TT_ESTATE ? 503 : 500, NULL, "reading the TSDB: %s",
                                   err[0] ? err : tt_strerror(rc));
     }
-    qsort(r.edges.v, r.edges.n, sizeof *r.edges.v, grp_cmp);
-    qsort(r.nodes.v, r.nodes.n, sizeof *r.nodes.v, grp_cmp);
+    if (r.edges.n > 1)
+        qsort(r.edges.v, r.edges.n, sizeof *r.edges.v, grp_cmp);
+    if (r.nodes.n > 1)
+        qsort(r.nodes.v, r.nodes.n, sizeof *r.nodes.v, grp_cmp);
     struct wbuf b;
     struct json_out j;
     wbuf_init(&b, 0);
