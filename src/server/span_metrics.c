@@ -240,10 +240,10 @@ struct pend {
     uint64_t key; /* ROLE_PARENT: the span's id; ROLE_CHILD: its parent's */
     int64_t expire_ns;
     uint64_t duration_ns, req, resp;
-    uint32_t svc, node;
-    uint32_t hnext;        /* hash chain, or free list (index + 1) */
-    uint32_t qnext, qprev; /* FIFO (index + 1) */
-    uint8_t kind, status, role, paired, have_req, have_resp;
+    uint32_t svc, node, peer; /* peer: the virtual server's name when have_peer */
+    uint32_t hnext;           /* hash chain, or free list (index + 1) */
+    uint32_t qnext, qprev;    /* FIFO (index + 1) */
+    uint8_t kind, status, role, paired, have_req, have_resp, have_peer;
 };
 
 struct span_metrics {
@@ -316,13 +316,45 @@ static int unpaired_call(const struct pend *e)
     return !e->paired && (e->kind == TT_SPAN_CLIENT || e->kind == TT_SPAN_PRODUCER);
 }
 
+/* virtual_edge counts the call of a client or producer span that no server
+ * or consumer span answered, to the peer its attributes name (Tempo's
+ * virtual nodes: databases, queues, uninstrumented services). */
+static void virtual_edge(struct span_metrics *sm, const struct pend *p)
+{
+    struct key ek = { p->svc, p->peer, 1, 0 };
+    struct edge *e = fam_get(&sm->edges, &ek, sm->cfg.max_series);
+    if (e == NULL) {
+        sm->st.dropped_series++;
+        return;
+    }
+    hist_observe(&e->cli, p->duration_ns);
+    if (p->status == TT_STATUS_ERROR)
+        e->failed++;
+    e->bytes[0] += p->req;
+    e->bytes[1] += p->resp;
+    sm->st.virtual_pairs++;
+}
+
+/* end_wait ends the wait of the list's head: expired, or pushed out for
+ * room (evicted). */
+static void end_wait(struct span_metrics *sm, int evicted)
+{
+    const struct pend *e = P(sm, sm->qhead);
+    if (evicted)
+        sm->st.dropped_pending++;
+    if (unpaired_call(e)) {
+        if (e->role == ROLE_PARENT && e->have_peer)
+            virtual_edge(sm, e);
+        else if (!evicted)
+            sm->st.expired++;
+    }
+    pend_remove(sm, sm->qhead);
+}
+
 static void expire_locked(struct span_metrics *sm, int64_t now_ns)
 {
-    while (sm->qhead != NONE && P(sm, sm->qhead)->expire_ns <= now_ns) {
-        if (unpaired_call(P(sm, sm->qhead)))
-            sm->st.expired++;
-        pend_remove(sm, sm->qhead);
-    }
+    while (sm->qhead != NONE && P(sm, sm->qhead)->expire_ns <= now_ns)
+        end_wait(sm, 0);
 }
 
 /* pend_insert adds a copy of e at the FIFO's tail, pushing out the oldest
@@ -338,10 +370,8 @@ static int pend_insert(struct span_metrics *sm, const struct pend *e)
             return TT_ENOMEM;
         sm->nheads = n;
     }
-    if (sm->npend >= sm->cfg.max_pending) {
-        sm->st.dropped_pending++;
-        pend_remove(sm, sm->qhead);
-    }
+    if (sm->npend >= sm->cfg.max_pending)
+        end_wait(sm, 1);
     uint32_t ref = sm->free_head;
     if (ref != NONE) {
         sm->free_head = P(sm, ref)->hnext;
@@ -468,6 +498,28 @@ void span_bytes(const struct span_row *s, uint64_t *req, int *have_req, uint64_t
     }
 }
 
+/* peer_name finds the name of the peer a client or producer span calls:
+ * peer.service, else db.name, else db.system (Tempo's defaults). Returns
+ * 1 with the value in *out, or 0. */
+static int peer_name(const struct span_row *s, struct rec_str *out)
+{
+    static const char *const keys[] = { "peer.service", "db.name", "db.system" };
+    int best = 3;
+    for (uint32_t i = 0; i < s->nattrs; i++) {
+        const struct span_attr *a = &s->attrs[i];
+        if (a->v.type != TT_VAL_STR || a->v.u.s.len == 0)
+            continue;
+        for (int k = 0; k < best; k++) {
+            if (strlen(keys[k]) == a->key.len && memcmp(keys[k], a->key.p, a->key.len) == 0) {
+                *out = a->v.u.s;
+                best = k;
+                break;
+            }
+        }
+    }
+    return best < 3;
+}
+
 /* --- aggregation ---------------------------------------------------------- */
 
 int span_metrics_new(struct span_metrics **out, const struct span_metrics_config *cfg)
@@ -565,6 +617,14 @@ int span_metrics_add(struct span_metrics *sm, const struct span_row *s, int64_t 
     span_bytes(s, &me.req, &hr, &me.resp, &hp);
     me.have_req = (uint8_t)hr;
     me.have_resp = (uint8_t)hp;
+    struct rec_str peer;
+    if ((s->kind == TT_SPAN_CLIENT || s->kind == TT_SPAN_PRODUCER) && peer_name(s, &peer)) {
+        int64_t id = names_id(&sm->names, peer.p, peer.len);
+        if (id >= 0) {
+            me.peer = (uint32_t)id;
+            me.have_peer = 1;
+        }
+    }
     if (s->parent_id != 0) {
         uint32_t pr = pend_find(sm, s->trace_id, s->parent_id, ROLE_PARENT, NONE);
         if (pr != NONE) {
@@ -770,6 +830,12 @@ static int emit_all(struct emitter *e, const struct snapshot *s, int64_t t, int 
         if (zeros && g->flushed)
             continue;
         set_labels(e, "client", nm[g->k.a], "server", nm[g->k.b]);
+        if (g->k.c == 1) {
+            e->ln[2] = "connection_type";
+            e->lv[2] = "virtual_node";
+            e->nl = 3;
+        }
+        size_t base = e->nl;
         rc = put(e, "telltale_service_graph_requests_total", NULL, t,
                  zeros ? 0 : (double)hist_count(&g->cli));
         if (rc == 0)
@@ -780,9 +846,9 @@ static int emit_all(struct emitter *e, const struct snapshot *s, int64_t t, int 
         if (rc == 0)
             rc = put_hist(e, "telltale_service_graph_request_server_seconds", &g->srv, t, zeros);
         for (int d = 0; d < 2 && rc == 0; d++) {
-            e->ln[2] = "direction";
-            e->lv[2] = d == 0 ? "request" : "response";
-            e->nl = 3;
+            e->ln[base] = "direction";
+            e->lv[base] = d == 0 ? "request" : "response";
+            e->nl = base + 1;
             rc = put(e, "telltale_service_graph_bytes_total", NULL, t,
                      zeros ? 0 : (double)g->bytes[d]);
         }
@@ -925,6 +991,10 @@ static void collect(void *ctx, struct wbuf *out)
           METRIC_COUNTER, offsetof(struct span_metrics_stats, spans) },
         { "telltale_span_metrics_pairs_total", "Parent/child span pairs counted as graph edges.",
           METRIC_COUNTER, offsetof(struct span_metrics_stats, pairs) },
+        { "telltale_span_metrics_virtual_pairs_total",
+          "Client or producer spans without a server span counted as calls to the peer their "
+          "attributes name (peer.service, db.name, db.system).",
+          METRIC_COUNTER, offsetof(struct span_metrics_stats, virtual_pairs) },
         { "telltale_span_metrics_expired_total",
           "Spans whose wait for their pair ended unpaired (orphans, calls without a server "
           "span).",

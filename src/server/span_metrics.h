@@ -21,6 +21,10 @@
  *    telltale_service_graph_bytes_total{client,server,direction} and per
  *    node pair telltale_node_messages_total{client_node,server_node} and
  *    telltale_node_bytes_total{client_node,server_node,direction}.
+ *    A client or producer span whose wait ends without a server or consumer
+ *    child but that names its peer (peer.service, db.name, db.system) is a
+ *    call to that peer: its edge has connection_type="virtual_node" and no
+ *    server latency or node pair.
  *
  * Counters start at 0 when the module starts (a restart is a counter reset
  * to PromQL); a series appears with a 0 sample at the previous flush time
@@ -68,6 +72,7 @@ struct span_metrics_config {
 struct span_metrics_stats {
     uint64_t spans;           /* aggregated */
     uint64_t pairs;           /* parent/child pairs counted as edges */
+    uint64_t virtual_pairs;   /* unanswered client calls counted to a named peer */
     uint64_t expired;         /* spans whose wait ended unpaired (orphans, leaf calls) */
     uint64_t dropped_pending; /* pushed out of the full wait table */
     uint64_t dropped_series;  /* spans or pairs not counted: a family was full */

@@ -3,7 +3,9 @@
 # server with spans_metrics_interval = 1s takes OTLP/JSON traces through three
 # services on three nodes (frontend -> checkout -> payments), sent callee
 # first so children arrive before their parents, and the test checks:
-#  1. GET /api/dependencies (Jaeger's shape) has both edges with their calls;
+#  1. GET /api/dependencies (Jaeger's shape) has the edges with their calls,
+#     among them checkout -> postgresql, a virtual node named by db.system on
+#     client spans no server span answers;
 #  2. GET /api/tt/dependencies: calls, errors, error rate, latency quantiles
 #     in the right buckets, bytes each way, node pairs with per-step counts
 #     adding up to the messages;
@@ -19,7 +21,7 @@ build=${2:?usage: span_deps.sh SRC_DIR BUILD_DIR}
 
 cat >"$work/server.conf" <<EOF
 spans_metrics_interval = 1s
-spans_graph_wait = 30s
+spans_graph_wait = 2s
 EOF
 start_server --config "$work/server.conf"
 
@@ -30,11 +32,12 @@ python3 - "$work" "$1" <<'PY'
 import json, os, sys, time
 work, rnd = sys.argv[1], int(sys.argv[2])
 now = time.time_ns()
-def span(tid, sid, pid, name, kind, start_ms, dur_ms, attrs=(), error=False):
+def span(tid, sid, pid, name, kind, start_ms, dur_ms, attrs=(), error=False, sattrs=()):
     s = {"traceId": tid, "spanId": sid, "name": name, "kind": kind,
          "startTimeUnixNano": str(now + start_ms * 10**6),
          "endTimeUnixNano": str(now + (start_ms + dur_ms) * 10**6),
-         "attributes": [{"key": k, "value": {"intValue": str(v)}} for k, v in attrs]}
+         "attributes": [{"key": k, "value": {"intValue": str(v)}} for k, v in attrs] +
+                       [{"key": k, "value": {"stringValue": v}} for k, v in sattrs]}
     if pid:
         s["parentSpanId"] = pid
     if error:
@@ -43,12 +46,14 @@ def span(tid, sid, pid, name, kind, start_ms, dur_ms, attrs=(), error=False):
 per = {"frontend": [], "checkout": [], "payments": []}
 for i in range(5):
     tid = "%032x" % (0xabc000 + 16 * rnd + i)
-    ids = ["%016x" % (0x1000 * (i + 1) + k) for k in range(5)]
+    ids = ["%016x" % (0x1000 * (i + 1) + k) for k in range(6)]
     per["frontend"] += [span(tid, ids[0], None, "GET /buy", 2, 0, 60),
                         span(tid, ids[1], ids[0], "POST /checkout", 3, 1, 50,
                              [("http.request.body.size", 100), ("http.response.body.size", 2000)])]
     per["checkout"] += [span(tid, ids[2], ids[1], "POST /checkout", 2, 2, 40),
-                        span(tid, ids[3], ids[2], "charge", 3, 3, 20)]
+                        span(tid, ids[3], ids[2], "charge", 3, 3, 20),
+                        span(tid, ids[5], ids[2], "SELECT orders", 3, 30, 5,
+                             sattrs=[("db.system", "postgresql")])]
     per["payments"] += [span(tid, ids[4], ids[3], "charge", 2, 4, 9, error=(i == 0))]
 node = {"frontend": "node-a", "checkout": "node-b", "payments": "node-c"}
 for svc in ["payments", "checkout", "frontend"]:  # callees first
@@ -83,7 +88,8 @@ def get(path):
         return e.code, json.loads(e.read())
 
 # 1. Jaeger's dependencies, once the indexer and a flush have run
-want = {("frontend", "checkout"): 5 * N, ("checkout", "payments"): 5 * N}
+want = {("frontend", "checkout"): 5 * N, ("checkout", "payments"): 5 * N,
+        ("checkout", "postgresql"): 5 * N}  # a virtual node: the database
 deadline = time.time() + 30
 while True:
     now_ms = int(time.time() * 1000)
@@ -94,7 +100,7 @@ while True:
     if time.time() > deadline:
         sys.exit("dependencies: %d %s" % (code, json.dumps(j)[:400]))
     time.sleep(0.3)
-assert j["total"] == 2 and j["limit"] == 0 and j["offset"] == 0 and j["errors"] is None, j
+assert j["total"] == 3 and j["limit"] == 0 and j["offset"] == 0 and j["errors"] is None, j
 print("ok: /api/dependencies", sorted(got.items()))
 code, j = get("/api/dependencies?endTs=%d&lookback=1000" % (now_ms - 3600 * 1000))
 assert code == 200 and j["data"] == [], j
@@ -120,6 +126,10 @@ for q in ("p50", "p90", "p99"):
     assert 0.01 < fc["server_latency_seconds"][q] <= 0.05, fc
     assert 0.01 < cp["client_latency_seconds"][q] <= 0.05, cp
     assert 0.008 < cp["server_latency_seconds"][q] <= 0.01, cp
+db = edges[("checkout", "postgresql")]
+assert db["calls"] == 5 * N and db["errors"] == 0, db
+assert 0.004 < db["client_latency_seconds"]["p50"] <= 0.006, db
+assert db["server_latency_seconds"] == {"p50": None, "p90": None, "p99": None}, db
 assert fc["bytes_request"] == 500 * N and fc["bytes_response"] == 10000 * N, fc
 assert cp["bytes_request"] == 0 and cp["bytes_response"] == 0, cp
 nodes = {(n["client_node"], n["server_node"]): n for n in d["node_pairs"]}
@@ -145,7 +155,7 @@ def q(expr):
     return j["data"]["result"]
 calls = {r["metric"]["service"]: float(r["value"][1])
          for r in q('sum by (service) (telltale_span_calls_total)')}
-assert calls == {"frontend": 10, "checkout": 10, "payments": 5}, calls
+assert calls == {"frontend": 10, "checkout": 15, "payments": 5}, calls
 rates = {r["metric"]["service"]: float(r["value"][1])
          for r in q('sum by (service) (rate(telltale_span_calls_total[1m]))')}
 assert set(rates) == {"frontend", "checkout", "payments"}, rates
@@ -156,7 +166,9 @@ assert 0.008 < float(p50[0]["value"][1]) <= 0.01, p50
 p90 = q('histogram_quantile(0.9, sum by (le) (telltale_span_duration_seconds_bucket{service="frontend"}))')
 assert 0.05 < float(p90[0]["value"][1]) <= 0.1, p90  # 60 ms roots
 g = q('sum(telltale_service_graph_request_failed_total) / sum(telltale_service_graph_requests_total)')
-assert abs(float(g[0]["value"][1]) - 0.1) < 1e-9, g
+assert abs(float(g[0]["value"][1]) - 1 / 15) < 1e-9, g
+v = q('sum by (server) (telltale_service_graph_requests_total{connection_type="virtual_node"})')
+assert [(r["metric"]["server"], float(r["value"][1])) for r in v] == [("postgresql", 5)], v
 print("ok: PromQL calls by service", calls, "p50(payments)", p50[0]["value"][1])
 PY
 }
@@ -165,20 +177,23 @@ check_all 1 || fail "dependency checks"
 
 # 4. the server's own metrics
 http GET "$base/metrics" >"$work/metrics.txt"
-grep -q '^telltale_span_metrics_spans_total 25$' "$work/metrics.txt" ||
+grep -q '^telltale_span_metrics_spans_total 30$' "$work/metrics.txt" ||
     fail "span metrics spans: $(grep telltale_span_metrics "$work/metrics.txt")"
 grep -q '^telltale_span_metrics_pairs_total 10$' "$work/metrics.txt" ||
     fail "span metrics pairs: $(grep telltale_span_metrics "$work/metrics.txt")"
-echo "ok: /metrics counts 25 spans and 10 pairs"
+grep -q '^telltale_span_metrics_virtual_pairs_total 5$' "$work/metrics.txt" ||
+    fail "span metrics virtual pairs: $(grep telltale_span_metrics "$work/metrics.txt")"
+echo "ok: /metrics counts 30 spans, 10 pairs and 5 calls to a virtual node"
 
 # 5. the CLI
 "$tt" trace deps --server "$base" --since 1h >"$work/deps.out" 2>&1 || fail "trace deps: $(cat "$work/deps.out")"
 cat "$work/deps.out"
 grep -Eq '^frontend +checkout +5 +0 +0\.0%' "$work/deps.out" || fail "trace deps edge frontend"
 grep -Eq '^checkout +payments +5 +1 +20\.0%' "$work/deps.out" || fail "trace deps edge checkout"
+grep -Eq '^checkout +postgresql +5 +0 +0\.0%' "$work/deps.out" || fail "trace deps edge postgresql"
 grep -Eq '^node-a +node-b +5 +500 +10000' "$work/deps.out" || fail "trace deps node pair"
 "$tt" trace deps --server "$base" --json >"$work/deps.json" || fail "trace deps --json"
-check_json "$(cat "$work/deps.json")" 'len(j["edges"]) == 2' "trace deps --json"
+check_json "$(cat "$work/deps.json")" 'len(j["edges"]) == 3' "trace deps --json"
 "$tt" trace deps --server "$base" --since never >/dev/null 2>&1 && fail "a bad --since exited 0"
 echo "ok: telltale trace deps"
 

@@ -437,9 +437,70 @@ static void test_series_limit(void **state)
     span_metrics_free(sm);
 }
 
+static void test_virtual_nodes(void **state)
+{
+    (void)state;
+    struct span_metrics *sm = mk(1000, 0);
+    struct span_attr db[2] = {
+        { { "db.system", 9 }, { .type = TT_VAL_STR, .u.s = { "postgresql", 10 } } },
+        { { "db.name", 7 }, { .type = TT_VAL_STR, .u.s = { "orders", 6 } } },
+    };
+    struct span_attr ps = { { "peer.service", 12 },
+                            { .type = TT_VAL_STR, .u.s = { "stripe", 6 } } };
+    /* db.name wins over db.system; the error status counts as failed */
+    struct span_spec q = {
+        1, 1, 0, "shop", "n1", "SELECT", TT_SPAN_CLIENT, TT_STATUS_ERROR, 2000000
+    };
+    add(sm, &q, T0, db, 2);
+    /* peer.service, answered by a real server span: a real edge only */
+    struct span_spec c = { 2, 1, 0, "shop", "n1", "charge", TT_SPAN_CLIENT, 0, 1000 };
+    struct span_spec sv = { 2, 2, 1, "payments", "n2", "charge", TT_SPAN_SERVER, 0, 1000 };
+    add(sm, &c, T0, &ps, 1);
+    add(sm, &sv, T0, NULL, 0);
+    /* an internal span naming a peer is no call */
+    struct span_spec in = { 3, 1, 0, "shop", "n1", "x", TT_SPAN_INTERNAL, 0, 1000 };
+    add(sm, &in, T0, &ps, 1);
+    span_metrics_expire(sm, T0 + 2 * S);
+    struct span_metrics_stats st;
+    span_metrics_get_stats(sm, &st);
+    assert_int_equal(st.virtual_pairs, 1);
+    assert_int_equal(st.pairs, 1);
+    assert_int_equal(st.expired, 0);
+    struct capture cap = { 0 };
+    assert_int_equal(span_metrics_flush(sm, 9000, cap_emit, &cap), 0);
+    const char *v = "{client=\"shop\",connection_type=\"virtual_node\",server=\"orders\"}";
+    char name[256];
+    snprintf(name, sizeof name, "telltale_service_graph_requests_total%s", v);
+    assert_true(get(&cap, name, 9000) == 1);
+    snprintf(name, sizeof name, "telltale_service_graph_request_failed_total%s", v);
+    assert_true(get(&cap, name, 9000) == 1);
+    assert_true(get(&cap,
+                    "telltale_service_graph_bytes_total{client=\"shop\",connection_type=\"virtual_"
+                    "node\",direction=\"request\",server=\"orders\"}",
+                    9000) == 0);
+    assert_true(get(&cap,
+                    "telltale_service_graph_requests_total{client=\"shop\",server=\"payments\"}",
+                    9000) == 1);
+    assert_true(get(&cap,
+                    "telltale_service_graph_requests_total{client=\"shop\",connection_type="
+                    "\"virtual_node\",server=\"stripe\"}",
+                    9000) == -1);
+    cap_free(&cap);
+    /* pushed out for room, an unanswered named call still counts */
+    struct span_metrics *small = mk(0, 1);
+    add(small, &q, T0, db, 2);
+    add(small, &in, T0, NULL, 0);
+    span_metrics_get_stats(small, &st);
+    assert_int_equal(st.virtual_pairs, 1);
+    assert_int_equal(st.dropped_pending, 1);
+    span_metrics_free(small);
+    span_metrics_free(sm);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_red_counts_and_buckets),
            cmocka_unit_test(test_zero_then_cumulative), cmocka_unit_test(test_pair_child_first),
            cmocka_unit_test(test_pair_parent_first_fanout),
            cmocka_unit_test(test_same_service_rules), cmocka_unit_test(test_expiry),
            cmocka_unit_test(test_size_bound), cmocka_unit_test(test_bytes_attributes),
-           cmocka_unit_test(test_failed_calls), cmocka_unit_test(test_series_limit))
+           cmocka_unit_test(test_failed_calls), cmocka_unit_test(test_series_limit),
+           cmocka_unit_test(test_virtual_nodes))
