@@ -38,9 +38,10 @@ void cmd_trace_usage(FILE *out)
             "  --since D           only spans that started in the last D (default 1h)\n"
             "  --limit N           at most N traces (default 20)\n"
             "  deps                the service dependency graph over the last D (--since,\n"
-            "                      default 1h): per edge calls, errors, latency p50/p90/p99\n"
-            "                      and bytes each way, then the node pairs; --json prints\n"
-            "                      the server's answer (/api/tt/dependencies) as it is\n",
+            "                      default 1h): per edge calls, errors, the caller's latency\n"
+            "                      p50/p90/p99 and bytes each way, then the node pairs;\n"
+            "                      --json prints the server's answer as it is\n"
+            "                      (/api/tt/dependencies, with the server side's latency)\n",
             DEFAULT_SERVER);
 }
 
