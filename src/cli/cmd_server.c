@@ -227,6 +227,10 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         if (parse_duration_ms(val, &ms) != 0 || ms < 100 || ms > 300000)
             return -1;
         o->span_metrics.interval_ms = ms;
+    } else if (strcmp(key, "spans_metrics_max_age") == 0) {
+        if (parse_duration_ms(val, &ms) != 0)
+            return -1;
+        o->span_metrics.max_age_ms = ms == 0 ? -1 : ms;
     } else if (strcmp(key, "spans_graph_wait") == 0) {
         if (parse_duration_ms(val, &ms) != 0 || ms < 100 || ms > 3600000)
             return -1;

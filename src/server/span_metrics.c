@@ -537,6 +537,8 @@ int span_metrics_new(struct span_metrics **out, const struct span_metrics_config
         sm->cfg.max_pending = SPAN_METRICS_DEFAULT_MAX_PENDING;
     if (sm->cfg.max_series == 0)
         sm->cfg.max_series = SPAN_METRICS_DEFAULT_MAX_SERIES;
+    if (sm->cfg.max_age_ms == 0)
+        sm->cfg.max_age_ms = SPAN_METRICS_DEFAULT_MAX_AGE_MS;
     sm->red.isize = sizeof(struct red);
     sm->edges.isize = sizeof(struct edge);
     sm->npairs.isize = sizeof(struct npair);
@@ -588,6 +590,14 @@ int span_metrics_add(struct span_metrics *sm, const struct span_row *s, int64_t 
     int rc = 0;
     pthread_mutex_lock(&sm->mu);
     expire_locked(sm, now_ns);
+    if (sm->cfg.max_age_ms > 0 && sm->cfg.max_age_ms < now_ns / 1000000) {
+        /* ended (start + duration) before cut; no sum that could overflow */
+        int64_t cut = now_ns - sm->cfg.max_age_ms * 1000000;
+        if (s->start_ns < cut && s->duration_ns < (uint64_t)cut - (uint64_t)s->start_ns) {
+            sm->st.too_old++;
+            goto out;
+        }
+    }
     int64_t svc = names_id(&sm->names, s->service.p, s->service.len);
     int64_t op = names_id(&sm->names, s->name.p, s->name.len);
     int64_t node = names_id(&sm->names, s->node.p, s->node.len);
@@ -989,6 +999,10 @@ static void collect(void *ctx, struct wbuf *out)
     } rows[] = {
         { "telltale_span_metrics_spans_total", "Spans aggregated into span metrics.",
           METRIC_COUNTER, offsetof(struct span_metrics_stats, spans) },
+        { "telltale_span_metrics_too_old_total",
+          "Spans not aggregated: they ended longer than spans_metrics_max_age before they were "
+          "indexed.",
+          METRIC_COUNTER, offsetof(struct span_metrics_stats, too_old) },
         { "telltale_span_metrics_pairs_total", "Parent/child span pairs counted as graph edges.",
           METRIC_COUNTER, offsetof(struct span_metrics_stats, pairs) },
         { "telltale_span_metrics_virtual_pairs_total",

@@ -55,6 +55,7 @@
 #define SPAN_METRICS_DEFAULT_WAIT_MS     60000
 #define SPAN_METRICS_DEFAULT_MAX_PENDING 200000
 #define SPAN_METRICS_DEFAULT_MAX_SERIES  20000
+#define SPAN_METRICS_DEFAULT_MAX_AGE_MS  3600000
 #define SPAN_METRICS_MAX_NAMES           100000
 
 struct span_metrics;
@@ -66,11 +67,16 @@ struct span_metrics_config {
     int64_t wait_ms;      /* how long a span waits for its pair; 0: default */
     uint32_t max_pending; /* spans waiting at most; 0: default */
     uint32_t max_series;  /* per family (RED, edges, node pairs); 0: default */
-    struct log *log;      /* may be NULL */
+    /* Spans that ended more than this before they are added are not counted
+     * (a re-indexed record log, a long-offline agent); 0: default; < 0: no
+     * limit. */
+    int64_t max_age_ms;
+    struct log *log; /* may be NULL */
 };
 
 struct span_metrics_stats {
     uint64_t spans;           /* aggregated */
+    uint64_t too_old;         /* not aggregated: ended before now - max_age */
     uint64_t pairs;           /* parent/child pairs counted as edges */
     uint64_t virtual_pairs;   /* unanswered client calls counted to a named peer */
     uint64_t expired;         /* spans whose wait ended unpaired (orphans, leaf calls) */
@@ -90,8 +96,8 @@ int span_metrics_new(struct span_metrics **out, const struct span_metrics_config
 void span_metrics_free(struct span_metrics *sm);
 
 /* span_metrics_add aggregates one span (borrowed for the call) arriving at
- * now_ns (server time; waits expire against it). Returns 0 or TT_ENOMEM
- * (the span is then not counted). */
+ * now_ns (server time; waits expire against it), unless it ended more than
+ * max_age before. Returns 0 or TT_ENOMEM (the span is then not counted). */
 int span_metrics_add(struct span_metrics *sm, const struct span_row *s, int64_t now_ns);
 
 /* span_metrics_observe is span_metrics_add at the wall clock, with the

@@ -497,10 +497,51 @@ static void test_virtual_nodes(void **state)
     span_metrics_free(sm);
 }
 
+static void test_too_old(void **state)
+{
+    (void)state;
+    struct span_metrics *sm = mk(0, 0); /* max age: the default, 1 h */
+    struct span_row r;
+    memset(&r, 0, sizeof r);
+    r.service = (struct rec_str){ "web", 3 };
+    r.name = (struct rec_str){ "op", 2 };
+    r.node = (struct rec_str){ "n", 1 };
+    r.span_id = 1;
+    /* started 2 h ago, lasted 1 h 1 s: ended 59 min 59 s ago, counted */
+    r.start_ns = T0 - 7200 * S;
+    r.duration_ns = 3601 * S;
+    assert_int_equal(span_metrics_add(sm, &r, T0), 0);
+    /* lasted 59 min: ended 61 min ago, not counted */
+    r.span_id = 2;
+    r.duration_ns = 3540 * S;
+    assert_int_equal(span_metrics_add(sm, &r, T0), 0);
+    /* extremes do not overflow */
+    r.start_ns = INT64_MIN;
+    r.duration_ns = UINT64_MAX;
+    assert_int_equal(span_metrics_add(sm, &r, T0), 0);
+    r.start_ns = INT64_MAX;
+    assert_int_equal(span_metrics_add(sm, &r, T0), 0);
+    struct span_metrics_stats st;
+    span_metrics_get_stats(sm, &st);
+    assert_int_equal(st.spans, 3);
+    assert_int_equal(st.too_old, 1);
+    span_metrics_free(sm);
+    /* no limit */
+    struct span_metrics_config c = { .max_age_ms = -1 };
+    assert_int_equal(span_metrics_new(&sm, &c), 0);
+    r.start_ns = 0;
+    r.duration_ns = 0;
+    assert_int_equal(span_metrics_add(sm, &r, T0), 0);
+    span_metrics_get_stats(sm, &st);
+    assert_int_equal(st.spans, 1);
+    assert_int_equal(st.too_old, 0);
+    span_metrics_free(sm);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_red_counts_and_buckets),
            cmocka_unit_test(test_zero_then_cumulative), cmocka_unit_test(test_pair_child_first),
            cmocka_unit_test(test_pair_parent_first_fanout),
            cmocka_unit_test(test_same_service_rules), cmocka_unit_test(test_expiry),
            cmocka_unit_test(test_size_bound), cmocka_unit_test(test_bytes_attributes),
            cmocka_unit_test(test_failed_calls), cmocka_unit_test(test_series_limit),
-           cmocka_unit_test(test_virtual_nodes))
+           cmocka_unit_test(test_virtual_nodes), cmocka_unit_test(test_too_old))
