@@ -627,7 +627,7 @@ int span_metrics_add(struct span_metrics *sm, const struct span_row *s, int64_t 
     span_bytes(s, &me.req, &hr, &me.resp, &hp);
     me.have_req = (uint8_t)hr;
     me.have_resp = (uint8_t)hp;
-    struct rec_str peer;
+    struct rec_str peer = { "", 0 };
     if ((s->kind == TT_SPAN_CLIENT || s->kind == TT_SPAN_PRODUCER) && peer_name(s, &peer)) {
         int64_t id = names_id(&sm->names, peer.p, peer.len);
         if (id >= 0) {
