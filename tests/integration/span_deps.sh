@@ -111,8 +111,8 @@ for bad in ["endTs=abc", "lookback=-5", "endTs=1.5"]:
 print("ok: an old window is empty; bad endTs/lookback are 400")
 
 # 2. Telltale's dependencies
-end = time.time()
-code, j = get("/api/tt/dependencies?start=%.3f&end=%.3f&step=60" % (end - 600, end))
+end = int(time.time())  # whole seconds: the window is exactly ten steps
+code, j = get("/api/tt/dependencies?start=%d&end=%d&step=60" % (end - 600, end))
 assert code == 200 and j["status"] == "success", j
 d = j["data"]
 edges = {(e["client"], e["server"]): e for e in d["edges"]}
