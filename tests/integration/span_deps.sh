@@ -111,7 +111,7 @@ for bad in ["endTs=abc", "lookback=-5", "endTs=1.5"]:
 print("ok: an old window is empty; bad endTs/lookback are 400")
 
 # 2. Telltale's dependencies
-end = int(time.time())  # whole seconds: the window is exactly ten steps
+end = int(time.time()) + 1  # whole seconds (ten steps), after the last flush
 code, j = get("/api/tt/dependencies?start=%d&end=%d&step=60" % (end - 600, end))
 assert code == 200 and j["status"] == "success", j
 d = j["data"]
