@@ -28,6 +28,8 @@
 #include "server/otlp_http.h"
 #include "server/api_jaeger.h"
 #include "server/span_indexer.h"
+#include "server/span_metrics.h"
+#include "server/api_deps.h"
 #include "store/spans/spanstore.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -49,8 +51,9 @@ struct server_opts {
     unsigned agents_ping_interval, agents_idle_timeout, agents_frame_timeout, agents_send_timeout;
     int64_t events_retention_ms; /* events store (docs/design/events.md) */
     uint64_t events_retention_bytes, events_segment_bytes;
-    uint64_t otlp_max_body;         /* otlp_max_body_bytes */
-    struct spanstore_options spans; /* spans_retention, spans_retention_size */
+    uint64_t otlp_max_body;                  /* otlp_max_body_bytes */
+    struct spanstore_options spans;          /* spans_retention, spans_retention_size */
+    struct span_metrics_config span_metrics; /* spans_metrics_interval, spans_graph_* */
 };
 
 void cmd_server_usage(FILE *out)
@@ -220,6 +223,23 @@ static int apply_store_setting(struct server_opts *o, const char *key, const cha
         o->spans.retention_ms = ms;
     } else if (strcmp(key, "spans_retention_size") == 0) {
         return parse_size(val, &o->spans.retention_bytes);
+    } else if (strcmp(key, "spans_metrics_interval") == 0) {
+        if (parse_duration_ms(val, &ms) != 0 || ms < 100 || ms > 300000)
+            return -1;
+        o->span_metrics.interval_ms = ms;
+    } else if (strcmp(key, "spans_metrics_max_age") == 0) {
+        if (parse_duration_ms(val, &ms) != 0)
+            return -1;
+        o->span_metrics.max_age_ms = ms == 0 ? -1 : ms;
+    } else if (strcmp(key, "spans_graph_wait") == 0) {
+        if (parse_duration_ms(val, &ms) != 0 || ms < 100 || ms > 3600000)
+            return -1;
+        o->span_metrics.wait_ms = ms;
+    } else if (strcmp(key, "spans_graph_max_pending") == 0) {
+        unsigned n;
+        if (parse_uint(val, &n) != 0 || n == 0)
+            return -1;
+        o->span_metrics.max_pending = n;
     } else if (strcmp(key, "maintenance_interval") == 0) {
         if (parse_duration_ms(val, &ms) != 0 || ms == 0)
             return -1;
@@ -513,6 +533,8 @@ int cmd_server(int argc, char **argv)
     struct api_jaeger *jaeger = NULL;
     struct spanstore *spans = NULL;
     struct span_indexer *spanix = NULL;
+    struct span_metrics *spanmx = NULL;
+    struct api_deps *deps = NULL;
     sigset_t old;
     char err[512];
     int rc, sfd = -1, ret = CLI_PROBLEMS, masked = 0, sig;
@@ -581,6 +603,16 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
         goto out;
     }
+    o.span_metrics.log = &lg;
+    rc = span_metrics_new(&spanmx, &o.span_metrics);
+    if (rc == 0)
+        rc = span_metrics_register_self(spanmx, server_metrics(srv));
+    if (rc == 0)
+        rc = api_deps_register(srv, &store.storage, &deps);
+    if (rc < 0) {
+        fprintf(stderr, "telltale server: span metrics: %s\n", tt_strerror(rc));
+        goto out;
+    }
     rc = server_start(srv, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", err[0] != '\0' ? err : tt_strerror(rc));
@@ -638,6 +670,10 @@ int cmd_server(int argc, char **argv)
     rc = spanstore_open(&spans, spans_dir, &o.spans, err, sizeof(err));
     if (rc == 0)
         rc = span_indexer_new(&spanix, spans, agent_listener_reclog(al), 0, &lg);
+    if (rc == 0) {
+        span_indexer_set_observer(spanix, span_metrics_observe, spanmx);
+        rc = span_metrics_start(spanmx, &store);
+    }
     if (rc == 0)
         rc = span_indexer_start(spanix);
     if (rc < 0) {
@@ -662,6 +698,7 @@ int cmd_server(int argc, char **argv)
     }
     log_info(&lg, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     span_indexer_stop(spanix);
+    span_metrics_stop(spanmx); /* a last flush, while the metric store is open */
     agent_listener_stop(al);
     /* The indexer stops before the data directory's lock is let go. */
     ev_indexer_stop(evix);
@@ -683,6 +720,7 @@ out:
     ev_indexer_stop(evix);
     ev_indexer_stop(slix);
     span_indexer_free(spanix); /* before the listener closes the record log */
+    span_metrics_stop(spanmx);
     server_stop(srv); /* the OTLP, events and Jaeger routes use what follows: no request may run */
     if (apiev != NULL) {
         api_events_attach(apiev, NULL);
@@ -696,6 +734,8 @@ out:
     server_free(srv);
     spanstore_close(spans);
     api_jaeger_free(jaeger);
+    api_deps_free(deps);
+    span_metrics_free(spanmx); /* after server_free: /metrics reads it */
     api_events_free(apiev);
     if (masked)
         daemon_signals_end(sfd, &old);

@@ -27,7 +27,8 @@ void cmd_trace_usage(FILE *out)
             "usage: telltale trace [--server URL] TRACE_ID\n"
             "       telltale trace search [--server URL] --service NAME [--operation NAME]\n"
             "                             [--tag KEY=VALUE]... [--min-duration D]\n"
-            "                             [--max-duration D] [--since D] [--limit N]\n\n"
+            "                             [--max-duration D] [--since D] [--limit N]\n"
+            "       telltale trace deps [--server URL] [--since D] [--json]\n\n"
             "Reads traces from a Telltale server's Jaeger query API.\n"
             "  TRACE_ID            1 to 32 hex digits: prints the trace as a waterfall\n"
             "  search              lists matching traces, newest first: trace id, start,\n"
@@ -35,7 +36,12 @@ void cmd_trace_usage(FILE *out)
             "  --server URL        the server (default %s)\n"
             "  --min-duration D, --max-duration D   span duration bounds (100ms, 1.5s)\n"
             "  --since D           only spans that started in the last D (default 1h)\n"
-            "  --limit N           at most N traces (default 20)\n",
+            "  --limit N           at most N traces (default 20)\n"
+            "  deps                the service dependency graph over the last D (--since,\n"
+            "                      default 1h): per edge calls, errors, the caller's latency\n"
+            "                      p50/p90/p99 and bytes each way, then the node pairs;\n"
+            "                      --json prints the server's answer as it is\n"
+            "                      (/api/tt/dependencies, with the server side's latency)\n",
             DEFAULT_SERVER);
 }
 
@@ -359,6 +365,107 @@ static int search(const char *server, int argc, char **argv)
     return CLI_OK;
 }
 
+/* --- telltale trace deps ------------------------------------------------------ */
+
+/* jstr: the string member k of o, "" when absent or not a string. */
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s != NULL ? s : "";
+}
+
+/* fmt_secs writes a latency in seconds (null: "-") the way the waterfall
+ * writes durations. */
+static void fmt_secs(const json_t *v, char *out, size_t n)
+{
+    if (!json_is_number(v))
+        snprintf(out, n, "-");
+    else
+        fmt_us((int64_t)(json_number_value(v) * 1e6 + 0.5), out, n);
+}
+
+/* trace_deps prints /api/tt/dependencies over the last --since as tables
+ * (or the JSON). */
+static int trace_deps(const char *server, int argc, char **argv)
+{
+    const char *since = "1h";
+    int as_json = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            as_json = 1;
+        } else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc) {
+            since = argv[++i];
+        } else if (strncmp(argv[i], "--since=", 8) == 0) {
+            since = argv[i] + 8;
+        } else {
+            fprintf(stderr, "telltale trace deps: unknown option '%s'\n", argv[i]);
+            return CLI_USAGE;
+        }
+    }
+    uint64_t since_ns;
+    if (jaeger_parse_duration(since, &since_ns) != 0 || since_ns < 1000000000ull) {
+        fprintf(stderr, "telltale trace deps: --since '%s' is not a duration of 1s or more\n",
+                since);
+        return CLI_USAGE;
+    }
+    int64_t now_ms = clock_realtime_ns() / 1000000;
+    int64_t start_ms = now_ms - (int64_t)(since_ns / 1000000);
+    char url[4096];
+    snprintf(url, sizeof url, "%s/api/tt/dependencies?start=%lld.%03lld&end=%lld.%03lld", server,
+             (long long)(start_ms / 1000), (long long)(start_ms % 1000), (long long)(now_ms / 1000),
+             (long long)(now_ms % 1000));
+    long status = 0;
+    json_t *j = get(url, &status);
+    if (j == NULL)
+        return CLI_PROBLEMS;
+    if (status != 200) {
+        const char *msg = json_string_value(json_object_get(j, "error"));
+        fprintf(stderr, "telltale trace deps: server answered %ld: %s\n", status,
+                msg ? msg : "(no message)");
+        json_decref(j);
+        return CLI_PROBLEMS;
+    }
+    json_t *data = json_object_get(j, "data");
+    if (as_json) {
+        char *s = json_dumps(data, JSON_INDENT(2));
+        if (s != NULL)
+            printf("%s\n", s);
+        free(s);
+        json_decref(j);
+        return s != NULL ? CLI_OK : CLI_PROBLEMS;
+    }
+    json_t *edges = json_object_get(data, "edges"), *e;
+    size_t k;
+    printf("%-20s %-20s %8s %7s %6s %10s %10s %10s %12s %12s\n", "CLIENT", "SERVER", "CALLS",
+           "ERRORS", "ERR%", "P50", "P90", "P99", "BYTES_REQ", "BYTES_RESP");
+    json_array_foreach(edges, k, e)
+    {
+        json_t *lat = json_object_get(e, "client_latency_seconds");
+        char p50[32], p90[32], p99[32];
+        fmt_secs(json_object_get(lat, "p50"), p50, sizeof p50);
+        fmt_secs(json_object_get(lat, "p90"), p90, sizeof p90);
+        fmt_secs(json_object_get(lat, "p99"), p99, sizeof p99);
+        printf("%-20s %-20s %8" PRId64 " %7" PRId64 " %5.1f%% %10s %10s %10s %12" PRId64
+               " %12" PRId64 "\n",
+               jstr(e, "client"), jstr(e, "server"), jint(e, "calls"), jint(e, "errors"),
+               100 * json_number_value(json_object_get(e, "error_rate")), p50, p90, p99,
+               jint(e, "bytes_request"), jint(e, "bytes_response"));
+    }
+    json_t *nodes = json_object_get(data, "node_pairs");
+    if (json_array_size(nodes) > 0) {
+        printf("\n%-20s %-20s %8s %12s %12s\n", "CLIENT_NODE", "SERVER_NODE", "MESSAGES",
+               "BYTES_REQ", "BYTES_RESP");
+        json_array_foreach(nodes, k, e)
+        {
+            printf("%-20s %-20s %8" PRId64 " %12" PRId64 " %12" PRId64 "\n", jstr(e, "client_node"),
+                   jstr(e, "server_node"), jint(e, "messages"), jint(e, "bytes_request"),
+                   jint(e, "bytes_response"));
+        }
+    }
+    json_decref(j);
+    return CLI_OK;
+}
+
 int cmd_trace(int argc, char **argv)
 {
     const char *server = DEFAULT_SERVER;
@@ -368,7 +475,8 @@ int cmd_trace(int argc, char **argv)
         return CLI_OK;
     }
     int is_search = argc >= 2 && strcmp(argv[1], "search") == 0;
-    if (is_search)
+    int is_deps = argc >= 2 && strcmp(argv[1], "deps") == 0;
+    if (is_search || is_deps)
         i = 2;
     /* --server may come first (or anywhere for search) */
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
@@ -384,7 +492,9 @@ int cmd_trace(int argc, char **argv)
             rest[nrest++] = argv[i];
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (is_search) {
+    if (is_deps) {
+        rc = trace_deps(server, nrest, rest);
+    } else if (is_search) {
         rc = search(server, nrest, rest);
     } else if (nrest != 1 || rest[0][0] == '-') {
         cmd_trace_usage(stderr);

@@ -37,6 +37,8 @@ struct span_indexer {
     pthread_cond_t cv;
     int stop;
     struct span_indexer_stats st;
+    span_indexer_observe_fn observe;
+    void *observe_arg;
 };
 
 int span_indexer_new(struct span_indexer **out, struct spanstore *ss, struct reclog *rl,
@@ -130,7 +132,10 @@ static int add_span(struct span_indexer *ix, const struct rec *r, const struct b
     }
     row.attrs = ix->attrs;
     row.nattrs = (uint32_t)n;
-    return spanstore_add(ix->ss, &row, err, errlen);
+    rc = spanstore_add(ix->ss, &row, err, errlen);
+    if (rc == 0 && ix->observe != NULL)
+        ix->observe(ix->observe_arg, &row);
+    return rc;
 }
 
 int span_indexer_add_batch(struct span_indexer *ix, const uint8_t *p, size_t len, char *err,
@@ -277,6 +282,12 @@ static void *run(void *arg)
             log_error(ix->log, "span indexer: final commit", "err", err);
     }
     return NULL;
+}
+
+void span_indexer_set_observer(struct span_indexer *ix, span_indexer_observe_fn fn, void *arg)
+{
+    ix->observe = fn;
+    ix->observe_arg = arg;
 }
 
 int span_indexer_start(struct span_indexer *ix)

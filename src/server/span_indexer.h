@@ -38,6 +38,14 @@ struct span_indexer_stats {
 int span_indexer_new(struct span_indexer **out, struct spanstore *ss, struct reclog *rl,
                      unsigned poll_ms, struct log *log);
 
+/* Called on the indexer's thread with each span added to the store (not
+ * for repeats); s and its strings are valid during the call only. */
+typedef void (*span_indexer_observe_fn)(void *arg, const struct span_row *s);
+
+/* span_indexer_set_observer sets fn(arg, span) (NULL: none); call it before
+ * span_indexer_start. The span metrics (span_metrics.h) watch this way. */
+void span_indexer_set_observer(struct span_indexer *ix, span_indexer_observe_fn fn, void *arg);
+
 /* span_indexer_start starts the thread. Returns 0, TT_ESTATE (started),
  * TT_ESYS (no thread). */
 int span_indexer_start(struct span_indexer *ix);
