@@ -263,7 +263,13 @@ async function logsAndMetrics(out) {
     const sc = { traceId, spanId, traceFlags: api.TraceFlags.SAMPLED, isRemote: true };
     const t = Date.now() - 1000;
     out.logs = [
-        { time_ms: t, severityNumber: 17, severityText: 'ERROR', body: 'payment declined for order 17', attributes: { 'order.id': 17, 'retryable': false }, trace_id: traceId, span_id: spanId, severity: 'error' },
+        {
+            time_ms: t, severityNumber: 17, severityText: 'ERROR', body: 'payment declined for order 17',
+            attributes: { 'order.id': 17, 'retryable': false, 'blob': new Uint8Array([1, 2, 3, 250]), 'user': { 'id': 7, 'tier': 'gold', 'tags': ['a', 'b'] } },
+            // bytes arrive as base64 text, a map as its JSON (docs/design/otlp.md)
+            expect_attrs: { 'order.id': 17, 'retryable': false, 'blob': 'AQID+g==', 'user': { 'json': { 'id': 7, 'tier': 'gold', 'tags': ['a', 'b'] } } },
+            trace_id: traceId, span_id: spanId, severity: 'error',
+        },
         { time_ms: t + 1, severityNumber: 9, severityText: 'INFO', body: 'order 18 accepted', attributes: { 'order.id': 18, 'amount': 12.5 }, severity: 'info' },
         { time_ms: t + 2, severityNumber: 13, severityText: 'WARN', body: { 'code': 'slow', 'ms': 950 }, attributes: {}, severity: 'warning' },
     ];
