@@ -10,14 +10,18 @@
  * most JAEGER_MAX_TAGS tags, each with key and value), a refusal names
  * its parameter (or is TT_ENOMEM); a parsed trace id prints as 16 or 32 lowercase hex
  * digits that parse back to the same id; a parsed duration below 2^53 ns
- * reads back the same from "<n>ns".
+ * reads back the same from "<n>ns". Also the other query APIs' value
+ * parsers: time (api_parse_time), step (api_parse_duration), severity and
+ * page_token (the events API: a parsed token prints back the same).
  */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "server/api_events.h"
 #include "server/api_jaeger.h"
+#include "server/api_query.h"
 #include "server/urlform.h"
 #include "telltale.h"
 
@@ -107,6 +111,28 @@ static void check_duration(const char *s)
         abort();
 }
 
+/* The other query APIs' value parsers: Prometheus times and durations
+ * (time, step), the events API's severity and page token. */
+static void check_other(const char *name, const char *v)
+{
+    int64_t ms, t;
+    uint64_t id;
+    if (strcmp(name, "time") == 0) {
+        (void)api_parse_time(v, &ms);
+    } else if (strcmp(name, "step") == 0) {
+        (void)api_parse_duration(v, &ms);
+    } else if (strcmp(name, "severity") == 0) {
+        int sev = api_events_severity_parse(v);
+        if (sev != TT_ESYNTAX && (sev < 1 || sev > 6 || api_events_severity_name(sev)[0] == '\0'))
+            abort();
+    } else if (strcmp(name, "page_token") == 0 && api_events_token_parse(v, &t, &id) == 0) {
+        char back[33];
+        api_events_token_format(t, id, back);
+        if (strcmp(back, v) != 0)
+            abort();
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct params ps = { .n = 0 };
@@ -122,6 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_trace_id(ps.value[i]);
         else if (strcmp(ps.name[i], "d") == 0)
             check_duration(ps.value[i]);
+        else
+            check_other(ps.name[i], ps.value[i]);
     }
     for (size_t i = 0; i < ps.n; i++) {
         free(ps.name[i]);
