@@ -39,6 +39,12 @@ for p in "${PACKAGES[@]}"; do
         missing+=("$p")
     fi
 done
+# Node.js and npm for tests/integration/otel_js.sh (the OpenTelemetry JS SDK
+# from npm): Debian's nodejs and npm, unless a node and npm are already on
+# PATH (e.g. NodeSource's nodejs, which bundles npm and conflicts with
+# Debian's npm package).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [[ ${#missing[@]} -eq 0 ]]; then
     echo "install-deps: all ${#PACKAGES[@]} packages present"
     exit 0

@@ -171,7 +171,10 @@ static int parse_common(struct http_req *req, struct evstore_query *q)
         if (api_parse_time(s, &start_ms) != 0) {
             return 1 + bad(req, "start", "expected RFC 3339 or Unix seconds");
         }
-        q->start_ns = start_ms > INT64_MIN / 1000000 ? start_ms * 1000000 : INT64_MIN;
+        /* clamped: api_parse_time takes up to +-9.2e18 ms */
+        q->start_ns = start_ms <= INT64_MIN / 1000000   ? INT64_MIN
+                      : start_ms >= INT64_MAX / 1000000 ? INT64_MAX
+                                                        : start_ms * 1000000;
     }
     s = http_req_param(req, "end");
     if (s && s[0]) {
@@ -179,7 +182,9 @@ static int parse_common(struct http_req *req, struct evstore_query *q)
             return 1 + bad(req, "end", "expected RFC 3339 or Unix seconds");
         }
         /* end is inclusive to the millisecond. */
-        q->end_ns = end_ms < INT64_MAX / 1000000 ? end_ms * 1000000 + 999999 : INT64_MAX;
+        q->end_ns = end_ms >= INT64_MAX / 1000000   ? INT64_MAX
+                    : end_ms <= INT64_MIN / 1000000 ? INT64_MIN
+                                                    : end_ms * 1000000 + 999999;
     }
     if (q->end_ns < q->start_ns) {
         return 1 + bad(req, "end", "before start");

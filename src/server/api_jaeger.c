@@ -27,7 +27,6 @@
 
 #define DEFAULT_LIMIT 20
 #define MAX_LIMIT     1500
-#define MAX_TAGS      32
 #define MAX_PROCS     256
 
 struct api_jaeger {
@@ -54,12 +53,20 @@ int jaeger_parse_duration(const char *s, uint64_t *ns)
         return TT_ESYNTAX;
     while (*p != '\0') {
         char *end;
-        if (!((*p >= '0' && *p <= '9') || *p == '.'))
+        const char *q = p;
+        int digits = 0, dots = 0;
+        for (; (*q >= '0' && *q <= '9') || *q == '.'; q++) {
+            if (*q == '.')
+                dots++;
+            else
+                digits++;
+        }
+        if (digits == 0 || dots > 1)
             return TT_ESYNTAX;
         errno = 0;
         double v = strtod(p, &end);
-        if (end == p || errno != 0 || v < 0)
-            return TT_ESYNTAX;
+        if (end != q || errno != 0 || v < 0)
+            return TT_ESYNTAX; /* strtod took more (an exponent) or failed */
         p = end;
         double mul;
         if (strncmp(p, "ns", 2) == 0) {
@@ -68,8 +75,8 @@ int jaeger_parse_duration(const char *s, uint64_t *ns)
         } else if (strncmp(p, "us", 2) == 0) {
             mul = 1e3;
             p += 2;
-        } else if (strncmp(p, "\xc2\xb5s", 3) == 0) { /* µs */
-            mul = 1e3;
+        } else if (strncmp(p, "\xc2\xb5s", 3) == 0 || strncmp(p, "\xce\xbcs", 3) == 0) {
+            mul = 1e3; /* U+00B5 micro sign or U+03BC Greek mu, as Go takes both */
             p += 3;
         } else if (strncmp(p, "ms", 2) == 0) {
             mul = 1e6;
@@ -549,48 +556,50 @@ static int h_trace(struct http_req *req, void *ctx)
     return rc;
 }
 
-static int parse_i64_param(const char *s, int64_t *out)
+static const char *own(struct jaeger_search *js, const char *s, size_t n)
 {
-    char *end;
-    if (s == NULL || *s == '\0')
-        return -1;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*end != '\0' || errno != 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* tag_texts holds the text of tag values taken from JSON numbers. */
-struct tagset {
-    struct spanstore_tag tags[MAX_TAGS];
-    char *owned[MAX_TAGS * 2];
-    size_t n, nowned;
-};
-
-static const char *own(struct tagset *ts, const char *s, size_t n)
-{
-    char *c = strndup(s, n);
-    if (c == NULL || ts->nowned == MAX_TAGS * 2) {
-        free(c);
+    if (js->nowned == JAEGER_MAX_TAGS * 2)
         return NULL;
-    }
-    ts->owned[ts->nowned++] = c;
+    char *c = strndup(s, n);
+    if (c != NULL)
+        js->owned[js->nowned++] = c;
     return c;
 }
 
-static void tagset_free(struct tagset *ts)
+void jaeger_search_free(struct jaeger_search *js)
 {
-    for (size_t i = 0; i < ts->nowned; i++)
-        free(ts->owned[i]);
+    for (size_t i = 0; i < js->nowned; i++)
+        free(js->owned[i]);
+    js->nowned = 0;
 }
 
-/* parse_tags reads tags={"k":"v",...} (Jaeger UI, Grafana) and repeated
- * tag=k:v; returns NULL or a message. */
-static const char *parse_tags(struct http_req *req, struct tagset *ts, char *msg, size_t msglen)
+/* add_tag appends key=value (copied) to the query's tags. */
+static int add_tag(struct jaeger_search *js, const char *param, const char *k, size_t kn,
+                   const char *v, size_t vn, char *msg, size_t msglen)
 {
-    const char *tj = http_req_param(req, "tags");
+    if (js->q.ntags == JAEGER_MAX_TAGS) {
+        snprintf(msg, msglen, "parameter '%s': more than %d tags", param, JAEGER_MAX_TAGS);
+        return TT_ESYNTAX;
+    }
+    struct spanstore_tag *t = &js->tags[js->q.ntags];
+    t->key = own(js, k, kn);
+    t->value = own(js, v, vn);
+    if (t->key == NULL || t->value == NULL) {
+        snprintf(msg, msglen, "out of memory");
+        return TT_ENOMEM;
+    }
+    js->q.ntags++;
+    return 0;
+}
+
+/* parse_tags reads tags={"k":"v",...} (Jaeger UI, Grafana; numbers and
+ * bools are taken as their text) and repeated tag=k:v. */
+static int parse_tags(jaeger_param_fn param, void *arg, struct jaeger_search *js, char *msg,
+                      size_t msglen)
+{
+    size_t pos = 0;
+    const char *tj = param(arg, "tags", &pos);
+    int rc = 0;
     if (tj != NULL && *tj != '\0') {
         json_error_t je;
         json_t *o = json_loads(tj, 0, &je);
@@ -598,7 +607,7 @@ static const char *parse_tags(struct http_req *req, struct tagset *ts, char *msg
             snprintf(msg, msglen, "parameter 'tags': want a JSON object of strings (%s)",
                      o == NULL ? je.text : "not an object");
             json_decref(o);
-            return msg;
+            return TT_ESYNTAX;
         }
         const char *k;
         json_t *v;
@@ -606,11 +615,6 @@ static const char *parse_tags(struct http_req *req, struct tagset *ts, char *msg
         {
             char txt[64];
             const char *val = NULL;
-            if (ts->n == MAX_TAGS) {
-                snprintf(msg, msglen, "parameter 'tags': more than %d tags", MAX_TAGS);
-                json_decref(o);
-                return msg;
-            }
             if (json_is_string(v)) {
                 val = json_string_value(v);
             } else if (json_is_integer(v)) {
@@ -620,60 +624,132 @@ static const char *parse_tags(struct http_req *req, struct tagset *ts, char *msg
                 val = json_is_true(v) ? "true" : "false";
             } else {
                 snprintf(msg, msglen, "parameter 'tags': value of '%s' is not a string", k);
-                json_decref(o);
-                return msg;
+                rc = TT_ESYNTAX;
+                break;
             }
-            ts->tags[ts->n].key = own(ts, k, strlen(k));
-            ts->tags[ts->n].value = own(ts, val, strlen(val));
-            if (ts->tags[ts->n].key == NULL || ts->tags[ts->n].value == NULL) {
-                snprintf(msg, msglen, "out of memory");
-                json_decref(o);
-                return msg;
-            }
-            ts->n++;
+            rc = add_tag(js, "tags", k, strlen(k), val, strlen(val), msg, msglen);
+            if (rc != 0)
+                break;
         }
         json_decref(o);
+        if (rc != 0)
+            return rc;
     }
-    size_t pos = 0;
+    pos = 0;
     const char *t;
-    while ((t = http_req_param_next(req, "tag", &pos)) != NULL) {
+    while ((t = param(arg, "tag", &pos)) != NULL) {
         const char *colon = strchr(t, ':');
         if (colon == NULL || colon == t) {
             snprintf(msg, msglen, "parameter 'tag': '%s' is not key:value", t);
-            return msg;
+            return TT_ESYNTAX;
         }
-        if (ts->n == MAX_TAGS) {
-            snprintf(msg, msglen, "parameter 'tag': more than %d tags", MAX_TAGS);
-            return msg;
-        }
-        ts->tags[ts->n].key = own(ts, t, (size_t)(colon - t));
-        ts->tags[ts->n].value = own(ts, colon + 1, strlen(colon + 1));
-        if (ts->tags[ts->n].key == NULL || ts->tags[ts->n].value == NULL) {
-            snprintf(msg, msglen, "out of memory");
-            return msg;
-        }
-        ts->n++;
+        rc = add_tag(js, "tag", t, (size_t)(colon - t), colon + 1, strlen(colon + 1), msg, msglen);
+        if (rc != 0)
+            return rc;
     }
-    return NULL;
+    return 0;
+}
+
+/* parse_digits reads a decimal number (digits only: no sign, no spaces) of
+ * at most max. Returns 0 or -1. */
+static int parse_digits(const char *s, int64_t max, int64_t *out)
+{
+    int64_t v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (max - (*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int jaeger_parse_search(jaeger_param_fn param, void *arg, struct jaeger_search *js, char *msg,
+                        size_t msglen)
+{
+    struct spanstore_query *q = &js->q;
+    const char *p;
+    size_t pos;
+    int64_t v;
+
+#define PARAM(name) (pos = 0, param(arg, name, &pos))
+    memset(js, 0, sizeof *js);
+    q->tags = js->tags;
+    q->end_ns = INT64_MAX;
+    q->limit = DEFAULT_LIMIT;
+    q->service = PARAM("service");
+    if (q->service == NULL || *q->service == '\0') {
+        snprintf(msg, msglen, "parameter 'service' is required");
+        return TT_ESYNTAX;
+    }
+    p = PARAM("operation");
+    if (p != NULL && *p != '\0' && strcmp(p, "all") != 0)
+        q->operation = p;
+    if ((p = PARAM("minDuration")) != NULL && *p != '\0' &&
+        jaeger_parse_duration(p, &q->min_duration_ns) != 0) {
+        snprintf(msg, msglen,
+                 "parameter 'minDuration': '%s' is not a duration (1.2s, 100ms, 500us)", p);
+        return TT_ESYNTAX;
+    }
+    if ((p = PARAM("maxDuration")) != NULL && *p != '\0' &&
+        jaeger_parse_duration(p, &q->max_duration_ns) != 0) {
+        snprintf(msg, msglen,
+                 "parameter 'maxDuration': '%s' is not a duration (1.2s, 100ms, 500us)", p);
+        return TT_ESYNTAX;
+    }
+    if (q->max_duration_ns > 0 && q->max_duration_ns < q->min_duration_ns) {
+        snprintf(msg, msglen, "parameter 'maxDuration' is below 'minDuration'");
+        return TT_ESYNTAX;
+    }
+    /* microseconds: room for v * 1000 + 999 */
+    if ((p = PARAM("start")) != NULL && *p != '\0') {
+        if (parse_digits(p, (INT64_MAX - 999) / 1000, &v) != 0) {
+            snprintf(msg, msglen, "parameter 'start': '%s' is not microseconds since the epoch", p);
+            return TT_ESYNTAX;
+        }
+        q->start_ns = v * 1000;
+    }
+    if ((p = PARAM("end")) != NULL && *p != '\0') {
+        if (parse_digits(p, (INT64_MAX - 999) / 1000, &v) != 0) {
+            snprintf(msg, msglen, "parameter 'end': '%s' is not microseconds since the epoch", p);
+            return TT_ESYNTAX;
+        }
+        q->end_ns = v * 1000 + 999; /* the whole microsecond */
+    }
+    if (q->end_ns < q->start_ns) {
+        snprintf(msg, msglen, "parameter 'end' is before 'start'");
+        return TT_ESYNTAX;
+    }
+    if ((p = PARAM("limit")) != NULL && *p != '\0') {
+        if (parse_digits(p, INT64_MAX, &v) != 0) {
+            snprintf(msg, msglen, "parameter 'limit': '%s' is not a count", p);
+            return TT_ESYNTAX;
+        }
+        q->limit = v == 0 ? DEFAULT_LIMIT : v > MAX_LIMIT ? MAX_LIMIT : (size_t)v;
+    }
+#undef PARAM
+    return parse_tags(param, arg, js, msg, msglen);
+}
+
+static const char *req_param(void *arg, const char *name, size_t *pos)
+{
+    return http_req_param_next(arg, name, pos);
 }
 
 static int h_search(struct http_req *req, void *ctx)
 {
     struct spanstore *ss = store_of(ctx);
     struct spanstore_query q;
-    struct tagset ts;
-    const char *p, *bad;
+    struct jaeger_search js;
+    const char *p;
     char msg[512];
-    int64_t v;
     uint8_t *ids = NULL;
     int rc;
 
     if (ss == NULL)
         return no_store(req);
-    memset(&q, 0, sizeof q);
-    memset(&ts, 0, sizeof ts);
-    q.end_ns = INT64_MAX;
-    q.limit = DEFAULT_LIMIT;
     p = http_req_param(req, "traceID");
     if (p != NULL) {
         /* Jaeger's UI asks for several traces by id this way */
@@ -707,60 +783,20 @@ static int h_search(struct http_req *req, void *ctx)
         wbuf_release(&t);
         return rc;
     }
-    q.service = http_req_param(req, "service");
-    if (q.service == NULL || *q.service == '\0')
-        return respond_jaeger_error(req, 400, "parameter 'service' is required");
-    p = http_req_param(req, "operation");
-    if (p != NULL && *p != '\0' && strcmp(p, "all") != 0)
-        q.operation = p;
-    if ((p = http_req_param(req, "minDuration")) != NULL && *p != '\0' &&
-        jaeger_parse_duration(p, &q.min_duration_ns) != 0)
-        return respond_jaeger_error(req, 400,
-                                    "parameter 'minDuration': '%s' is not a duration (1.2s, "
-                                    "100ms, 500us)",
-                                    p);
-    if ((p = http_req_param(req, "maxDuration")) != NULL && *p != '\0' &&
-        jaeger_parse_duration(p, &q.max_duration_ns) != 0)
-        return respond_jaeger_error(req, 400,
-                                    "parameter 'maxDuration': '%s' is not a duration (1.2s, "
-                                    "100ms, 500us)",
-                                    p);
-    if (q.max_duration_ns > 0 && q.max_duration_ns < q.min_duration_ns)
-        return respond_jaeger_error(req, 400, "parameter 'maxDuration' is below 'minDuration'");
-    if ((p = http_req_param(req, "start")) != NULL && *p != '\0') {
-        if (parse_i64_param(p, &v) != 0 || v < 0 || v > INT64_MAX / 1000)
-            return respond_jaeger_error(
-                req, 400, "parameter 'start': '%s' is not microseconds since the epoch", p);
-        q.start_ns = v * 1000;
+    rc = jaeger_parse_search(req_param, req, &js, msg, sizeof msg);
+    if (rc != 0) {
+        jaeger_search_free(&js);
+        return rc == TT_ESYNTAX ? respond_jaeger_error(req, 400, "%s", msg) : rc;
     }
-    if ((p = http_req_param(req, "end")) != NULL && *p != '\0') {
-        if (parse_i64_param(p, &v) != 0 || v < 0 || v > INT64_MAX / 1000)
-            return respond_jaeger_error(
-                req, 400, "parameter 'end': '%s' is not microseconds since the epoch", p);
-        q.end_ns = v * 1000 + 999;
-    }
-    if (q.end_ns < q.start_ns)
-        return respond_jaeger_error(req, 400, "parameter 'end' is before 'start'");
-    if ((p = http_req_param(req, "limit")) != NULL && *p != '\0') {
-        if (parse_i64_param(p, &v) != 0 || v < 0)
-            return respond_jaeger_error(req, 400, "parameter 'limit': '%s' is not a count", p);
-        q.limit = v == 0 ? DEFAULT_LIMIT : v > MAX_LIMIT ? MAX_LIMIT : (size_t)v;
-    }
-    bad = parse_tags(req, &ts, msg, sizeof msg);
-    if (bad != NULL) {
-        tagset_free(&ts);
-        return respond_jaeger_error(req, 400, "%s", bad);
-    }
-    q.tags = ts.tags;
-    q.ntags = ts.n;
+    q = js.q;
 
     ids = malloc(q.limit * 16);
     if (ids == NULL) {
-        tagset_free(&ts);
+        jaeger_search_free(&js);
         return TT_ENOMEM;
     }
     int n = spanstore_search(ss, &q, ids);
-    tagset_free(&ts);
+    jaeger_search_free(&js);
     if (n < 0) {
         free(ids);
         return respond_jaeger_error(req, 500, "search failed: %s", tt_strerror(n));

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/buf.h"
+#include "store/spans/spanstore.h"
 
 struct server;
 struct spanstore;
@@ -35,12 +36,43 @@ void api_jaeger_free(struct api_jaeger *aj);
 
 /* jaeger_parse_duration parses a Go duration as Jaeger's minDuration and
  * maxDuration take it ("1.5s", "100ms", "250us", "250µs", "3m", "1h",
- * "10ns", or several: "1m30s") into nanoseconds. Returns 0 or TT_ESYNTAX. */
+ * "10ns", or several: "1m30s"; numbers are digits with at most one '.', no
+ * sign or exponent, as Go's time.ParseDuration takes them) into nanoseconds.
+ * Returns 0 or TT_ESYNTAX (also above 1.8e19 ns). */
 int jaeger_parse_duration(const char *s, uint64_t *ns);
 
 /* jaeger_parse_trace_id parses 1 to 32 hex digits (high bits first, left
  * padded with zeros) into a 16-byte trace id. Returns 0 or TT_ESYNTAX. */
 int jaeger_parse_trace_id(const char *s, uint8_t out[16]);
+
+#define JAEGER_MAX_TAGS 32
+
+/* jaeger_param_fn returns the next value of the query parameter name after
+ * *pos (start with *pos = 0) and advances *pos, or NULL when there is no
+ * more: http_req_param_next's contract, so that a search's parameters can
+ * be parsed without a request (unit tests, tests/fuzz/fuzz_jaeger_params.c). */
+typedef const char *(*jaeger_param_fn)(void *arg, const char *name, size_t *pos);
+
+/* The parameters of a search, q ready for spanstore_search: its strings are
+ * borrowed from the parameter values (they must outlive it) or owned here. */
+struct jaeger_search {
+    struct spanstore_query q;
+    struct spanstore_tag tags[JAEGER_MAX_TAGS];
+    char *owned[JAEGER_MAX_TAGS * 2];
+    size_t nowned;
+};
+
+/* jaeger_parse_search reads the parameters of GET /api/traces through
+ * param: service (required), operation ("all" or empty: any), minDuration
+ * and maxDuration (Go durations), start and end (microseconds since the
+ * epoch), limit (0: the default 20, at most 1500), tags (a JSON object of
+ * strings, numbers or bools: Jaeger's UI, Grafana) and tag=key:value
+ * (repeated). Returns 0; TT_ESYNTAX with msg naming the parameter and what
+ * is wrong with it; or TT_ENOMEM. Release s with jaeger_search_free in
+ * every case. */
+int jaeger_parse_search(jaeger_param_fn param, void *arg, struct jaeger_search *s, char *msg,
+                        size_t msglen);
+void jaeger_search_free(struct jaeger_search *s);
 
 /* jaeger_trace_id_text writes the id as Jaeger does: 16 hex digits when the
  * high half is zero, else 32. out needs 33 bytes. */

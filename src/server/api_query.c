@@ -324,7 +324,8 @@ static int handle_query_range(struct http_req *req, void *ctx)
                                   "zero or negative query resolution step widths are not "
                                   "accepted. Try a positive integer"),
                0;
-    if ((end - start) / step > API_QUERY_MAX_POINTS)
+    /* end >= start (api_param_range), but end - start may not fit in int64 */
+    if (((uint64_t)end - (uint64_t)start) / (uint64_t)step > API_QUERY_MAX_POINTS)
         return http_respond_error(req, 400, "bad_data",
                                   "exceeded maximum resolution of 11,000 points per timeseries. "
                                   "Try decreasing the query resolution (?step=XX)"),

@@ -28,7 +28,7 @@
 #include "core/json.h"
 #include "server/http.h"
 #include "server/json_out.h"
-#include "core/hex.h"
+#include "server/urlform.h"
 
 #define MAX_SEGMENTS 32
 /* Memory MHD gives each connection for its headers and read buffer: long
@@ -330,55 +330,11 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-/* urldecode decodes s[0..n) in place ('+' is a space, %XX a byte; a '%' not
- * followed by two hex digits stays as it is) and returns the new length. */
-static size_t urldecode(char *s, size_t n)
+/* form_param adds one parameter of an urlencoded body (urlform_parse). */
+static int form_param(void *arg, const char *name, size_t nlen, const char *val, size_t vlen)
 {
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            s[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && tt_hexval(s[i + 1]) >= 0 &&
-                   tt_hexval(s[i + 2]) >= 0) {
-            s[o++] = (char)(tt_hexval(s[i + 1]) * 16 + tt_hexval(s[i + 2]));
-            i += 2;
-        } else {
-            s[o++] = s[i];
-        }
-    }
-    return o;
-}
-
-/* parse_form adds the parameters of an urlencoded body. */
-static int parse_form(struct http_req *req, char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        size_t start = i, eq = SIZE_MAX, nlen, vlen;
-        while (i < n && s[i] != '&') {
-            if (s[i] == '=' && eq == SIZE_MAX)
-                eq = i;
-            i++;
-        }
-        if (i > start) {
-            char *name = s + start, *val;
-            if (eq == SIZE_MAX) {
-                nlen = urldecode(name, i - start);
-                val = name + nlen;
-                vlen = 0;
-            } else {
-                nlen = urldecode(name, eq - start);
-                val = s + eq + 1;
-                vlen = urldecode(val, i - eq - 1);
-            }
-            if (kv_push(&req->params, &req->nparams, &req->capparams, name, nlen, val, vlen) < 0)
-                return TT_ENOMEM;
-        }
-        i++; /* the '&' */
-    }
-    return 0;
+    struct http_req *req = arg;
+    return kv_push(&req->params, &req->nparams, &req->capparams, name, nlen, val, vlen);
 }
 
 const char *http_req_method(const struct http_req *req)
@@ -763,7 +719,7 @@ static enum MHD_Result finish(struct http_req *req)
     if (!req->aborted && !req->oom) {
         if ((r->flags & HTTP_ROUTE_FORM) && r->on_body == NULL && req->body.len > 0 &&
             is_form(req)) {
-            rc = parse_form(req, (char *)req->body.data, req->body.len);
+            rc = urlform_parse((char *)req->body.data, req->body.len, form_param, req);
             if (rc < 0)
                 req->oom = 1;
         }

@@ -2,8 +2,9 @@
  * zipkin.c - Zipkin v2 JSON spans into an otlp_out (see zipkin.h). Times are
  * microseconds (integers, or strings of digits), ids 16 or 32 hex digits (a
  * 64-bit trace id is the low half of a 128-bit one, as Zipkin and W3C
- * interoperate); tags become attributes ("error" also sets the ERROR status),
- * annotations span events, remoteEndpoint peer attributes.
+ * interoperate); tags become attributes ("error" the ERROR status and its
+ * message instead), annotations span events, remoteEndpoint peer attributes;
+ * the server half of a shared span gets an id of its own (unshare).
  */
 #include "server/zipkin.h"
 #include "core/hex.h"
@@ -122,6 +123,27 @@ static int endpoint_attrs(struct zctx *c, const json_t *ep, size_t i)
     return 0;
 }
 
+/* unshare gives the server half of a shared span (B3's join: the server
+ * reuses the client's span id; Zipkin marks it "shared") an id of its own,
+ * a hash of the shared one, and the client span as parent, as Jaeger's
+ * span id deduper does: the store keeps one span per id. */
+static void unshare(uint8_t sid[8], uint8_t pid[8], size_t *pid_len)
+{
+    uint64_t x = 0;
+    memcpy(pid, sid, 8);
+    *pid_len = 8;
+    for (int k = 0; k < 8; k++)
+        x = x << 8 | sid[k];
+    x += UINT64_C(0x9e3779b97f4a7c15); /* splitmix64 */
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    if (x == 0)
+        x = 1;
+    for (int k = 7; k >= 0; k--, x >>= 8)
+        sid[k] = (uint8_t)x;
+}
+
 static int one(struct zctx *c, const json_t *js, size_t i)
 {
     struct otlp_span s;
@@ -178,8 +200,9 @@ static int one(struct zctx *c, const json_t *js, size_t i)
         {
             if (!json_is_string(tv))
                 return bad(c, i, "tags", "values must be strings");
-            otlp_kv_str(&c->o->attrs, key, strlen(key), json_string_value(tv),
-                        json_string_length(tv));
+            if (strcmp(key, "error") != 0) /* "error" is the status (and its message) */
+                otlp_kv_str(&c->o->attrs, key, strlen(key), json_string_value(tv),
+                            json_string_length(tv));
             if (strcmp(key, "error") == 0) {
                 s.status_code = 2;
                 s.status_msg = json_string_value(tv);
@@ -217,6 +240,8 @@ static int one(struct zctx *c, const json_t *js, size_t i)
         otlp_out_reject(c->o, where, "timestamp or duration past the year 2262");
         return 0;
     }
+    if (json_is_true(get(js, "shared")) && s.span_id_len == 8)
+        unshare(sid, pid, &s.parent_id_len);
     s.trace_id = tid;
     s.span_id = sid;
     s.parent_id = pid;

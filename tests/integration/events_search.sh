@@ -83,6 +83,12 @@ check_json "$out" 'len([e for e in j["data"]["events"] if e["name"].startswith("
     "time range"
 out=$(ev "node=hello-node&end=2000-01-01T00:00:00Z")
 check_json "$out" 'j["data"]["events"] == []' "nothing before 2000"
+# Times far outside int64 nanoseconds are clamped, not overflowed.
+out=$(ev "node=hello-node&start=1e12")
+check_json "$out" 'j["data"]["events"] == []' "start in the year 33658"
+out=$(ev "node=hello-node&start=-1e12&end=1e12")
+check_json "$out" 'len([e for e in j["data"]["events"] if e["name"].startswith("hello.")]) == 6' \
+    "start and end past int64 nanoseconds"
 echo "ok: hello's events found by node, severity, text, key=value and time"
 
 # Pages of two follow each other with the token and add up to the whole.

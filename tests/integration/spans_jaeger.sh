@@ -5,7 +5,8 @@
 # query API. The spool is dumped first (`telltale spool dump --json`) as the
 # expected spans; then the test checks, for every trace:
 #  1. /api/traces/<id> has every span with its operation name, CHILD_OF
-#     parent, start and duration (microseconds), attributes as tags, events
+#     parent, start and duration (microseconds), attributes as tags (each
+#     with its type; no other tags than span.kind and the status's), events
 #     as logs, links as FOLLOWS_FROM, and the service in processes;
 #  2. /api/traces?service=... finds the traces, and operation, tags,
 #     minDuration filter them;
@@ -55,6 +56,15 @@ def get(path):
 def strip(t):  # Jaeger writes 16 hex digits when the high half is zero
     return t[16:] if t[:16] == "0" * 16 else t
 
+def typed(got, want, where):
+    """Jaeger's tag list got holds exactly want's keys, each with its type."""
+    types = {bool: "bool", int: "int64", float: "float64", str: "string"}
+    assert sorted(t["key"] for t in got) == sorted(want), (where, got, want)
+    for t in got:
+        v = want[t["key"]]
+        assert t["type"] == types[type(v)] and t["value"] == v and type(t["value"]) is type(v), \
+            (where, t, v)
+
 traces = {}
 for s in spans:
     traces.setdefault(s["trace_id"], []).append(s)
@@ -86,19 +96,21 @@ for tid, want in traces.items():
             assert refs == [{"refType": "CHILD_OF", "traceID": strip(tid), "spanID": w["parent_id"]}], refs
         follows = [(r["traceID"], r["spanID"]) for r in g["references"] if r["refType"] == "FOLLOWS_FROM"]
         assert follows == [(strip(l["trace_id"]), l["span_id"]) for l in w["links"]], (follows, w["links"])
-        tags = {t["key"]: t["value"] for t in g["tags"]}
-        for k, v in w["attrs"].items():
-            assert tags[k] == v, (k, tags.get(k), v)
-        assert tags["span.kind"] == w["kind"], (tags, w["kind"])
+        # every tag exactly once with Jaeger's type: the attributes, then
+        # span.kind and the status
+        want_tags = dict(w["attrs"], **{"span.kind": w["kind"]})
         if w["status"] == "error":
-            assert tags["error"] is True, tags
+            want_tags["error"] = True
+            want_tags["otel.status_code"] = "ERROR"
+        elif w["status"] == "ok":
+            want_tags["otel.status_code"] = "OK"
+        if w["status_message"]:
+            want_tags["otel.status_description"] = w["status_message"]
+        typed(g["tags"], want_tags, w["name"])
         assert len(g["logs"]) == len(w["events"]), (g["logs"], w["events"])
         for lg, ev in zip(g["logs"], w["events"]):
             assert lg["timestamp"] == ev["time_ns"] // 1000
-            f = {x["key"]: x["value"] for x in lg["fields"]}
-            assert f["event"] == ev["name"], f
-            for k, v in ev["attrs"].items():
-                assert f[k] == v, (k, f)
+            typed(lg["fields"], dict(ev["attrs"], event=ev["name"]), w["name"] + " event")
         proc = tr["processes"][g["processID"]]
         assert proc["serviceName"] == "hellosvc", proc
         assert {"key": "hostname", "type": "string", "value": "span-node"} in proc["tags"], proc
@@ -119,6 +131,14 @@ code, j = get("/api/traces?service=hellosvc&tags=" + urllib.parse.quote('{"http.
 assert strip(root["trace_id"]) in [t["traceID"] for t in j["data"]], j
 code, j = get("/api/traces?service=hellosvc&tags=" + urllib.parse.quote('{"http.status_code":"404"}'))
 assert j["data"] == [], j
+# the tags Jaeger derives from the status and kind are searchable too
+errs = {strip(s["trace_id"]) for s in spans if s["status"] == "error"}
+assert errs, spans
+code, j = get("/api/traces?service=hellosvc&tags=" + urllib.parse.quote('{"error":"true"}'))
+assert {t["traceID"] for t in j["data"]} == errs, (j, errs)
+prod = {strip(s["trace_id"]) for s in spans if s["kind"] == "producer"}
+code, j = get("/api/traces?service=hellosvc&tag=span.kind:producer")
+assert {t["traceID"] for t in j["data"]} == prod, (j, prod)
 longest = max(s["duration_ns"] for s in spans)
 code, j = get("/api/traces?service=hellosvc&minDuration=%dus" % (longest // 1000))
 want = {strip(s["trace_id"]) for s in spans if s["duration_ns"] // 1000 * 1000 <= s["duration_ns"] and s["duration_ns"] >= (longest // 1000) * 1000}
@@ -130,7 +150,7 @@ code, j = get("/api/traces?service=hellosvc&start=%d&end=%d&limit=1" % (t0, t0 +
 assert len(j["data"]) == 1, j
 code, j = get("/api/traces?service=nosuch")
 assert code == 200 and j["data"] == [], j
-print("ok: search by service, operation, tags, minDuration, start/end, limit")
+print("ok: search by service, operation, tags (attributes, error, span.kind), minDuration, start/end, limit")
 
 # 3. names
 code, j = get("/api/services")

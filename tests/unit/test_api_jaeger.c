@@ -36,6 +36,153 @@ static void test_jaeger_parse_duration(void **state)
     assert_int_equal(jaeger_parse_duration("1x", &ns), TT_ESYNTAX);
     assert_int_equal(jaeger_parse_duration("1e400s", &ns), TT_ESYNTAX);
     assert_int_equal(jaeger_parse_duration(NULL, &ns), TT_ESYNTAX);
+    /* Go's syntax: no exponent, hex, sign or second dot; both micro signs */
+    assert_int_equal(jaeger_parse_duration(".5s", &ns), 0);
+    assert_int_equal(ns, 500000000);
+    assert_int_equal(jaeger_parse_duration("2.h", &ns), 0);
+    assert_int_equal(ns, 7200000000000ull);
+    assert_int_equal(jaeger_parse_duration("3\xce\xbcs", &ns), 0);
+    assert_int_equal(ns, 3000);
+    assert_int_equal(jaeger_parse_duration("1e3ms", &ns), TT_ESYNTAX);
+    assert_int_equal(jaeger_parse_duration("0x10s", &ns), TT_ESYNTAX);
+    assert_int_equal(jaeger_parse_duration("1.2.3s", &ns), TT_ESYNTAX);
+    assert_int_equal(jaeger_parse_duration(".s", &ns), TT_ESYNTAX);
+    assert_int_equal(jaeger_parse_duration("1s+2s", &ns), TT_ESYNTAX);
+    assert_int_equal(jaeger_parse_duration("18000000000s", &ns), 0);
+    assert_int_equal(jaeger_parse_duration("19000000000s", &ns), TT_ESYNTAX);
+}
+
+/* A query string's parameters, for jaeger_parse_search. */
+struct params {
+    const char *kv[16][2];
+    size_t n;
+};
+
+static const char *param_of(void *arg, const char *name, size_t *pos)
+{
+    struct params *ps = arg;
+    for (size_t i = *pos; i < ps->n; i++)
+        if (strcmp(ps->kv[i][0], name) == 0) {
+            *pos = i + 1;
+            return ps->kv[i][1];
+        }
+    *pos = ps->n;
+    return NULL;
+}
+
+/* search parses ps and returns the result; msg gets the message. */
+static int search(struct params ps, struct jaeger_search *js, char *msg)
+{
+    msg[0] = '\0';
+    return jaeger_parse_search(param_of, &ps, js, msg, 256);
+}
+
+static void test_jaeger_parse_search(void **state)
+{
+    (void)state;
+    struct jaeger_search js;
+    char msg[256];
+    struct params ok = { { { "service", "cart" },
+                           { "operation", "GET /x" },
+                           { "minDuration", "1ms" },
+                           { "maxDuration", "2s" },
+                           { "start", "1700000000000000" },
+                           { "end", "1700000001000000" },
+                           { "limit", "5" },
+                           { "tags", "{\"a\":\"1\",\"n\":7,\"b\":true}" },
+                           { "tag", "http.url:https://x/y?z=1" },
+                           { "tag", "error:true" } },
+                         10 };
+    assert_int_equal(search(ok, &js, msg), 0);
+    assert_string_equal(js.q.service, "cart");
+    assert_string_equal(js.q.operation, "GET /x");
+    assert_int_equal(js.q.min_duration_ns, 1000000);
+    assert_int_equal(js.q.max_duration_ns, 2000000000);
+    assert_int_equal(js.q.start_ns, 1700000000000000000);
+    assert_int_equal(js.q.end_ns, 1700000001000000999);
+    assert_int_equal(js.q.limit, 5);
+    assert_int_equal(js.q.ntags, 5);
+    assert_string_equal(js.q.tags[1].key, "n");
+    assert_string_equal(js.q.tags[1].value, "7");
+    assert_string_equal(js.q.tags[2].value, "true");
+    assert_string_equal(js.q.tags[3].key, "http.url");
+    assert_string_equal(js.q.tags[3].value, "https://x/y?z=1");
+    jaeger_search_free(&js);
+
+    struct params dflt = { { { "service", "cart" }, { "operation", "all" }, { "limit", "0" } }, 3 };
+    assert_int_equal(search(dflt, &js, msg), 0);
+    assert_null(js.q.operation);
+    assert_int_equal(js.q.limit, 20);
+    assert_int_equal(js.q.end_ns, INT64_MAX);
+    jaeger_search_free(&js);
+    struct params big = { { { "service", "cart" }, { "limit", "99999999999999999999" } }, 2 };
+    assert_int_equal(search(big, &js, msg), TT_ESYNTAX);
+    assert_non_null(strstr(msg, "'limit'"));
+    jaeger_search_free(&js);
+    struct params many = { { { "service", "cart" }, { "limit", "100000" } }, 2 };
+    assert_int_equal(search(many, &js, msg), 0);
+    assert_int_equal(js.q.limit, 1500);
+    jaeger_search_free(&js);
+    /* the largest end that fits: v * 1000 + 999 <= INT64_MAX */
+    struct params last = { { { "service", "cart" }, { "end", "9223372036854774" } }, 2 };
+    assert_int_equal(search(last, &js, msg), 0);
+    assert_int_equal(js.q.end_ns, 9223372036854774999);
+    jaeger_search_free(&js);
+
+    static const char *const bad[][3] = {
+        { "operation", "x", "'service' is required" },
+        { "minDuration", "5", "'minDuration'" },
+        { "maxDuration", "1e3s", "'maxDuration'" },
+        { "start", "-1", "'start'" },
+        { "start", " 5", "'start'" },
+        { "start", "+5", "'start'" },
+        { "end", "9223372036854775", "'end'" }, /* * 1000 + 999 overflows */
+        { "end", "9223372036854775807", "'end'" },
+        { "limit", "-3", "'limit'" },
+        { "tags", "{nope", "'tags'" },
+        { "tags", "[1]", "'tags'" },
+        { "tags", "{\"k\":1.5}", "value of 'k'" },
+        { "tag", ":v", "'tag'" },
+        { "tag", "novalue", "'tag'" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct params ps = { { { "service", strcmp(bad[i][0], "operation") == 0 ? "" : "cart" },
+                               { bad[i][0], bad[i][1] } },
+                             2 };
+        assert_int_equal(search(ps, &js, msg), TT_ESYNTAX);
+        if (strstr(msg, bad[i][2]) == NULL)
+            fail_msg("%s=%s: %s", bad[i][0], bad[i][1], msg);
+        jaeger_search_free(&js);
+    }
+    struct params inv = { { { "service", "s" }, { "minDuration", "2s" }, { "maxDuration", "1s" } },
+                          3 };
+    assert_int_equal(search(inv, &js, msg), TT_ESYNTAX);
+    assert_non_null(strstr(msg, "below"));
+    jaeger_search_free(&js);
+    struct params back = { { { "service", "s" }, { "start", "20" }, { "end", "10" } }, 3 };
+    assert_int_equal(search(back, &js, msg), TT_ESYNTAX);
+    assert_non_null(strstr(msg, "before"));
+    jaeger_search_free(&js);
+
+    /* at most JAEGER_MAX_TAGS tags, whichever form */
+    struct params lots = { { { "service", "s" } }, 1 };
+    char tj[2048];
+    size_t o = (size_t)snprintf(tj, sizeof tj, "{");
+    for (int i = 0; i < JAEGER_MAX_TAGS; i++)
+        o += (size_t)snprintf(tj + o, sizeof tj - o, "%s\"k%d\":\"v\"", i ? "," : "", i);
+    snprintf(tj + o, sizeof tj - o, "}");
+    lots.kv[1][0] = "tags";
+    lots.kv[1][1] = tj;
+    lots.n = 2;
+    assert_int_equal(search(lots, &js, msg), 0);
+    assert_int_equal(js.q.ntags, JAEGER_MAX_TAGS);
+    jaeger_search_free(&js);
+    lots.kv[2][0] = "tag";
+    lots.kv[2][1] = "one:more";
+    lots.n = 3;
+    assert_int_equal(search(lots, &js, msg), TT_ESYNTAX);
+    assert_non_null(strstr(msg, "more than 32 tags"));
+    jaeger_search_free(&js);
 }
 
 static void test_jaeger_trace_ids(void **state)
@@ -147,4 +294,4 @@ static void test_jaeger_write_trace(void **state)
 }
 
 UNIT_TESTS(cmocka_unit_test(test_jaeger_parse_duration), cmocka_unit_test(test_jaeger_trace_ids),
-           cmocka_unit_test(test_jaeger_write_trace))
+           cmocka_unit_test(test_jaeger_parse_search), cmocka_unit_test(test_jaeger_write_trace))

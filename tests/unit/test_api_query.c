@@ -190,6 +190,9 @@ static void test_api_errors(void **state)
                 "zero or negative query resolution step widths are not accepted");
     check_error("/api/v1/query_range?query=up&start=0&end=100000&step=1", 400, "bad_data",
                 "exceeded maximum resolution of 11,000 points per timeseries");
+    /* end - start does not fit in int64 (UBSan aborted here) */
+    check_error("/api/v1/query_range?query=up&start=-9e15&end=9e15&step=1e9", 400, "bad_data",
+                "exceeded maximum resolution of 11,000 points per timeseries");
     check_error("/api/v1/query_range?query=up%5B5m%5D&start=0&end=10&step=1", 400, "bad_data",
                 "invalid expression type \"range vector\" for range query");
     check_error("/api/v1/query_range?query=up&start=0&end=10&step=fast", 400, "bad_data",

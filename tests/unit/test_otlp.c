@@ -583,6 +583,9 @@ static void test_zipkin(void **state)
     assert_true(kv_find(s.attrs, "peer.service", &v));
     assert_true(kv_find(s.attrs, "net.peer.port", &v) && v.u.i == 8080);
     assert_true(kv_find(s.attrs, "http.method", &v));
+    /* the error tag is the status and its message, not an attribute too */
+    assert_false(kv_find(s.attrs, "error", &v));
+    assert_strn_equal(s.status_message.p, s.status_message.len, "timeout");
     it = s.events;
     assert_int_equal(rec_span_event_next(&it, &ev), 1);
     assert_int_equal(ev.time_ns, INT64_C(1700000000000100000));
@@ -672,6 +675,54 @@ static void check_metrics(const struct otlp_out *o)
     assert_strn_equal(m.name.p, m.name.len, "temp");
     assert_int_equal(m.kind, REC_METRIC_GAUGE); /* a non-monotonic sum */
     assert_true(m.value == -3);
+}
+
+/* B3 join: the server half of a shared span ("shared": true, the client's
+ * span id) gets an id of its own and the client span as its parent. */
+static void test_zipkin_shared(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "[{\"traceId\":\"463ac35c9f6413ad\",\"id\":\"00000000000000a2\",\"parentId\":"
+        "\"00000000000000a1\",\"kind\":\"CLIENT\",\"timestamp\":1700000000000001,"
+        "\"localEndpoint\":{\"serviceName\":\"web\"}},"
+        "{\"traceId\":\"463ac35c9f6413ad\",\"id\":\"00000000000000a2\",\"parentId\":"
+        "\"00000000000000a1\",\"kind\":\"SERVER\",\"shared\":true,\"timestamp\":"
+        "1700000000000002,\"localEndpoint\":{\"serviceName\":\"web\"}},"
+        "{\"traceId\":\"463ac35c9f6413ad\",\"id\":\"00000000000000a3\",\"kind\":\"SERVER\","
+        "\"shared\":false,\"timestamp\":1700000000000003,\"localEndpoint\":{\"serviceName\":"
+        "\"web\"}}]";
+    struct otlp_out o;
+    struct rec r;
+    struct rec_span c, sv, other;
+    char err[256] = "";
+    out_init(&o);
+    assert_int_equal(zipkin_json_spans(&o, (const uint8_t *)body, strlen(body), err, sizeof err),
+                     0);
+    assert_int_equal(o.accepted, 3);
+    nth_record(&o, 0, 0, &r);
+    assert_int_equal(rec_decode_span(&r, &c, err, sizeof err), 0);
+    nth_record(&o, 0, 1, &r);
+    assert_int_equal(rec_decode_span(&r, &sv, err, sizeof err), 0);
+    nth_record(&o, 0, 2, &r);
+    assert_int_equal(rec_decode_span(&r, &other, err, sizeof err), 0);
+    assert_int_equal(c.span_id, 0xa2);
+    assert_int_equal(c.parent_id, 0xa1);
+    assert_int_equal(sv.parent_id, 0xa2);
+    assert_true(sv.span_id != 0 && sv.span_id != 0xa2 && sv.span_id != 0xa1);
+    assert_int_equal(sv.kind, TT_SPAN_SERVER);
+    assert_int_equal(other.span_id, 0xa3); /* not shared: as it came */
+    assert_int_equal(other.parent_id, 0);
+    otlp_out_release(&o);
+    /* the same id every time (a retried request maps to the same span) */
+    uint64_t first = sv.span_id;
+    out_init(&o);
+    assert_int_equal(zipkin_json_spans(&o, (const uint8_t *)body, strlen(body), err, sizeof err),
+                     0);
+    nth_record(&o, 0, 1, &r);
+    assert_int_equal(rec_decode_span(&r, &sv, err, sizeof err), 0);
+    assert_int_equal(sv.span_id, first);
+    otlp_out_release(&o);
 }
 
 static void test_json_metrics(void **state)
@@ -785,7 +836,7 @@ static void test_pb_metrics(void **state)
 }
 
 UNIT_TESTS(cmocka_unit_test(test_json_traces), cmocka_unit_test(test_json_malformed),
-           cmocka_unit_test(test_json_logs), cmocka_unit_test(test_pb_traces),
-           cmocka_unit_test(test_pb_malformed), cmocka_unit_test(test_pb_logs),
-           cmocka_unit_test(test_zipkin), cmocka_unit_test(test_json_metrics),
-           cmocka_unit_test(test_pb_metrics))
+           cmocka_unit_test(test_zipkin_shared), cmocka_unit_test(test_json_logs),
+           cmocka_unit_test(test_pb_traces), cmocka_unit_test(test_pb_malformed),
+           cmocka_unit_test(test_pb_logs), cmocka_unit_test(test_zipkin),
+           cmocka_unit_test(test_json_metrics), cmocka_unit_test(test_pb_metrics))

@@ -552,10 +552,75 @@ static void test_span_store_dedup_and_rebuild(void **state)
     rm_rf(dir);
 }
 
+/* The tags the Jaeger API shows from a span's kind and status (error,
+ * span.kind, otel.status_code, otel.status_description) are searchable
+ * although they are not attributes (nor in the blocks' Bloom filters). */
+static void test_span_store_derived_tags(void **state)
+{
+    (void)state;
+    char dir[256], err[512];
+    struct spanstore *ss;
+    struct spanstore_options o = { 0 };
+    struct probs pr = { 0 };
+    o.block_spans = 4;
+    o.problem = on_problem;
+    o.problem_arg = &pr;
+    assert_int_equal(tmpdir_make(dir, sizeof dir, "spanstore"), 0);
+    assert_int_equal(spanstore_open(&ss, dir, &o, err, sizeof err), 0);
+    /* trace n: one "cart" span, kind n % 5, status n % 3, a message on n == 4 */
+    for (int n = 0; n < 10; n++) {
+        uint8_t tid[16];
+        struct gen g;
+        trace_id_of(1000 + (uint64_t)n, tid);
+        gen_span(&g, tid, 0x100 + (uint64_t)n, 0, 1700000000000000000 + n * 1000000, 3);
+        g.row.nattrs = 2; /* no span.kind attribute: only the derived one */
+        g.row.kind = (uint8_t)(n % 5);
+        g.row.status = (uint8_t)(n % 3);
+        if (n == 4)
+            g.row.status_message = S("disk full");
+        assert_int_equal(spanstore_add(ss, &g.row, err, sizeof err), 0);
+    }
+    assert_int_equal(spanstore_commit(ss, 1, 100, err, sizeof err), 0);
+    uint8_t ids[16 * 20], want[16];
+    struct spanstore_tag tag = { "error", "true" };
+    struct spanstore_query q = {
+        .service = "cart", .tags = &tag, .ntags = 1, .end_ns = INT64_MAX, .limit = 20
+    };
+    assert_int_equal(spanstore_search(ss, &q, ids), 3); /* n = 2, 5, 8 */
+    tag.value = "false";
+    assert_int_equal(spanstore_search(ss, &q, ids), 0);
+    tag.key = "span.kind";
+    tag.value = "consumer";
+    assert_int_equal(spanstore_search(ss, &q, ids), 2); /* n = 4, 9 */
+    tag.value = "internal";
+    assert_int_equal(spanstore_search(ss, &q, ids), 2); /* n = 0, 5 */
+    tag.key = "otel.status_code";
+    tag.value = "OK";
+    assert_int_equal(spanstore_search(ss, &q, ids), 3); /* n = 1, 4, 7 */
+    tag.value = "ERROR";
+    assert_int_equal(spanstore_search(ss, &q, ids), 3);
+    tag.key = "otel.status_description";
+    tag.value = "disk full";
+    assert_int_equal(spanstore_search(ss, &q, ids), 1);
+    trace_id_of(1004, want);
+    assert_memory_equal(ids, want, 16);
+    /* with an attribute in the same query */
+    struct spanstore_tag two[2] = { { "span.kind", "server" }, { "http.method", "POST" } };
+    q.tags = two;
+    q.ntags = 2;
+    assert_int_equal(spanstore_search(ss, &q, ids), 2); /* n = 1, 6 */
+    two[1].value = "GET";
+    assert_int_equal(spanstore_search(ss, &q, ids), 0);
+    assert_int_equal(pr.n, 0);
+    spanstore_close(ss);
+    rm_rf(dir);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_span_block_roundtrip),
            cmocka_unit_test(test_span_block_bytes_per_span),
            cmocka_unit_test(test_span_store_trace_and_reopen),
            cmocka_unit_test(test_span_store_uncommitted_cut),
            cmocka_unit_test(test_span_store_damaged_block),
            cmocka_unit_test(test_span_store_retention),
-           cmocka_unit_test(test_span_store_dedup_and_rebuild))
+           cmocka_unit_test(test_span_store_dedup_and_rebuild),
+           cmocka_unit_test(test_span_store_derived_tags))

@@ -1139,6 +1139,39 @@ static int streq(struct rec_str s, const char *c)
     return strlen(c) == s.len && memcmp(s.p, c, s.len) == 0;
 }
 
+/* derived_tag: the text of the tags the Jaeger API derives from a span's
+ * kind and status rather than its attributes (api_jaeger.c writes them), so
+ * that a search for error=true or span.kind=server finds what a trace shows.
+ * Returns 1 with the text in txt, 0 when the span has no such tag. */
+static int derived_tag(const struct span_row *s, const char *key, char *txt, size_t n)
+{
+    static const char *const kinds[] = { "internal", "server", "client", "producer", "consumer" };
+    if (strcmp(key, "span.kind") == 0) {
+        snprintf(txt, n, "%s", s->kind < 5 ? kinds[s->kind] : "internal");
+        return 1;
+    }
+    if (strcmp(key, "error") == 0 && s->status == TT_STATUS_ERROR) {
+        snprintf(txt, n, "true");
+        return 1;
+    }
+    if (strcmp(key, "otel.status_code") == 0 &&
+        (s->status == TT_STATUS_ERROR || s->status == TT_STATUS_OK)) {
+        snprintf(txt, n, "%s", s->status == TT_STATUS_ERROR ? "ERROR" : "OK");
+        return 1;
+    }
+    if (strcmp(key, "otel.status_description") == 0 && s->status_message.len > 0) {
+        snprintf(txt, n, "%.*s", (int)s->status_message.len, s->status_message.p);
+        return 1;
+    }
+    return 0;
+}
+
+static int is_derived_key(const char *key)
+{
+    return strcmp(key, "span.kind") == 0 || strcmp(key, "error") == 0 ||
+           strcmp(key, "otel.status_code") == 0 || strcmp(key, "otel.status_description") == 0;
+}
+
 static int row_matches(const struct span_row *s, const struct spanstore_query *q)
 {
     char txt[512];
@@ -1159,6 +1192,8 @@ static int row_matches(const struct span_row *s, const struct spanstore_query *q
             spanblock_value_text(&s->attrs[i].v, txt, sizeof txt);
             found = strcmp(txt, q->tags[t].value) == 0;
         }
+        if (!found && derived_tag(s, q->tags[t].key, txt, sizeof txt))
+            found = strcmp(txt, q->tags[t].value) == 0;
         if (!found)
             return 0;
     }
@@ -1185,6 +1220,8 @@ static int block_may_match(const struct blk *b, const struct spanstore_query *q,
             return 0;
     }
     for (size_t t = 0; t < q->ntags; t++) {
+        if (is_derived_key(q->tags[t].key))
+            continue; /* not in the filter: the span's kind or status */
         n = spanblock_bloom_tag(item, itemlen, q->tags[t].key, strlen(q->tags[t].key),
                                 q->tags[t].value, strlen(q->tags[t].value));
         if (n > 0 && !spanblock_bloom_may_contain(&h, item, n))
