@@ -67,6 +67,41 @@ static int32_t index_of(uint64_t v)
     return loglin_index((double)v, SKETCH_P);
 }
 
+int32_t sketch_index(uint64_t v)
+{
+    return index_of(v);
+}
+
+int sketch_set_buckets(struct sketch *s, int32_t lo, const uint64_t *cnt, uint32_t n,
+                       uint64_t count, uint64_t sum, uint64_t min, uint64_t max)
+{
+    uint32_t nz = 0;
+    uint64_t total = 0;
+    sketch_reset(s);
+    if (lo < 0 || (int64_t)lo + n > (int64_t)LOGLIN_MAX_INDEX(SKETCH_P) + 1)
+        return TT_EINVAL;
+    for (uint32_t i = 0; i < n; i++)
+        nz += cnt[i] != 0;
+    if (grow(s, nz) != 0)
+        return TT_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        if (cnt[i] == 0)
+            continue;
+        s->idx[s->nb] = lo + (int32_t)i;
+        s->cnt[s->nb++] = cnt[i];
+        total += cnt[i];
+    }
+    if (total != count) {
+        sketch_reset(s);
+        return TT_EINVAL;
+    }
+    s->count = count;
+    s->sum = sum;
+    s->min = min;
+    s->max = max;
+    return 0;
+}
+
 int sketch_add(struct sketch *s, uint64_t v)
 {
     int32_t k = index_of(v);

@@ -47,6 +47,17 @@ int sketch_add(struct sketch *s, uint64_t v);
  * be the same sketch). Returns 0 or TT_ENOMEM (dst unchanged). */
 int sketch_merge(struct sketch *dst, const struct sketch *src);
 
+/* sketch_index: the bucket index of value v (what sketch_add counts it in). */
+int32_t sketch_index(uint64_t v);
+
+/* sketch_set_buckets replaces s's contents with n dense bucket counts
+ * starting at index lo (zero counts skipped) and the given exact count,
+ * sum, min and max (callers accumulating many sketches into a dense array
+ * make the result this way). Returns 0, TT_EINVAL (the counts do not add
+ * up to count, or lo is out of range; s then empty) or TT_ENOMEM. */
+int sketch_set_buckets(struct sketch *s, int32_t lo, const uint64_t *cnt, uint32_t n,
+                       uint64_t count, uint64_t sum, uint64_t min, uint64_t max);
+
 /* sketch_quantile returns the value at quantile q (0..1; clamped) - the
  * midpoint of the bucket holding the value of rank floor(q * (count - 1)),
  * kept within [min, max]; q = 0 and q = 1 give min and max exactly. An

@@ -1,7 +1,8 @@
 /*
  * fuzz_spansum.c - fuzz target for the span summaries' decoders: the
  * summary records of a NNNNNNNN.sum sidecar (src/store/spans/spansum.c) and
- * the latency sketches inside them (src/core/sketch.c). The input is read
+ * the latency sketches inside them (src/core/sketch.c), zstd-compressed
+ * groups included. The input is read
  * as a sidecar, records back to back, twice: as it is, and with every
  * would-be record's CRC fixed up so mutations reach the group and sketch
  * decoders. Every group's sketch is decoded; a decoded sketch must be
@@ -65,7 +66,9 @@ static void walk(uint8_t *p, size_t size, int fixup)
     size_t off = 0;
     char err[256];
     struct sketch sk;
+    struct spansum_scratch sc;
     sketch_init(&sk);
+    spansum_scratch_init(&sc);
     while (off + 8 <= size) {
         struct spansum_rec rec;
         if (fixup) {
@@ -80,6 +83,10 @@ static void walk(uint8_t *p, size_t size, int fixup)
         uint64_t errors;
         const uint8_t *skb;
         size_t skn;
+        if (spansum_open_groups(&rec, &sc, err, sizeof err) != 0) {
+            off += rec.rec_len;
+            continue;
+        }
         spansum_iter_init(&it, &rec);
         while (spansum_next(&it, &s, &o, &errors, &skb, &skn, err, sizeof err) == 1) {
             struct rbuf r;
@@ -94,6 +101,7 @@ static void walk(uint8_t *p, size_t size, int fixup)
         off += rec.rec_len;
     }
     sketch_release(&sk);
+    spansum_scratch_release(&sc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -24,6 +24,7 @@ void spanstats_result_release(struct spanstats_result *res)
     for (size_t i = 0; i < res->n; i++) {
         free(res->rows[i].service);
         free(res->rows[i].operation);
+        free(res->rows[i].dense);
         sketch_release(&res->rows[i].sk);
     }
     free(res->rows);
@@ -134,6 +135,73 @@ static int cmp_rows(const void *a, const void *b)
 
 /* --- latency stats -------------------------------------------------------- */
 
+/* While a query runs, a row's bucket counts are added into a dense array
+ * (indexes dlo .. dlo + dn - 1), which merging many per-block sketches
+ * needs no more than a pass over each; its sketch holds the exact count,
+ * sum, min and max only, and row_finish makes the sparse buckets. */
+static int row_cover(struct spanstats_row *r, int32_t lo, int32_t hi)
+{
+    if (r->dn > 0 && lo >= r->dlo && hi < r->dlo + (int32_t)r->dn)
+        return 0;
+    int32_t nlo = r->dn > 0 && r->dlo < lo ? r->dlo : lo;
+    int32_t nhi = r->dn > 0 && r->dlo + (int32_t)r->dn - 1 > hi ? r->dlo + (int32_t)r->dn - 1 : hi;
+    uint32_t nn = (uint32_t)(nhi - nlo + 1);
+    uint64_t *a = calloc(nn, sizeof *a);
+    if (a == NULL)
+        return TT_ENOMEM;
+    if (r->dn > 0)
+        memcpy(a + (r->dlo - nlo), r->dense, r->dn * sizeof *a);
+    free(r->dense);
+    r->dense = a;
+    r->dlo = nlo;
+    r->dn = nn;
+    return 0;
+}
+
+static void row_totals(struct spanstats_row *r, uint64_t count, uint64_t sum, uint64_t min,
+                       uint64_t max)
+{
+    if (r->sk.count == 0 || min < r->sk.min)
+        r->sk.min = min;
+    if (r->sk.count == 0 || max > r->sk.max)
+        r->sk.max = max;
+    r->sk.count += count;
+    r->sk.sum = r->sk.sum > UINT64_MAX - sum ? UINT64_MAX : r->sk.sum + sum;
+}
+
+static int row_add_sketch(struct spanstats_row *r, const struct sketch *s)
+{
+    if (s->count == 0)
+        return 0;
+    if (row_cover(r, s->idx[0], s->idx[s->nb - 1]) != 0)
+        return TT_ENOMEM;
+    uint64_t *d = r->dense - r->dlo;
+    for (uint32_t i = 0; i < s->nb; i++)
+        d[s->idx[i]] += s->cnt[i];
+    row_totals(r, s->count, s->sum, s->min, s->max);
+    return 0;
+}
+
+static int row_add_value(struct spanstats_row *r, uint64_t v)
+{
+    int32_t k = sketch_index(v);
+    if (row_cover(r, k, k) != 0)
+        return TT_ENOMEM;
+    r->dense[k - r->dlo]++;
+    row_totals(r, 1, v, v, v);
+    return 0;
+}
+
+static int row_finish(struct spanstats_row *r)
+{
+    struct sketch t = r->sk;
+    int rc = sketch_set_buckets(&r->sk, r->dlo, r->dense, r->dn, t.count, t.sum, t.min, t.max);
+    free(r->dense);
+    r->dense = NULL;
+    r->dn = 0;
+    return rc;
+}
+
 static int wanted(const struct spanstats_query *q, struct rec_str s, struct rec_str o)
 {
     return (q->service == NULL || str_is(q->service, s)) &&
@@ -143,7 +211,8 @@ static int wanted(const struct spanstats_query *q, struct rec_str s, struct rec_
 /* merge_summary merges block i's summary into res. Returns 0, 1 when the
  * block must be decoded instead (no usable summary), or TT_ENOMEM. */
 static int merge_summary(struct spanstore *ss, size_t i, const struct spanstats_query *q,
-                         struct spanstats_result *res, struct wbuf *buf, struct sketch *scratch)
+                         struct spanstats_result *res, struct wbuf *buf, struct sketch *scratch,
+                         struct spansum_scratch *sc)
 {
     struct spansum_rec rec;
     struct spansum_iter it;
@@ -157,6 +226,13 @@ static int merge_summary(struct spanstore *ss, size_t i, const struct spanstats_
         return rc;
     if (rc != 0)
         return 1;
+    rc = spansum_open_groups(&rec, sc, err, sizeof err);
+    if (rc == TT_ENOMEM)
+        return rc;
+    if (rc != 0) {
+        spanstore_block_problem(ss, i, err);
+        return 1;
+    }
     /* Walk the groups once to check their framing, so a bad record is
      * decoded from the block instead of half merged. */
     spansum_iter_init(&it, &rec);
@@ -180,7 +256,7 @@ static int merge_summary(struct spanstore *ss, size_t i, const struct spanstats_
             continue;
         }
         struct spanstats_row *row = row_for(res, s, q->by_operation ? &o : NULL);
-        if (row == NULL || sketch_merge(&row->sk, scratch) != 0)
+        if (row == NULL || row_add_sketch(row, scratch) != 0)
             return TT_ENOMEM;
         row->errors += errors;
     }
@@ -199,7 +275,7 @@ static int decode_block(struct spanstore *ss, size_t i, const struct spanstats_q
         if (s.start_ns < q->start_ns || s.start_ns > q->end_ns || !wanted(q, s.service, s.name))
             continue;
         struct spanstats_row *row = row_for(res, s.service, q->by_operation ? &s.name : NULL);
-        if (row == NULL || sketch_add(&row->sk, s.duration_ns) != 0)
+        if (row == NULL || row_add_value(row, s.duration_ns) != 0)
             return TT_ENOMEM;
         if (s.status == TT_STATUS_ERROR)
             row->errors++;
@@ -215,8 +291,10 @@ int spanstats_latency(struct spanstore *ss, const struct spanstats_query *q,
     struct spanstore_reader rd;
     struct wbuf buf;
     struct sketch scratch;
+    struct spansum_scratch sc;
     int rc = 0;
 
+    spansum_scratch_init(&sc);
     spanstore_reader_init(&rd);
     wbuf_init(&buf, 0);
     sketch_init(&scratch);
@@ -230,7 +308,7 @@ int spanstats_latency(struct spanstore *ss, const struct spanstats_query *q,
         if (!spanstore_block_may_have(ss, i, q->service, q->operation))
             continue;
         if (b.has_summary && b.min_start_ns >= q->start_ns && b.max_start_ns <= q->end_ns) {
-            rc = merge_summary(ss, i, q, res, &buf, &scratch);
+            rc = merge_summary(ss, i, q, res, &buf, &scratch, &sc);
             if (rc == 0) {
                 res->blocks_summarised++;
                 continue;
@@ -246,6 +324,12 @@ int spanstats_latency(struct spanstore *ss, const struct spanstats_query *q,
     spanstore_reader_release(&rd);
     wbuf_release(&buf);
     sketch_release(&scratch);
+    spansum_scratch_release(&sc);
+    for (size_t i = 0; i < res->n; i++) {
+        int frc = row_finish(&res->rows[i]);
+        if (rc == 0)
+            rc = frc;
+    }
     /* The slots index rows by position: sorting makes them stale. */
     free(res->slots);
     res->slots = NULL;

@@ -32,6 +32,10 @@ struct spanstats_row {
     char *operation; /* owned; NULL in rows per service */
     uint64_t errors;
     struct sketch sk; /* count, min, max, sum, quantiles */
+    /* internal: bucket counts accumulated densely during the query */
+    uint64_t *dense;
+    int32_t dlo;
+    uint32_t dn;
 };
 
 struct spanstats_result {

@@ -634,7 +634,7 @@ static int build_sum(struct spanstore *ss, const struct seg *sg, const struct bl
         return rc;
     }
     wbuf_reset(&ss->sumbuf);
-    spansum_encode(sum, b->off, b->len, &ss->sumbuf);
+    spansum_encode(sum, b->off, b->len, &ss->sumbuf, ss->opt.zstd_level);
     return ss->sumbuf.err;
 }
 
@@ -983,7 +983,7 @@ static int sync_sum(struct spanstore *ss, char *err, size_t errlen)
 static void write_sum(struct spanstore *ss, struct seg *sg, struct blk *b)
 {
     wbuf_reset(&ss->sumbuf);
-    spansum_encode(&ss->sum, b->off, b->len, &ss->sumbuf);
+    spansum_encode(&ss->sum, b->off, b->len, &ss->sumbuf, ss->opt.zstd_level);
     if (ss->sumbuf.err != 0 || sg->sum_fd < 0 ||
         tt_pwrite_all(sg->sum_fd, ss->sumbuf.data, ss->sumbuf.len, sg->sum_len) != 0) {
         problem_sum(ss, sg->num, sg->sum_len, "writing a summary failed");

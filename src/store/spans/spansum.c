@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 #include "core/crc32c.h"
 #include "telltale.h"
 
@@ -102,33 +103,57 @@ int spansum_add(struct spansum *s, const struct span_row *r)
 }
 
 void spansum_encode(const struct spansum *s, uint64_t block_off, uint32_t block_len,
-                    struct wbuf *out)
+                    struct wbuf *out, int level)
 {
     size_t start = out->len;
-    struct wbuf sk;
+    struct wbuf sk, raw;
     wbuf_init(&sk, 0);
+    wbuf_init(&raw, 0);
+    for (size_t i = 0; i < s->n; i++) {
+        const struct spansum_group *g = &s->g[i];
+        wbuf_reset(&sk);
+        sketch_encode(&g->sk, &sk);
+        if (sk.err && !raw.err)
+            raw.err = sk.err;
+        wbuf_put_str(&raw, g->service, g->slen);
+        wbuf_put_str(&raw, g->operation, g->olen);
+        wbuf_put_uvarint(&raw, g->errors);
+        wbuf_put_uvarint(&raw, sk.len);
+        wbuf_put(&raw, sk.data, sk.len);
+    }
+    wbuf_release(&sk);
+    if (raw.err || raw.len > SPANSUM_MAX_LEN) {
+        if (!out->err)
+            out->err = raw.err ? raw.err : TT_ETOOBIG;
+        goto out;
+    }
     wbuf_put_u32(out, SPANSUM_MAGIC);
     wbuf_put_u32(out, 0); /* rec_len, set below */
     wbuf_put_u64(out, block_off);
     wbuf_put_u32(out, block_len);
     wbuf_put_u32(out, (uint32_t)s->n);
-    for (size_t i = 0; i < s->n; i++) {
-        const struct spansum_group *g = &s->g[i];
-        wbuf_reset(&sk);
-        sketch_encode(&g->sk, &sk);
-        if (sk.err && !out->err)
-            out->err = sk.err;
-        wbuf_put_str(out, g->service, g->slen);
-        wbuf_put_str(out, g->operation, g->olen);
-        wbuf_put_uvarint(out, g->errors);
-        wbuf_put_uvarint(out, sk.len);
-        wbuf_put(out, sk.data, sk.len);
+    size_t comp_at = out->len;
+    wbuf_put_u8(out, 0);
+    wbuf_put_u32(out, (uint32_t)raw.len);
+    /* Compressed when that is smaller, else as it is. */
+    size_t bound = ZSTD_compressBound(raw.len), zn = 0;
+    if (raw.len > 64 && wbuf_reserve(out, bound) == 0) {
+        zn = ZSTD_compress(out->data + out->len, bound, raw.data, raw.len, level > 0 ? level : 3);
+        if (ZSTD_isError(zn) || zn >= raw.len)
+            zn = 0;
     }
-    wbuf_release(&sk);
+    if (zn > 0) {
+        out->data[comp_at] = 1;
+        out->len += zn;
+    } else {
+        wbuf_put(out, raw.data, raw.len);
+    }
     if (out->err)
-        return;
+        goto out;
     wbuf_set_u32(out, start + 4, (uint32_t)(out->len - start + 4));
     wbuf_put_u32(out, crc32c(0, out->data + start, out->len - start));
+out:
+    wbuf_release(&raw);
 }
 
 int spansum_parse(const uint8_t *p, size_t avail, struct spansum_rec *rec, char *err, size_t errlen)
@@ -154,8 +179,54 @@ int spansum_parse(const uint8_t *p, size_t avail, struct spansum_rec *rec, char 
     rec->block_off = get_le64(p + 8);
     rec->block_len = get_le32(p + 16);
     rec->ngroups = get_le32(p + 20);
-    rec->groups = p + SPANSUM_FIXED_LEN;
-    rec->groups_len = len - SPANSUM_FIXED_LEN - 4;
+    rec->comp = p[24];
+    rec->raw_len = get_le32(p + 25);
+    rec->stored = p + SPANSUM_FIXED_LEN;
+    rec->stored_len = len - SPANSUM_FIXED_LEN - 4;
+    rec->groups = NULL;
+    rec->groups_len = 0;
+    if (rec->comp > 1 || rec->raw_len > SPANSUM_MAX_LEN ||
+        (rec->comp == 0 && rec->raw_len != rec->stored_len)) {
+        snprintf(err, errlen, "summary: bad compression or raw length");
+        return TT_ECORRUPT;
+    }
+    return 0;
+}
+
+void spansum_scratch_init(struct spansum_scratch *sc)
+{
+    wbuf_init(&sc->raw, 0);
+    sc->dctx = NULL;
+}
+
+void spansum_scratch_release(struct spansum_scratch *sc)
+{
+    wbuf_release(&sc->raw);
+    ZSTD_freeDCtx(sc->dctx);
+    sc->dctx = NULL;
+}
+
+int spansum_open_groups(struct spansum_rec *rec, struct spansum_scratch *sc, char *err,
+                        size_t errlen)
+{
+    if (rec->comp == 0) {
+        rec->groups = rec->stored;
+        rec->groups_len = rec->stored_len;
+        return 0;
+    }
+    if (sc->dctx == NULL && (sc->dctx = ZSTD_createDCtx()) == NULL)
+        return TT_ENOMEM;
+    wbuf_reset(&sc->raw);
+    if (wbuf_reserve(&sc->raw, rec->raw_len ? rec->raw_len : 1) != 0)
+        return TT_ENOMEM;
+    size_t n =
+        ZSTD_decompressDCtx(sc->dctx, sc->raw.data, rec->raw_len, rec->stored, rec->stored_len);
+    if (ZSTD_isError(n) || n != rec->raw_len) {
+        snprintf(err, errlen, "summary: groups do not decompress");
+        return TT_ECORRUPT;
+    }
+    rec->groups = sc->raw.data;
+    rec->groups_len = rec->raw_len;
     return 0;
 }
 

@@ -7,9 +7,12 @@
  * of decoding their spans. Layout in docs/design/spans.md, "Summaries".
  *
  * A record: u32 magic "SPS1", u32 rec_len (magic to CRC), u64 block_off,
- * u32 block_len, u32 ngroups, groups, u32 CRC32C of everything before it.
- * A group: str service, str operation, uvarint errors, uvarint sketch_len,
- * the sketch's encoding (its count is the group's span count).
+ * u32 block_len, u32 ngroups, u8 comp (0 none, 1 zstd), u32 raw_len (the
+ * groups' bytes uncompressed), the groups as stored, u32 CRC32C of
+ * everything before it. A group: str service, str operation, uvarint
+ * errors, uvarint sketch_len, the sketch's encoding (its count is the
+ * group's span count). The groups are zstd-compressed when that is smaller
+ * (about half: bucket gaps and counts are small numbers).
  */
 #ifndef TT_SPANSUM_H
 #define TT_SPANSUM_H
@@ -21,7 +24,7 @@
 #include "store/spans/spanblock.h"
 
 #define SPANSUM_MAGIC     0x31535053u /* "SPS1" as bytes */
-#define SPANSUM_FIXED_LEN 24          /* magic, rec_len, block_off, block_len, ngroups */
+#define SPANSUM_FIXED_LEN 29 /* magic, rec_len, block_off, block_len, ngroups, comp, raw_len */
 #define SPANSUM_MAX_LEN   (16u << 20)
 
 struct spansum_group {
@@ -49,27 +52,47 @@ void spansum_reset(struct spansum *s);
 int spansum_add(struct spansum *s, const struct span_row *r);
 
 /* spansum_encode appends the record of s for the block at block_off
- * (block_len bytes) to out; errors are out's sticky error. */
+ * (block_len bytes) to out, the groups compressed with zstd at level (<= 0:
+ * 3) when smaller; errors are out's sticky error. */
 void spansum_encode(const struct spansum *s, uint64_t block_off, uint32_t block_len,
-                    struct wbuf *out);
+                    struct wbuf *out, int level);
 
-/* A parsed record: the groups stay encoded (walk them with spansum_next). */
+/* A parsed record. groups is NULL until spansum_open_groups. */
 struct spansum_rec {
     uint32_t rec_len;
     uint64_t block_off;
     uint32_t block_len;
     uint32_t ngroups;
-    const uint8_t *groups; /* into the bytes given to spansum_parse */
+    uint8_t comp;
+    uint32_t raw_len;
+    const uint8_t *stored; /* the groups as stored, into the parsed bytes */
+    size_t stored_len;
+    const uint8_t *groups; /* the groups decoded (spansum_open_groups) */
     size_t groups_len;
 };
 
-/* spansum_parse checks the record at p (avail bytes): magic, length and
+/* spansum_parse checks the record at p (avail bytes): magic, lengths and
  * CRC. Returns 0; TT_ETRUNC (avail shorter than the record); TT_ECORRUPT
- * (bad magic, length or CRC; reason in err). */
+ * (bad magic, length, compression or CRC; reason in err). */
 int spansum_parse(const uint8_t *p, size_t avail, struct spansum_rec *rec, char *err,
                   size_t errlen);
 
-/* A walk over a parsed record's groups. */
+/* Scratch space for decompressing groups: reuse one across records. */
+struct spansum_scratch {
+    struct wbuf raw;
+    void *dctx; /* a ZSTD_DCtx */
+};
+
+void spansum_scratch_init(struct spansum_scratch *sc);
+void spansum_scratch_release(struct spansum_scratch *sc);
+
+/* spansum_open_groups sets rec->groups: the stored bytes, or decompressed
+ * into sc (valid until sc's next use). Returns 0, TT_ECORRUPT (does not
+ * decompress to raw_len bytes; reason in err) or TT_ENOMEM. */
+int spansum_open_groups(struct spansum_rec *rec, struct spansum_scratch *sc, char *err,
+                        size_t errlen);
+
+/* A walk over an opened record's groups. */
 struct spansum_iter {
     struct rbuf r;
     uint32_t left;
