@@ -139,13 +139,16 @@ static int cmp_rows(const void *a, const void *b)
  * (indexes dlo .. dlo + dn - 1), which merging many per-block sketches
  * needs no more than a pass over each; its sketch holds the exact count,
  * sum, min and max only, and row_finish makes the sparse buckets. */
-static int row_cover(struct spanstats_row *r, int32_t lo, int32_t hi)
+static int row_cover(struct spanstats_result *res, struct spanstats_row *r, int32_t lo, int32_t hi)
 {
     if (r->dn > 0 && lo >= r->dlo && hi < r->dlo + (int32_t)r->dn)
         return 0;
     int32_t nlo = r->dn > 0 && r->dlo < lo ? r->dlo : lo;
     int32_t nhi = r->dn > 0 && r->dlo + (int32_t)r->dn - 1 > hi ? r->dlo + (int32_t)r->dn - 1 : hi;
     uint32_t nn = (uint32_t)(nhi - nlo + 1);
+    size_t more = (size_t)(nn - r->dn) * sizeof *r->dense;
+    if (res->dense_bytes + more > (res->dense_max ? res->dense_max : SPANSTATS_DENSE_MAX_BYTES))
+        return TT_EFULL;
     uint64_t *a = calloc(nn, sizeof *a);
     if (a == NULL)
         return TT_ENOMEM;
@@ -155,47 +158,62 @@ static int row_cover(struct spanstats_row *r, int32_t lo, int32_t hi)
     r->dense = a;
     r->dlo = nlo;
     r->dn = nn;
+    res->dense_bytes += more;
     return 0;
 }
 
 static void row_totals(struct spanstats_row *r, uint64_t count, uint64_t sum, uint64_t min,
                        uint64_t max)
 {
-    if (r->sk.count == 0 || min < r->sk.min)
-        r->sk.min = min;
-    if (r->sk.count == 0 || max > r->sk.max)
-        r->sk.max = max;
-    r->sk.count += count;
-    r->sk.sum = r->sk.sum > UINT64_MAX - sum ? UINT64_MAX : r->sk.sum + sum;
+    if (r->dcount == 0 || min < r->dmin)
+        r->dmin = min;
+    if (r->dcount == 0 || max > r->dmax)
+        r->dmax = max;
+    r->dcount += count;
+    r->dsum = r->dsum > UINT64_MAX - sum ? UINT64_MAX : r->dsum + sum;
 }
 
-static int row_add_sketch(struct spanstats_row *r, const struct sketch *s)
+static int row_add_sketch(struct spanstats_result *res, struct spanstats_row *r,
+                          const struct sketch *s)
 {
     if (s->count == 0)
         return 0;
-    if (row_cover(r, s->idx[0], s->idx[s->nb - 1]) != 0)
-        return TT_ENOMEM;
-    uint64_t *d = r->dense - r->dlo;
+    int rc = row_cover(res, r, s->idx[0], s->idx[s->nb - 1]);
+    if (rc == TT_EFULL)
+        return sketch_merge(&r->sk, s);
+    if (rc != 0)
+        return rc;
     for (uint32_t i = 0; i < s->nb; i++)
-        d[s->idx[i]] += s->cnt[i];
+        r->dense[s->idx[i] - r->dlo] += s->cnt[i];
     row_totals(r, s->count, s->sum, s->min, s->max);
     return 0;
 }
 
-static int row_add_value(struct spanstats_row *r, uint64_t v)
+static int row_add_value(struct spanstats_result *res, struct spanstats_row *r, uint64_t v)
 {
     int32_t k = sketch_index(v);
-    if (row_cover(r, k, k) != 0)
-        return TT_ENOMEM;
+    int rc = row_cover(res, r, k, k);
+    if (rc == TT_EFULL)
+        return sketch_add(&r->sk, v);
+    if (rc != 0)
+        return rc;
     r->dense[k - r->dlo]++;
     row_totals(r, 1, v, v, v);
     return 0;
 }
 
+/* row_finish makes r->sk hold everything the row counted. */
 static int row_finish(struct spanstats_row *r)
 {
-    struct sketch t = r->sk;
-    int rc = sketch_set_buckets(&r->sk, r->dlo, r->dense, r->dn, t.count, t.sum, t.min, t.max);
+    struct sketch t;
+    int rc = 0;
+    sketch_init(&t);
+    if (r->dn > 0) {
+        rc = sketch_set_buckets(&t, r->dlo, r->dense, r->dn, r->dcount, r->dsum, r->dmin, r->dmax);
+        if (rc == 0)
+            rc = sketch_merge(&r->sk, &t);
+    }
+    sketch_release(&t);
     free(r->dense);
     r->dense = NULL;
     r->dn = 0;
@@ -256,7 +274,7 @@ static int merge_summary(struct spanstore *ss, size_t i, const struct spanstats_
             continue;
         }
         struct spanstats_row *row = row_for(res, s, q->by_operation ? &o : NULL);
-        if (row == NULL || row_add_sketch(row, scratch) != 0)
+        if (row == NULL || row_add_sketch(res, row, scratch) != 0)
             return TT_ENOMEM;
         row->errors += errors;
     }
@@ -275,7 +293,7 @@ static int decode_block(struct spanstore *ss, size_t i, const struct spanstats_q
         if (s.start_ns < q->start_ns || s.start_ns > q->end_ns || !wanted(q, s.service, s.name))
             continue;
         struct spanstats_row *row = row_for(res, s.service, q->by_operation ? &s.name : NULL);
-        if (row == NULL || row_add_value(row, s.duration_ns) != 0)
+        if (row == NULL || row_add_value(res, row, s.duration_ns) != 0)
             return TT_ENOMEM;
         if (s.status == TT_STATUS_ERROR)
             row->errors++;

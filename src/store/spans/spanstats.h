@@ -32,20 +32,28 @@ struct spanstats_row {
     char *operation; /* owned; NULL in rows per service */
     uint64_t errors;
     struct sketch sk; /* count, min, max, sum, quantiles */
-    /* internal: bucket counts accumulated densely during the query */
+    /* internal: bucket counts accumulated densely during the query, and
+     * their count, sum, min and max (sk has what did not fit) */
     uint64_t *dense;
     int32_t dlo;
     uint32_t dn;
+    uint64_t dcount, dsum, dmin, dmax;
 };
+
+/* The most memory a query's rows take for their dense bucket arrays
+ * (usually 16 KB per row); rows past it merge sparse sketches instead. */
+#define SPANSTATS_DENSE_MAX_BYTES (64u << 20)
 
 struct spanstats_result {
     struct spanstats_row *rows; /* sorted by service, then operation */
     size_t n, cap;
     uint64_t blocks_summarised; /* blocks whose summary was merged */
     uint64_t blocks_decoded;    /* blocks whose spans were read */
-    /* internal: row lookup by name */
+    /* internal: row lookup by name; bytes of the rows' dense arrays */
     uint32_t *slots;
     size_t nslots;
+    size_t dense_bytes;
+    size_t dense_max; /* 0: SPANSTATS_DENSE_MAX_BYTES (tests set less) */
 };
 
 void spanstats_result_init(struct spanstats_result *res);
