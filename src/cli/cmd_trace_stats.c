@@ -348,8 +348,8 @@ int cmd_trace_slowest(int argc, char **argv)
                        json_integer_value(json_object_get(r, "spans")),
                        json_integer_value(json_object_get(r, "errors")), jstr(r, "duration_from"));
             else
-                printf("%-16s %s\n", jstr(r, "span_id"),
-                       json_is_true(json_object_get(r, "error")) ? "yes" : "");
+                printf("%-16s%s\n", jstr(r, "span_id"),
+                       json_is_true(json_object_get(r, "error")) ? " yes" : "");
         }
         if (json_array_size(rows) == 0)
             printf("(no spans in the window)\n");
