@@ -56,4 +56,11 @@ void cmd_collect_usage(FILE *out);
 int cmd_trace(int argc, char **argv);
 void cmd_trace_usage(FILE *out);
 
+/* `telltale trace stats ...` and `telltale trace slowest ...` (argv[0] is
+ * "stats" or "slowest"; cmd_trace_stats.c). */
+int cmd_trace_stats(int argc, char **argv);
+int cmd_trace_slowest(int argc, char **argv);
+void cmd_trace_stats_usage(FILE *out);
+void cmd_trace_slowest_usage(FILE *out);
+
 #endif

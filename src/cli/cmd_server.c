@@ -27,6 +27,7 @@
 #include "server/ev_indexer.h"
 #include "server/otlp_http.h"
 #include "server/api_jaeger.h"
+#include "server/api_spans.h"
 #include "server/span_indexer.h"
 #include "server/span_metrics.h"
 #include "server/api_deps.h"
@@ -531,6 +532,7 @@ int cmd_server(int argc, char **argv)
     struct ev_indexer *evix = NULL, *slix = NULL;
     struct otlp_http *oh = NULL;
     struct api_jaeger *jaeger = NULL;
+    struct api_spans *spanapi = NULL;
     struct spanstore *spans = NULL;
     struct span_indexer *spanix = NULL;
     struct span_metrics *spanmx = NULL;
@@ -599,6 +601,8 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     rc = api_jaeger_register(srv, &jaeger);
+    if (rc == 0)
+        rc = api_spans_register(srv, &spanapi);
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
         goto out;
@@ -684,6 +688,7 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     api_jaeger_set_store(jaeger, spans);
+    api_spans_set_store(spanapi, spans);
     server_set_ready(srv, 1);
     char aport[16];
     snprintf(aport, sizeof aport, "%u", (unsigned)agent_listener_port(al));
@@ -736,6 +741,7 @@ out:
     api_jaeger_free(jaeger);
     api_deps_free(deps);
     span_metrics_free(spanmx); /* after server_free: /metrics reads it */
+    api_spans_free(spanapi);
     api_events_free(apiev);
     if (masked)
         daemon_signals_end(sfd, &old);

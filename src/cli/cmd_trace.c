@@ -28,7 +28,9 @@ void cmd_trace_usage(FILE *out)
             "       telltale trace search [--server URL] --service NAME [--operation NAME]\n"
             "                             [--tag KEY=VALUE]... [--min-duration D]\n"
             "                             [--max-duration D] [--since D] [--limit N]\n"
-            "       telltale trace deps [--server URL] [--since D] [--json]\n\n"
+            "       telltale trace deps [--server URL] [--since D] [--json]\n"
+            "       telltale trace stats|slowest ...   (latency stats, slowest spans and\n"
+            "                             traces: see telltale trace stats --help)\n\n"
             "Reads traces from a Telltale server's Jaeger query API.\n"
             "  TRACE_ID            1 to 32 hex digits: prints the trace as a waterfall\n"
             "  search              lists matching traces, newest first: trace id, start,\n"
@@ -474,6 +476,10 @@ int cmd_trace(int argc, char **argv)
         cmd_trace_usage(stdout);
         return CLI_OK;
     }
+    if (argc >= 2 && strcmp(argv[1], "stats") == 0)
+        return cmd_trace_stats(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "slowest") == 0)
+        return cmd_trace_slowest(argc - 1, argv + 1);
     int is_search = argc >= 2 && strcmp(argv[1], "search") == 0;
     int is_deps = argc >= 2 && strcmp(argv[1], "deps") == 0;
     if (is_search || is_deps)

@@ -23,6 +23,7 @@
 #include "core/crc32c.h"
 #include "telltale.h"
 #include "core/fileio.h"
+#include "store/spans/spansum.h"
 
 #define STATE_MAGIC   0x54535053u /* "SPST" */
 #define STATE_VERSION 1
@@ -33,6 +34,8 @@ struct seg {
     int fd;
     uint64_t len;
     int64_t max_start;
+    int sum_fd;       /* NNNNNNNN.sum: the blocks' summaries (spansum.h) */
+    uint64_t sum_len; /* end of the last good summary record */
 };
 
 struct blk {
@@ -44,6 +47,8 @@ struct blk {
     uint64_t max_dur;
     uint32_t bloom_bytes;
     uint8_t *bloom;
+    uint64_t sum_off; /* its summary record in the .sum file */
+    uint32_t sum_len; /* 0: none (the block is decoded instead) */
 };
 
 struct tnode {
@@ -89,6 +94,9 @@ struct spanstore {
     size_t norigins, cap_origins;
 
     struct spanblock_writer *w;
+    struct spansum sum; /* the pending block's summary */
+    struct wbuf sumbuf;
+    int sum_unsynced;
     struct wbuf blockbuf;
     uint32_t cur_rl_seg;
     uint64_t cur_rl_off;
@@ -99,6 +107,16 @@ static void problem(struct spanstore *ss, uint32_t seg, uint64_t off, const char
 {
     char name[32];
     snprintf(name, sizeof name, "%08" PRIu32 ".seg", seg);
+    __atomic_fetch_add(&ss->problems, 1, __ATOMIC_RELAXED);
+    if (ss->opt.problem != NULL)
+        ss->opt.problem(ss->opt.problem_arg, name, off, what);
+}
+
+/* problem_sum reports trouble with a segment's summary file. */
+static void problem_sum(struct spanstore *ss, uint32_t seg, uint64_t off, const char *what)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%08" PRIu32 ".sum", seg);
     __atomic_fetch_add(&ss->problems, 1, __ATOMIC_RELAXED);
     if (ss->opt.problem != NULL)
         ss->opt.problem(ss->opt.problem_arg, name, off, what);
@@ -201,6 +219,8 @@ static int index_block(struct spanstore *ss, uint32_t seg, uint64_t off,
         b->max_start = h->max_start_ns;
         b->max_dur = h->max_duration_ns;
         b->bloom_bytes = h->bloom_bytes;
+        b->sum_off = 0;
+        b->sum_len = 0;
         gid = ss->base_gid + ss->nblks;
         ss->nblks++;
         ss->spans += h->count;
@@ -471,6 +491,11 @@ static void seg_path(const struct spanstore *ss, uint32_t num, char *out, size_t
     snprintf(out, outlen, "%s/%08" PRIu32 ".seg", ss->dir, num);
 }
 
+static void sum_path(const struct spanstore *ss, uint32_t num, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%08" PRIu32 ".sum", ss->dir, num);
+}
+
 static int add_seg(struct spanstore *ss, uint32_t num, int fd, uint64_t len)
 {
     if (ss->nsegs == ss->cap_segs) {
@@ -485,6 +510,8 @@ static int add_seg(struct spanstore *ss, uint32_t num, int fd, uint64_t len)
     ss->segs[ss->nsegs].fd = fd;
     ss->segs[ss->nsegs].len = len;
     ss->segs[ss->nsegs].max_start = INT64_MIN;
+    ss->segs[ss->nsegs].sum_fd = -1;
+    ss->segs[ss->nsegs].sum_len = 0;
     ss->nsegs++;
     return 0;
 }
@@ -502,9 +529,18 @@ static int new_seg(struct spanstore *ss, char *err, size_t errlen)
         return TT_EIO;
     }
     int rc = add_seg(ss, num, fd, 0);
-    if (rc != 0)
+    if (rc != 0) {
         close(fd);
-    return rc;
+        return rc;
+    }
+    sum_path(ss, num, path, sizeof path);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "span store: creating %s: %s", path, strerror(errno));
+        return TT_EIO; /* the segment stays listed; free_all closes it */
+    }
+    ss->segs[ss->nsegs - 1].sum_fd = fd;
+    return 0;
 }
 
 /* scan_seg indexes the blocks of a segment; returns 0 (a damaged stretch is
@@ -565,11 +601,155 @@ out:
     return rc;
 }
 
+/* build_sum decodes block b of segment sg and encodes its summary record
+ * into ss->sumbuf. Returns 0, TT_ENOMEM, or another error when the block is
+ * damaged (reported). */
+static int build_sum(struct spanstore *ss, const struct seg *sg, const struct blk *b,
+                     struct wbuf *buf, struct spanblock_reader *rd, struct spansum *sum)
+{
+    struct spanblock_hdr h;
+    struct span_row row;
+    char err[256];
+    int rc;
+    wbuf_reset(buf);
+    if (wbuf_reserve(buf, b->len) != 0)
+        return TT_ENOMEM;
+    if (tt_pread_all(sg->fd, buf->data, b->len, b->off) != 0) {
+        problem(ss, b->seg, b->off, "read error");
+        return TT_EIO;
+    }
+    rc = spanblock_parse_header(buf->data, b->len, &h, err, sizeof err);
+    if (rc == 0)
+        rc = spanblock_read(rd, buf->data, &h, err, sizeof err);
+    if (rc == TT_ENOMEM)
+        return rc;
+    spansum_reset(sum);
+    while (rc == 0 && (rc = spanblock_next(rd, &row, err, sizeof err)) == 1) {
+        rc = spansum_add(sum, &row);
+        if (rc != 0)
+            return rc;
+    }
+    if (rc != 0) {
+        problem(ss, b->seg, b->off, err);
+        return rc;
+    }
+    wbuf_reset(&ss->sumbuf);
+    spansum_encode(sum, b->off, b->len, &ss->sumbuf, ss->opt.zstd_level);
+    return ss->sumbuf.err;
+}
+
+/* load_sums matches segment sg's summary records with its blocks
+ * (ss->blks[first..]) and records where each is. A missing or damaged
+ * file, or records that do not match the blocks, are reported and the
+ * summaries rebuilt from the blocks from there on (damaged blocks get
+ * none: queries decode them, and report them, instead). Records past the
+ * last block (written after the last commit) are cut. */
+static int load_sums(struct spanstore *ss, struct seg *sg, size_t first, char *err, size_t errlen)
+{
+    char path[4096], perr[256];
+    uint8_t *data = NULL;
+    size_t flen = 0;
+    uint64_t pos = 0;
+    int rc = 0, missing = 0, rebuilding = 0, fd;
+    struct stat sb;
+    struct wbuf buf;
+    struct spanblock_reader rd;
+    struct spansum sum;
+
+    wbuf_init(&buf, 0);
+    spanblock_reader_init(&rd);
+    spansum_init(&sum);
+    sum_path(ss, sg->num, path, sizeof path);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        missing = 1;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    }
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(err, errlen, "span store: open %s: %s", path, strerror(errno));
+        rc = TT_EIO;
+        goto out;
+    }
+    sg->sum_fd = fd;
+    flen = (size_t)sb.st_size;
+    if (flen > 0) {
+        data = malloc(flen);
+        if (data == NULL) {
+            rc = TT_ENOMEM;
+            goto out;
+        }
+        if (tt_pread_all(fd, data, flen, 0) != 0)
+            flen = 0; /* unreadable: rebuilt below */
+    }
+    for (size_t i = first; i < ss->nblks; i++) {
+        struct blk *b = &ss->blks[i];
+        struct spansum_rec rec;
+        int prc =
+            pos < flen ? spansum_parse(data + pos, flen - pos, &rec, perr, sizeof perr) : TT_ETRUNC;
+        if (!rebuilding && prc == 0 && rec.block_off == b->off && rec.block_len == b->len) {
+            b->sum_off = pos;
+            b->sum_len = rec.rec_len;
+            pos += rec.rec_len;
+            continue;
+        }
+        int brc = build_sum(ss, sg, b, &buf, &rd, &sum);
+        if (brc == TT_ENOMEM) {
+            rc = brc;
+            goto out;
+        }
+        if (!rebuilding) {
+            /* A damaged block that never had a summary: the next record is
+             * the next block's, and all is well. */
+            if (brc != 0 && prc == 0 && rec.block_off > b->off)
+                continue;
+            rebuilding = 1;
+            problem_sum(ss, sg->num, pos,
+                        missing ? "summary file missing: rebuilding it from the blocks"
+                                : "summaries missing or damaged from here: rebuilding them from "
+                                  "the blocks");
+            if (ftruncate(fd, (off_t)pos) != 0) {
+                snprintf(err, errlen, "span store: truncating %s: %s", path, strerror(errno));
+                rc = TT_EIO;
+                goto out;
+            }
+        }
+        if (brc != 0)
+            continue;
+        if (tt_pwrite_all(fd, ss->sumbuf.data, ss->sumbuf.len, pos) != 0) {
+            snprintf(err, errlen, "span store: writing %s: %s", path, strerror(errno));
+            rc = TT_EIO;
+            goto out;
+        }
+        b->sum_off = pos;
+        b->sum_len = (uint32_t)ss->sumbuf.len;
+        pos += ss->sumbuf.len;
+    }
+    if (!rebuilding && pos < flen && ftruncate(fd, (off_t)pos) != 0) {
+        snprintf(err, errlen, "span store: truncating %s: %s", path, strerror(errno));
+        rc = TT_EIO;
+        goto out;
+    }
+    if ((rebuilding || missing) && fdatasync(fd) != 0) {
+        snprintf(err, errlen, "span store: fdatasync %s: %s", path, strerror(errno));
+        rc = TT_EIO;
+        goto out;
+    }
+    sg->sum_len = pos;
+out:
+    free(data);
+    wbuf_release(&buf);
+    spanblock_reader_release(&rd);
+    spansum_release(&sum);
+    return rc;
+}
+
 static void remove_segs(struct spanstore *ss, const uint32_t *nums, size_t n)
 {
     char path[4096];
     for (size_t i = 0; i < n; i++) {
         seg_path(ss, nums[i], path, sizeof path);
+        unlink(path);
+        sum_path(ss, nums[i], path, sizeof path);
         unlink(path);
     }
 }
@@ -590,6 +770,8 @@ int spanstore_open(struct spanstore **out, const char *dir, const struct spansto
     pthread_rwlock_init(&ss->lock, NULL);
     wbuf_init(&ss->new_names, 0);
     wbuf_init(&ss->blockbuf, 0);
+    wbuf_init(&ss->sumbuf, 0);
+    spansum_init(&ss->sum);
     if (opt != NULL)
         ss->opt = *opt;
     if (ss->opt.segment_bytes == 0)
@@ -674,7 +856,10 @@ int spanstore_open(struct spanstore **out, const char *dir, const struct spansto
             goto fail;
         }
         int damaged;
+        size_t first = ss->nblks;
         rc = scan_seg(ss, &ss->segs[ss->nsegs - 1], &damaged);
+        if (rc == 0)
+            rc = load_sums(ss, &ss->segs[ss->nsegs - 1], first, err, errlen);
         if (rc != 0)
             goto fail;
         if (damaged && i + 1 == n) {
@@ -707,8 +892,11 @@ fail:
 
 static void free_all(struct spanstore *ss)
 {
-    for (size_t i = 0; i < ss->nsegs; i++)
+    for (size_t i = 0; i < ss->nsegs; i++) {
         close(ss->segs[i].fd);
+        if (ss->segs[i].sum_fd >= 0)
+            close(ss->segs[i].sum_fd);
+    }
     for (size_t i = 0; i < ss->nblks; i++)
         free(ss->blks[i].bloom);
     for (size_t i = 0; i < ss->nsvcs; i++) {
@@ -727,6 +915,8 @@ static void free_all(struct spanstore *ss)
     free(ss->dir);
     wbuf_release(&ss->new_names);
     wbuf_release(&ss->blockbuf);
+    wbuf_release(&ss->sumbuf);
+    spansum_release(&ss->sum);
     spanblock_writer_free(ss->w);
     pthread_rwlock_destroy(&ss->lock);
     free(ss);
@@ -772,6 +962,39 @@ int spanstore_batch_seen(struct spanstore *ss, uint64_t origin_id, uint64_t firs
     return 0;
 }
 
+/* sync_sum fdatasyncs the open segment's summary file if it has unsynced
+ * records. */
+static int sync_sum(struct spanstore *ss, char *err, size_t errlen)
+{
+    if (!ss->sum_unsynced || ss->nsegs == 0 || ss->segs[ss->nsegs - 1].sum_fd < 0)
+        return 0;
+    if (fdatasync(ss->segs[ss->nsegs - 1].sum_fd) != 0) {
+        snprintf(err, errlen, "span store: fdatasync of a summary file: %s", strerror(errno));
+        return TT_EIO;
+    }
+    ss->sum_unsynced = 0;
+    return 0;
+}
+
+/* write_sum appends the pending summary as block b's record to sg's
+ * summary file. A failure is reported, not returned: summaries can be
+ * rebuilt from the blocks (the next open does), and until then queries
+ * decode the block instead. */
+static void write_sum(struct spanstore *ss, struct seg *sg, struct blk *b)
+{
+    wbuf_reset(&ss->sumbuf);
+    spansum_encode(&ss->sum, b->off, b->len, &ss->sumbuf, ss->opt.zstd_level);
+    if (ss->sumbuf.err != 0 || sg->sum_fd < 0 ||
+        tt_pwrite_all(sg->sum_fd, ss->sumbuf.data, ss->sumbuf.len, sg->sum_len) != 0) {
+        problem_sum(ss, sg->num, sg->sum_len, "writing a summary failed");
+        return;
+    }
+    b->sum_off = sg->sum_len;
+    b->sum_len = (uint32_t)ss->sumbuf.len;
+    sg->sum_len += ss->sumbuf.len;
+    ss->sum_unsynced = 1;
+}
+
 /* flush_block writes the pending spans as one block at the end of the open
  * segment (a new one when it is full) and indexes it. */
 static int flush_block(struct spanstore *ss, char *err, size_t errlen)
@@ -797,6 +1020,9 @@ static int flush_block(struct spanstore *ss, char *err, size_t errlen)
             }
             ss->unsynced = 0;
         }
+        rc = sync_sum(ss, err, errlen);
+        if (rc != 0)
+            goto out;
         rc = new_seg(ss, err, errlen);
         if (rc != 0)
             goto out;
@@ -824,7 +1050,9 @@ static int flush_block(struct spanstore *ss, char *err, size_t errlen)
         sg->max_start = h.max_start_ns;
     sg->len += ss->blockbuf.len;
     ss->unsynced = 1;
+    write_sum(ss, sg, &ss->blks[ss->nblks - 1]);
 out:
+    spansum_reset(&ss->sum);
     pthread_rwlock_unlock(&ss->lock);
     return rc;
 }
@@ -838,6 +1066,8 @@ int spanstore_add(struct spanstore *ss, const struct span_row *s, char *err, siz
             return rc;
         rc = spanblock_add(ss->w, s);
     }
+    if (rc == 0)
+        rc = spansum_add(&ss->sum, s);
     if (rc != 0) {
         snprintf(err, errlen, "span store: adding a span: %s", tt_strerror(rc));
         return rc;
@@ -879,6 +1109,9 @@ int spanstore_commit(struct spanstore *ss, uint32_t seg, uint64_t off, char *err
         }
         ss->unsynced = 0;
     }
+    rc = sync_sum(ss, err, errlen);
+    if (rc != 0)
+        return rc;
     if (ss->new_names.len > 0) {
         char path[4096];
         snprintf(path, sizeof path, "%s/names", ss->dir);
@@ -971,6 +1204,10 @@ int spanstore_retain(struct spanstore *ss, int64_t now_ns, char *err, size_t err
             break;
         }
         close(old->fd);
+        if (old->sum_fd >= 0)
+            close(old->sum_fd);
+        sum_path(ss, old->num, path, sizeof path);
+        unlink(path);
         size_t nb = 0;
         while (nb < ss->nblks && ss->blks[nb].seg == old->num) {
             ss->spans -= ss->blks[nb].count;
@@ -1277,4 +1514,127 @@ void spanstore_get_stats(struct spanstore *ss, struct spanstore_stats *st)
     st->traces = ss->tn;
     st->problems = ss->problems;
     pthread_rwlock_unlock(&ss->lock);
+}
+
+/* --- block access for the analytics ------------------------------------- */
+
+void spanstore_reader_init(struct spanstore_reader *r)
+{
+    wbuf_init(&r->buf, 0);
+    memset(&r->h, 0, sizeof r->h);
+    spanblock_reader_init(&r->rd);
+}
+
+void spanstore_reader_release(struct spanstore_reader *r)
+{
+    wbuf_release(&r->buf);
+    spanblock_reader_release(&r->rd);
+}
+
+void spanstore_rdlock(struct spanstore *ss)
+{
+    pthread_rwlock_rdlock(&ss->lock);
+}
+
+void spanstore_rdunlock(struct spanstore *ss)
+{
+    pthread_rwlock_unlock(&ss->lock);
+}
+
+size_t spanstore_nblocks(struct spanstore *ss)
+{
+    return ss->nblks;
+}
+
+void spanstore_block_info(struct spanstore *ss, size_t i, struct spanstore_block *out)
+{
+    const struct blk *b = &ss->blks[i];
+    out->min_start_ns = b->min_start;
+    out->max_start_ns = b->max_start;
+    out->max_duration_ns = b->max_dur;
+    out->count = b->count;
+    out->has_summary = b->sum_len > 0;
+}
+
+int spanstore_block_may_have(struct spanstore *ss, size_t i, const char *service,
+                             const char *operation)
+{
+    const struct blk *b = &ss->blks[i];
+    struct spanblock_hdr h;
+    char item[2048];
+    size_t n;
+    if (service == NULL)
+        return 1;
+    memset(&h, 0, sizeof h);
+    h.bloom = b->bloom;
+    h.bloom_bytes = b->bloom_bytes;
+    n = spanblock_bloom_service(item, sizeof item, service, strlen(service));
+    if (n > 0 && !spanblock_bloom_may_contain(&h, item, n))
+        return 0;
+    if (operation != NULL) {
+        n = spanblock_bloom_op(item, sizeof item, service, strlen(service), operation,
+                               strlen(operation));
+        if (n > 0 && !spanblock_bloom_may_contain(&h, item, n))
+            return 0;
+    }
+    return 1;
+}
+
+int spanstore_block_open(struct spanstore *ss, size_t i, struct spanstore_reader *r)
+{
+    const struct blk *b = &ss->blks[i];
+    char err[256];
+    int fd = seg_fd(ss, b->seg), rc;
+    wbuf_reset(&r->buf);
+    if (fd < 0)
+        return TT_EIO;
+    if (wbuf_reserve(&r->buf, b->len) != 0)
+        return TT_ENOMEM;
+    if (tt_pread_all(fd, r->buf.data, b->len, b->off) != 0) {
+        problem(ss, b->seg, b->off, "read error");
+        return TT_EIO;
+    }
+    rc = spanblock_parse_header(r->buf.data, b->len, &r->h, err, sizeof err);
+    if (rc == 0)
+        rc = spanblock_read(&r->rd, r->buf.data, &r->h, err, sizeof err);
+    if (rc != 0 && rc != TT_ENOMEM)
+        problem(ss, b->seg, b->off, err);
+    return rc;
+}
+
+int spanstore_block_summary(struct spanstore *ss, size_t i, struct wbuf *buf,
+                            struct spansum_rec *rec)
+{
+    const struct blk *b = &ss->blks[i];
+    char err[256];
+    int fd = -1;
+    if (b->sum_len == 0)
+        return TT_ENOTFOUND;
+    for (size_t k = 0; k < ss->nsegs && fd < 0; k++)
+        if (ss->segs[k].num == b->seg)
+            fd = ss->segs[k].sum_fd;
+    if (fd < 0)
+        return TT_ENOTFOUND;
+    wbuf_reset(buf);
+    if (wbuf_reserve(buf, b->sum_len) != 0)
+        return TT_ENOMEM;
+    if (tt_pread_all(fd, buf->data, b->sum_len, b->sum_off) != 0) {
+        problem_sum(ss, b->seg, b->sum_off, "read error");
+        return TT_EIO;
+    }
+    int rc = spansum_parse(buf->data, b->sum_len, rec, err, sizeof err);
+    if (rc == 0 && (rec->block_off != b->off || rec->block_len != b->len)) {
+        snprintf(err, sizeof err, "summary names another block");
+        rc = TT_ECORRUPT;
+    }
+    if (rc != 0) {
+        problem_sum(ss, b->seg, b->sum_off, err);
+        return TT_ECORRUPT;
+    }
+    return 0;
+}
+
+void spanstore_block_problem(struct spanstore *ss, size_t i, const char *what)
+{
+    problem(ss, ss->blks[i].seg, ss->blks[i].off, what);
 }

@@ -140,4 +140,57 @@ struct spanstore_stats {
 
 void spanstore_get_stats(struct spanstore *ss, struct spanstore_stats *st);
 
+/* --- block access for the analytics (spanstats.c) ------------------------
+ * Blocks are numbered 0..spanstore_nblocks()-1, oldest first. Numbers and
+ * everything read through them are only meaningful while the caller holds
+ * the read lock (spanstore_rdlock .. spanstore_rdunlock): retention may
+ * drop blocks in between. */
+
+struct spanstore_block {
+    int64_t min_start_ns, max_start_ns;
+    uint64_t max_duration_ns;
+    uint32_t count;
+    int has_summary;
+};
+
+/* A block being read: the block's bytes and its decoder (owned). */
+struct spanstore_reader {
+    struct wbuf buf;
+    struct spanblock_hdr h;
+    struct spanblock_reader rd;
+};
+
+void spanstore_reader_init(struct spanstore_reader *r);
+void spanstore_reader_release(struct spanstore_reader *r);
+
+void spanstore_rdlock(struct spanstore *ss);
+void spanstore_rdunlock(struct spanstore *ss);
+
+/* spanstore_nblocks: blocks written; spanstore_block_info fills *out for
+ * block i (< spanstore_nblocks). Read lock held. */
+size_t spanstore_nblocks(struct spanstore *ss);
+void spanstore_block_info(struct spanstore *ss, size_t i, struct spanstore_block *out);
+
+/* spanstore_block_may_have: 0 when block i's Bloom filter rules out a span
+ * of service (NULL: any) and operation (NULL: any), else 1. */
+int spanstore_block_may_have(struct spanstore *ss, size_t i, const char *service,
+                             const char *operation);
+
+/* spanstore_block_open reads block i into r and positions r->rd at its
+ * first span (walk with spanblock_next; report a walk error with
+ * spanstore_block_problem). Returns 0, TT_ENOMEM, or TT_EIO/TT_ECORRUPT
+ * for a damaged block (reported). */
+int spanstore_block_open(struct spanstore *ss, size_t i, struct spanstore_reader *r);
+
+/* spanstore_block_summary reads block i's summary record (spansum.h) into
+ * buf; *rec points into buf. Returns 0; TT_ENOTFOUND (the block has no
+ * summary: decode it instead); TT_EIO/TT_ECORRUPT (reported); TT_ENOMEM. */
+struct spansum_rec;
+int spanstore_block_summary(struct spanstore *ss, size_t i, struct wbuf *buf,
+                            struct spansum_rec *rec);
+
+/* spanstore_block_problem reports damage found in block i (what: the
+ * reason) through the problem callback. */
+void spanstore_block_problem(struct spanstore *ss, size_t i, const char *what);
+
 #endif
