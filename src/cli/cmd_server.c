@@ -27,6 +27,7 @@
 #include "server/ev_indexer.h"
 #include "server/otlp_http.h"
 #include "server/api_jaeger.h"
+#include "server/api_traces.h"
 #include "server/span_indexer.h"
 #include "store/spans/spanstore.h"
 #include "server/server.h"
@@ -511,6 +512,7 @@ int cmd_server(int argc, char **argv)
     struct ev_indexer *evix = NULL, *slix = NULL;
     struct otlp_http *oh = NULL;
     struct api_jaeger *jaeger = NULL;
+    struct api_traces *traces = NULL;
     struct spanstore *spans = NULL;
     struct span_indexer *spanix = NULL;
     sigset_t old;
@@ -577,6 +579,8 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     rc = api_jaeger_register(srv, &jaeger);
+    if (rc == 0)
+        rc = api_traces_register(srv, &traces);
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
         goto out;
@@ -648,6 +652,7 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     api_jaeger_set_store(jaeger, spans);
+    api_traces_set_store(traces, spans);
     server_set_ready(srv, 1);
     char aport[16];
     snprintf(aport, sizeof aport, "%u", (unsigned)agent_listener_port(al));
@@ -696,6 +701,7 @@ out:
     server_free(srv);
     spanstore_close(spans);
     api_jaeger_free(jaeger);
+    api_traces_free(traces);
     api_events_free(apiev);
     if (masked)
         daemon_signals_end(sfd, &old);

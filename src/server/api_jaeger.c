@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/clock.h"
+#include "query/traces/trace_view.h"
 #include "server/http.h"
 #include "server/json_out.h"
 #include "server/server.h"
@@ -111,6 +112,17 @@ int jaeger_parse_trace_id(const char *s, uint8_t out[16])
     return 0;
 }
 
+int jaeger_parse_bool(const char *s, int *out)
+{
+    if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "") == 0)
+        *out = 1;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+        *out = 0;
+    else
+        return TT_ESYNTAX;
+    return 0;
+}
+
 void jaeger_trace_id_text(const uint8_t id[16], char out[33])
 {
     static const char hx[] = "0123456789abcdef";
@@ -193,6 +205,7 @@ struct proc {
 struct tw {
     struct json_out j;
     const char *tid_text;
+    const struct trace_view *tv; /* placement; NULL: raw */
     struct proc procs[MAX_PROCS];
     size_t nprocs;
     int nomem;
@@ -284,8 +297,10 @@ static int write_span(void *arg, const struct span_row *s)
         json_out_object_end(j);
     }
     json_out_array_end(j);
+    uint32_t vi = t->tv != NULL ? trace_view_find(t->tv, s->span_id) : TV_NONE;
+    int64_t start = vi != TV_NONE ? t->tv->spans[vi].placed_ns : s->start_ns;
     json_out_key(j, "startTime");
-    json_out_i64(j, s->start_ns / 1000);
+    json_out_i64(j, start / 1000);
     json_out_key(j, "duration");
     json_out_u64(j, s->duration_ns / 1000);
     json_out_key(j, "tags");
@@ -329,19 +344,47 @@ static int write_span(void *arg, const struct span_row *s)
     json_out_key(j, "processID");
     json_out_str(j, procid);
     json_out_key(j, "warnings");
-    json_out_null(j);
+    char warn[512];
+    if (vi != TV_NONE && trace_view_warning(t->tv, vi, warn, sizeof warn) > 0) {
+        json_out_array_begin(j); /* Jaeger's adjusters say what they did here */
+        json_out_str(j, warn);
+        json_out_array_end(j);
+    } else {
+        json_out_null(j);
+    }
     json_out_object_end(j);
     return t->j.b->err;
 }
 
 int jaeger_write_trace(struct spanstore *ss, const uint8_t id[16], struct wbuf *b)
 {
+    return jaeger_write_trace_opt(ss, id, b, 0);
+}
+
+int jaeger_write_trace_opt(struct spanstore *ss, const uint8_t id[16], struct wbuf *b, int raw)
+{
     struct tw *t = calloc(1, sizeof *t);
+    struct trace_view tv;
     char tid[33];
     size_t start = b->len;
     int n;
     if (t == NULL)
         return TT_ENOMEM;
+    trace_view_init(&tv);
+    if (!raw) {
+        /* placement needs the whole trace first; the spans are then written
+         * from the store again, each found in the view by id */
+        n = spanstore_trace(ss, id, trace_view_add_fn, &tv);
+        if (n > 0)
+            n = trace_view_build(&tv, 1);
+        if (n < 0 && n != TT_ENOTFOUND) {
+            trace_view_release(&tv);
+            free(t);
+            return n;
+        }
+        if (tv.built)
+            t->tv = &tv;
+    }
     jaeger_trace_id_text(id, tid);
     t->tid_text = tid;
     json_out_init(&t->j, b);
@@ -376,6 +419,7 @@ int jaeger_write_trace(struct spanstore *ss, const uint8_t id[16], struct wbuf *
     json_out_object_end(&t->j);
     if (n == 0 || t->nomem)
         b->len = start;
+    trace_view_release(&tv);
     free(t);
     if (n > 0 && b->err)
         return b->err;
@@ -527,8 +571,14 @@ static int h_trace(struct http_req *req, void *ctx)
     if (jaeger_parse_trace_id(ids, id) != 0)
         return respond_jaeger_error(req, 400, "trace id '%s': want 1 to 32 hexadecimal digits",
                                     ids);
+    /* raw=true: Jaeger's switch for the trace as stored, no clock-skew
+     * adjustment */
+    int raw = 0;
+    const char *rp = http_req_param(req, "raw");
+    if (rp != NULL && jaeger_parse_bool(rp, &raw) != 0)
+        return respond_jaeger_error(req, 400, "parameter 'raw': '%s' is not true or false", rp);
     wbuf_init(&t, 0);
-    int n = jaeger_write_trace(ss, id, &t);
+    int n = jaeger_write_trace_opt(ss, id, &t, raw);
     if (n <= 0) {
         wbuf_release(&t);
         if (n == 0)

@@ -29,6 +29,7 @@ void trace_view_release(struct trace_view *tv)
     free(tv->nodes);
     free(tv->roots);
     free(tv->order);
+    free(tv->byid);
     memset(tv, 0, sizeof *tv);
 }
 
@@ -127,10 +128,9 @@ static uint32_t find_in(const struct idix *ids, size_t n, uint64_t id)
 
 uint32_t trace_view_find(const struct trace_view *tv, uint64_t span_id)
 {
-    for (size_t i = 0; i < tv->n; i++)
-        if (tv->spans[i].span_id == span_id)
-            return (uint32_t)i;
-    return TV_NONE;
+    if (tv->byid == NULL)
+        return TV_NONE;
+    return find_in(tv->byid, tv->n, span_id);
 }
 
 /* link_children rebuilds first_child/next_sibling and the root list, both
@@ -262,6 +262,8 @@ static int build_tree(struct trace_view *tv, uint32_t *tmp)
         tv->spans[cut].orphan = 1;
     }
     rc = 0;
+    tv->byid = ids; /* kept for trace_view_find */
+    ids = NULL;
 out:
     free(ids);
     free(visited);

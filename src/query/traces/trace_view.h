@@ -73,6 +73,7 @@ struct trace_view {
     uint32_t *roots; /* in order of placed start */
     size_t nroots;
     uint32_t *order;          /* all spans, depth first, children by placed start */
+    void *byid;               /* private: (span id, index) pairs sorted, for trace_view_find */
     int64_t start_ns, end_ns; /* placed extent */
     int built;
 };
@@ -104,7 +105,7 @@ int trace_view_add_fn(void *arg, const struct span_row *s);
 int trace_view_build(struct trace_view *tv, int place);
 
 /* trace_view_find: the index of the first span with span_id, or TV_NONE
- * (after build). */
+ * (after build; O(log n)). */
 uint32_t trace_view_find(const struct trace_view *tv, uint64_t span_id);
 
 /* trace_view_main_root: the root the trace's latency is measured from: the
