@@ -443,6 +443,11 @@ int cmd_trace(int argc, char **argv)
     if (rest == NULL)
         return CLI_PROBLEMS;
     for (; i < argc; i++) {
+        if (cli_is_help(argv[i])) { /* telltale trace diff --help, ... */
+            cmd_trace_usage(stdout);
+            free(rest);
+            return CLI_OK;
+        }
         if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
             server = argv[++i];
         else if (strncmp(argv[i], "--server=", 9) == 0)

@@ -459,6 +459,7 @@ static void traces_pb(struct wbuf *req)
     hex("0102030405060708", id);
     pb_bytes(&sp, 2, id, 8);
     pb_varint(&sp, 6, 5);
+    pb_str(&sp, 3, "tt=0001960e2b6c0003"); /* traceState with Telltale's HLC */
     pb_fixed64(&sp, 7, 1000);
     pb_fixed64(&sp, 8, 2000);
     pb_varint(&st, 3, 1);
@@ -488,6 +489,12 @@ static void test_pb_traces(void **state)
     assert_int_equal(o.accepted, 2);
     assert_int_equal(o.rejected, 1);
     check_first_span(&o);
+    struct rec r;
+    nth_record(&o, 1, 0, &r);
+    assert_int_equal(r.hlc, UINT64_C(0x0001960e2b6c0003));
+    assert_int_equal(r.flags & REC_FLAG_OWN_HLC, REC_FLAG_OWN_HLC);
+    nth_record(&o, 0, 0, &r);
+    assert_int_equal(r.flags & REC_FLAG_OWN_HLC, 0);
     otlp_out_release(&o);
 
     /* Every truncation of the request is refused or decodes a prefix, and
