@@ -84,7 +84,7 @@ static int load(struct http_req *req, struct spanstore *ss, const char *what, co
     }
     int n = spanstore_trace(ss, id, trace_view_add_fn, tv);
     if (n == 0) {
-        http_respond_error(req, 404, NULL, "trace %.64s not found", idtext);
+        http_respond_error(req, 404, NULL, "trace not found: %.64s", idtext);
         return -1;
     }
     if (n > 0)
