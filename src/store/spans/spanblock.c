@@ -808,7 +808,7 @@ int spanblock_read(struct spanblock_reader *r, const uint8_t *p, const struct sp
             rbuf_init(&r->col[i], r->raw.data + off, lens[i + 1]);
             off += lens[i + 1];
         } else {
-            rbuf_init(&r->col[i], NULL, 0);
+            rbuf_init(&r->col[i], r->raw.data + off, 0); /* empty: not in v1 */
         }
     }
     r->ncols = ncols;
