@@ -327,7 +327,7 @@ static int write_span(void *arg, const struct span_row *s)
     while (rec_span_event_next(&it, &e) == 1) {
         json_out_object_begin(j);
         json_out_key(j, "timestamp");
-        json_out_i64(j, e.time_ns / 1000);
+        json_out_i64(j, (e.time_ns + (start - s->start_ns)) / 1000); /* moved with its span */
         json_out_key(j, "fields");
         json_out_array_begin(j);
         struct rec_value ev = { .type = TT_VAL_STR, .u.s = e.name };

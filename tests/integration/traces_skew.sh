@@ -10,7 +10,8 @@
 #  1. /api/traces/<id>: the placed server span starts after its client
 #     parent, with a Jaeger warning naming +10.000ms, the HLC and the 5 ms
 #     the stored times disagreed by; raw=true gives the stored times and no
-#     warnings; without HLC the server span is centred in the call.
+#     warnings (a moved span's logs move with it); without HLC the server
+#     span is centred in the call.
 #  2. /api/tt/traces/<id>: per node offsets (app-1: 10 ms, from the HLC),
 #     raw and placed start, adjustment, depth, self time, critical flags.
 #  3. /api/tt/traces/<id>/critical_path covers the root's duration.
@@ -46,7 +47,8 @@ B = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2"
 # trace A: with HLCs (front's clock fine: HLC = its start; app-1 10 ms behind)
 front = [span(A, "00000000000000a1", None, "GET /", 2, 0, 100, "vendor=x," + hlc(T)),
          span(A, "00000000000000a2", "00000000000000a1", "call back", 3, 10, 50, hlc(T + 10))]
-back = [span(A, "00000000000000a3", "00000000000000a2", "serve", 2, 5, 40, hlc(T + 15, 1)),
+back = [dict(span(A, "00000000000000a3", "00000000000000a2", "serve", 2, 5, 40, hlc(T + 15, 1)),
+             events=[{"timeUnixNano": str((T + 6) * 1000000), "name": "got it"}]),
         span(A, "00000000000000a4", "00000000000000a3", "work", 1, 7, 30, hlc(T + 17))]
 # trace B: no HLC, same skew, the work slower and an extra cache call
 front_b = [span(B, "00000000000000b1", None, "GET /", 2, 0, 120),
@@ -79,6 +81,7 @@ check_json "$out" "
 (lambda sp: sp['00000000000000a3']['startTime'] == $T_US + 15000
   and sp['00000000000000a3']['startTime'] >= sp['00000000000000a2']['startTime']
   and sp['00000000000000a4']['startTime'] == $T_US + 17000
+  and sp['00000000000000a3']['logs'][0]['timestamp'] == $T_US + 16000
   and sp['00000000000000a2']['startTime'] == $T_US + 10000
   and sp['00000000000000a2']['warnings'] is None
   and '+10.000ms' in sp['00000000000000a3']['warnings'][0]
@@ -90,6 +93,7 @@ out=$(http GET "$base/api/traces/$A?raw=true")
 check_json "$out" "
 (lambda sp: sp['00000000000000a3']['startTime'] == $T_US + 5000
   and all(s['warnings'] is None for s in sp.values())
+  and sp['00000000000000a3']['logs'][0]['timestamp'] == $T_US + 6000
 )({s['spanID']: s for s in j['data'][0]['spans']})" "raw trace A"
 out=$(http GET "$base/api/traces/$B")
 check_json "$out" "
