@@ -118,6 +118,13 @@ int main(int argc, char **argv)
         open_tr[k].left--;
         r.start_ns = t0 + (int64_t)i * span_ns + (int64_t)(rnd() % 1000000);
         r.duration_ns = 50000 + rnd() % (rnd() % 10 == 0 ? 2000000000 : 20000000);
+        /* the start HLC as libtelltale stamps it (lib/span.c): from the same
+         * clock read as the start, so the start's ms, except on a node
+         * whose HLC a peer with a clock ahead pushed on (1 in 20 here, by
+         * 1 to 3 ms), and a logical count for a span started in the same
+         * ms as its parent or other spans (1 in 5, counts 1 to 3) */
+        uint64_t hl = (uint64_t)(r.start_ns / 1000000) + (rnd() % 20 == 0 ? 1 + rnd() % 3 : 0);
+        r.hlc = hl << 16 | (rnd() % 5 == 0 ? 1 + rnd() % 3 : 0);
         r.kind = (uint8_t)(1 + rnd() % 2);
         r.status = rnd() % 100 == 0 ? TT_STATUS_ERROR : TT_STATUS_UNSET;
         r.flags = 1;

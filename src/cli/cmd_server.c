@@ -28,6 +28,7 @@
 #include "server/otlp_http.h"
 #include "server/api_jaeger.h"
 #include "server/api_spans.h"
+#include "server/api_traces.h"
 #include "server/span_indexer.h"
 #include "server/span_metrics.h"
 #include "server/api_deps.h"
@@ -533,6 +534,7 @@ int cmd_server(int argc, char **argv)
     struct otlp_http *oh = NULL;
     struct api_jaeger *jaeger = NULL;
     struct api_spans *spanapi = NULL;
+    struct api_traces *traces = NULL;
     struct spanstore *spans = NULL;
     struct span_indexer *spanix = NULL;
     struct span_metrics *spanmx = NULL;
@@ -603,6 +605,8 @@ int cmd_server(int argc, char **argv)
     rc = api_jaeger_register(srv, &jaeger);
     if (rc == 0)
         rc = api_spans_register(srv, &spanapi);
+    if (rc == 0)
+        rc = api_traces_register(srv, &traces);
     if (rc < 0) {
         fprintf(stderr, "telltale server: %s\n", tt_strerror(rc));
         goto out;
@@ -689,6 +693,7 @@ int cmd_server(int argc, char **argv)
     }
     api_jaeger_set_store(jaeger, spans);
     api_spans_set_store(spanapi, spans);
+    api_traces_set_store(traces, spans);
     server_set_ready(srv, 1);
     char aport[16];
     snprintf(aport, sizeof aport, "%u", (unsigned)agent_listener_port(al));
@@ -742,6 +747,7 @@ out:
     api_deps_free(deps);
     span_metrics_free(spanmx); /* after server_free: /metrics reads it */
     api_spans_free(spanapi);
+    api_traces_free(traces);
     api_events_free(apiev);
     if (masked)
         daemon_signals_end(sfd, &old);

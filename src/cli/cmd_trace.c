@@ -15,6 +15,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "core/clock.h"
+#include "query/traces/trace_view.h"
 #include "server/api_jaeger.h"
 
 #define DEFAULT_SERVER "http://127.0.0.1:7070"
@@ -24,15 +25,24 @@
 void cmd_trace_usage(FILE *out)
 {
     fprintf(out,
-            "usage: telltale trace [--server URL] TRACE_ID\n"
+            "usage: telltale trace [--server URL] [--raw] [--critical] TRACE_ID\n"
+            "       telltale trace diff [--server URL] [--raw] TRACE_A TRACE_B\n"
             "       telltale trace search [--server URL] --service NAME [--operation NAME]\n"
             "                             [--tag KEY=VALUE]... [--min-duration D]\n"
             "                             [--max-duration D] [--since D] [--limit N]\n"
             "       telltale trace deps [--server URL] [--since D] [--json]\n"
             "       telltale trace stats|slowest ...   (latency stats, slowest spans and\n"
             "                             traces: see telltale trace stats --help)\n\n"
-            "Reads traces from a Telltale server's Jaeger query API.\n"
-            "  TRACE_ID            1 to 32 hex digits: prints the trace as a waterfall\n"
+            "Reads traces from a Telltale server's query APIs.\n"
+            "  TRACE_ID            1 to 32 hex digits: prints the trace as a waterfall, its\n"
+            "                      spans placed against clock skew (by the nodes' HLCs,\n"
+            "                      else fitted into the calling span); a moved span shows\n"
+            "                      [skew +AMOUNT], nodes with a clock offset are listed\n"
+            "  --raw               stored times, no clock-skew placement\n"
+            "  --critical          mark the spans of the critical path with '*'\n"
+            "  diff A B            structural and timing diff of two traces: spans matched\n"
+            "                      by their service:operation path from the root, with\n"
+            "                      duration deltas; '-' only in A, '+' only in B\n"
             "  search              lists matching traces, newest first: trace id, start,\n"
             "                      duration, spans, root operation\n"
             "  --server URL        the server (default %s)\n"
@@ -101,12 +111,6 @@ static int api_error(const json_t *j, long status)
     return 1;
 }
 
-struct sp {
-    const char *id, *parent, *name, *service;
-    int64_t start, dur;
-    int depth, done;
-};
-
 static int64_t jint(const json_t *o, const char *k)
 {
     return (int64_t)json_integer_value(json_object_get(o, k));
@@ -120,22 +124,31 @@ static void fmt_us(int64_t us, char *out, size_t n)
         snprintf(out, n, "%.3fms", us / 1e3);
 }
 
-static int by_start(const void *a, const void *b)
+/* fmt_ns_signed: a signed ns amount as trace_view_fmt_ns writes it. */
+static const char *fmt_ns_signed(int64_t ns, char *out, size_t n)
 {
-    const struct sp *x = a, *y = b;
-    return x->start < y->start ? -1 : x->start > y->start;
+    return trace_view_fmt_ns(ns, out, n);
 }
 
-static void print_tree(struct sp *s, size_t n, size_t i, int depth, int64_t t0, int64_t total)
+/* tt_error prints the error of a Telltale API answer; 1 if there was one. */
+static int tt_error(const json_t *j, long status)
 {
-    char off[32], dur[32], bar[BAR + 3], label[256];
-    s[i].done = 1;
-    fmt_us(s[i].start - t0, off, sizeof off);
-    fmt_us(s[i].dur, dur, sizeof dur);
-    int a = total > 0 ? (int)((s[i].start - t0) * BAR / total) : 0;
-    int w = total > 0 ? (int)((s[i].dur * BAR + total - 1) / total) : BAR;
+    if (status == 200)
+        return 0;
+    const char *msg = json_string_value(json_object_get(j, "error"));
+    fprintf(stderr, "telltale trace: server answered %ld: %s\n", status,
+            msg ? msg : "(no message)");
+    return 1;
+}
+
+static void bar_of(int64_t start, int64_t dur, int64_t total, char bar[BAR + 3])
+{
+    int a = total > 0 ? (int)(start * BAR / total) : 0;
+    int w = total > 0 ? (int)((dur * BAR + total - 1) / total) : BAR;
     if (a > BAR - 1)
         a = BAR - 1;
+    if (a < 0)
+        a = 0;
     if (w < 1)
         w = 1;
     if (a + w > BAR)
@@ -145,14 +158,12 @@ static void print_tree(struct sp *s, size_t n, size_t i, int depth, int64_t t0, 
         bar[1 + k] = k >= a && k < a + w ? '#' : ' ';
     bar[BAR + 1] = '|';
     bar[BAR + 2] = '\0';
-    snprintf(label, sizeof label, "%*s%s%s", depth * 2, "", depth ? "- " : "", s[i].name);
-    printf("%10s %10s  %-14s %-36s %s\n", off, dur, s[i].service, label, bar);
-    for (size_t k = 0; k < n; k++)
-        if (!s[k].done && s[k].parent != NULL && strcmp(s[k].parent, s[i].id) == 0)
-            print_tree(s, n, k, depth + 1, t0, total);
 }
 
-static int show_trace(const char *server, const char *id)
+/* show_trace prints the trace from /api/tt/traces/<id>: the spans as a
+ * tree in placed time (or stored, raw), each adjusted span marked with the
+ * amount, the critical path marked with '*' when critical is set. */
+static int show_trace(const char *server, const char *id, int raw, int critical)
 {
     char url[2048];
     long status = 0;
@@ -161,68 +172,122 @@ static int show_trace(const char *server, const char *id)
         fprintf(stderr, "telltale trace: '%s' is not a trace id (1 to 32 hex digits)\n", id);
         return CLI_USAGE;
     }
-    snprintf(url, sizeof url, "%s/api/traces/%s", server, id);
+    snprintf(url, sizeof url, "%s/api/tt/traces/%s%s", server, id, raw ? "?raw=true" : "");
     json_t *j = get(url, &status);
     if (j == NULL)
         return CLI_PROBLEMS;
-    if (api_error(j, status)) {
+    if (tt_error(j, status)) {
         json_decref(j);
         return CLI_PROBLEMS;
     }
-    json_t *tr = json_array_get(json_object_get(j, "data"), 0);
-    json_t *spans = json_object_get(tr, "spans"), *procs = json_object_get(tr, "processes");
+    json_t *tr = json_object_get(j, "data"), *spans = json_object_get(tr, "spans");
+    json_t *nodes = json_object_get(tr, "nodes");
+    int64_t t0 = jint(tr, "start_ns"), total = jint(tr, "duration_ns");
     size_t n = json_array_size(spans);
-    struct sp *s = calloc(n ? n : 1, sizeof *s);
-    if (s == NULL) {
+    char tot[32], off[32], dur[32], amt[32], bar[BAR + 3], label[256];
+    fmt_us(total / 1000, tot, sizeof tot);
+    printf("trace %s  %zu spans  %s%s\n", json_string_value(json_object_get(tr, "traceID")), n, tot,
+           raw ? "  (stored times: clock skew not adjusted)" : "");
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        json_t *nd = json_array_get(nodes, i);
+        int64_t o = jint(nd, "offset_ns");
+        if (o == 0)
+            continue;
+        const char *why = json_string_value(json_object_get(nd, "reason"));
+        printf("node %s: clock offset %s (%s)\n", json_string_value(json_object_get(nd, "node")),
+               fmt_ns_signed(o, amt, sizeof amt),
+               why != NULL && strcmp(why, "hlc") == 0 ? "from its HLC"
+               : why != NULL && strcmp(why, "hlc+skew") == 0
+                   ? "from its HLC, then fitted into the calling span"
+                   : "fitted into the calling span, no HLC");
+    }
+    printf("%s%10s %10s  %-14s %-36s\n", critical ? "  " : "", "start", "duration", "service",
+           "operation");
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(spans, i);
+        const char *name = json_string_value(json_object_get(o, "operation"));
+        const char *svc = json_string_value(json_object_get(o, "service"));
+        int64_t st = jint(o, "placed_start_ns") - t0, d = jint(o, "duration_ns");
+        int64_t adj = jint(o, "adjust_ns"), dis = jint(o, "disagree_ns");
+        int depth = (int)jint(o, "depth");
+        fmt_us(st / 1000, off, sizeof off);
+        fmt_us(d / 1000, dur, sizeof dur);
+        bar_of(st, d, total, bar);
+        snprintf(label, sizeof label, "%*s%s%s", (depth > 20 ? 20 : depth) * 2, "",
+                 depth ? "- " : "", name ? name : "?");
+        printf("%s%10s %10s  %-14s %-36s %s",
+               critical ? (json_is_true(json_object_get(o, "critical")) ? "* " : "  ") : "", off,
+               dur, svc ? svc : "?", label, bar);
+        if (adj != 0)
+            printf("  [skew %s]", fmt_ns_signed(adj, amt, sizeof amt));
+        else if (dis != 0)
+            printf("  [clocks disagree by %s]", fmt_ns_signed(dis, amt, sizeof amt) + 1);
+        printf("\n");
+    }
+    json_decref(j);
+    return CLI_OK;
+}
+
+/* show_diff prints /api/tt/traces/diff?a=A&b=B: the summary, then each
+ * node: in both (with duration and self-time deltas), only in A ('-'),
+ * only in B ('+'). */
+static int show_diff(const char *server, const char *a, const char *b, int raw)
+{
+    char url[2048], x[32], y[32], z[32];
+    long status = 0;
+    uint8_t tid[16];
+    if (jaeger_parse_trace_id(a, tid) != 0 || jaeger_parse_trace_id(b, tid) != 0) {
+        fprintf(stderr, "telltale trace diff: '%s' is not a trace id (1 to 32 hex digits)\n",
+                jaeger_parse_trace_id(a, tid) != 0 ? a : b);
+        return CLI_USAGE;
+    }
+    snprintf(url, sizeof url, "%s/api/tt/traces/diff?a=%s&b=%s%s", server, a, b,
+             raw ? "&raw=true" : "");
+    json_t *j = get(url, &status);
+    if (j == NULL)
+        return CLI_PROBLEMS;
+    if (tt_error(j, status)) {
         json_decref(j);
         return CLI_PROBLEMS;
     }
-    int64_t t0 = INT64_MAX, t1 = INT64_MIN;
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(spans, i), *refs = json_object_get(o, "references");
-        s[i].id = json_string_value(json_object_get(o, "spanID"));
-        s[i].name = json_string_value(json_object_get(o, "operationName"));
-        s[i].start = jint(o, "startTime");
-        s[i].dur = jint(o, "duration");
-        const char *pid = json_string_value(json_object_get(o, "processID"));
-        s[i].service = json_string_value(
-            json_object_get(json_object_get(procs, pid ? pid : ""), "serviceName"));
-        for (size_t r = 0; r < json_array_size(refs); r++) {
-            json_t *ref = json_array_get(refs, r);
-            const char *rt = json_string_value(json_object_get(ref, "refType"));
-            if (rt != NULL && strcmp(rt, "CHILD_OF") == 0)
-                s[i].parent = json_string_value(json_object_get(ref, "spanID"));
+    json_t *d = json_object_get(j, "data"), *sum = json_object_get(d, "summary");
+    fmt_us(jint(sum, "duration_a_ns") / 1000, x, sizeof x);
+    fmt_us(jint(sum, "duration_b_ns") / 1000, y, sizeof y);
+    printf("A %s  %" PRId64 " spans  %s\n", json_string_value(json_object_get(d, "a")),
+           jint(sum, "spans_a"), x);
+    printf("B %s  %" PRId64 " spans  %s\n", json_string_value(json_object_get(d, "b")),
+           jint(sum, "spans_b"), y);
+    printf("duration %s; %" PRId64 " spans matched, %" PRId64 " only in A, %" PRId64 " only in B\n",
+           fmt_ns_signed(jint(sum, "duration_delta_ns"), z, sizeof z), jint(sum, "matched"),
+           jint(sum, "only_a"), jint(sum, "only_b"));
+    json_t *top = json_object_get(sum, "largest_deltas");
+    if (json_array_size(top) > 0)
+        printf("largest changes:\n");
+    for (size_t i = 0; i < json_array_size(top); i++) {
+        json_t *o = json_array_get(top, i);
+        printf("  %12s  (self %s)  %s\n", fmt_ns_signed(jint(o, "duration_delta_ns"), x, sizeof x),
+               fmt_ns_signed(jint(o, "self_delta_ns"), y, sizeof y),
+               json_string_value(json_object_get(o, "path")));
+    }
+    printf("\n  %12s %12s %12s  %s\n", "A", "B", "delta", "span path (service:operation#n)");
+    json_t *nodes = json_object_get(d, "nodes");
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        json_t *o = json_array_get(nodes, i);
+        const char *in = json_string_value(json_object_get(o, "in"));
+        const char *path = json_string_value(json_object_get(o, "path"));
+        if (in != NULL && strcmp(in, "both") == 0) {
+            fmt_us(jint(o, "a_duration_ns") / 1000, x, sizeof x);
+            fmt_us(jint(o, "b_duration_ns") / 1000, y, sizeof y);
+            printf("  %12s %12s %12s  %s\n", x, y,
+                   fmt_ns_signed(jint(o, "duration_delta_ns"), z, sizeof z), path);
+        } else if (in != NULL && strcmp(in, "a") == 0) {
+            fmt_us(jint(o, "a_duration_ns") / 1000, x, sizeof x);
+            printf("- %12s %12s %12s  %s\n", x, "", "", path);
+        } else {
+            fmt_us(jint(o, "b_duration_ns") / 1000, y, sizeof y);
+            printf("+ %12s %12s %12s  %s\n", "", y, "", path);
         }
-        if (s[i].id == NULL)
-            s[i].id = "?";
-        if (s[i].name == NULL)
-            s[i].name = "?";
-        if (s[i].service == NULL)
-            s[i].service = "?";
-        if (s[i].start < t0)
-            t0 = s[i].start;
-        if (s[i].start + s[i].dur > t1)
-            t1 = s[i].start + s[i].dur;
     }
-    qsort(s, n, sizeof *s, by_start);
-    char total[32];
-    fmt_us(t1 - t0, total, sizeof total);
-    printf("trace %s  %zu spans  %s\n", json_string_value(json_object_get(tr, "traceID")), n,
-           total);
-    printf("%10s %10s  %-14s %-36s\n", "start", "duration", "service", "operation");
-    /* roots first: no parent, or a parent not in the trace */
-    for (size_t i = 0; i < n; i++) {
-        int has_parent = 0;
-        for (size_t k = 0; s[i].parent != NULL && k < n; k++)
-            if (strcmp(s[k].id, s[i].parent) == 0)
-                has_parent = 1;
-        if (!has_parent && !s[i].done)
-            print_tree(s, n, i, 0, t0, t1 - t0);
-    }
-    for (size_t i = 0; i < n; i++) /* cycles: print what is left flat */
-        if (!s[i].done)
-            print_tree(s, n, i, 0, t0, t1 - t0);
-    free(s);
     json_decref(j);
     return CLI_OK;
 }
@@ -482,7 +547,9 @@ int cmd_trace(int argc, char **argv)
         return cmd_trace_slowest(argc - 1, argv + 1);
     int is_search = argc >= 2 && strcmp(argv[1], "search") == 0;
     int is_deps = argc >= 2 && strcmp(argv[1], "deps") == 0;
-    if (is_search || is_deps)
+    int is_diff = argc >= 2 && strcmp(argv[1], "diff") == 0;
+    int raw = 0, critical = 0;
+    if (is_search || is_deps || is_diff)
         i = 2;
     /* --server may come first (or anywhere for search) */
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
@@ -490,10 +557,19 @@ int cmd_trace(int argc, char **argv)
     if (rest == NULL)
         return CLI_PROBLEMS;
     for (; i < argc; i++) {
+        if (cli_is_help(argv[i])) { /* telltale trace diff --help, ... */
+            cmd_trace_usage(stdout);
+            free(rest);
+            return CLI_OK;
+        }
         if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
             server = argv[++i];
         else if (strncmp(argv[i], "--server=", 9) == 0)
             server = argv[i] + 9;
+        else if (!is_search && strcmp(argv[i], "--raw") == 0)
+            raw = 1;
+        else if (!is_search && !is_diff && strcmp(argv[i], "--critical") == 0)
+            critical = 1;
         else
             rest[nrest++] = argv[i];
     }
@@ -502,11 +578,18 @@ int cmd_trace(int argc, char **argv)
         rc = trace_deps(server, nrest, rest);
     } else if (is_search) {
         rc = search(server, nrest, rest);
+    } else if (is_diff) {
+        if (nrest != 2 || rest[0][0] == '-' || rest[1][0] == '-') {
+            cmd_trace_usage(stderr);
+            rc = CLI_USAGE;
+        } else {
+            rc = show_diff(server, rest[0], rest[1], raw);
+        }
     } else if (nrest != 1 || rest[0][0] == '-') {
         cmd_trace_usage(stderr);
         rc = CLI_USAGE;
     } else {
-        rc = show_trace(server, rest[0]);
+        rc = show_trace(server, rest[0], raw, critical);
     }
     curl_global_cleanup();
     free(rest);

@@ -34,6 +34,12 @@ enum rec_type {
     /* 19.. free */
 };
 
+/* Record flags (the u8 after the type). REC_FLAG_OWN_HLC: in a batch the
+ * server made from OTLP or Zipkin input, the hlc is the item's own (a
+ * span's, from its tracestate) rather than the server's receive stamp.
+ * Batches from agents always carry the item's own HLC. */
+#define REC_FLAG_OWN_HLC 0x01
+
 #define REC_HDR_LEN   6           /* type, flags, len */
 #define REC_FIXED_LEN 16          /* hlc, time_ns */
 #define REC_MAX_LEN   (16u << 20) /* one record is at most 16 MiB */

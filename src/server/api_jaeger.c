@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/clock.h"
+#include "query/traces/trace_view.h"
 #include "server/http.h"
 #include "server/json_out.h"
 #include "server/server.h"
@@ -118,6 +119,17 @@ int jaeger_parse_trace_id(const char *s, uint8_t out[16])
     return 0;
 }
 
+int jaeger_parse_bool(const char *s, int *out)
+{
+    if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "") == 0)
+        *out = 1;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+        *out = 0;
+    else
+        return TT_ESYNTAX;
+    return 0;
+}
+
 void jaeger_trace_id_text(const uint8_t id[16], char out[33])
 {
     static const char hx[] = "0123456789abcdef";
@@ -197,9 +209,32 @@ struct proc {
     char *service, *node;
 };
 
+/* Placement in one read of the store: each span is written with its
+ * times as fixed-width placeholders (a number padded with spaces, which JSON
+ * allows) and added to a trace view; once the view is built the times are
+ * patched in place and the warnings put where each span's null is. */
+#define TIME_FIELD 21 /* an int64 of microseconds with its sign fits */
+
+struct patch {
+    uint64_t span_id;
+    int64_t start_ns;
+    size_t start_off, warn_off; /* the placeholder; the "null" of warnings */
+    size_t first_log, nlogs;    /* in tw.logs */
+};
+
+struct log_patch {
+    size_t off;
+    int64_t time_ns;
+};
+
 struct tw {
     struct json_out j;
     const char *tid_text;
+    struct trace_view *tv; /* placement: the view being gathered; NULL: raw */
+    struct patch *patches;
+    size_t npatches, cap_patches;
+    struct log_patch *logs;
+    size_t nlogs, cap_logs;
     struct proc procs[MAX_PROCS];
     size_t nprocs;
     int nomem;
@@ -291,8 +326,36 @@ static int write_span(void *arg, const struct span_row *s)
         json_out_object_end(j);
     }
     json_out_array_end(j);
+    struct patch *pt = NULL;
+    if (t->tv != NULL) {
+        if (t->npatches == t->cap_patches) {
+            size_t nc = t->cap_patches ? t->cap_patches * 2 : 64;
+            struct patch *a = realloc(t->patches, nc * sizeof *a);
+            if (a == NULL || trace_view_add(t->tv, s) != 0) {
+                if (a != NULL)
+                    t->patches = a;
+                t->nomem = 1;
+                return TT_ENOMEM;
+            }
+            t->patches = a;
+            t->cap_patches = nc;
+        } else if (trace_view_add(t->tv, s) != 0) {
+            t->nomem = 1;
+            return TT_ENOMEM;
+        }
+        pt = &t->patches[t->npatches++];
+        pt->span_id = s->span_id;
+        pt->start_ns = s->start_ns;
+        pt->first_log = t->nlogs;
+        pt->nlogs = 0;
+    }
     json_out_key(j, "startTime");
-    json_out_i64(j, s->start_ns / 1000);
+    if (pt != NULL) {
+        json_out_raw(j, "0                    ", TIME_FIELD);
+        pt->start_off = j->b->len - TIME_FIELD;
+    } else {
+        json_out_i64(j, s->start_ns / 1000);
+    }
     json_out_key(j, "duration");
     json_out_u64(j, s->duration_ns / 1000);
     json_out_key(j, "tags");
@@ -319,7 +382,24 @@ static int write_span(void *arg, const struct span_row *s)
     while (rec_span_event_next(&it, &e) == 1) {
         json_out_object_begin(j);
         json_out_key(j, "timestamp");
-        json_out_i64(j, e.time_ns / 1000);
+        if (pt != NULL) { /* a log moves with its span */
+            if (t->nlogs == t->cap_logs) {
+                size_t nc = t->cap_logs ? t->cap_logs * 2 : 64;
+                struct log_patch *a = realloc(t->logs, nc * sizeof *a);
+                if (a == NULL) {
+                    t->nomem = 1;
+                    return TT_ENOMEM;
+                }
+                t->logs = a;
+                t->cap_logs = nc;
+            }
+            json_out_raw(j, "0                    ", TIME_FIELD);
+            t->logs[t->nlogs].off = j->b->len - TIME_FIELD;
+            t->logs[t->nlogs++].time_ns = e.time_ns;
+            pt->nlogs++;
+        } else {
+            json_out_i64(j, e.time_ns / 1000);
+        }
         json_out_key(j, "fields");
         json_out_array_begin(j);
         struct rec_value ev = { .type = TT_VAL_STR, .u.s = e.name };
@@ -336,19 +416,90 @@ static int write_span(void *arg, const struct span_row *s)
     json_out_key(j, "processID");
     json_out_str(j, procid);
     json_out_key(j, "warnings");
+    if (pt != NULL)
+        pt->warn_off = j->b->len;
     json_out_null(j);
     json_out_object_end(j);
     return t->j.b->err;
 }
 
+static void put_time(struct wbuf *b, size_t off, int64_t ns)
+{
+    char num[32];
+    int k = snprintf(num, sizeof num, "%" PRId64, ns / 1000);
+    if (k > 0 && k <= TIME_FIELD)
+        memcpy(b->data + off, num, (size_t)k);
+}
+
+/* place builds the gathered view and patches the trace written from start
+ * in b: placed times, and Jaeger's warnings on the spans it moved. Returns
+ * 0 or TT_ENOMEM. */
+static int place(struct tw *t, struct wbuf *b, size_t start)
+{
+    struct wbuf out, w;
+    struct json_out j;
+    char warn[512];
+    int rc = trace_view_build(t->tv, 1), any = 0;
+    if (rc != 0)
+        return rc == TT_ENOTFOUND ? 0 : rc;
+    for (size_t i = 0; i < t->npatches; i++) {
+        const struct patch *p = &t->patches[i];
+        uint32_t vi = trace_view_find(t->tv, p->span_id);
+        int64_t adj = vi != TV_NONE ? t->tv->spans[vi].adjust_ns : 0;
+        put_time(b, p->start_off, p->start_ns + adj);
+        for (size_t k = p->first_log; k < p->first_log + p->nlogs; k++)
+            put_time(b, t->logs[k].off, t->logs[k].time_ns + adj);
+        if (vi != TV_NONE && trace_view_warning(t->tv, vi, warn, sizeof warn) > 0)
+            any = 1;
+    }
+    if (!any)
+        return 0;
+    /* Jaeger's adjusters say what they did in the span's warnings */
+    wbuf_init(&out, 0);
+    wbuf_init(&w, 0);
+    size_t from = start;
+    for (size_t i = 0; i < t->npatches; i++) {
+        const struct patch *p = &t->patches[i];
+        uint32_t vi = trace_view_find(t->tv, p->span_id);
+        if (vi == TV_NONE || trace_view_warning(t->tv, vi, warn, sizeof warn) == 0)
+            continue;
+        wbuf_put(&out, b->data + from, p->warn_off - from);
+        wbuf_reset(&w);
+        json_out_init(&j, &w);
+        json_out_array_begin(&j);
+        json_out_str(&j, warn);
+        json_out_array_end(&j);
+        wbuf_put(&out, w.data, w.len);
+        from = p->warn_off + 4; /* past "null" */
+    }
+    wbuf_put(&out, b->data + from, b->len - from);
+    rc = out.err || w.err ? TT_ENOMEM : 0;
+    if (rc == 0) {
+        b->len = start;
+        wbuf_put(b, out.data, out.len);
+    }
+    wbuf_release(&out);
+    wbuf_release(&w);
+    return rc;
+}
+
 int jaeger_write_trace(struct spanstore *ss, const uint8_t id[16], struct wbuf *b)
 {
+    return jaeger_write_trace_opt(ss, id, b, 0);
+}
+
+int jaeger_write_trace_opt(struct spanstore *ss, const uint8_t id[16], struct wbuf *b, int raw)
+{
     struct tw *t = calloc(1, sizeof *t);
+    struct trace_view tv;
     char tid[33];
     size_t start = b->len;
     int n;
     if (t == NULL)
         return TT_ENOMEM;
+    trace_view_init(&tv);
+    if (!raw)
+        t->tv = &tv;
     jaeger_trace_id_text(id, tid);
     t->tid_text = tid;
     json_out_init(&t->j, b);
@@ -381,8 +532,15 @@ int jaeger_write_trace(struct spanstore *ss, const uint8_t id[16], struct wbuf *
     json_out_key(&t->j, "warnings");
     json_out_null(&t->j);
     json_out_object_end(&t->j);
-    if (n == 0 || t->nomem)
+    if (n > 0 && !t->nomem && b->err == 0 && t->tv != NULL && place(t, b, start) != 0)
+        t->nomem = 1;
+    if (n <= 0 || t->nomem) /* not found, or a partial trace: nothing */
         b->len = start;
+    if (n > 0 && t->nomem)
+        n = TT_ENOMEM;
+    trace_view_release(&tv);
+    free(t->patches);
+    free(t->logs);
     free(t);
     if (n > 0 && b->err)
         return b->err;
@@ -534,8 +692,14 @@ static int h_trace(struct http_req *req, void *ctx)
     if (jaeger_parse_trace_id(ids, id) != 0)
         return respond_jaeger_error(req, 400, "trace id '%s': want 1 to 32 hexadecimal digits",
                                     ids);
+    /* raw=true: Jaeger's switch for the trace as stored, no clock-skew
+     * adjustment */
+    int raw = 0;
+    const char *rp = http_req_param(req, "raw");
+    if (rp != NULL && jaeger_parse_bool(rp, &raw) != 0)
+        return respond_jaeger_error(req, 400, "parameter 'raw': '%s' is not true or false", rp);
     wbuf_init(&t, 0);
-    int n = jaeger_write_trace(ss, id, &t);
+    int n = jaeger_write_trace_opt(ss, id, &t, raw);
     if (n <= 0) {
         wbuf_release(&t);
         if (n == 0)

@@ -78,9 +78,16 @@ void jaeger_search_free(struct jaeger_search *s);
  * high half is zero, else 32. out needs 33 bytes. */
 void jaeger_trace_id_text(const uint8_t id[16], char out[33]);
 
+/* jaeger_parse_bool parses a flag parameter: "true", "1" or "" (present)
+ * as 1, "false" or "0" as 0. Returns 0 or TT_ESYNTAX. */
+int jaeger_parse_bool(const char *s, int *out);
+
 /* jaeger_write_trace appends one trace of the store as Jaeger's JSON
- * object to b. Returns the number of spans (0: not found; nothing
- * written) or TT_ENOMEM/TT_EIO. */
+ * object to b, its spans placed against clock skew (trace_view.h) with a
+ * warning on each moved span, as Jaeger's adjusters do. Returns the number
+ * of spans (0: not found; nothing written) or TT_ENOMEM/TT_EIO.
+ * jaeger_write_trace_opt with raw set writes the stored times instead. */
 int jaeger_write_trace(struct spanstore *ss, const uint8_t id[16], struct wbuf *b);
+int jaeger_write_trace_opt(struct spanstore *ss, const uint8_t id[16], struct wbuf *b, int raw);
 
 #endif

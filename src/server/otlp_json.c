@@ -603,6 +603,9 @@ static int one_span(struct jctx *c, const json_t *span, const char *path)
     if (rc == 0)
         rc = get_str(c, span, "name", NULL, path, &s.name, &s.name_len);
     if (rc == 0)
+        rc =
+            get_str(c, span, "traceState", "trace_state", path, &s.trace_state, &s.trace_state_len);
+    if (rc == 0)
         rc = get_enum(c, span, "kind", NULL, path, span_kinds, 6, &s.kind);
     if (rc == 0)
         rc = get_u64(c, span, "startTimeUnixNano", "start_time_unix_nano", path, &s.start_ns);

@@ -269,6 +269,35 @@ static struct rec_list combine(struct otlp_out *o, struct otlp_kvs *extra)
     return l;
 }
 
+uint64_t otlp_tracestate_hlc(const char *ts, size_t len)
+{
+    size_t pos = 0;
+    while (ts != NULL && pos < len) {
+        const char *comma = memchr(ts + pos, ',', len - pos);
+        size_t end = comma != NULL ? (size_t)(comma - ts) : len, b = pos, e = end;
+        while (b < e && (ts[b] == ' ' || ts[b] == '\t'))
+            b++;
+        while (e > b && (ts[e - 1] == ' ' || ts[e - 1] == '\t'))
+            e--;
+        if (e - b == 19 && ts[b] == 't' && ts[b + 1] == 't' && ts[b + 2] == '=') {
+            uint64_t h = 0;
+            size_t i;
+            for (i = b + 3; i < e; i++) {
+                char ch = ts[i];
+                int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                                 : -1;
+                if (d < 0)
+                    break;
+                h = h << 4 | (uint64_t)d;
+            }
+            return i == e ? h : 0;
+        }
+        pos = end + 1;
+    }
+    return 0;
+}
+
 static tt_hlc stamp(struct otlp_out *o)
 {
     if (o->hlc != NULL)
@@ -348,7 +377,15 @@ int otlp_out_span(struct otlp_out *o, const struct otlp_span *s, const char *whe
     if (!buffers_ok(o))
         return TT_ENOMEM;
     struct wbuf *body = &o->groups[o->cur].body;
-    int rc = rec_put_span(body, stamp(o), (int64_t)s->start_ns, &r);
+    /* A span from a libtelltale-propagated context carries the HLC of its
+     * cause; the record takes it and says so (REC_FLAG_OWN_HLC), so the
+     * span store can place the span by it. Otherwise the record has our
+     * stamp, which says nothing about when the span started. */
+    uint64_t own = otlp_tracestate_hlc(s->trace_state, s->trace_state_len);
+    size_t at = body->len;
+    int rc = rec_put_span(body, own != 0 ? own : stamp(o), (int64_t)s->start_ns, &r);
+    if (rc == 0 && body->err == 0 && own != 0)
+        body->data[at + 1] |= REC_FLAG_OWN_HLC;
     return put_result(o, body, rc, where);
 }
 

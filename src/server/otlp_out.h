@@ -76,6 +76,9 @@ struct otlp_span {
     size_t status_msg_len;
     uint32_t flags; /* W3C trace flags in the low 8 bits */
     uint64_t start_ns, end_ns;
+    const char *trace_state; /* W3C tracestate (may be NULL); Telltale's "tt" entry
+                              * gives the record its HLC (otlp_tracestate_hlc) */
+    size_t trace_state_len;
 };
 
 /* One log record: times (0: absent), SeverityNumber (0..24), the body as
@@ -93,6 +96,12 @@ struct otlp_log {
     const uint8_t *trace_id, *span_id;
     size_t trace_id_len, span_id_len;
 };
+
+/* otlp_tracestate_hlc finds Telltale's entry "tt=<16 hex digits>" (what
+ * libtelltale propagates: its HLC) among the members of a W3C tracestate
+ * value and returns that HLC, or 0 when there is none or it is malformed
+ * (a tracestate is advisory: a bad one is ignored, not rejected). */
+uint64_t otlp_tracestate_hlc(const char *ts, size_t len);
 
 /* otlp_out_init / otlp_out_release: an empty otlp_out; release frees
  * everything it holds (groups included). */

@@ -503,6 +503,10 @@ static int span(struct pctx *c, struct msg m, const char *path)
             else
                 s.parent_id = f.b.p, s.parent_id_len = blen(&f);
             break;
+        case 3:
+            if ((rc = want(c, &f, WT_LEN, path, "traceState")) == 0)
+                s.trace_state = (const char *)f.b.p, s.trace_state_len = blen(&f);
+            break;
         case 5:
             if ((rc = want(c, &f, WT_LEN, path, "name")) == 0)
                 s.name = (const char *)f.b.p, s.name_len = blen(&f);

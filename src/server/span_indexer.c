@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/compress.h"
 #include "core/record.h"
+#include "server/otlp_out.h"
 #include "server/reclog.h"
 #include "telltale.h"
 
@@ -96,6 +97,11 @@ static int add_span(struct span_indexer *ix, const struct rec *r, const struct b
     row.parent_id = s.parent_id;
     row.start_ns = r->time_ns;
     row.duration_ns = s.duration_ns;
+    /* An agent's span record carries the span's start HLC; one the server
+     * made from OTLP/Zipkin input only when flagged (else it is our stamp). */
+    if (h->origin_id != otlp_origin_id(h->origin, h->origin_len) ||
+        (r->flags & REC_FLAG_OWN_HLC) != 0)
+        row.hlc = r->hlc;
     row.kind = s.kind;
     row.status = s.status;
     row.flags = s.flags;

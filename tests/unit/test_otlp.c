@@ -186,6 +186,43 @@ static void test_json_traces(void **state)
     otlp_out_release(&o);
 }
 
+/* A span's traceState with Telltale's entry gives its record that HLC and
+ * REC_FLAG_OWN_HLC; without one (or with a malformed one) the record has
+ * the receive stamp and no flag. */
+static void test_tracestate_hlc(void **state)
+{
+    (void)state;
+    assert_int_equal(otlp_tracestate_hlc("tt=0001960e2b6c0003", 19), UINT64_C(0x0001960e2b6c0003));
+    assert_int_equal(otlp_tracestate_hlc("a=1, tt=00000000000000ff ,b=2", 29), 0xff);
+    assert_int_equal(otlp_tracestate_hlc("tt=0001960E2B6C0003", 19), 0);
+    assert_int_equal(otlp_tracestate_hlc("tt=0001960e2b6c000", 18), 0);
+    assert_int_equal(otlp_tracestate_hlc("xtt=0001960e2b6c0003", 20), 0);
+    assert_int_equal(otlp_tracestate_hlc("", 0), 0);
+    assert_int_equal(otlp_tracestate_hlc(NULL, 0), 0);
+
+    static const char doc[] =
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+        "\"value\":{\"stringValue\":\"s\"}}]},\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"eee19b7ec3c1b174\","
+        "\"name\":\"a\",\"traceState\":\"v=1,tt=0001960e2b6c0003\","
+        "\"startTimeUnixNano\":\"1000\",\"endTimeUnixNano\":\"2000\"},"
+        "{\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"eee19b7ec3c1b175\","
+        "\"name\":\"b\",\"startTimeUnixNano\":\"1000\",\"endTimeUnixNano\":\"2000\"}]}]}]}";
+    struct otlp_out o;
+    struct rec r;
+    char err[256] = "";
+    out_init(&o);
+    assert_int_equal(otlp_json_traces(&o, (const uint8_t *)doc, strlen(doc), err, sizeof err), 0);
+    assert_int_equal(o.accepted, 2);
+    nth_record(&o, 0, 0, &r);
+    assert_int_equal(r.hlc, UINT64_C(0x0001960e2b6c0003));
+    assert_int_equal(r.flags & REC_FLAG_OWN_HLC, REC_FLAG_OWN_HLC);
+    nth_record(&o, 0, 1, &r);
+    assert_int_equal(r.hlc, 42);
+    assert_int_equal(r.flags & REC_FLAG_OWN_HLC, 0);
+    otlp_out_release(&o);
+}
+
 /* Malformed requests: TT_ESYNTAX naming the place. */
 static void test_json_malformed(void **state)
 {
@@ -422,6 +459,7 @@ static void traces_pb(struct wbuf *req)
     hex("0102030405060708", id);
     pb_bytes(&sp, 2, id, 8);
     pb_varint(&sp, 6, 5);
+    pb_str(&sp, 3, "tt=0001960e2b6c0003"); /* traceState with Telltale's HLC */
     pb_fixed64(&sp, 7, 1000);
     pb_fixed64(&sp, 8, 2000);
     pb_varint(&st, 3, 1);
@@ -451,6 +489,12 @@ static void test_pb_traces(void **state)
     assert_int_equal(o.accepted, 2);
     assert_int_equal(o.rejected, 1);
     check_first_span(&o);
+    struct rec r;
+    nth_record(&o, 1, 0, &r);
+    assert_int_equal(r.hlc, UINT64_C(0x0001960e2b6c0003));
+    assert_int_equal(r.flags & REC_FLAG_OWN_HLC, REC_FLAG_OWN_HLC);
+    nth_record(&o, 0, 0, &r);
+    assert_int_equal(r.flags & REC_FLAG_OWN_HLC, 0);
     otlp_out_release(&o);
 
     /* Every truncation of the request is refused or decodes a prefix, and
@@ -835,8 +879,9 @@ static void test_pb_metrics(void **state)
     wbuf_release(&m), wbuf_release(&g), wbuf_release(&dp), wbuf_release(&a);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_json_traces), cmocka_unit_test(test_json_malformed),
-           cmocka_unit_test(test_zipkin_shared), cmocka_unit_test(test_json_logs),
+UNIT_TESTS(cmocka_unit_test(test_json_traces), cmocka_unit_test(test_tracestate_hlc),
+           cmocka_unit_test(test_json_malformed), cmocka_unit_test(test_zipkin_shared),
+           cmocka_unit_test(test_json_logs),
            cmocka_unit_test(test_pb_traces), cmocka_unit_test(test_pb_malformed),
            cmocka_unit_test(test_pb_logs), cmocka_unit_test(test_zipkin),
            cmocka_unit_test(test_json_metrics), cmocka_unit_test(test_pb_metrics))

@@ -12,6 +12,7 @@
 #include "core/batch.h"
 #include "core/record.h"
 #include "server/reclog.h"
+#include "server/otlp_out.h"
 #include "server/span_indexer.h"
 #include "store/spans/spanstore.h"
 #include "telltale.h"
@@ -80,6 +81,7 @@ struct got {
     int n;
     char svc[8][32];
     uint64_t parent[8];
+    uint64_t hlc[8];
 };
 
 static int got_fn(void *arg, const struct span_row *s)
@@ -88,6 +90,7 @@ static int got_fn(void *arg, const struct span_row *s)
     if (g->n < 8) {
         snprintf(g->svc[g->n], 32, "%.*s", (int)s->service.len, s->service.p);
         g->parent[g->n] = s->parent_id;
+        g->hlc[g->n] = s->hlc;
     }
     g->n++;
     return 0;
@@ -161,6 +164,73 @@ static void test_span_indexer_log_to_store(void **state)
     rm_rf(dir);
 }
 
+/* hlc_batch: one span of trace t, id span_id, stamped hlc, the record flag
+ * REC_FLAG_OWN_HLC when own, in a batch of origin id origin. */
+static void hlc_batch(struct wbuf *out, uint64_t origin, uint64_t seq, uint8_t t, uint64_t span_id,
+                      uint64_t hlc, int own)
+{
+    struct wbuf raw;
+    struct rec_span s;
+    wbuf_init(&raw, 0);
+    memset(&s, 0, sizeof s);
+    memset(s.trace_id, t, 16);
+    s.span_id = span_id;
+    s.duration_ns = 1000;
+    s.kind = 2;
+    s.name.p = "GET /h";
+    s.name.len = 6;
+    assert_int_equal(rec_put_span(&raw, hlc, 1700000000000000000, &s), 0);
+    if (own)
+        raw.data[1] |= REC_FLAG_OWN_HLC;
+    struct batch_hdr h;
+    memset(&h, 0, sizeof h);
+    h.count = 1;
+    h.origin_id = origin;
+    h.first_seq = seq;
+    h.origin = ORIGIN;
+    h.origin_len = sizeof ORIGIN - 1;
+    wbuf_reset(out);
+    assert_int_equal(batch_encode(out, &h, raw.data, raw.len), 0);
+    wbuf_release(&raw);
+}
+
+/* The span's start HLC: an agent's record carries it; a record the server
+ * made from OTLP input only when flagged (else the HLC is a receive stamp
+ * and the span's is unknown). */
+static void test_span_indexer_hlc(void **state)
+{
+    (void)state;
+    char dir[256], err[512];
+    struct spanstore *ss;
+    struct span_indexer *ix;
+    struct wbuf b;
+    uint8_t tid[16];
+    uint64_t otlp = otlp_origin_id(ORIGIN, sizeof ORIGIN - 1);
+    uint64_t stamp = (uint64_t)1700000000003 << 16 | 5;
+
+    assert_int_equal(tmpdir_make(dir, sizeof dir, "spanhlc"), 0);
+    wbuf_init(&b, 0);
+    assert_int_equal(spanstore_open(&ss, dir, NULL, err, sizeof err), 0);
+    assert_int_equal(span_indexer_new(&ix, ss, NULL, 0, NULL), 0);
+    hlc_batch(&b, 77, 0, 0xbb, 1, stamp, 0);
+    assert_int_equal(span_indexer_add_batch(ix, b.data, b.len, err, sizeof err), 1);
+    hlc_batch(&b, otlp, 0, 0xbb, 2, stamp, 0);
+    assert_int_equal(span_indexer_add_batch(ix, b.data, b.len, err, sizeof err), 1);
+    hlc_batch(&b, otlp, 1, 0xbb, 3, stamp + 1, 1);
+    assert_int_equal(span_indexer_add_batch(ix, b.data, b.len, err, sizeof err), 1);
+    assert_int_equal(spanstore_commit(ss, 0, 0, err, sizeof err), 0);
+    struct got g = { 0 };
+    memset(tid, 0xbb, 16);
+    assert_int_equal(spanstore_trace(ss, tid, got_fn, &g), 3);
+    assert_int_equal(g.hlc[0], stamp);
+    assert_int_equal(g.hlc[1], 0);
+    assert_int_equal(g.hlc[2], stamp + 1);
+    span_indexer_free(ix);
+    spanstore_close(ss);
+    wbuf_release(&b);
+    rm_rf(dir);
+}
+
 /* The thread: started, it indexes what arrives and stops cleanly. */
 static void test_span_indexer_thread(void **state)
 {
@@ -215,4 +285,5 @@ static void test_span_indexer_origin(void **state)
 }
 
 UNIT_TESTS(cmocka_unit_test(test_span_indexer_log_to_store),
-           cmocka_unit_test(test_span_indexer_thread), cmocka_unit_test(test_span_indexer_origin))
+           cmocka_unit_test(test_span_indexer_hlc), cmocka_unit_test(test_span_indexer_thread),
+           cmocka_unit_test(test_span_indexer_origin))

@@ -222,6 +222,145 @@ static void test_span_block_roundtrip(void **state)
     wbuf_release(&evl);
 }
 
+/* The HLC column: unknown, equal to the start's ms, ahead and behind it,
+ * counts below and above the 4-bit short form, a start before 1970, and
+ * the kind/status escape, all read back exactly. */
+static void test_span_block_hlc_roundtrip(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t start;
+        uint64_t hlc;
+        uint8_t kind, status;
+    } cases[] = {
+        { 1700000000123456789, 0, 2, 0 },
+        { 1700000000123456789, (uint64_t)1700000000123 << 16, 1, 1 },
+        { 1700000000123456789, (uint64_t)1700000000126 << 16 | 2, 3, 2 },
+        { 1700000000123999999, (uint64_t)1700000000120 << 16 | 14, 2, 0 },
+        { 1700000000123000000, (uint64_t)1700000000123 << 16 | 15, 2, 0 },
+        { 1700000000123000000, (uint64_t)1700000000123 << 16 | 0xffff, 2, 0 },
+        { -1500000, (uint64_t)5 << 16 | 1, 30, 6 }, /* before the epoch: floor */
+        { 1000, ((uint64_t)1 << 48) - 1, 200, 9 },  /* far ahead; kind/status escape */
+        { 1700000000000000000, 1, 31, 7 },          /* escape at the bounds */
+    };
+    struct spanblock_writer *w;
+    struct wbuf out;
+    struct gen g;
+    struct spanblock_hdr h;
+    struct spanblock_reader r;
+    struct span_row s;
+    char err[256];
+    uint8_t tid[16];
+    size_t nc = sizeof cases / sizeof cases[0];
+
+    assert_int_equal(spanblock_writer_new(&w), 0);
+    wbuf_init(&out, 0);
+    trace_id_of(7, tid);
+    for (size_t i = 0; i < nc; i++) {
+        gen_span(&g, tid, 100 + i, i ? 100 + i - 1 : 0, cases[i].start, (int)(i % 5));
+        g.row.hlc = cases[i].hlc;
+        g.row.kind = cases[i].kind;
+        g.row.status = cases[i].status;
+        assert_int_equal(spanblock_add(w, &g.row), 0);
+    }
+    assert_int_equal(spanblock_finish(w, &out, 0), 0);
+    assert_int_equal(spanblock_parse_header(out.data, out.len, &h, err, sizeof err), 0);
+    assert_int_equal(h.version, 2);
+    assert_int_equal(get_le32(out.data), SPANBLOCK_MAGIC);
+    spanblock_reader_init(&r);
+    assert_int_equal(spanblock_read(&r, out.data, &h, err, sizeof err), 0);
+    for (size_t i = 0; i < nc; i++) {
+        assert_int_equal(spanblock_next(&r, &s, err, sizeof err), 1);
+        assert_int_equal(s.span_id, 100 + i);
+        assert_int_equal(s.start_ns, cases[i].start);
+        assert_int_equal(s.hlc, cases[i].hlc);
+        assert_int_equal(s.kind, cases[i].kind);
+        assert_int_equal(s.status, cases[i].status);
+        assert_int_equal(s.nattrs, 12);
+    }
+    assert_int_equal(spanblock_next(&r, &s, err, sizeof err), 0);
+    spanblock_reader_release(&r);
+    spanblock_writer_free(w);
+    wbuf_release(&out);
+}
+
+/* A block written by the first format (SPB1, no HLC column, kind and status
+ * as two bytes; the fuzz corpus keeps one) still reads, every span with
+ * hlc 0, and written again as SPB2 reads back the same. */
+static void test_span_block_v1_still_reads(void **state)
+{
+    (void)state;
+    const char *path = TT_SOURCE_DIR "/tests/fuzz/corpus/fuzz_spanblock/twoblocks";
+    uint8_t buf[8192];
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_true(len > 0 && len < sizeof buf);
+    assert_int_equal(get_le32(buf), SPANBLOCK_MAGIC_V1);
+
+    struct spanblock_writer *w;
+    struct spanblock_reader r, r2;
+    struct spanblock_hdr h, h2;
+    struct span_row s, s2;
+    struct wbuf out;
+    char err[256];
+    size_t off = 0, blocks = 0, spans = 0;
+    assert_int_equal(spanblock_writer_new(&w), 0);
+    spanblock_reader_init(&r);
+    spanblock_reader_init(&r2);
+    wbuf_init(&out, 0);
+    while (off < len) {
+        assert_int_equal(spanblock_parse_header(buf + off, len - off, &h, err, sizeof err), 0);
+        assert_int_equal(h.version, 1);
+        assert_int_equal(spanblock_read(&r, buf + off, &h, err, sizeof err), 0);
+        int rc;
+        while ((rc = spanblock_next(&r, &s, err, sizeof err)) == 1) {
+            assert_int_equal(s.hlc, 0);
+            assert_true(s.kind <= TT_SPAN_CONSUMER);
+            assert_int_equal(spanblock_add(w, &s), 0);
+            spans++;
+        }
+        assert_int_equal(rc, 0);
+        /* the same spans through the new format */
+        wbuf_reset(&out);
+        assert_int_equal(spanblock_finish(w, &out, 0), 0);
+        assert_int_equal(spanblock_parse_header(out.data, out.len, &h2, err, sizeof err), 0);
+        assert_int_equal(h2.version, 2);
+        assert_int_equal(h2.count, h.count);
+        assert_int_equal(spanblock_read(&r, buf + off, &h, err, sizeof err), 0);
+        assert_int_equal(spanblock_read(&r2, out.data, &h2, err, sizeof err), 0);
+        while ((rc = spanblock_next(&r, &s, err, sizeof err)) == 1) {
+            assert_int_equal(spanblock_next(&r2, &s2, err, sizeof err), 1);
+            assert_memory_equal(s.trace_id, s2.trace_id, 16);
+            assert_int_equal(s.span_id, s2.span_id);
+            assert_int_equal(s.parent_id, s2.parent_id);
+            assert_int_equal(s.start_ns, s2.start_ns);
+            assert_int_equal(s.duration_ns, s2.duration_ns);
+            assert_int_equal(s.kind, s2.kind);
+            assert_int_equal(s.status, s2.status);
+            assert_int_equal(s.flags, s2.flags);
+            assert_int_equal(s2.hlc, 0);
+            assert_int_equal(s.name.len, s2.name.len);
+            assert_memory_equal(s.name.p, s2.name.p, s.name.len);
+            assert_int_equal(s.service.len, s2.service.len);
+            assert_memory_equal(s.service.p, s2.service.p, s.service.len);
+            assert_int_equal(s.nattrs, s2.nattrs);
+            assert_int_equal(s.events.len, s2.events.len);
+        }
+        assert_int_equal(rc, 0);
+        off += spanblock_total_len(&h);
+        blocks++;
+    }
+    assert_int_equal(off, len);
+    assert_true(blocks >= 2);
+    assert_true(spans >= 2);
+    spanblock_reader_release(&r);
+    spanblock_reader_release(&r2);
+    spanblock_writer_free(w);
+    wbuf_release(&out);
+}
+
 /* Bytes per typical span (12 attributes) in a full block: printed for the
  * report, and held under a bound so a regression shows. */
 static void test_span_block_bytes_per_span(void **state)
@@ -617,6 +756,8 @@ static void test_span_store_derived_tags(void **state)
 }
 
 UNIT_TESTS(cmocka_unit_test(test_span_block_roundtrip),
+           cmocka_unit_test(test_span_block_hlc_roundtrip),
+           cmocka_unit_test(test_span_block_v1_still_reads),
            cmocka_unit_test(test_span_block_bytes_per_span),
            cmocka_unit_test(test_span_store_trace_and_reopen),
            cmocka_unit_test(test_span_store_uncommitted_cut),

@@ -15,10 +15,13 @@
 #include <zstd.h>
 #include "core/batch.h"
 #include "core/crc32c.h"
+#include "core/hlc.h"
 #include "telltale.h"
 
-#define NCOLS    7
+#define NCOLS    8 /* a version 1 block has the first 7 */
+#define NCOLS_V1 7
 #define NSTREAMS (NCOLS + 1)
+#define HLC_COL  7
 #define EMPTY    UINT32_MAX
 
 /* --- hashing and a small u64 -> u32 table ------------------------------- */
@@ -381,6 +384,31 @@ static void put_list(struct wbuf *col, const struct rec_list *l)
         wbuf_put(col, l->bytes, l->len);
 }
 
+/* floor_ms: ns to whole ms, rounding down (also before 1970). */
+static int64_t floor_ms(int64_t ns)
+{
+    int64_t q = ns / 1000000;
+    return ns % 1000000 < 0 ? q - 1 : q;
+}
+
+/* put_hlc writes the span's start HLC relative to its start time: one
+ * uvarint, 0 when unknown, else 1 + (zigzag(l - start_ms) << 4 | min(c, 15)),
+ * and when c >= 15 a second uvarint c - 15. The HLC's ms are the start's ms
+ * or a few more, and c is small, so a span costs one byte of few values. */
+static void put_hlc(struct wbuf *col, int64_t start_ns, uint64_t hlc)
+{
+    if (hlc == 0) {
+        wbuf_put_uvarint(col, 0);
+        return;
+    }
+    int64_t d = (int64_t)hlc_l(hlc) - floor_ms(start_ns);
+    uint64_t zz = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+    uint32_t c = hlc_c(hlc), cc = c < 15 ? c : 15;
+    wbuf_put_uvarint(col, 1 + (zz << 4 | cc));
+    if (cc == 15)
+        wbuf_put_uvarint(col, c - 15);
+}
+
 int spanblock_add(struct spanblock_writer *w, const struct span_row *s)
 {
     char item[1024], txt[512];
@@ -443,9 +471,17 @@ int spanblock_add(struct spanblock_writer *w, const struct span_row *s)
     wbuf_put_svarint(&w->col[3], (int64_t)((uint64_t)s->start_ns - (uint64_t)w->prev_start));
     w->prev_start = s->start_ns;
     wbuf_put_uvarint(&w->col[4], s->duration_ns);
+    put_hlc(&w->col[HLC_COL], s->start_ns, s->hlc);
 
-    wbuf_put_u8(&w->col[5], s->kind);
-    wbuf_put_u8(&w->col[5], s->status);
+    /* kind and status share a byte (status << 5 | kind) while they are
+     * small, as they always are; 0xff escapes to one byte each */
+    if (s->kind < 31 && s->status < 7) {
+        wbuf_put_u8(&w->col[5], (uint8_t)(s->status << 5 | s->kind));
+    } else {
+        wbuf_put_u8(&w->col[5], 0xff);
+        wbuf_put_u8(&w->col[5], s->kind);
+        wbuf_put_u8(&w->col[5], s->status);
+    }
     wbuf_put_u8(&w->col[5], s->flags);
     if ((rc = put_ref(w, &w->col[5], s->service)) != 0 ||
         (rc = put_ref(w, &w->col[5], s->node)) != 0 ||
@@ -647,13 +683,18 @@ int spanblock_parse_header(const uint8_t *p, size_t avail, struct spanblock_hdr 
                            size_t errlen)
 {
     if (avail < 8) {
-        if (avail >= 4 && get_le32(p) != SPANBLOCK_MAGIC)
+        if (avail >= 4 && get_le32(p) != SPANBLOCK_MAGIC && get_le32(p) != SPANBLOCK_MAGIC_V1)
             goto bad_magic;
         snprintf(err, errlen, "block header truncated (%zu bytes)", avail);
         return TT_ETRUNC;
     }
-    if (get_le32(p) != SPANBLOCK_MAGIC)
+    if (get_le32(p) == SPANBLOCK_MAGIC)
+        h->version = 2;
+    else if (get_le32(p) == SPANBLOCK_MAGIC_V1)
+        h->version = 1;
+    else
         goto bad_magic;
+    uint32_t nstreams = (h->version == 1 ? NCOLS_V1 : NCOLS) + 1;
     h->hdr_len = get_le32(p + 4);
     if (h->hdr_len < SPANBLOCK_FIXED_LEN + 4 ||
         h->hdr_len > SPANBLOCK_FIXED_LEN + 4 + 16u * SPANBLOCK_MAX_SPANS + SPANBLOCK_MAX_BLOOM) {
@@ -679,7 +720,7 @@ int spanblock_parse_header(const uint8_t *p, size_t avail, struct spanblock_hdr 
     h->bloom_bytes = get_le32(p + 49);
     if (h->count == 0 || h->count > SPANBLOCK_MAX_SPANS || h->ntraces == 0 ||
         h->ntraces > h->count || (h->comp != BATCH_COMP_NONE && h->comp != BATCH_COMP_ZSTD) ||
-        h->raw_len > SPANBLOCK_MAX_RAW || h->raw_len < NSTREAMS * 4 ||
+        h->raw_len > SPANBLOCK_MAX_RAW || h->raw_len < nstreams * 4 ||
         h->stored_len > SPANBLOCK_MAX_RAW ||
         (h->comp == BATCH_COMP_NONE && h->stored_len != h->raw_len) ||
         h->bloom_bytes > SPANBLOCK_MAX_BLOOM || h->bloom_bytes % 64 != 0 ||
@@ -744,9 +785,10 @@ int spanblock_read(struct spanblock_reader *r, const uint8_t *p, const struct sp
     }
     r->raw.len = h->raw_len;
 
-    off = NSTREAMS * 4;
+    int ncols = h->version == 1 ? NCOLS_V1 : NCOLS, nstreams = ncols + 1;
+    off = (size_t)nstreams * 4;
     size_t lens[NSTREAMS];
-    for (int i = 0; i < NSTREAMS; i++) {
+    for (int i = 0; i < nstreams; i++) {
         lens[i] = get_le32(r->raw.data + i * 4);
         if (lens[i] > h->raw_len - off) {
             snprintf(err, errlen, "block body: stream %d length %zu past the body", i, lens[i]);
@@ -758,13 +800,18 @@ int spanblock_read(struct spanblock_reader *r, const uint8_t *p, const struct sp
         snprintf(err, errlen, "block body: streams end at %zu, body is %u bytes", off, h->raw_len);
         return TT_ECORRUPT;
     }
-    off = NSTREAMS * 4;
+    off = (size_t)nstreams * 4;
     rbuf_init(&sr, r->raw.data + off, lens[0]);
     off += lens[0];
     for (int i = 0; i < NCOLS; i++) {
-        rbuf_init(&r->col[i], r->raw.data + off, lens[i + 1]);
-        off += lens[i + 1];
+        if (i < ncols) {
+            rbuf_init(&r->col[i], r->raw.data + off, lens[i + 1]);
+            off += lens[i + 1];
+        } else {
+            rbuf_init(&r->col[i], r->raw.data + off, 0); /* empty: not in v1 */
+        }
     }
+    r->ncols = ncols;
     uint64_t ns = rbuf_uvarint(&sr);
     if (sr.err || ns > lens[0]) {
         snprintf(err, errlen, "block body: string table count impossible");
@@ -844,12 +891,39 @@ static int get_list(struct rbuf *c, struct rec_list *l)
     return 0;
 }
 
+/* get_hlc reads what put_hlc wrote; -1 when it does not parse or names an
+ * HLC out of range. */
+static int get_hlc(struct rbuf *c, int64_t start_ns, uint64_t *out)
+{
+    uint64_t v = rbuf_uvarint(c);
+    if (c->err)
+        return -1;
+    if (v == 0) {
+        *out = 0;
+        return 0;
+    }
+    uint64_t x = v - 1, zz = x >> 4, cnt = x & 15;
+    if (cnt == 15) {
+        cnt += rbuf_uvarint(c);
+        if (c->err || cnt > HLC_C_MAX)
+            return -1;
+    }
+    if (zz >> 50 != 0) /* |l - start_ms| is below 2^49 */
+        return -1;
+    int64_t d = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+    int64_t l = floor_ms(start_ns) + d;
+    if (l < 0 || (uint64_t)l > HLC_L_MAX)
+        return -1;
+    *out = hlc_pack((uint64_t)l, (uint32_t)cnt);
+    return 0;
+}
+
 int spanblock_next(struct spanblock_reader *r, struct span_row *out, char *err, size_t errlen)
 {
     uint32_t row = r->next;
     const char *what = NULL;
     if (row >= r->count) {
-        for (int i = 0; i < NCOLS; i++)
+        for (int i = 0; i < r->ncols; i++)
             if (rbuf_left(&r->col[i]) != 0) {
                 snprintf(err, errlen, "block body: bytes left in column %d after %u spans", i,
                          r->count);
@@ -892,8 +966,23 @@ int spanblock_next(struct spanblock_reader *r, struct span_row *out, char *err, 
         what = "start or duration";
         goto bad;
     }
-    out->kind = rbuf_u8(&r->col[5]);
-    out->status = rbuf_u8(&r->col[5]);
+    if (r->ncols > HLC_COL && get_hlc(&r->col[HLC_COL], out->start_ns, &out->hlc) != 0) {
+        what = "hlc";
+        goto bad;
+    }
+    if (r->ncols == NCOLS_V1) {
+        out->kind = rbuf_u8(&r->col[5]);
+        out->status = rbuf_u8(&r->col[5]);
+    } else {
+        uint8_t ks = rbuf_u8(&r->col[5]);
+        if (ks == 0xff) {
+            out->kind = rbuf_u8(&r->col[5]);
+            out->status = rbuf_u8(&r->col[5]);
+        } else {
+            out->kind = ks & 0x1f;
+            out->status = (uint8_t)(ks >> 5);
+        }
+    }
     out->flags = rbuf_u8(&r->col[5]);
     if (get_ref(r, &r->col[5], &out->service) || get_ref(r, &r->col[5], &out->node) ||
         get_ref(r, &r->col[5], &out->name) || get_ref(r, &r->col[5], &out->status_message)) {

@@ -19,7 +19,8 @@
 #include "core/buf.h"
 #include "core/record.h"
 
-#define SPANBLOCK_MAGIC     0x31425053u /* "SPB1" as bytes */
+#define SPANBLOCK_MAGIC     0x32425053u /* "SPB2" as bytes: with the HLC column */
+#define SPANBLOCK_MAGIC_V1  0x31425053u /* "SPB1": no HLC column (still read) */
 #define SPANBLOCK_FIXED_LEN 53          /* header bytes before trace ids and bloom */
 #define SPANBLOCK_MAX_SPANS 65536
 #define SPANBLOCK_MAX_RAW   (64u << 20)
@@ -40,6 +41,7 @@ struct span_row {
     uint64_t parent_id; /* 0: root */
     int64_t start_ns;
     uint64_t duration_ns;
+    uint64_t hlc; /* the span's start HLC (core/hlc.h); 0: unknown */
     uint8_t kind, status, flags;
     struct rec_str service;
     struct rec_str node;
@@ -54,6 +56,7 @@ struct span_row {
 /* The decoded block header. trace_ids and bloom point into the bytes given
  * to spanblock_parse_header. */
 struct spanblock_hdr {
+    uint8_t version;  /* 1 (SPB1) or 2 (SPB2, with the HLC column) */
     uint32_t hdr_len; /* whole header, magic to CRC */
     uint32_t count;   /* spans */
     int64_t min_start_ns, max_start_ns;
@@ -96,7 +99,8 @@ size_t spanblock_raw_bytes(const struct spanblock_writer *w);
  * or out's sticky error (then out->len is unchanged). */
 int spanblock_finish(struct spanblock_writer *w, struct wbuf *out, int level);
 
-/* spanblock_parse_header checks and decodes the header at p (avail bytes).
+/* spanblock_parse_header checks and decodes the header at p (avail bytes),
+ * of either version (a version 1 block's spans decode with hlc 0).
  * Returns 0; TT_ETRUNC (avail shorter than the header, which starts with the
  * magic); TT_ECORRUPT (bad magic, CRC or impossible field; message in err). */
 int spanblock_parse_header(const uint8_t *p, size_t avail, struct spanblock_hdr *h, char *err,
@@ -136,7 +140,8 @@ struct spanblock_reader {
     uint32_t count, next;
     int64_t prev_start;
     int64_t max_seen;   /* highest string index met (string references) */
-    struct rbuf col[7]; /* trace idx, span ids, parents, starts, durations, meta, attrs */
+    int ncols;          /* 7 in a version 1 block, 8 in version 2 */
+    struct rbuf col[8]; /* trace idx, span ids, parents, starts, durations, meta, attrs, hlc */
 };
 
 void spanblock_reader_init(struct spanblock_reader *r);
