@@ -19,7 +19,7 @@
 #       agentload spans. `vs` jaeger_es (~63 B) and dapper (426 B): published
 #       figures the issue quotes, not measured here.
 #   trace_by_id_p99_ms, search_p50_ms  on a store of SPANS_BENCH_SPANS spans
-#       (default 50 M; --quick 500 k) written in-process by bench/spanbench.c,
+#       (default 50 M; --quick 300 k) written in-process by bench/spanbench.c,
 #       then served by a real server: 2000 GET /api/traces/<id> of random
 #       stored traces, 30 GET /api/traces?service=..&minDuration=1s over the
 #       last hour (limit 20, the traces included); with the in-process figures
@@ -183,8 +183,8 @@ bench_spans() {
   local big=${SPANS_BENCH_SPANS:-50000000} ingest=${SPANS_BENCH_INGEST:-3000000}
   local runs=${SPANS_BENCH_RUNS:-3} nj=200000 np=500000 nz=1000000 i
   if [ "$QUICK" = 1 ]; then
-    big=${SPANS_BENCH_SPANS:-500000} ingest=${SPANS_BENCH_INGEST:-400000} nj=40000 np=100000
-    nz=100000
+    big=${SPANS_BENCH_SPANS:-300000} ingest=${SPANS_BENCH_INGEST:-300000} nj=20000 np=60000
+    nz=50000
   fi
   [ "$(nproc)" -ge 2 ] || echo "bench/run spans: one CPU: server and generators share it" >&2
 
