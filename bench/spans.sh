@@ -24,6 +24,8 @@
 #       stored traces, 30 GET /api/traces?service=..&minDuration=1s over the
 #       last hour (limit 20, the traces included); with the in-process figures
 #       (..._inproc), the server's RSS and its start-up time on that store.
+#       This server is not pinned (a query server has the machine's cores; the
+#       in-process figures are not pinned either).
 #
 # Environment: SPANS_BENCH_SPANS (big store), SPANS_BENCH_INGEST (spans a
 # native run, default 3 M), SPANS_BENCH_RUNS (runs of each ingest, default 3),
@@ -44,11 +46,12 @@ sb_metric() {
   curl -fsS "http://127.0.0.1:$SB_PORT/metrics" | awk -v n="$1" '$1 == n {printf "%.0f\n", $2}'
 }
 
-# sb_start DATA: a server on DATA, pinned to CPU 0 when taskset is there;
-# sets SB_PID and SB_READY_MS (milliseconds until /-/ready).
+# sb_start DATA [PIN]: a server on DATA, pinned to CPU 0 when PIN is 1 (the
+# ingest runs) and taskset is there; sets SB_PID and SB_READY_MS (milliseconds
+# until /-/ready).
 sb_start() {
   local pin=() t0 t1
-  command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && pin=(taskset -c 0)
+  [ "${2:-0}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && pin=(taskset -c 0)
   t0=$(date +%s%N)
   "${pin[@]}" "$BUILD/telltale" server --data "$1" --http "127.0.0.1:$SB_PORT" \
     --agents "127.0.0.1:$SB_APORT" >>"$BENCH_WORK/server.log" 2>&1 &
@@ -89,7 +92,7 @@ sb_wait_spans() {
 sb_ingest_run() {
   local kind=$1 n=$2 out=$3 dir="$BENCH_WORK/ingest" json c0 c1 t0 t1 ack pin=() hz bytes
   rm -rf "$dir" && mkdir -p "$dir"
-  sb_start "$dir" || return 1
+  sb_start "$dir" 1 || return 1
   command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && pin=(taskset -c 1)
   c0=$(sb_cpu_ticks "$SB_PID")
   case $kind in
