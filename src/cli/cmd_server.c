@@ -28,7 +28,7 @@
 #include "server/otlp_http.h"
 #include "server/api_jaeger.h"
 #include "server/span_indexer.h"
-#include "server/span_metrics.h"
+#include "server/spanstore_metrics.h"
 #include "store/spans/spanstore.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -638,7 +638,7 @@ int cmd_server(int argc, char **argv)
     o.spans.problem_arg = &lg;
     rc = spanstore_open(&spans, spans_dir, &o.spans, err, sizeof(err));
     if (rc == 0)
-        rc = span_metrics_register(server_metrics(srv), spans);
+        rc = spanstore_metrics_register(server_metrics(srv), spans);
     if (rc == 0)
         rc = span_indexer_new(&spanix, spans, agent_listener_reclog(al), 0, &lg);
     if (rc == 0)

@@ -1,5 +1,5 @@
 /*
- * test_span_metrics.c - the span store's /metrics families: zero on an
+ * test_spanstore_metrics.c - the span store's /metrics families: zero on an
  * empty store, then spans counted once their block is written (not while
  * they are pending), with bytes, blocks and traces.
  */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "server/metrics_self.h"
-#include "server/span_metrics.h"
+#include "server/spanstore_metrics.h"
 #include "store/spans/spanstore.h"
 #include "telltale.h"
 #include "tmpdir.h"
@@ -36,7 +36,7 @@ static void render(struct metrics_registry *reg, char *out, size_t len)
     wbuf_release(&b);
 }
 
-static void test_span_metrics_counts_written_spans(void **state)
+static void test_spanstore_metrics_counts_written_spans(void **state)
 {
     (void)state;
     char dir[256], err[256];
@@ -47,7 +47,7 @@ static void test_span_metrics_counts_written_spans(void **state)
     assert_int_equal(tmpdir_make(dir, sizeof dir, "spanmet"), 0);
     assert_int_equal(spanstore_open(&ss, dir, &o, err, sizeof err), 0);
     assert_int_equal(metrics_registry_new(&reg), 0);
-    assert_int_equal(span_metrics_register(reg, ss), 0);
+    assert_int_equal(spanstore_metrics_register(reg, ss), 0);
 
     render(reg, text, sizeof text);
     assert_non_null(strstr(text, "# TYPE telltale_spanstore_spans gauge\n"));
@@ -83,4 +83,4 @@ static void test_span_metrics_counts_written_spans(void **state)
     rm_rf(dir);
 }
 
-UNIT_TESTS(cmocka_unit_test(test_span_metrics_counts_written_spans))
+UNIT_TESTS(cmocka_unit_test(test_spanstore_metrics_counts_written_spans))

@@ -1,7 +1,7 @@
 /*
- * span_metrics.c - the span store's figures for /metrics (span_metrics.h).
+ * spanstore_metrics.c - the span store's figures for /metrics (span_metrics.h).
  */
-#include "server/span_metrics.h"
+#include "server/spanstore_metrics.h"
 
 static void put(struct wbuf *out, const char *name, const char *help, enum metric_type type,
                 uint64_t v)
@@ -10,7 +10,7 @@ static void put(struct wbuf *out, const char *name, const char *help, enum metri
     metrics_write_sample(out, name, NULL, NULL, 0, (double)v);
 }
 
-void span_metrics_collect(void *ctx, struct wbuf *out)
+void spanstore_metrics_collect(void *ctx, struct wbuf *out)
 {
     struct spanstore_stats st;
     spanstore_get_stats(ctx, &st);
@@ -26,7 +26,7 @@ void span_metrics_collect(void *ctx, struct wbuf *out)
         METRIC_COUNTER, st.problems);
 }
 
-int span_metrics_register(struct metrics_registry *reg, struct spanstore *ss)
+int spanstore_metrics_register(struct metrics_registry *reg, struct spanstore *ss)
 {
-    return metrics_add_collector(reg, span_metrics_collect, ss);
+    return metrics_add_collector(reg, spanstore_metrics_collect, ss);
 }
