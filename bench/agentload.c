@@ -19,9 +19,16 @@
  * keeps up to --window batches in flight (pipelined), and counts the records
  * of each ACKed batch. --records is the total over all agents.
  *
+ * With --spans-only every batch holds --batch REC_SPAN records and nothing
+ * else: typical spans (12 attributes with OpenTelemetry names, traces of 8
+ * spans, durations from 20 us to 50 ms) from one service per agent (the
+ * batch origin is "node\0service/pid" as libtelltale's), for the span
+ * store's ingest figure (bench/spans.sh, ingest_native_spans_per_s).
+ *
  * Prints one JSON object: records_per_s (records ACKed / wall time from the
  * first send to the last ACK), samples, spans, batches, agents, seconds,
- * bytes (batch bytes sent), nacks, errors. Exit 0 when every batch was
+ * bytes (batch bytes sent), nacks, errors, start_unix_ns (CLOCK_REALTIME
+ * at the first send, for scripts that time what follows the ACKs). Exit 0 when every batch was
  * ACKed, 1 otherwise (the message on stderr), 2 for a usage error.
  */
 #include <errno.h>
@@ -52,6 +59,7 @@ struct params {
     int comp;
     uint64_t origin_base;
     int json;
+    int spans_only; /* batches of typical spans only (bench/spans.sh) */
 };
 
 /* One pre-built batch. */
@@ -106,6 +114,81 @@ static const char *const span_names[] = { "GET /api/v1/users", "POST /api/v1/ord
                                           "SELECT orders", "redis GET session", "GET /healthz" };
 static const char *const routes[] = { "/api/v1/users", "/api/v1/orders", "/healthz" };
 
+static const char *const svc_names[] = { "frontend", "checkout",  "payment",
+                                         "cart",     "inventory", "shipping" };
+static const char *const svc_ops[][4] = {
+    { "GET /", "GET /product/{id}", "GET /cart", "POST /checkout" },
+    { "PlaceOrder", "GetQuote", "ValidateCart", "SELECT orders" },
+    { "Charge", "Refund", "Authorize", "POST /v1/charges" },
+    { "GetCart", "AddItem", "EmptyCart", "redis GET cart" },
+    { "Reserve", "Release", "SELECT stock", "UPDATE stock" },
+    { "ShipOrder", "GetQuote", "TrackParcel", "POST /v2/labels" },
+};
+static const char *const regions[] = { "us-east-1", "eu-west-1", "ap-southeast-1" };
+
+/* put_span_typical encodes one typical span (12 attributes) of service sv
+ * into raw: the k-th span of the batch, traces of 8 spans each. */
+static int put_span_typical(struct wbuf *raw, struct wbuf *attrs, uint64_t *rnd, unsigned sv,
+                            unsigned idx, unsigned k, int64_t start_ns, uint8_t trace[16],
+                            uint64_t *parent)
+{
+    struct rec_span sp;
+    struct rec_value v;
+    char url[96], pod[48], peer[24], uid[16];
+    memset(&sp, 0, sizeof sp);
+    if (k % 8 == 0) {
+        uint64_t r1 = xs(rnd), r2 = xs(rnd);
+        memcpy(trace, &r1, 8);
+        memcpy(trace + 8, &r2, 8);
+        *parent = 0;
+    }
+    memcpy(sp.trace_id, trace, 16);
+    sp.span_id = xs(rnd) | 1;
+    sp.parent_id = *parent;
+    *parent = sp.span_id;
+    uint64_t r = xs(rnd);
+    sp.duration_ns = 20000 + r % (r % 16 == 0 ? 50000000 : 5000000);
+    sp.kind = (uint8_t)(k % 8 == 0 ? 2 : 3);
+    sp.status = (uint8_t)(r % 97 == 0 ? 2 : 0);
+    sp.flags = 1;
+    const char *nm = svc_ops[sv][xs(rnd) % 4];
+    sp.name = (struct rec_str){ nm, (uint32_t)strlen(nm) };
+    wbuf_reset(attrs);
+#define KV_S(key, str)                                            \
+    do {                                                          \
+        v.type = TT_VAL_STR;                                      \
+        v.u.s = (struct rec_str){ (str), (uint32_t)strlen(str) }; \
+        rec_kv_put(attrs, key, (uint32_t)(sizeof key - 1), &v);   \
+    } while (0)
+#define KV_I(key, val)                                          \
+    do {                                                        \
+        v.type = TT_VAL_INT;                                    \
+        v.u.i = (val);                                          \
+        rec_kv_put(attrs, key, (uint32_t)(sizeof key - 1), &v); \
+    } while (0)
+    snprintf(url, sizeof url, "https://shop.example.com/api/v1/items/%u",
+             (unsigned)(xs(rnd) % 20000));
+    snprintf(pod, sizeof pod, "%s-7d9f8b6c5-%05u", svc_names[sv], idx % 4 * 7919 % 100000);
+    snprintf(peer, sizeof peer, "10.1.%u.%u", (unsigned)(xs(rnd) % 8), (unsigned)(xs(rnd) % 250));
+    snprintf(uid, sizeof uid, "u%06u", (unsigned)(xs(rnd) % 50000));
+    KV_S("service.version", "3.12.0");
+    KV_S("deployment.environment", "production");
+    KV_S("cloud.region", regions[idx % 3]);
+    KV_S("k8s.pod.name", pod);
+    KV_S("http.method", k % 3 ? "GET" : "POST");
+    KV_S("http.url", url);
+    KV_I("http.status_code", sp.status == 2 ? 503 : 200);
+    KV_S("net.peer.ip", peer);
+    KV_I("net.peer.port", 8080);
+    KV_S("rpc.system", "grpc");
+    KV_S("enduser.id", uid);
+    KV_I("thread.id", (int64_t)(xs(rnd) % 32));
+#undef KV_S
+#undef KV_I
+    sp.attrs = (struct rec_list){ 12, attrs->data, (uint32_t)attrs->len, 0 };
+    return rec_put_span(raw, 1, start_ns, &sp);
+}
+
 /* build_batches makes agent a's batches: nrec records in batches of p->batch. */
 static int build_batches(struct agent *a, uint64_t nrec)
 {
@@ -121,7 +204,8 @@ static int build_batches(struct agent *a, uint64_t nrec)
     snprintf(node, sizeof node, "load-node-%03u", a->idx);
     snprintf(inst, sizeof inst, "10.%u.%u.%u:9100", a->idx / 250, a->idx % 250, 7);
     unsigned half = p->batch / 2 ? p->batch / 2 : 1;
-    cap = (size_t)((nrec + 2 * half - 1) / (2 * half));
+    cap = p->spans_only ? (size_t)((nrec + p->batch - 1) / p->batch)
+                        : (size_t)((nrec + 2 * half - 1) / (2 * half));
     a->b = calloc(cap ? cap : 1, sizeof *a->b);
     if (a->b == NULL)
         return -1;
@@ -136,9 +220,61 @@ static int build_batches(struct agent *a, uint64_t nrec)
         goto out;
     }
     uint64_t done = 0, round = 0;
+    unsigned sv = a->idx % 6;
+    char origin[96];
+    size_t origin_len = (size_t)snprintf(origin, sizeof origin, "%s", node) + 1;
+    origin_len += (size_t)snprintf(origin + origin_len, sizeof origin - origin_len, "%s/%u",
+                                   svc_names[sv], 1000 + a->idx);
+    uint8_t trace[16] = { 0 };
+    uint64_t parent = 0;
     while (done < nrec && a->nb < cap) {
         uint32_t count = 0;
         wbuf_reset(&raw);
+        if (p->spans_only) {
+            uint32_t nsp = 0;
+            for (unsigned k = 0; k < p->batch && done + nsp < nrec; k++) {
+                int64_t start = (t0 + (int64_t)(round * p->batch + k) / 4) * 1000000;
+                if (put_span_typical(&raw, &attrs, &rnd, sv, a->idx, k, start, trace, &parent) !=
+                    0) {
+                    rc = -1;
+                    goto out;
+                }
+                nsp++;
+            }
+            count = nsp;
+            struct batch_hdr h;
+            memset(&h, 0, sizeof h);
+            h.count = count;
+            h.origin_id = a->origin;
+            h.first_seq = seq;
+            h.hlc_min = h.hlc_max = 1;
+            h.origin = origin;
+            h.origin_len = (uint16_t)origin_len;
+            wbuf_reset(&out);
+            if (batch_encode_compressed(&out, &h, raw.data, raw.len, p->comp) != 0) {
+                rc = -1;
+                goto out;
+            }
+            wbuf_reset(&frame);
+            if (link_put_batch(&frame, (uint64_t)a->nb + 1, out.data, out.len) != 0) {
+                rc = -1;
+                goto out;
+            }
+            struct pbatch *pb = &a->b[a->nb++];
+            pb->frame = malloc(frame.len);
+            if (pb->frame == NULL) {
+                rc = -1;
+                goto out;
+            }
+            memcpy(pb->frame, frame.data, frame.len);
+            pb->len = frame.len;
+            pb->samples = 0;
+            pb->spans = nsp;
+            seq += count;
+            done += nsp;
+            round++;
+            continue;
+        }
         /* series, as the agent declares them: every series of the batch */
         for (unsigned s = 0; s < p->series; s++) {
             char cpu[16];
@@ -380,7 +516,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: agentload --port PORT [--agents N] [--records N] [--batch N] "
                     "[--series N] [--window N] [--comp none|lz4|zstd] [--origin-base X] "
-                    "[--json]\n");
+                    "[--spans-only] [--json]\n");
     return 2;
 }
 
@@ -409,6 +545,10 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0) {
             p.json = 1;
+            continue;
+        }
+        if (strcmp(a, "--spans-only") == 0) {
+            p.spans_only = 1;
             continue;
         }
         if (i + 1 >= argc)
@@ -472,6 +612,8 @@ int main(int argc, char **argv)
     }
     pthread_barrier_wait(&start_bar);
     int64_t t0 = mono_ns();
+    struct timespec rt0;
+    clock_gettime(CLOCK_REALTIME, &rt0);
     for (unsigned i = 0; i < p.agents; i++)
         pthread_join(th[i], NULL);
     int64_t t1 = mono_ns();
@@ -492,11 +634,11 @@ int main(int argc, char **argv)
     double secs = (double)(t1 - t0) / 1e9;
     printf("{\"records_per_s\":%.0f,\"records\":%llu,\"samples\":%llu,\"spans\":%llu,"
            "\"batches\":%llu,\"agents\":%u,\"seconds\":%.3f,\"bytes\":%llu,\"nacks\":%llu,"
-           "\"errors\":%llu}\n",
+           "\"errors\":%llu,\"start_unix_ns\":%lld}\n",
            secs > 0 ? (double)(samples + spans) / secs : 0.0, (unsigned long long)(samples + spans),
            (unsigned long long)samples, (unsigned long long)spans, (unsigned long long)batches,
            p.agents, secs, (unsigned long long)bytes, (unsigned long long)nacks,
-           (unsigned long long)errors);
+           (unsigned long long)errors, (long long)rt0.tv_sec * 1000000000ll + rt0.tv_nsec);
     for (unsigned i = 0; i < p.agents; i++) {
         for (size_t k = 0; k < ag[i].nb; k++)
             free(ag[i].b[k].frame);

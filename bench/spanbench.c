@@ -7,7 +7,11 @@
  * search by service + minDuration over the last hour.
  *
  * Usage: spanbench DIR [NSPANS] (default 2000000). Prints "figure value unit"
- * lines.
+ * lines. The spans cover the two hours before now, so a server opened on
+ * the store (DIR as DATA/spans; the cursor is left at the start of an empty
+ * record log) keeps them under its default retention; with SPANBENCH_IDS=FILE
+ * 2000 stored trace ids (hex, one a line) are written to FILE for queries
+ * through the server's HTTP API, and "t0_ns" gives the spans' first start.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -92,7 +96,7 @@ int main(int argc, char **argv)
     memset(open_tr, 0, sizeof open_tr);
     size_t cap_ids = n / 4 + 16, nids = 0;
     uint8_t *ids = malloc(cap_ids * 16);
-    int64_t t0 = (int64_t)1700000000 * 1000000000,
+    int64_t t0 = ((int64_t)time(NULL) - 7200 - 60) * 1000000000,
             span_ns = (int64_t)7200 * 1000000000 / (int64_t)n;
     char url[128], peer[32], uid[32];
     struct span_attr a[12];
@@ -155,13 +159,14 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (spanstore_commit(ss, 1, 1, err, sizeof err) != 0) {
+    if (spanstore_commit(ss, 0, 0, err, sizeof err) != 0) {
         fprintf(stderr, "spanbench: %s\n", err);
         return 1;
     }
     double w1 = now_s();
     struct spanstore_stats st;
     spanstore_get_stats(ss, &st);
+    printf("t0_ns %" PRId64 " ns\n", t0);
     printf("store_ingest_spans_per_s %.0f spans/s\n", n / (w1 - w0));
     printf("bytes_per_span %.1f bytes\n", (double)st.bytes / st.spans);
     spanstore_close(ss);
@@ -174,6 +179,23 @@ int main(int argc, char **argv)
     printf("open_ms %.1f ms (%" PRIu64 " spans, %" PRIu64 " blocks)\n", (now_s() - o0) * 1e3,
            st.spans, st.blocks);
 
+    if (getenv("SPANBENCH_IDS") != NULL) {
+        FILE *f = fopen(getenv("SPANBENCH_IDS"), "w");
+        if (f == NULL) {
+            fprintf(stderr, "spanbench: cannot write %s\n", getenv("SPANBENCH_IDS"));
+            return 1;
+        }
+        for (int q = 0; q < 2000; q++) {
+            const uint8_t *id = ids + 16 * (rnd() % nids);
+            for (int k = 0; k < 16; k++)
+                fprintf(f, "%02x", id[k]);
+            fputc('\n', f);
+        }
+        if (fclose(f) != 0) {
+            fprintf(stderr, "spanbench: cannot write %s\n", getenv("SPANBENCH_IDS"));
+            return 1;
+        }
+    }
     enum { NQ = 2000 };
     static double lat[NQ];
     long found = 0;

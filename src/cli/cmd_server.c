@@ -32,6 +32,7 @@
 #include "server/span_indexer.h"
 #include "server/span_metrics.h"
 #include "server/api_deps.h"
+#include "server/spanstore_metrics.h"
 #include "store/spans/spanstore.h"
 #include "server/server.h"
 #include "server/store.h"
@@ -676,6 +677,8 @@ int cmd_server(int argc, char **argv)
     o.spans.problem = span_problem;
     o.spans.problem_arg = &lg;
     rc = spanstore_open(&spans, spans_dir, &o.spans, err, sizeof(err));
+    if (rc == 0)
+        rc = spanstore_metrics_register(server_metrics(srv), spans);
     if (rc == 0)
         rc = span_indexer_new(&spanix, spans, agent_listener_reclog(al), 0, &lg);
     if (rc == 0) {
