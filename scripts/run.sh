@@ -68,8 +68,12 @@ BASE=http://$HTTP
 DATA=$ROOT/data-run
 rm -rf "$DATA"
 echo
-echo "\$ $BUILD/telltale server --data $DATA --http $HTTP &"
-"$BUILD/telltale" server --data "$DATA" --http "$HTTP" --log-level info &
+mkdir -p "$DATA"
+CONF=$DATA/server.conf
+# Span metrics (RED, service graph) flushed every second so the run shows them.
+printf 'spans_metrics_interval = 1s\n' >"$CONF"
+echo "\$ $BUILD/telltale server --config $CONF --data $DATA --http $HTTP &    # $(cat "$CONF")"
+"$BUILD/telltale" server --config "$CONF" --data "$DATA" --http "$HTTP" --log-level info &
 SERVER=$!
 stop_server() {
     if kill -0 "$SERVER" 2>/dev/null; then
@@ -207,8 +211,19 @@ echo "\$ $BUILD/telltale trace search --service echo-client --limit 5"
 "$BUILD/telltale" trace search --server "$BASE" --service echo-client --limit 5 || true
 if [[ -n "$TRACE" ]]; then
     echo
-    echo "\$ $BUILD/telltale trace $TRACE"
-    "$BUILD/telltale" trace --server "$BASE" "$TRACE" || true
+    echo "\$ $BUILD/telltale trace --critical $TRACE"
+    "$BUILD/telltale" trace --server "$BASE" --critical "$TRACE" || true
+    echo
+    echo "\$ $BUILD/telltale trace stats --since 10m"
+    "$BUILD/telltale" trace stats --server "$BASE" --since 10m || true
+    sleep 2 # a span-metrics flush (spans_metrics_interval) after the spans came
+    echo
+    echo "\$ $BUILD/telltale trace deps --since 10m"
+    "$BUILD/telltale" trace deps --server "$BASE" --since 10m || true
+    echo
+    echo "\$ curl $BASE/api/v1/query --data-urlencode 'query=sum by (service, span_kind) (telltale_span_calls_total)'"
+    curl -fsS "$BASE/api/v1/query" --data-urlencode 'query=sum by (service, span_kind) (telltale_span_calls_total)'
+    echo
 else
     echo "run: the echo_rpc traces did not arrive within 10 s" >&2
 fi

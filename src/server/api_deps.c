@@ -14,6 +14,7 @@
 #include <string.h>
 #include "core/clock.h"
 #include "query/promql/engine.h"
+#include "server/api_jaeger.h"
 #include "server/api_query.h"
 #include "server/http.h"
 #include "server/json_out.h"
@@ -313,44 +314,6 @@ static int grp_cmp(const void *x, const void *y)
 
 /* --- handlers ------------------------------------------------------------- */
 
-static int jaeger_error(struct http_req *req, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int jaeger_error(struct http_req *req, int status, const char *fmt, ...)
-{
-    char msg[512];
-    struct wbuf b;
-    struct json_out j;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    wbuf_init(&b, 0);
-    json_out_init(&j, &b);
-    json_out_object_begin(&j);
-    json_out_key(&j, "data");
-    json_out_null(&j);
-    json_out_key(&j, "total");
-    json_out_i64(&j, 0);
-    json_out_key(&j, "limit");
-    json_out_i64(&j, 0);
-    json_out_key(&j, "offset");
-    json_out_i64(&j, 0);
-    json_out_key(&j, "errors");
-    json_out_array_begin(&j);
-    json_out_object_begin(&j);
-    json_out_key(&j, "code");
-    json_out_i64(&j, status);
-    json_out_key(&j, "msg");
-    json_out_str(&j, msg);
-    json_out_object_end(&j);
-    json_out_array_end(&j);
-    json_out_object_end(&j);
-    int rc = http_respond_json(req, status, &b);
-    wbuf_release(&b);
-    return rc;
-}
-
 /* ms_param reads a non-negative integer of milliseconds: 0, or 1 after
  * answering 400. Absent or empty keeps *v. */
 static int ms_param(struct http_req *req, const char *name, int64_t *v)
@@ -362,8 +325,8 @@ static int ms_param(struct http_req *req, const char *name, int64_t *v)
     errno = 0;
     long long x = strtoll(p, &end, 10);
     if (errno != 0 || end == p || *end != '\0' || x < 0 || x > INT64_MAX / 1000000) {
-        jaeger_error(req, 400, "parameter '%s': '%s' is not milliseconds (a whole number >= 0)",
-                     name, p);
+        jaeger_respond_error(
+            req, 400, "parameter '%s': '%s' is not milliseconds (a whole number >= 0)", name, p);
         return 1;
     }
     *v = x;
@@ -385,8 +348,8 @@ static int h_jaeger_deps(struct http_req *req, void *ctx)
         read_metric(d->st, &r, "telltale_service_graph_requests_total", F_CALLS, err, sizeof err);
     if (rc < 0) {
         gtab_release(&r.edges);
-        return jaeger_error(req, rc == TT_ESTATE ? 503 : 500, "reading the TSDB: %s",
-                            err[0] ? err : tt_strerror(rc));
+        return jaeger_respond_error(req, rc == TT_ESTATE ? 503 : 500, "reading the TSDB: %s",
+                                    err[0] ? err : tt_strerror(rc));
     }
     if (r.edges.n > 1)
         qsort(r.edges.v, r.edges.n, sizeof *r.edges.v, grp_cmp);
@@ -414,15 +377,7 @@ static int h_jaeger_deps(struct http_req *req, void *ctx)
         total++;
     }
     json_out_array_end(&j);
-    json_out_key(&j, "total");
-    json_out_i64(&j, total);
-    json_out_key(&j, "limit");
-    json_out_i64(&j, 0);
-    json_out_key(&j, "offset");
-    json_out_i64(&j, 0);
-    json_out_key(&j, "errors");
-    json_out_null(&j);
-    json_out_object_end(&j);
+    jaeger_envelope_end(&j, total);
     gtab_release(&r.edges);
     rc = http_respond_json(req, 200, &b);
     wbuf_release(&b);

@@ -549,7 +549,7 @@ int jaeger_write_trace_opt(struct spanstore *ss, const uint8_t id[16], struct wb
 
 /* --- responses --------------------------------------------------------------- */
 
-static void envelope_end(struct json_out *j, int64_t total)
+void jaeger_envelope_end(struct json_out *j, int64_t total)
 {
     json_out_key(j, "total");
     json_out_i64(j, total);
@@ -562,10 +562,7 @@ static void envelope_end(struct json_out *j, int64_t total)
     json_out_object_end(j);
 }
 
-static int respond_jaeger_error(struct http_req *req, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int respond_jaeger_error(struct http_req *req, int status, const char *fmt, ...)
+int jaeger_respond_error(struct http_req *req, int status, const char *fmt, ...)
 {
     char msg[512];
     struct wbuf b;
@@ -623,7 +620,7 @@ static void name_fn(void *arg, const char *name, size_t len)
 
 static int no_store(struct http_req *req)
 {
-    return respond_jaeger_error(req, 503, "the span store is not open yet");
+    return jaeger_respond_error(req, 503, "the span store is not open yet");
 }
 
 static int h_services(struct http_req *req, void *ctx)
@@ -641,7 +638,7 @@ static int h_services(struct http_req *req, void *ctx)
     struct names nm = { &j, 0, 0 };
     spanstore_services(ss, name_fn, &nm);
     json_out_array_end(&j);
-    envelope_end(&j, nm.n);
+    jaeger_envelope_end(&j, nm.n);
     int rc = http_respond_json(req, 200, &b);
     wbuf_release(&b);
     return rc;
@@ -655,7 +652,7 @@ static int operations(struct http_req *req, void *ctx, const char *service, int 
     if (ss == NULL)
         return no_store(req);
     if (service == NULL || *service == '\0')
-        return respond_jaeger_error(req, 400, "parameter 'service' is required");
+        return jaeger_respond_error(req, 400, "parameter 'service' is required");
     wbuf_init(&b, 0);
     json_out_init(&j, &b);
     json_out_object_begin(&j);
@@ -664,7 +661,7 @@ static int operations(struct http_req *req, void *ctx, const char *service, int 
     struct names nm = { &j, 0, objects };
     spanstore_operations(ss, service, name_fn, &nm);
     json_out_array_end(&j);
-    envelope_end(&j, nm.n);
+    jaeger_envelope_end(&j, nm.n);
     int rc = http_respond_json(req, 200, &b);
     wbuf_release(&b);
     return rc;
@@ -690,21 +687,21 @@ static int h_trace(struct http_req *req, void *ctx)
     if (ss == NULL)
         return no_store(req);
     if (jaeger_parse_trace_id(ids, id) != 0)
-        return respond_jaeger_error(req, 400, "trace id '%s': want 1 to 32 hexadecimal digits",
+        return jaeger_respond_error(req, 400, "trace id '%s': want 1 to 32 hexadecimal digits",
                                     ids);
     /* raw=true: Jaeger's switch for the trace as stored, no clock-skew
      * adjustment */
     int raw = 0;
     const char *rp = http_req_param(req, "raw");
     if (rp != NULL && jaeger_parse_bool(rp, &raw) != 0)
-        return respond_jaeger_error(req, 400, "parameter 'raw': '%s' is not true or false", rp);
+        return jaeger_respond_error(req, 400, "parameter 'raw': '%s' is not true or false", rp);
     wbuf_init(&t, 0);
     int n = jaeger_write_trace_opt(ss, id, &t, raw);
     if (n <= 0) {
         wbuf_release(&t);
         if (n == 0)
-            return respond_jaeger_error(req, 404, "trace not found");
-        return respond_jaeger_error(req, 500, "reading the trace: %s", tt_strerror(n));
+            return jaeger_respond_error(req, 404, "trace not found");
+        return jaeger_respond_error(req, 500, "reading the trace: %s", tt_strerror(n));
     }
     wbuf_init(&b, 0);
     json_out_init(&j, &b);
@@ -713,7 +710,7 @@ static int h_trace(struct http_req *req, void *ctx)
     json_out_array_begin(&j);
     json_out_raw(&j, (const char *)t.data, t.len);
     json_out_array_end(&j);
-    envelope_end(&j, 1);
+    jaeger_envelope_end(&j, 1);
     int rc = http_respond_json(req, 200, &b);
     wbuf_release(&b);
     wbuf_release(&t);
@@ -932,7 +929,7 @@ static int h_search(struct http_req *req, void *ctx)
             if (jaeger_parse_trace_id(p, id) != 0) {
                 wbuf_release(&b);
                 wbuf_release(&t);
-                return respond_jaeger_error(req, 400, "parameter 'traceID': '%s' is not hex", p);
+                return jaeger_respond_error(req, 400, "parameter 'traceID': '%s' is not hex", p);
             }
             wbuf_reset(&t);
             if (jaeger_write_trace(ss, id, &t) > 0) {
@@ -941,7 +938,7 @@ static int h_search(struct http_req *req, void *ctx)
             }
         }
         json_out_array_end(&j);
-        envelope_end(&j, n);
+        jaeger_envelope_end(&j, n);
         rc = http_respond_json(req, 200, &b);
         wbuf_release(&b);
         wbuf_release(&t);
@@ -950,7 +947,7 @@ static int h_search(struct http_req *req, void *ctx)
     rc = jaeger_parse_search(req_param, req, &js, msg, sizeof msg);
     if (rc != 0) {
         jaeger_search_free(&js);
-        return rc == TT_ESYNTAX ? respond_jaeger_error(req, 400, "%s", msg) : rc;
+        return rc == TT_ESYNTAX ? jaeger_respond_error(req, 400, "%s", msg) : rc;
     }
     q = js.q;
 
@@ -963,7 +960,7 @@ static int h_search(struct http_req *req, void *ctx)
     jaeger_search_free(&js);
     if (n < 0) {
         free(ids);
-        return respond_jaeger_error(req, 500, "search failed: %s", tt_strerror(n));
+        return jaeger_respond_error(req, 500, "search failed: %s", tt_strerror(n));
     }
     struct wbuf b, t;
     struct json_out j;
@@ -982,7 +979,7 @@ static int h_search(struct http_req *req, void *ctx)
         }
     }
     json_out_array_end(&j);
-    envelope_end(&j, found);
+    jaeger_envelope_end(&j, found);
     rc = http_respond_json(req, 200, &b);
     wbuf_release(&b);
     wbuf_release(&t);

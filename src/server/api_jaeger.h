@@ -90,4 +90,18 @@ int jaeger_parse_bool(const char *s, int *out);
 int jaeger_write_trace(struct spanstore *ss, const uint8_t id[16], struct wbuf *b);
 int jaeger_write_trace_opt(struct spanstore *ss, const uint8_t id[16], struct wbuf *b, int raw);
 
+struct json_out;
+struct http_req;
+
+/* jaeger_envelope_end closes Jaeger's answer object after its "data":
+ * "total": total, "limit": 0, "offset": 0, "errors": null, and the
+ * closing brace. */
+void jaeger_envelope_end(struct json_out *j, int64_t total);
+
+/* jaeger_respond_error answers status with Jaeger's error shape: {"data":
+ * null, ..., "errors": [{"code": status, "msg": <fmt ...>}]}. Returns
+ * http_respond_json's result. */
+int jaeger_respond_error(struct http_req *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif
