@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "cli/cli_http.h"
 #include "core/clock.h"
 #include "query/traces/trace_view.h"
 #include "server/api_jaeger.h"
@@ -57,46 +58,10 @@ void cmd_trace_usage(FILE *out)
             DEFAULT_SERVER);
 }
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    struct wbuf *b = arg;
-    wbuf_put(b, p, size * n);
-    return b->err ? 0 : size * n;
-}
-
 /* get fetches url and parses the JSON; NULL after printing the problem. */
 static json_t *get(const char *url, long *status)
 {
-    CURL *c = curl_easy_init();
-    struct wbuf b;
-    char cerr[CURL_ERROR_SIZE] = "";
-    json_t *j = NULL;
-    if (c == NULL) {
-        fprintf(stderr, "telltale trace: cannot start libcurl\n");
-        return NULL;
-    }
-    wbuf_init(&b, MAX_BODY);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "telltale trace: GET %s: %s\n", url,
-                cerr[0] ? cerr : curl_easy_strerror(rc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    json_error_t je;
-    j = json_loadb(b.len ? (const char *)b.data : "", b.len, 0, &je);
-    if (j == NULL)
-        fprintf(stderr, "telltale trace: GET %s: status %ld, not JSON: %s\n", url, *status,
-                je.text);
-out:
-    curl_easy_cleanup(c);
-    wbuf_release(&b);
-    return j;
+    return cli_http_get_json("telltale trace", url, MAX_BODY, status);
 }
 
 /* api_error prints the Jaeger error message of j, if any; 1 if there was. */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include "cli/cli.h"
+#include "cli/cli_http.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "server/api_jaeger.h"
@@ -51,46 +52,16 @@ void cmd_trace_slowest_usage(FILE *out)
             DEFAULT_SERVER);
 }
 
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    struct wbuf *b = arg;
-    wbuf_put(b, p, size * n);
-    return b->err ? 0 : size * n;
-}
-
 /* fetch GETs url and parses the answer; NULL after printing the problem
  * (a transport error, not JSON, or an error answer with its message). */
 static json_t *fetch(const char *cmd, const char *url)
 {
-    CURL *c = curl_easy_init();
-    struct wbuf b;
-    char cerr[CURL_ERROR_SIZE] = "";
-    json_t *j = NULL;
+    char who[64];
     long status = 0;
-    if (c == NULL) {
-        fprintf(stderr, "telltale trace %s: cannot start libcurl\n", cmd);
+    snprintf(who, sizeof who, "telltale trace %s", cmd);
+    json_t *j = cli_http_get_json(who, url, MAX_BODY, &status);
+    if (j == NULL)
         return NULL;
-    }
-    wbuf_init(&b, MAX_BODY);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "telltale trace %s: GET %s: %s\n", cmd, url,
-                cerr[0] ? cerr : curl_easy_strerror(rc));
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    json_error_t je;
-    j = json_loadb(b.len ? (const char *)b.data : "", b.len, 0, &je);
-    if (j == NULL) {
-        fprintf(stderr, "telltale trace %s: GET %s: status %ld, not JSON: %s\n", cmd, url, status,
-                je.text);
-        goto out;
-    }
     const char *st = json_string_value(json_object_get(j, "status"));
     if (status != 200 || st == NULL || strcmp(st, "success") != 0) {
         const char *msg = json_string_value(json_object_get(j, "error"));
@@ -99,9 +70,6 @@ static json_t *fetch(const char *cmd, const char *url)
         json_decref(j);
         j = NULL;
     }
-out:
-    curl_easy_cleanup(c);
-    wbuf_release(&b);
     return j;
 }
 
