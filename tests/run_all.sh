@@ -15,7 +15,7 @@
 #
 # Usage: tests/run_all.sh [STAGE...]   (default: all, in that order)
 # Environment: TT_BUILD_PREFIX (default "build": build/, build-asan/,
-# build-fuzz/), TT_JOBS (default 2), TT_FUZZ_SECONDS (default 8 each, two at a
+# build-fuzz/), TT_JOBS (default 2), TT_FUZZ_SECONDS (default 5 each, two at a
 # time: the suite stays under 10 minutes on 2 cores; longer runs: tests/fuzz/run.sh 60),
 # TT_SKIP_DEPS=1 to skip the package check.
 set -uo pipefail
@@ -24,7 +24,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 PREFIX=${TT_BUILD_PREFIX:-build}
 JOBS=${TT_JOBS:-2}
-FUZZ_SECONDS=${TT_FUZZ_SECONDS:-8}
+FUZZ_SECONDS=${TT_FUZZ_SECONDS:-5}
 DEFAULT_STAGES=(build release run asan tsan format fuzz)
 ALL_STAGES=("${DEFAULT_STAGES[@]}")
 stages=("$@")

@@ -881,7 +881,7 @@ static void test_pb_metrics(void **state)
 
 UNIT_TESTS(cmocka_unit_test(test_json_traces), cmocka_unit_test(test_tracestate_hlc),
            cmocka_unit_test(test_json_malformed), cmocka_unit_test(test_zipkin_shared),
-           cmocka_unit_test(test_json_logs),
-           cmocka_unit_test(test_pb_traces), cmocka_unit_test(test_pb_malformed),
-           cmocka_unit_test(test_pb_logs), cmocka_unit_test(test_zipkin),
-           cmocka_unit_test(test_json_metrics), cmocka_unit_test(test_pb_metrics))
+           cmocka_unit_test(test_json_logs), cmocka_unit_test(test_pb_traces),
+           cmocka_unit_test(test_pb_malformed), cmocka_unit_test(test_pb_logs),
+           cmocka_unit_test(test_zipkin), cmocka_unit_test(test_json_metrics),
+           cmocka_unit_test(test_pb_metrics))
