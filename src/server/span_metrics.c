@@ -730,9 +730,10 @@ static int put(struct emitter *e, const char *name, const char *le, int64_t t, d
 static int put_hist(struct emitter *e, const char *base, const struct hist *h, int64_t t, int zero)
 {
     char name[96];
-    static const char *const les[NB] = { "0.002", "0.004", "0.006", "0.008", "0.01", "0.05",
-                                         "0.1",   "0.2",   "0.4",   "0.8",   "1",    "1.4",
-                                         "2",     "5",     "10",    "15" };
+    static const char *const les[NB] = { "0.0001", "0.00025", "0.0005", "0.001", "0.002",
+                                         "0.004",  "0.006",   "0.008",  "0.01",  "0.05",
+                                         "0.1",    "0.2",     "0.4",    "0.8",   "1",
+                                         "1.4",    "2",       "5",      "10",    "15" };
     uint64_t cum = 0;
     int rc = 0;
     snprintf(name, sizeof name, "%s_bucket", base);

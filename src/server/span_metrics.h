@@ -46,10 +46,13 @@
 #include "server/metric_route.h"
 #include "store/spans/spanblock.h"
 
-/* Histogram bounds in seconds: the spanmetrics connector's defaults. */
-#define SPAN_METRICS_BUCKETS \
-    0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1, 1.4, 2, 5, 10, 15
-#define SPAN_METRICS_NBUCKETS 16
+/* Histogram bounds in seconds: the spanmetrics connector's defaults with
+ * four below them (100 us to 1 ms), so in-datacenter RPCs of tens or
+ * hundreds of microseconds do not all fall in the first bucket. */
+#define SPAN_METRICS_BUCKETS                                                                       \
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1, \
+        1.4, 2, 5, 10, 15
+#define SPAN_METRICS_NBUCKETS 20
 
 #define SPAN_METRICS_DEFAULT_INTERVAL_MS 15000
 #define SPAN_METRICS_DEFAULT_WAIT_MS     60000
