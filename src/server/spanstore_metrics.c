@@ -18,8 +18,12 @@ void spanstore_metrics_collect(void *ctx, struct wbuf *out)
         METRIC_GAUGE, st.spans);
     put(out, "telltale_spanstore_blocks", "Span blocks written.", METRIC_GAUGE, st.blocks);
     put(out, "telltale_spanstore_segments", "Span segment files.", METRIC_GAUGE, st.segments);
-    put(out, "telltale_spanstore_bytes", "Bytes of the span segments on disk.", METRIC_GAUGE,
+    put(out, "telltale_spanstore_bytes",
+        "Bytes of the span store on disk: segments and their summary sidecars.", METRIC_GAUGE,
         st.bytes);
+    put(out, "telltale_spanstore_summary_bytes",
+        "Bytes of the span store's summary sidecars (.sum), included in telltale_spanstore_bytes.",
+        METRIC_GAUGE, st.summary_bytes);
     put(out, "telltale_spanstore_traces", "Distinct trace ids in the trace index.", METRIC_GAUGE,
         st.traces);
     put(out, "telltale_spanstore_problems_total", "Damaged span data found and skipped.",

@@ -1509,8 +1509,10 @@ void spanstore_get_stats(struct spanstore *ss, struct spanstore_stats *st)
     st->spans = ss->spans;
     st->blocks = ss->nblks;
     st->segments = ss->nsegs;
-    for (size_t i = 0; i < ss->nsegs; i++)
-        st->bytes += ss->segs[i].len;
+    for (size_t i = 0; i < ss->nsegs; i++) {
+        st->summary_bytes += ss->segs[i].sum_len;
+        st->bytes += ss->segs[i].len + ss->segs[i].sum_len;
+    }
     st->traces = ss->tn;
     st->problems = ss->problems;
     pthread_rwlock_unlock(&ss->lock);

@@ -133,7 +133,8 @@ struct spanstore_stats {
     uint64_t spans; /* in written blocks */
     uint64_t blocks;
     uint64_t segments;
-    uint64_t bytes; /* segment bytes on disk */
+    uint64_t bytes;         /* on disk: segments and their summary sidecars */
+    uint64_t summary_bytes; /* of which the summary sidecars (.sum) */
     uint64_t traces;
     uint64_t problems;
 };
