@@ -63,4 +63,8 @@ int cmd_trace_slowest(int argc, char **argv);
 void cmd_trace_stats_usage(FILE *out);
 void cmd_trace_slowest_usage(FILE *out);
 
+/* cmd_sim: `telltale sim hlc-sync [flags]` (cmd_sim.c). */
+int cmd_sim(int argc, char **argv);
+void cmd_sim_usage(FILE *out);
+
 #endif
