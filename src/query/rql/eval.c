@@ -334,6 +334,11 @@ static int fn_replace(struct rql_eval *ev, const struct rql_value *s, const stru
         return 0;
     }
     size_t outlen = sl - hits * fl + hits * tl;
+    if (outlen > RQL_MAX_STRING_BYTES) {
+        rt_error(ev, "StrReplace: the result (%zu bytes) is longer than the %u allowed", outlen,
+                 RQL_MAX_STRING_BYTES);
+        return TT_EINVAL;
+    }
     char *p = arena_alloc(&ev->scratch, outlen ? outlen : 1);
     if (p == NULL) {
         rt_error(ev, "out of memory");

@@ -25,6 +25,8 @@
 
 #define RQL_DEFAULT_MAX_COMBINATIONS 100000u
 #define RQL_DEFAULT_MAX_ROWS         100u
+/* Longest string an expression may make (StrReplace). */
+#define RQL_MAX_STRING_BYTES (1u << 20)
 
 struct rql_eval_opts {
     uint64_t max_combinations; /* per cut; 0: RQL_DEFAULT_MAX_COMBINATIONS */

@@ -730,7 +730,12 @@ static struct rql_node *binary(struct parser *p, uint8_t op, size_t off, struct 
         return NULL;
     }
     n->op = op;
-    if (add_kid(p, n, l) != 0 || add_kid(p, n, r) != 0) {
+    if (add_kid(p, n, l) != 0) {
+        node_free(r);
+        node_free(n);
+        return NULL;
+    }
+    if (add_kid(p, n, r) != 0) {
         node_free(n);
         return NULL;
     }
