@@ -658,10 +658,39 @@ static void test_rql_incremental(void **state)
     }
 }
 
+/* every ```sql example of docs/rql.md parses */
+static void test_rql_doc_examples(void **state)
+{
+    (void)state;
+    FILE *f = fopen(TT_SOURCE_DIR "/docs/rql.md", "r");
+    assert_non_null(f);
+    static char doc[65536];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = 0;
+    int examples = 0;
+    for (char *p = strstr(doc, "```sql\n"); p; p = strstr(p, "```sql\n")) {
+        p += 7;
+        char *end = strstr(p, "```");
+        assert_non_null(end);
+        struct rql_query *q = NULL;
+        struct rql_error err;
+        int rc = rql_parse(p, (size_t)(end - p), &q, &err);
+        if (rc != 0)
+            fprintf(stderr, "docs/rql.md example %d: %s\n", examples + 1, err.msg);
+        assert_int_equal(rc, 0);
+        rql_query_free(q);
+        examples++;
+        p = end + 3;
+    }
+    assert_true(examples >= 5);
+}
+
 UNIT_TESTS(cmocka_unit_test(test_rql_print_roundtrip), cmocka_unit_test(test_rql_precedence),
            cmocka_unit_test(test_rql_occurrences), cmocka_unit_test(test_rql_syntax_errors),
            cmocka_unit_test(test_rql_name_errors), cmocka_unit_test(test_rql_functions),
            cmocka_unit_test(test_rql_unlinked_binding), cmocka_unit_test(test_rql_rows_and_node_k),
            cmocka_unit_test(test_rql_link_same_node), cmocka_unit_test(test_rql_link_each_node),
            cmocka_unit_test(test_rql_count_sum), cmocka_unit_test(test_rql_combination_limit),
-           cmocka_unit_test(test_rql_unknown_variable), cmocka_unit_test(test_rql_incremental))
+           cmocka_unit_test(test_rql_unknown_variable), cmocka_unit_test(test_rql_incremental),
+           cmocka_unit_test(test_rql_doc_examples))
