@@ -616,6 +616,7 @@ static void test_rql_incremental(void **state)
         "SELECT 1 FROM s WHEN s.a + s.b > s.c LINK SAME_NODE",
         "SELECT 1 FROM s WHEN s.a + s.b > s.c LINK EACH_NODE",
         "SELECT 1 FROM s WHEN s.a - s.a > 5 AND s.b < 3",
+        "SELECT 1 FROM s WHEN s.a + s.b > s.c + 12",
         "SELECT 1 FROM s WHEN count(s.a > 5) >= 2 LINK SAME_NODE",
     };
     static const char *const vars[] = { "a", "b", "c", "unused" };

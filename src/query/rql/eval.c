@@ -78,7 +78,9 @@ struct rql_eval {
     uint32_t *keys;    /* per query variable */
     uint8_t *used_key; /* per cut key < nused_key: 1 if the query reads it */
     uint32_t nused_key;
-    uint32_t *bind; /* per occurrence: the node it took */
+    uint32_t *bind;                 /* per occurrence: the node it took */
+    uint32_t *witness;              /* unlinked: the binding that made the last cut match */
+    uint32_t fixed_occ, fixed_node; /* enumerate: occurrence held on one node */
     int has_agg_when;
     int valid; /* last result can be reused */
     int match;
@@ -812,6 +814,8 @@ static int enumerate(struct rql_eval *ev, uint32_t k, uint32_t nocc, binding_fn 
     const uint32_t *nodes;
     uint32_t n = ev->ops->nodes(ev->cut, ev->keys[var], &nodes);
     for (uint32_t i = 0; i < n; i++) {
+        if (k == ev->fixed_occ && nodes[i] != ev->fixed_node)
+            continue;
         int taken = 0;
         for (uint32_t j = 0; j < k && !taken; j++)
             taken = ev->q->occs[j].var == var && ev->bind[j] == nodes[i];
@@ -833,6 +837,7 @@ static int stop_on_match(struct rql_eval *ev, void *arg)
         return r;
     if (r) {
         *match = 1;
+        memcpy(ev->witness, ev->bind, ev->q->nwhen_occ * sizeof *ev->bind);
         return 1;
     }
     return 0;
@@ -935,6 +940,49 @@ static int full(struct rql_eval *ev, int *match, char *err, size_t errlen)
     return 0;
 }
 
+/* unlinked_change: after a change of key on node, only bindings that put
+ * node on an occurrence of key can differ. A match stands while its witness
+ * does not use the changed value; no match can only turn into one through
+ * such a binding. Returns 0 (decided, *match set), 1 (evaluate in full) or
+ * an error. */
+static int unlinked_change(struct rql_eval *ev, uint32_t key, uint32_t node, int *match, char *err,
+                           size_t errlen)
+{
+    const struct rql_query *q = ev->q;
+    int touched = 0;
+    for (uint32_t k = 0; k < q->nwhen_occ; k++) {
+        if (ev->keys[q->occs[k].var] != key)
+            continue;
+        touched = 1;
+        if (ev->match && ev->witness[k] == node)
+            return 1; /* the witness read the old value */
+    }
+    if (!touched || ev->match) {
+        *match = ev->match;
+        return 0;
+    }
+    int rc = check_limit(ev, q->nwhen_occ, err, errlen);
+    if (rc != 0) {
+        ev->valid = 0;
+        return rc;
+    }
+    int m = 0;
+    for (uint32_t k = 0; k < q->nwhen_occ && !m; k++) {
+        if (ev->keys[q->occs[k].var] != key)
+            continue;
+        ev->fixed_occ = k;
+        ev->fixed_node = node;
+        rc = enumerate(ev, 0, q->nwhen_occ, stop_on_match, &m);
+        ev->fixed_occ = UINT32_MAX;
+        if (rc < 0) {
+            ev->valid = 0;
+            return rc;
+        }
+    }
+    *match = ev->match = m;
+    return 0;
+}
+
 int rql_eval_cut(struct rql_eval *ev, int *match, char *err, size_t errlen)
 {
     ev->st.cuts++;
@@ -962,6 +1010,11 @@ int rql_eval_change(struct rql_eval *ev, uint32_t key, uint32_t node, int *match
             *match = ev->match = linked_result(ev);
             return 0;
         }
+    }
+    if (ev->valid && ev->q->link == RQL_LINK_NONE && !ev->has_agg_when) {
+        int rc = unlinked_change(ev, key, node, match, err, errlen);
+        if (rc != 1)
+            return rc;
     }
     return full(ev, match, err, errlen);
 }
@@ -1102,7 +1155,9 @@ int rql_eval_new(const struct rql_query *q, const struct rql_eval_opts *opts,
     ev->max_rows = opts && opts->max_rows ? opts->max_rows : RQL_DEFAULT_MAX_ROWS;
     ev->keys = calloc(q->nvars + 1, sizeof *ev->keys);
     ev->bind = calloc(q->nocc + 1, sizeof *ev->bind);
-    if (ev->keys == NULL || ev->bind == NULL) {
+    ev->witness = calloc(q->nocc + 1, sizeof *ev->witness);
+    ev->fixed_occ = UINT32_MAX;
+    if (ev->keys == NULL || ev->bind == NULL || ev->witness == NULL) {
         rql_eval_free(ev);
         return TT_ENOMEM;
     }
@@ -1138,6 +1193,7 @@ void rql_eval_free(struct rql_eval *ev)
     free(ev->keys);
     free(ev->used_key);
     free(ev->bind);
+    free(ev->witness);
     free(ev->state);
     free(ev->rows);
     arena_free(&ev->scratch);
@@ -1163,6 +1219,7 @@ int rql_value_eval(const struct rql_query *q, const struct rql_node *n, struct r
     memset(&ev, 0, sizeof ev);
     ev.q = q;
     ev.bind = bind;
+    ev.fixed_occ = UINT32_MAX;
     int rc = eval_node(&ev, n, 0, out);
     if (rc == 0 && out->type == RQL_V_STR) {
         if (out->u.s.len > buflen) {
