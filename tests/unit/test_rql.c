@@ -353,6 +353,8 @@ static void test_rql_name_errors(void **state)
     check_error("SELECT a FROM y, y", TT_EINVAL, "1:18: log 'y' named twice in FROM");
     check_error("SELECT NODE($3) FROM y WHEN a > b", TT_EINVAL,
                 "1:13: $3 names no variable occurrence: the query has 2 ($1..$2, WHEN first)");
+    check_error("SELECT y.b FROM y WHEN y.a > $2", TT_EINVAL,
+                "1:30: $2 is a SELECT occurrence: WHEN may only name its own ($1..$1)");
     check_error("SELECT $0 FROM y", TT_EINVAL,
                 "1:8: $0 names no variable occurrence: the query has 0 ($1..$0, WHEN first)");
     check_error("SELECT sum(count(a)) FROM y", TT_EINVAL,

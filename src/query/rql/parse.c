@@ -944,10 +944,18 @@ static void resolve(struct parser *p, struct rql_node *n, int in_select)
         resolve(p, n->kids[k], in_select);
 }
 
-static void check_occ(struct parser *p, const struct rql_node *n)
+/* check_occ: every $k names an occurrence; in WHEN (in_when) one of WHEN's,
+ * since the WHEN is decided before SELECT's own occurrences are bound. */
+static void check_occ(struct parser *p, const struct rql_node *n, int in_when)
 {
     if (p->failed || n == NULL)
         return;
+    if (in_when && n->type == RQL_OCC && n->occ > p->q->nwhen_occ && n->occ <= p->q->nocc) {
+        fail_at(p, TT_EINVAL, n->offset,
+                "$%u is a SELECT occurrence: WHEN may only name its own ($1..$%u)", n->occ,
+                p->q->nwhen_occ);
+        return;
+    }
     if (n->type == RQL_OCC && (n->occ == 0 || n->occ > p->q->nocc)) {
         fail_at(p, TT_EINVAL, n->offset,
                 "$%u names no variable occurrence: the query has %u ($1..$%u, WHEN first)", n->occ,
@@ -955,7 +963,7 @@ static void check_occ(struct parser *p, const struct rql_node *n)
         return;
     }
     for (uint32_t k = 0; k < n->nkids; k++)
-        check_occ(p, n->kids[k]);
+        check_occ(p, n->kids[k], in_when);
 }
 
 /* ---- query ---------------------------------------------------------------------- */
@@ -1100,9 +1108,9 @@ static void parse_query(struct parser *p)
     q->nwhen_occ = q->nocc;
     for (uint32_t k = 0; k < q->nselect; k++)
         resolve(p, q->select[k], 1);
-    check_occ(p, q->when);
+    check_occ(p, q->when, 1);
     for (uint32_t k = 0; k < q->nselect; k++)
-        check_occ(p, q->select[k]);
+        check_occ(p, q->select[k], 0);
 }
 
 int rql_parse(const char *text, size_t len, struct rql_query **out, struct rql_error *err)
