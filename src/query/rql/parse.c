@@ -691,7 +691,10 @@ static struct rql_node *parse_primary(struct parser *p)
 
 static int enter(struct parser *p)
 {
-    if (++p->depth > RQL_MAX_DEPTH) {
+    /* Two levels of recursion per tree level at most (a parenthesis and a
+     * NOT or -), so the printed form of any tree the depth cap allows
+     * parses again. */
+    if (++p->depth > 2 * RQL_MAX_DEPTH + 4) {
         fail_at(p, TT_ESYNTAX, p->tok.start, "expression nested too deeply (more than %d levels)",
                 RQL_MAX_DEPTH);
         return -1;

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include "core/buf.h"
 
-#define RQL_MAX_DEPTH       200
+#define RQL_MAX_DEPTH       100
 #define RQL_MAX_QUERY_BYTES (1u << 20)
 #define RQL_MAX_ARGS        64
 
