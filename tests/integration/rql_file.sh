@@ -33,17 +33,17 @@ J
 out=$("$TT" rql --file "$W/c.jsonl" \
   'SELECT NODE($1), NODE($2) FROM kv WHEN Int(StrReplace(r1, "tst", "")) - Int(StrReplace(r1, "tst", "")) > 1')
 [ "$(printf '%s\n' "$out" | wc -l)" = 2 ] || fail "version clash: expected 2 cuts, got: $out"
-printf '%s\n' "$out" | head -1 | grep -q '"hlc":131072000,.*"values":\["n1","n2"\].*"values":\["n3","n2"\]' ||
+sed -n 1p <<<"$out" | grep -q '"hlc":131072000,.*"values":\["n1","n2"\].*"values":\["n3","n2"\]' ||
   fail "version clash: wrong first cut: $out"
-printf '%s\n' "$out" | tail -1 | grep -q '"hlc":131072005,' || fail "version clash: wrong second cut: $out"
+sed -n '$p' <<<"$out" | grep -q '"hlc":131072005,' || fail "version clash: wrong second cut: $out"
 
 out=$("$TT" rql --file "$W/c.jsonl" 'SELECT r1 FROM kv WHEN r1 = "tst3" LINK EACH_NODE LIMIT 1')
-printf '%s\n' "$out" | grep -q '^{"hlc":196608000,"hlc_ms":3000,' || fail "EACH_NODE: $out"
+grep -q '^{"hlc":196608000,"hlc_ms":3000,' <<<"$out" || fail "EACH_NODE: $out"
 [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "LIMIT 1: $out"
 
 out=$("$TT" rql --file "$W/c.jsonl" \
   'SELECT count(db.compacting = TRUE) FROM db WHEN count(db.compacting = TRUE) >= 2')
-printf '%s\n' "$out" | grep -q '^{"hlc":131072005,.*"values":\[2\]' || fail "count: $out"
+grep -q '^{"hlc":131072005,.*"values":\[2\]' <<<"$out" || fail "count: $out"
 [ "$(printf '%s\n' "$out" | wc -l)" = 2 ] || fail "count: expected 2 cuts: $out"
 
 if "$TT" rql --file "$W/c.jsonl" 'SELECT r1 FROM kv WHEN r1 = = 2' 2>"$W/err"; then
