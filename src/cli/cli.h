@@ -49,6 +49,9 @@ void cmd_scrape_usage(FILE *out);
 /* cmd_events: `telltale events [--server URL] [filters...]` (cmd_events.c). */
 int cmd_events(int argc, char **argv);
 void cmd_events_usage(FILE *out);
+/* cmd_rql: `telltale rql --file CHANGES.jsonl 'QUERY'` (cmd_rql.c). */
+int cmd_rql(int argc, char **argv);
+void cmd_rql_usage(FILE *out);
 /* cmd_collect: `telltale collect [--proc DIR] [--sys DIR]` (cmd_collect.c). */
 int cmd_collect(int argc, char **argv);
 void cmd_collect_usage(FILE *out);

@@ -28,6 +28,7 @@ static const struct cli_cmd commands[] = {
     { "spool", cmd_spool, cmd_spool_usage, "read the spool segments libtelltale writes" },
     { "promqltest", cmd_promqltest, cmd_promqltest_usage,
       "run PromQL test files against the engine" },
+    { "rql", cmd_rql, cmd_rql_usage, "evaluate an RQL query over the cuts of a state-change file" },
     { "scrape", cmd_scrape, cmd_scrape_usage,
       "scrape a Prometheus target once and print what the agent would ship" },
     { "server", cmd_server, cmd_server_usage,
