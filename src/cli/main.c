@@ -24,6 +24,8 @@ static const struct cli_cmd commands[] = {
       "run the host collectors once, print Prometheus text format" },
     { "events", cmd_events, cmd_events_usage, "search the events the server keeps" },
     { "help", cmd_help, help_usage, "show help for telltale or one of its commands" },
+    { "snapshot", cmd_snapshot, cmd_snapshot_usage,
+      "print every node's state variables at an HLC or time (a consistent cut)" },
     { "spool", cmd_spool, cmd_spool_usage, "read the spool segments libtelltale writes" },
     { "promqltest", cmd_promqltest, cmd_promqltest_usage,
       "run PromQL test files against the engine" },
