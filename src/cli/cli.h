@@ -46,6 +46,10 @@ void cmd_agent_usage(FILE *out);
 /* cmd_scrape: `telltale scrape URL [--job J] [--timeout D] ...` (cmd_scrape.c). */
 int cmd_scrape(int argc, char **argv);
 void cmd_scrape_usage(FILE *out);
+/* cmd_snapshot: `telltale snapshot --at T` (cmd_snapshot.c). */
+int cmd_snapshot(int argc, char **argv);
+void cmd_snapshot_usage(FILE *out);
+
 /* cmd_events: `telltale events [--server URL] [filters...]` (cmd_events.c). */
 int cmd_events(int argc, char **argv);
 void cmd_events_usage(FILE *out);

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "server/agent_listener.h"
 #include "server/api_events.h"
+#include "server/api_snapshot.h"
 #include "server/ev_indexer.h"
 #include "server/otlp_http.h"
 #include "server/api_jaeger.h"
@@ -530,6 +531,7 @@ int cmd_server(int argc, char **argv)
     struct server_store store;
     struct agent_listener *al = NULL;
     struct api_events *apiev = NULL;
+    struct api_snapshot *snap = NULL;
     struct evstore *evs = NULL, *sls = NULL;
     struct ev_indexer *evix = NULL, *slix = NULL;
     struct otlp_http *oh = NULL;
@@ -593,6 +595,8 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     rc = api_events_register(srv, &apiev);
+    if (rc == 0)
+        rc = api_snapshot_register(srv, &snap);
     if (rc < 0) {
         fprintf(stderr, "telltale server: events API: %s\n", tt_strerror(rc));
         goto out;
@@ -671,6 +675,7 @@ int cmd_server(int argc, char **argv)
     }
     api_events_attach(apiev, evs);
     api_events_attach_state(apiev, sls);
+    api_snapshot_attach(snap, sls);
     /* The span store indexes the record log the agent listener opened. */
     char spans_dir[4096];
     snprintf(spans_dir, sizeof spans_dir, "%s/spans", o.cfg.data_dir);
@@ -720,6 +725,7 @@ int cmd_server(int argc, char **argv)
     server_stop(srv);
     api_events_attach(apiev, NULL);
     api_events_attach_state(apiev, NULL);
+    api_snapshot_attach(snap, NULL);
     evstore_close(evs);
     evstore_close(sls);
     evs = sls = NULL;
@@ -739,6 +745,8 @@ out:
         api_events_attach(apiev, NULL);
         api_events_attach_state(apiev, NULL);
     }
+    if (snap != NULL)
+        api_snapshot_attach(snap, NULL);
     otlp_http_free(oh);
     evstore_close(evs);
     evstore_close(sls);
@@ -752,6 +760,7 @@ out:
     api_spans_free(spanapi);
     api_traces_free(traces);
     api_events_free(apiev);
+    api_snapshot_free(snap);
     if (masked)
         daemon_signals_end(sfd, &old);
     free(o.file_data);

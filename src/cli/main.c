@@ -25,6 +25,8 @@ static const struct cli_cmd commands[] = {
     { "events", cmd_events, cmd_events_usage, "search the events the server keeps" },
     { "help", cmd_help, help_usage, "show help for telltale or one of its commands" },
     { "sim", cmd_sim, cmd_sim_usage, "run a simulation experiment (hlc-sync)" },
+    { "snapshot", cmd_snapshot, cmd_snapshot_usage,
+      "print every node's state variables at an HLC or time (a consistent cut)" },
     { "spool", cmd_spool, cmd_spool_usage, "read the spool segments libtelltale writes" },
     { "promqltest", cmd_promqltest, cmd_promqltest_usage,
       "run PromQL test files against the engine" },
