@@ -515,9 +515,21 @@ static void test_full_buffer_reports_loss(void **state)
     assert_true(reported);
 }
 
+/* ASan before LLVM 16 does not hold its allocator's lock across fork(): a
+ * child forked while another thread (the flusher) is inside malloc can block
+ * forever in its first allocation. The test runs in the other builds. */
+#if defined(__clang__) && defined(__has_feature)
+#if __has_feature(address_sanitizer) && __clang_major__ < 16
+#define FORK_UNSAFE_SANITIZER 1
+#endif
+#endif
+
 static void test_fork_child_is_new_origin(void **state)
 {
     (void)state;
+#ifdef FORK_UNSAFE_SANITIZER
+    skip();
+#endif
     tt_config cfg;
     init_with(&cfg);
     assert_int_equal(tt_init(&cfg), 0);
