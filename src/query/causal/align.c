@@ -226,7 +226,8 @@ int align_run(struct align_set *s, int nthreads, int64_t bound_ms)
     size_t half = s->nev / 2;
     struct scan_part sp[2] = {
         { s->ev, half, s->nnodes, max, at, count },
-        { s->ev + half, s->nev - half, s->nnodes, max + nn, at + nn, count + nn },
+        /* s->ev is NULL while the set is empty: no pointer arithmetic on it. */
+        { s->nev ? s->ev + half : NULL, s->nev - half, s->nnodes, max + nn, at + nn, count + nn },
     };
     run2(scan_half, &sp[0], &sp[1], two);
     int64_t amin = INT64_MAX;
