@@ -19,7 +19,7 @@
 
 /* The HLC's default max offset (core/hlc.h: remote stamps further ahead are
  * rejected), the upper end of an unconstrained uncertainty interval. */
-#define DEFAULT_MAX_OFFSET_MS 100
+#define DEFAULT_MAX_OFFSET_MS 500
 
 void cmd_align_usage(FILE *out)
 {

@@ -53,6 +53,13 @@ for ln in lines:
 assert len(lines) > 1000, len(lines)
 PY
 
+# --max-offset sets the upper end of the unproven intervals (the reference stays [0, 0]).
+"$TT" align --json --max-offset 60 "$WORK"/n*.log >"$WORK/mo.json" || fail "--max-offset"
+grep -q '"node":"n2","shift_ms":22,"uncertainty_ms":\[22,60\]' "$WORK/mo.json" ||
+    fail "--max-offset 60: $(cat "$WORK/mo.json")"
+grep -q '"node":"n0","shift_ms":0,"uncertainty_ms":\[0,0\]' "$WORK/mo.json" ||
+    fail "reference node: $(cat "$WORK/mo.json")"
+
 # Bad input: named FILE:LINE:COL, exit 1; usage errors exit 2.
 printf 'n0 1 2 3\nn1 5 x 1\n' >"$WORK/bad.log"
 if "$TT" align "$WORK/bad.log" 2>"$WORK/err"; then fail "bad input accepted"; fi
@@ -60,6 +67,8 @@ grep -q "bad.log:2:6: expected HLC_L_MS" "$WORK/err" || fail "error message: $(c
 set +e
 "$TT" align --bogus x 2>/dev/null
 [ $? = 2 ] || fail "unknown option should exit 2"
+"$TT" align --max-offset -3 "$WORK/bad.log" 2>/dev/null
+[ $? = 2 ] || fail "negative --max-offset should exit 2"
 "$TT" align "$WORK/missing.log" 2>/dev/null
 [ $? = 1 ] || fail "missing file should exit 1"
 set -e
