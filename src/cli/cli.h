@@ -27,6 +27,10 @@ struct cli_cmd {
 /* cli_is_help reports whether arg asks for help ("-h", "--help"). */
 int cli_is_help(const char *arg);
 
+/* cmd_align: `telltale align [--json] [--merged] FILE...` (cmd_align.c). */
+int cmd_align(int argc, char **argv);
+void cmd_align_usage(FILE *out);
+
 /* cmd_spool: `telltale spool dump ...` (cmd_spool.c). */
 int cmd_spool(int argc, char **argv);
 void cmd_spool_usage(FILE *out);

@@ -18,6 +18,8 @@ static void help_usage(FILE *out);
 static void version_usage(FILE *out);
 
 static const struct cli_cmd commands[] = {
+    { "align", cmd_align, cmd_align_usage,
+      "align per-node logs after the fact by their HLC stamps" },
     { "agent", cmd_agent, cmd_agent_usage,
       "run the per-node agent: collect and ship to the server" },
     { "collect", cmd_collect, cmd_collect_usage,
