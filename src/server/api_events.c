@@ -70,46 +70,6 @@ int api_events_token_parse(const char *s, int64_t *time_ns, uint64_t *id)
     return 0;
 }
 
-static void put_time(struct json_out *j, int64_t ns)
-{
-    char buf[64];
-    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-    if (frac < 0) {
-        frac += 1000000000;
-        sec--;
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL) {
-        json_out_null(j);
-        return;
-    }
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    json_out_str(j, buf);
-}
-
-static void put_value(struct json_out *j, const struct rec_value *v)
-{
-    switch (v->type) {
-    case TT_VAL_STR:
-        json_out_strn(j, v->u.s.p, v->u.s.len);
-        break;
-    case TT_VAL_INT:
-        json_out_i64(j, v->u.i);
-        break;
-    case TT_VAL_DOUBLE:
-        json_out_f64(j, v->u.d);
-        break;
-    case TT_VAL_BOOL:
-        json_out_bool(j, v->u.b);
-        break;
-    default:
-        json_out_null(j);
-        break;
-    }
-}
-
 static void put_event(struct json_out *j, const struct evseg_event *e)
 {
     char id[32];
@@ -118,7 +78,7 @@ static void put_event(struct json_out *j, const struct evseg_event *e)
     json_out_key(j, "id");
     json_out_str(j, id);
     json_out_key(j, "time");
-    put_time(j, e->time_ns);
+    json_out_time_ns(j, e->time_ns);
     json_out_key(j, "time_ns");
     json_out_i64(j, e->time_ns);
     json_out_key(j, "hlc");
@@ -148,7 +108,7 @@ static void put_event(struct json_out *j, const struct evseg_event *e)
         memcpy(key, k.p, n);
         key[n] = '\0';
         json_out_key(j, key);
-        put_value(j, &v);
+        json_out_rec_value(j, &v);
     }
     json_out_object_end(j);
     json_out_object_end(j);
@@ -386,7 +346,7 @@ static int handle_state(struct http_req *req, void *ctx)
         json_out_key(&j, "id");
         json_out_str(&j, id);
         json_out_key(&j, "time");
-        put_time(&j, c.time_ns);
+        json_out_time_ns(&j, c.time_ns);
         json_out_key(&j, "time_ns");
         json_out_i64(&j, c.time_ns);
         json_out_key(&j, "hlc");
@@ -400,9 +360,9 @@ static int handle_state(struct http_req *req, void *ctx)
         json_out_key(&j, "var");
         json_out_strn(&j, c.var.p, c.var.len);
         json_out_key(&j, "value");
-        put_value(&j, &c.value);
+        json_out_rec_value(&j, &c.value);
         json_out_key(&j, "prev");
-        put_value(&j, &c.prev);
+        json_out_rec_value(&j, &c.prev);
         json_out_object_end(&j);
     }
     json_out_array_end(&j);

@@ -38,46 +38,6 @@ int api_snapshot_parse_at(const char *s, uint64_t *hlc)
     return 0;
 }
 
-static void put_time(struct json_out *j, int64_t ns)
-{
-    char buf[64];
-    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
-    if (frac < 0) {
-        frac += 1000000000;
-        sec--;
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL) {
-        json_out_null(j);
-        return;
-    }
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-    json_out_str(j, buf);
-}
-
-static void put_value(struct json_out *j, const struct rec_value *v)
-{
-    switch (v->type) {
-    case TT_VAL_STR:
-        json_out_strn(j, v->u.s.p, v->u.s.len);
-        break;
-    case TT_VAL_INT:
-        json_out_i64(j, v->u.i);
-        break;
-    case TT_VAL_DOUBLE:
-        json_out_f64(j, v->u.d);
-        break;
-    case TT_VAL_BOOL:
-        json_out_bool(j, v->u.b);
-        break;
-    default:
-        json_out_null(j);
-        break;
-    }
-}
-
 /* put_hlc writes "hlc": 16 hex digits, "hlc_l" and "hlc_c" into an open object. */
 static void put_hlc(struct json_out *j, const char *key, uint64_t h)
 {
@@ -96,7 +56,7 @@ static void put_at(struct json_out *j, uint64_t h)
     json_out_key(j, "c");
     json_out_u64(j, hlc_c(h));
     json_out_key(j, "time");
-    put_time(j, (int64_t)hlc_l(h) * 1000000);
+    json_out_time_ns(j, (int64_t)hlc_l(h) * 1000000);
     json_out_object_end(j);
 }
 
@@ -142,12 +102,12 @@ static int put_nodes(struct json_out *j, const struct cut *c)
         json_out_key(j, e->var);
         json_out_object_begin(j);
         json_out_key(j, "value");
-        put_value(j, &e->value);
+        json_out_rec_value(j, &e->value);
         json_out_key(j, "prev");
-        put_value(j, &e->prev);
+        json_out_rec_value(j, &e->prev);
         put_hlc(j, "hlc", e->hlc);
         json_out_key(j, "time");
-        put_time(j, e->time_ns);
+        json_out_time_ns(j, e->time_ns);
         json_out_key(j, "process");
         json_out_str(j, e->process);
         json_out_object_end(j);
@@ -261,7 +221,7 @@ static int put_step(void *arg, const struct cut_step *s)
     json_out_object_begin(&j);
     put_hlc(&j, "hlc", ch->hlc);
     json_out_key(&j, "time");
-    put_time(&j, ch->time_ns);
+    json_out_time_ns(&j, ch->time_ns);
     json_out_key(&j, "node");
     json_out_str(&j, s->entry->node);
     json_out_key(&j, "process");
@@ -271,9 +231,9 @@ static int put_step(void *arg, const struct cut_step *s)
     json_out_key(&j, "var");
     json_out_str(&j, s->entry->var);
     json_out_key(&j, "value");
-    put_value(&j, &ch->value);
+    json_out_rec_value(&j, &ch->value);
     json_out_key(&j, "prev");
-    put_value(&j, &ch->prev);
+    json_out_rec_value(&j, &ch->prev);
     json_out_key(&j, "last_of_hlc");
     json_out_bool(&j, s->last_of_hlc);
     if (l->full) {

@@ -9,7 +9,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
+#include <time.h>
 #include "telltale.h"
 #include "core/json.h"
 #include "server/json_out.h"
@@ -612,4 +614,44 @@ void json_out_success_begin(struct json_out *j)
 void json_out_success_end(struct json_out *j)
 {
     json_out_object_end(j);
+}
+
+void json_out_time_ns(struct json_out *j, int64_t ns)
+{
+    char buf[64];
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) {
+        frac += 1000000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL) {
+        json_out_null(j);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    json_out_str(j, buf);
+}
+
+void json_out_rec_value(struct json_out *j, const struct rec_value *v)
+{
+    switch (v->type) {
+    case TT_VAL_STR:
+        json_out_strn(j, v->u.s.p, v->u.s.len);
+        break;
+    case TT_VAL_INT:
+        json_out_i64(j, v->u.i);
+        break;
+    case TT_VAL_DOUBLE:
+        json_out_f64(j, v->u.d);
+        break;
+    case TT_VAL_BOOL:
+        json_out_bool(j, v->u.b);
+        break;
+    default:
+        json_out_null(j);
+        break;
+    }
 }

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/buf.h"
+#include "core/record.h"
 
 #define JSON_OUT_MAX_DEPTH 64
 
@@ -65,6 +66,13 @@ void json_out_bool(struct json_out *j, int v);
 void json_out_null(struct json_out *j);
 /* json_out_raw writes s[0..n) as one value, unchecked: it must be valid JSON. */
 void json_out_raw(struct json_out *j, const char *s, size_t n);
+/* json_out_time_ns writes a time in ns since the epoch as an RFC 3339 string
+ * in UTC with nine fraction digits ("2026-11-23T21:08:16.490790899Z"); null
+ * when the year cannot be represented. */
+void json_out_time_ns(struct json_out *j, int64_t ns);
+/* json_out_rec_value writes a record value as JSON: a string, integer, number
+ * or boolean; null for none or an unknown type. */
+void json_out_rec_value(struct json_out *j, const struct rec_value *v);
 
 /* json_out_prom_value writes a sample value the Prometheus way: a string. */
 void json_out_prom_value(struct json_out *j, double v);
